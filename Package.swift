@@ -1,0 +1,106 @@
+// swift-tools-version:6.1
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    // https://github.com/apple/swift-evolution/blob/main/proposals/0335-existential-any.md
+    .enableUpcomingFeature("ExistentialAny"),
+    // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0444-member-import-visibility.md
+    .enableUpcomingFeature("MemberImportVisibility"),
+    // https://github.com/apple/swift-evolution/blob/main/proposals/0409-access-level-on-imports.md
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "quarry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "quarry", targets: ["QuarryCLI"]),
+        .library(name: "QuarryCore", targets: ["QuarryCore"]),
+        .library(name: "QuarrySearch", targets: ["QuarrySearch"]),
+        .library(name: "QuarryServer", targets: ["QuarryServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        .target(
+            name: "QuarryCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarrySearch",
+            dependencies: [
+                "QuarryCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryServer",
+            dependencies: [
+                "QuarryCore",
+                "QuarrySearch",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "QuarryCLI",
+            dependencies: [
+                "QuarryCore",
+                "QuarrySearch",
+                "QuarryServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryTesting",
+            dependencies: [
+                "QuarryCore",
+                "QuarrySearch",
+                "QuarryServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryCoreTests",
+            dependencies: ["QuarryCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarrySearchTests",
+            dependencies: ["QuarryCore", "QuarrySearch", "QuarryTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryServerTests",
+            dependencies: [
+                "QuarryCore",
+                "QuarrySearch",
+                "QuarryServer",
+                "QuarryTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

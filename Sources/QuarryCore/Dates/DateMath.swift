@@ -1,0 +1,125 @@
+public import Foundation
+
+/// Elasticsearch date math: `now-4h/h`, `2026-11-29||+1d/d`, as accepted by `range` queries.
+///
+/// Rounding follows ES: when `roundUp` is true (`lte`, `gt`) a rounded value moves to the last millisecond of its
+/// unit, so `lte: now/d` includes the whole of today.
+public enum DateMath {
+    /// Resolves an expression to epoch milliseconds.
+    /// - Parameters:
+    ///   - expression: `now…` or `anchor||ops`, or a plain date in `format`.
+    ///   - format: how to read an anchor date.
+    ///   - timeZone: the zone for rounding and for anchors without a zone.
+    ///   - now: the current time in epoch milliseconds.
+    ///   - roundUp: round to the end of the unit instead of the start.
+    /// - Throws: ``DateFormatError`` with ES's reason when the expression cannot be read.
+    public static func resolve(
+        _ expression: String,
+        format: DateFormat = .defaultFormat,
+        timeZone: TimeZone? = nil,
+        now: Int64,
+        roundUp: Bool
+    ) throws(DateFormatError) -> Int64 {
+        var value: Int64
+        var operations: Substring
+        if expression.hasPrefix("now") {
+            value = now
+            operations = expression.dropFirst(3)
+        } else if let separator = expression.range(of: "||") {
+            let anchor = String(expression[..<separator.lowerBound])
+            guard let parsed = format.parse(anchor, timeZone: timeZone) else {
+                throw failure(anchor, format)
+            }
+            value = parsed
+            operations = expression[separator.upperBound...]
+        } else {
+            guard let parsed = format.parse(expression, timeZone: timeZone) else { throw failure(expression, format) }
+            return parsed
+        }
+        let zone = timeZone ?? .gmt
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        var rest = Array(operations)
+        while !rest.isEmpty {
+            let op = rest.removeFirst()
+            switch op {
+            case "/":
+                guard let unitCharacter = rest.first, let unit = Unit(rawValue: unitCharacter) else {
+                    throw DateFormatError(reason: "rounding `/` can only be used on a single unit types [\(expression)]")
+                }
+                rest.removeFirst()
+                value = round(value, to: unit, calendar: calendar, up: roundUp)
+            case "+", "-":
+                var digits = ""
+                while let c = rest.first, c.isNumber {
+                    digits.append(c)
+                    rest.removeFirst()
+                }
+                let amount = digits.isEmpty ? 1 : Int(digits) ?? 0
+                guard let unitCharacter = rest.first, let unit = Unit(rawValue: unitCharacter) else {
+                    throw DateFormatError(reason: "unit [\(rest.first.map(String.init) ?? "")] not supported for "
+                        + "date math [\(operations)]")
+                }
+                rest.removeFirst()
+                value = add(op == "-" ? -amount : amount, unit, to: value, calendar: calendar)
+            default:
+                throw DateFormatError(reason: "operator not supported for date math [\(operations)]")
+            }
+        }
+        return value
+    }
+
+    static func failure(_ text: String, _ format: DateFormat) -> DateFormatError {
+        DateFormatError(reason: "failed to parse date field [\(text)] with format [\(format)]")
+    }
+
+    enum Unit: Character {
+        case year = "y"
+        case month = "M"
+        case week = "w"
+        case day = "d"
+        case hour = "h"
+        case hour24 = "H"
+        case minute = "m"
+        case second = "s"
+
+        var component: Calendar.Component {
+            switch self {
+            case .year: .year
+            case .month: .month
+            case .week: .weekOfYear
+            case .day: .day
+            case .hour, .hour24: .hour
+            case .minute: .minute
+            case .second: .second
+            }
+        }
+    }
+
+    static func add(_ amount: Int, _ unit: Unit, to millis: Int64, calendar: Calendar) -> Int64 {
+        switch unit {
+        case .second: return millis + Int64(amount) * 1000
+        case .minute: return millis + Int64(amount) * 60_000
+        case .hour, .hour24: return millis + Int64(amount) * 3_600_000
+        default:
+            let date = Date(timeIntervalSince1970: TimeInterval(millis) / 1000)
+            let moved = calendar.date(byAdding: unit.component, value: amount, to: date) ?? date
+            return Int64((moved.timeIntervalSince1970 * 1000).rounded())
+        }
+    }
+
+    static func round(_ millis: Int64, to unit: Unit, calendar: Calendar, up: Bool) -> Int64 {
+        let date = Date(timeIntervalSince1970: TimeInterval(millis.floorDivided(by: 1000).quotient))
+        let start: Date
+        if unit == .week {
+            var isoCalendar = Calendar(identifier: .iso8601)
+            isoCalendar.timeZone = calendar.timeZone
+            start = isoCalendar.dateInterval(of: .weekOfYear, for: date)?.start ?? date
+        } else {
+            start = calendar.dateInterval(of: unit.component, for: date)?.start ?? date
+        }
+        let startMillis = Int64((start.timeIntervalSince1970 * 1000).rounded())
+        guard up else { return startMillis }
+        return add(1, unit, to: startMillis, calendar: calendar) - 1
+    }
+}

@@ -1,0 +1,317 @@
+public import QuarryCore
+import Foundation
+
+/// An index's mappings: the JSON tree Elasticsearch shows (`{"properties": {...}}`) and, derived from it, the
+/// flat table of leaf fields that indexing and queries use.
+public struct Mappings: Sendable, Hashable {
+    /// The mapping as `GET _mapping` shows it.
+    public private(set) var json: JSONObject
+    /// Leaf fields by dotted path, multi-fields included.
+    public private(set) var fields: [String: FieldDefinition] = [:]
+    /// Paths that are objects.
+    private(set) var objects: [String: Dynamic] = [:]
+    /// Objects mapped with `enabled: false`: kept in `_source`, not indexed.
+    private(set) var disabledObjects: Set<String> = []
+
+    /// What happens to a field that the mapping does not know.
+    enum Dynamic: Sendable, Hashable {
+        case `true`, `false`, strict, runtime
+        init(_ value: JSON?) {
+            switch value {
+            case .bool(false), .string("false"): self = .false
+            case .string("strict"): self = .strict
+            case .string("runtime"): self = .runtime
+            default: self = .true
+            }
+        }
+    }
+
+    /// Empty mappings.
+    public init() {
+        json = [:]
+    }
+
+    /// Mappings from a `mappings` object; accepts ES 6's type wrapper `{"_doc": {...}}`.
+    /// - Throws: ``StoreError`` `mapper_parsing_exception` for an invalid definition.
+    public init(json: JSONObject) throws(StoreError) {
+        self.json = [:]
+        try merge(json)
+    }
+
+    var dateDetection: Bool { json["date_detection"]?.boolValue ?? true }
+    var numericDetection: Bool { json["numeric_detection"]?.boolValue ?? false }
+
+    /// Adds or updates fields from a `put_mapping` body or an index template.
+    /// - Throws: `illegal_argument_exception` when a field would change type, `mapper_parsing_exception` for
+    ///   malformed definitions.
+    public mutating func merge(_ update: JSONObject) throws(StoreError) {
+        var update = update
+        if update.count == 1, let (key, value) = update.first, key == "_doc", let inner = value.objectValue {
+            update = inner
+        }
+        var merged = json
+        for (key, value) in update {
+            switch key {
+            case "properties":
+                guard let properties = value.objectValue else {
+                    throw .mapperParsing("Failed to parse mapping: properties must be a map type")
+                }
+                var existing = merged["properties"]?.objectValue ?? [:]
+                try Self.mergeProperties(&existing, properties, prefix: "")
+                merged["properties"] = .object(existing)
+            case "dynamic", "date_detection", "numeric_detection", "dynamic_templates", "_source", "_meta",
+                "_routing", "dynamic_date_formats", "runtime", "_field_names", "enabled", "subobjects",
+                "_data_stream_timestamp":
+                merged[key] = value
+            default:
+                throw .mapperParsing("Root mapping definition has unsupported parameters:  [\(key) : \(value)]")
+            }
+        }
+        var fields: [String: FieldDefinition] = [:]
+        var objects: [String: Dynamic] = ["": Dynamic(merged["dynamic"])]
+        var disabled: Set<String> = []
+        try Self.flatten(
+            merged["properties"]?.objectValue ?? [:],
+            prefix: "",
+            into: &fields,
+            objects: &objects,
+            disabled: &disabled
+        )
+        json = merged
+        self.fields = fields
+        self.objects = objects
+        self.disabledObjects = disabled
+    }
+
+    /// Expands `a.b: {...}` into `a: {properties: {b: {...}}}` and merges definitions, refusing type changes.
+    static func mergeProperties(_ existing: inout JSONObject, _ update: JSONObject, prefix: String) throws(StoreError) {
+        for (rawName, rawDefinition) in update {
+            guard var definition = rawDefinition.objectValue else {
+                throw .mapperParsing(
+                    "Expected map for property [fields] on field [\(rawName)] but got a class java.lang.String"
+                )
+            }
+            guard !rawName.isEmpty else {
+                throw .mapperParsing("field name cannot be an empty string")
+            }
+            var name = rawName
+            if let dot = rawName.firstIndex(of: ".") {
+                name = String(rawName[..<dot])
+                let rest = String(rawName[rawName.index(after: dot)...])
+                definition = ["properties": .object([rest: .object(definition)])]
+            }
+            let path = prefix.isEmpty ? name : prefix + "." + name
+            guard var current = existing[name]?.objectValue else {
+                var normalized: JSONObject = [:]
+                if let properties = definition["properties"]?.objectValue {
+                    var children: JSONObject = [:]
+                    try mergeProperties(&children, properties, prefix: path)
+                    for (key, value) in definition where key != "properties" { normalized[key] = value }
+                    normalized["properties"] = .object(children)
+                } else {
+                    normalized = definition
+                }
+                existing[name] = .object(normalized)
+                continue
+            }
+            let oldType = current["type"]?.stringValue ?? "object"
+            let newType = definition["type"]?.stringValue ?? (definition["properties"] != nil ? "object" : oldType)
+            if oldType != newType {
+                throw .illegalArgument("mapper [\(path)] cannot be changed from type [\(oldType)] to [\(newType)]")
+            }
+            for (key, value) in definition {
+                switch key {
+                case "properties":
+                    var children = current["properties"]?.objectValue ?? [:]
+                    guard let update = value.objectValue else {
+                        throw .mapperParsing("Failed to parse mapping: properties must be a map type")
+                    }
+                    try mergeProperties(&children, update, prefix: path)
+                    current["properties"] = .object(children)
+                case "fields":
+                    var children = current["fields"]?.objectValue ?? [:]
+                    for (sub, subDefinition) in value.objectValue ?? [:] { children[sub] = subDefinition }
+                    current["fields"] = .object(children)
+                default: current[key] = value
+                }
+            }
+            existing[name] = .object(current)
+        }
+    }
+
+    static func flatten(
+        _ properties: JSONObject,
+        prefix: String,
+        into fields: inout [String: FieldDefinition],
+        objects: inout [String: Dynamic],
+        disabled: inout Set<String>
+    ) throws(StoreError) {
+        for (name, value) in properties {
+            let path = prefix.isEmpty ? name : prefix + "." + name
+            guard let definition = value.objectValue else {
+                throw .mapperParsing("Expected map for property [\(name)]")
+            }
+            let type = definition["type"]?.stringValue ?? "object"
+            if type == "object" || type == "nested" {
+                objects[path] = definition["dynamic"].map { Dynamic($0) } ?? objects[prefix] ?? .true
+                if definition["enabled"]?.boolValue == false { disabled.insert(path) }
+                try flatten(
+                    definition["properties"]?.objectValue ?? [:],
+                    prefix: path,
+                    into: &fields,
+                    objects: &objects,
+                    disabled: &disabled
+                )
+                continue
+            }
+            var field = try FieldDefinition(path: path, definition: definition)
+            if let subFields = definition["fields"]?.objectValue {
+                for (subName, subValue) in subFields {
+                    guard let subDefinition = subValue.objectValue else {
+                        throw .mapperParsing("Expected map for property [fields] on field [\(name)]")
+                    }
+                    let subField = try FieldDefinition(path: path + "." + subName, definition: subDefinition)
+                    fields[subField.path] = subField
+                    field.multiFields.append(subField.path)
+                }
+            }
+            fields[path] = field
+        }
+    }
+
+    /// The leaf field at `path`.
+    public func field(_ path: String) -> FieldDefinition? { fields[path] }
+
+    /// Whether `path` is mapped as an object.
+    func isObject(_ path: String) -> Bool { objects[path] != nil }
+
+    /// The `dynamic` setting that applies to new fields directly under the object at `parent`.
+    func dynamic(under parent: String) -> Dynamic {
+        var path = parent
+        while true {
+            if let setting = objects[path] { return setting }
+            guard let dot = path.lastIndex(of: ".") else { return objects[""] ?? .true }
+            path = String(path[..<dot])
+        }
+    }
+
+    /// The kind of JSON value that dynamic mapping and `match_mapping_type` distinguish.
+    enum ValueKind: String {
+        case string, long, double, boolean, object, date
+    }
+
+    /// The mapping dynamic mapping would give a new field, as a JSON definition, or `nil` to leave it unmapped.
+    func dynamicDefinition(path: String, kind: ValueKind, sample: JSON) -> JSONObject? {
+        var kind = kind
+        if kind == .string, dateDetection, let text = sample.stringValue {
+            if DateFormat.dynamicDateFormats[0].parse(text) != nil {
+                kind = .date
+            } else if DateFormat.dynamicDateFormats[1].parse(text) != nil {
+                if let template = matchingTemplate(path: path, kind: .date) { return template }
+                return ["type": "date", "format": "yyyy/MM/dd HH:mm:ss Z||yyyy/MM/dd Z"]
+            }
+        }
+        if kind == .string, numericDetection, let text = sample.stringValue {
+            if Int64(text) != nil { kind = .long } else if Double(text) != nil { kind = .double }
+        }
+        if let template = matchingTemplate(path: path, kind: kind) { return template }
+        switch kind {
+        case .string: return ["type": "text", "fields": ["keyword": ["type": "keyword", "ignore_above": 256]]]
+        case .long: return ["type": "long"]
+        case .double: return ["type": "float"]
+        case .boolean: return ["type": "boolean"]
+        case .date: return ["type": "date"]
+        case .object: return ["type": "object"]
+        }
+    }
+
+    /// The first `dynamic_templates` entry that matches, with `{name}` and `{dynamic_type}` substituted.
+    func matchingTemplate(path: String, kind: ValueKind) -> JSONObject? {
+        guard let templates = json["dynamic_templates"]?.arrayValue else { return nil }
+        let name = path.lastPathComponent
+        for entry in templates {
+            guard let (_, body) = entry.objectValue?.first, let template = body.objectValue else { continue }
+            if let type = template["match_mapping_type"] {
+                let types = type.arrayValue?.compactMap(\.stringValue) ?? [type.stringValue ?? "*"]
+                if !types.contains("*") && !types.contains(kind.rawValue) { continue }
+            }
+            let regex = template["match_pattern"]?.stringValue == "regex"
+            if let match = template["match"], !Self.matches(name, match, regex: regex) { continue }
+            if let unmatch = template["unmatch"], Self.matches(name, unmatch, regex: regex) { continue }
+            if let match = template["path_match"], !Self.matches(path, match, regex: regex) { continue }
+            if let unmatch = template["path_unmatch"], Self.matches(path, unmatch, regex: regex) { continue }
+            guard let mapping = template["mapping"]?.objectValue else {
+                if template["runtime"] != nil { return nil }
+                continue
+            }
+            return Self.substitute(mapping, name: name, kind: kind)
+        }
+        return nil
+    }
+
+    static func matches(_ value: String, _ patterns: JSON, regex: Bool) -> Bool {
+        let list = patterns.arrayValue?.compactMap(\.stringValue) ?? [patterns.stringValue ?? ""]
+        return list.contains { pattern in
+            regex ? (try? Regex(pattern).wholeMatch(in: value)) != nil : Wildcard.matches(pattern, value)
+        }
+    }
+
+    static func substitute(_ object: JSONObject, name: String, kind: ValueKind) -> JSONObject {
+        var result: JSONObject = [:]
+        let dynamicType = kind == .double ? "float" : kind.rawValue
+        for (key, value) in object {
+            switch value {
+            case .string(let text):
+                result[key] = .string(
+                    text.replacingOccurrences(of: "{name}", with: name)
+                        .replacingOccurrences(of: "{dynamic_type}", with: dynamicType)
+                )
+            case .object(let inner): result[key] = .object(substitute(inner, name: name, kind: kind))
+            default: result[key] = value
+            }
+        }
+        return result
+    }
+
+    /// Adds a dynamically mapped field at `path`, creating the objects on the way.
+    mutating func addDynamicField(path: String, definition: JSONObject) throws(StoreError) {
+        var components = path.split(separator: ".").map(String.init)
+        let leaf = components.removeLast()
+        var nested: JSONObject = [leaf: .object(definition)]
+        while let parent = components.popLast() {
+            nested = [parent: .object(["properties": .object(nested)])]
+        }
+        try merge(["properties": .object(nested)])
+    }
+}
+
+/// Simple `*` and `?` wildcard matching, as ES's index patterns and `match` templates use.
+public enum Wildcard {
+    /// Whether `text` matches `pattern`, where `*` is any run and `?` one character.
+    public static func matches(_ pattern: String, _ text: String, caseInsensitive: Bool = false) -> Bool {
+        let p = Array(caseInsensitive ? pattern.lowercased().unicodeScalars : pattern.unicodeScalars)
+        let t = Array(caseInsensitive ? text.lowercased().unicodeScalars : text.unicodeScalars)
+        var pi = 0
+        var ti = 0
+        var star = -1
+        var mark = 0
+        while ti < t.count {
+            if pi < p.count, p[pi] == "?" || p[pi] == t[ti] {
+                pi += 1
+                ti += 1
+            } else if pi < p.count, p[pi] == "*" {
+                star = pi
+                mark = ti
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                mark += 1
+                ti = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count, p[pi] == "*" { pi += 1 }
+        return pi == p.count
+    }
+}

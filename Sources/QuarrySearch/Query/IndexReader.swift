@@ -1,0 +1,192 @@
+import Foundation
+import GRDB
+import QuarryCore
+
+/// A consistent view of one index during a search: the in-memory segment, the flushed segments and the deleted
+/// documents, with access to postings, doc values and stored sources by global document number.
+struct IndexReader {
+    let index: StoredIndex
+    let db: Database
+
+    var mappings: Mappings { index.metadata.mappings }
+    var metadata: IndexMetadata { index.metadata }
+    var capacity: Int { index.capacity }
+
+    /// Every live document.
+    func liveDocuments() -> Bitmap {
+        var bitmap = Bitmap(capacity: capacity, filled: true)
+        for doc in index.deletedDocuments { bitmap.remove(Int(doc)) }
+        return bitmap
+    }
+
+    /// Adds the documents holding `term` in `field`; returns how many postings there were (document frequency).
+    @discardableResult
+    func addPostings(field: String, term: String, into bitmap: inout Bitmap) throws -> Int {
+        var frequency = 0
+        let buffer = index.memorySegment
+        if let docs = buffer.postings[field]?[term] {
+            let base = Int(buffer.base)
+            for doc in docs { bitmap.insert(base + Int(doc)) }
+            frequency += docs.count
+        }
+        let statement = try db.cachedStatement(sql: "SELECT segment, docs FROM postings WHERE field = ? AND term = ?")
+        let rows = try Row.fetchCursor(statement, arguments: [field, term])
+        while let row = try rows.next() {
+            guard let segment = index.storedSegment(id: row[0]) else { continue }
+            let data: Data = row[1]
+            let docs = PostingsCodec.decodeDocuments(Array(data))
+            let base = Int(segment.base)
+            for doc in docs { bitmap.insert(base + Int(doc)) }
+            frequency += docs.count
+        }
+        return frequency
+    }
+
+    /// The documents of one segment holding `term` in `field`, as global numbers.
+    func addPostings(field: String, term: String, segment: SegmentInfo, into bitmap: inout Bitmap) throws {
+        let statement = try db.cachedStatement(
+            sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
+        )
+        guard let data = try Data.fetchOne(statement, arguments: [field, term, segment.id]) else { return }
+        let base = Int(segment.base)
+        for doc in PostingsCodec.decodeDocuments(Array(data)) { bitmap.insert(base + Int(doc)) }
+    }
+
+    /// Postings of a text token with frequencies, by global document number.
+    func textPostings(field: String, token: String) throws -> [(doc: Int, frequency: UInt16)] {
+        var result: [(Int, UInt16)] = []
+        let statement = try db.cachedStatement(sql: "SELECT segment, docs FROM postings WHERE field = ? AND term = ?")
+        let rows = try Row.fetchCursor(statement, arguments: [field, token])
+        var stored: [(Int64, TextPostings)] = []
+        while let row = try rows.next() {
+            guard let segment = index.storedSegment(id: row[0]) else { continue }
+            let data: Data = row[1]
+            stored.append((segment.base, PostingsCodec.decodeText(Array(data))))
+        }
+        for (base, postings) in stored.sorted(by: { $0.0 < $1.0 }) {
+            for (doc, frequency) in zip(postings.documents, postings.frequencies) {
+                result.append((Int(base) + Int(doc), frequency))
+            }
+        }
+        let buffer = index.memorySegment
+        if let postings = buffer.textPostings[field]?[token] {
+            for (doc, frequency) in zip(postings.documents, postings.frequencies) {
+                result.append((Int(buffer.base) + Int(doc), frequency))
+            }
+        }
+        return result
+    }
+
+    /// All distinct terms of `field` (keywords, addresses, booleans, or text tokens), optionally those starting
+    /// with `prefix`, in byte order.
+    func terms(field: String, prefix: String = "") throws -> [String] {
+        var terms = Set<String>()
+        let buffer = index.memorySegment
+        for key in buffer.postings[field]?.keys ?? [:].keys where key.hasPrefix(prefix) { terms.insert(key) }
+        for key in buffer.textPostings[field]?.keys ?? [:].keys where key.hasPrefix(prefix) { terms.insert(key) }
+        if prefix.isEmpty {
+            for term in try String.fetchAll(
+                db.cachedStatement(sql: "SELECT DISTINCT term FROM postings WHERE field = ?"),
+                arguments: [field]
+            ) { terms.insert(term) }
+        } else {
+            let upper = prefix + "\u{10FFFF}"
+            for term in try String.fetchAll(
+                db.cachedStatement(sql: "SELECT DISTINCT term FROM postings WHERE field = ? AND term >= ? AND term < ?"),
+                arguments: [field, prefix, upper]
+            ) { terms.insert(term) }
+        }
+        return terms.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// Segments as (base, count, numeric bounds of `field`, id) — the in-memory one last with id -1.
+    func segments(field: String) -> [(base: Int, count: Int, bounds: ClosedRange<Double>?, segment: SegmentInfo?)] {
+        var result: [(Int, Int, ClosedRange<Double>?, SegmentInfo?)] = index.storedSegments.map {
+            (Int($0.base), $0.count, $0.bounds[field], $0)
+        }
+        let buffer = index.memorySegment
+        result.append((Int(buffer.base), buffer.count, nil, nil))
+        return result
+    }
+
+    /// The doc values of `field` in a segment (`nil` segment: the in-memory one).
+    func column(field: String, segment: SegmentInfo?) throws -> Column? {
+        guard let segment else {
+            guard var column = index.memorySegment.columns[field] else { return nil }
+            column.pad(to: index.memorySegment.count)
+            return column
+        }
+        return try index.cachedColumn(segment: segment.id, field: field, db: db)
+    }
+
+    /// The segment holding global document `doc`.
+    func segment(containing doc: Int) -> SegmentInfo? {
+        let segments = index.storedSegments
+        var low = 0
+        var high = segments.count - 1
+        while low <= high {
+            let mid = (low + high) / 2
+            let segment = segments[mid]
+            if doc < Int(segment.base) {
+                high = mid - 1
+            } else if doc >= Int(segment.base) + segment.count {
+                low = mid + 1
+            } else {
+                return segment
+            }
+        }
+        return nil
+    }
+
+    /// The values of `field` for global document `doc`.
+    func values(field: String, doc: Int, columns: inout [Int64: Column?]) throws -> [SortKey] {
+        let segment = self.segment(containing: doc)
+        let key = segment?.id ?? -1
+        if columns[key] == nil { columns[key] = .some(try column(field: field, segment: segment)) }
+        guard let column = columns[key] ?? nil else { return [] }
+        let base = segment.map { Int($0.base) } ?? Int(index.memorySegment.base)
+        return column.values(doc - base)
+    }
+
+    /// Sum of per-segment statistics for `field`.
+    func statistics(field: String) -> FieldStatistics {
+        var total = index.memorySegment.statistics[field] ?? FieldStatistics()
+        for segment in index.storedSegments {
+            if let stats = segment.statistics[field] {
+                total.documentCount += stats.documentCount
+                total.tokenCount += stats.tokenCount
+            }
+        }
+        return total
+    }
+
+    /// Documents by id, as global numbers.
+    func documents(ids: [String]) throws -> [Int] {
+        guard !ids.isEmpty else { return [] }
+        var result: [Int] = []
+        let statement = try db.cachedStatement(sql: "SELECT doc FROM docs WHERE id = ?")
+        for id in ids {
+            if let doc = try Int.fetchOne(statement, arguments: [id]) { result.append(doc) }
+        }
+        return result
+    }
+
+    struct StoredHit {
+        var id: String
+        var version: Int64
+        var seqNo: Int64
+        var source: [UInt8]
+    }
+
+    /// Stored fields of documents, by global number.
+    func storedHits(_ docs: [Int]) throws -> [Int: StoredHit] {
+        var result: [Int: StoredHit] = [:]
+        let statement = try db.cachedStatement(sql: "SELECT id, version, seq_no, source FROM docs WHERE doc = ?")
+        for doc in docs {
+            guard let row = try Row.fetchOne(statement, arguments: [doc]) else { continue }
+            let source: Data = row[3]
+            result[doc] = StoredHit(id: row[0], version: row[1], seqNo: row[2], source: Array(source))
+        }
+        return result
+    }
+}

@@ -1,0 +1,764 @@
+import Foundation
+import QuarryCore
+
+/// The documents a query matches in one index, and how to score each of them.
+final class Matches {
+    var documents: Bitmap
+    let scorer: Scorer
+
+    init(_ documents: Bitmap, _ scorer: Scorer) {
+        self.documents = documents
+        self.scorer = scorer
+    }
+
+    /// The score of a matching document.
+    func score(_ doc: Int, _ context: ScoringContext) throws -> Double {
+        try scorer.score(doc, context)
+    }
+
+    /// Every matching document scores the same, so the first ones in index order are the best.
+    var isConstant: Bool { scorer.isConstant }
+}
+
+/// How matching documents score: Lucene's BM25 for text, a constant for filters and keyword terms.
+indirect enum Scorer {
+    case constant(Double)
+    /// `bool`: the sum of the required clauses' scores and the matching optional ones'.
+    case sum(required: [Matches], optional: [Matches], boost: Double)
+    /// The best of several alternatives (multi-field matches).
+    case best([Matches])
+    case text(TextScorer)
+
+    func score(_ doc: Int, _ context: ScoringContext) throws -> Double {
+        switch self {
+        case .constant(let value): return value
+        case .sum(let required, let optional, let boost):
+            var total = 0.0
+            for clause in required { total += try clause.score(doc, context) }
+            for clause in optional where clause.documents.contains(doc) { total += try clause.score(doc, context) }
+            return total * boost
+        case .best(let alternatives):
+            var best = 0.0
+            for clause in alternatives where clause.documents.contains(doc) {
+                best = max(best, try clause.score(doc, context))
+            }
+            return best
+        case .text(let scorer): return try scorer.score(doc, context)
+        }
+    }
+
+    var isConstant: Bool {
+        switch self {
+        case .constant: true
+        case .sum(let required, let optional, _): optional.isEmpty && required.allSatisfy(\.isConstant)
+        case .best, .text: false
+        }
+    }
+}
+
+/// BM25 (k1 = 1.2, b = 0.75, as Lucene) over the query's tokens in one text field.
+struct TextScorer {
+    var field: String
+    /// Per token: `idf × boost`, and the token's frequency in each document that has it.
+    var tokens: [(weight: Double, frequencies: [Int: UInt16])]
+    var averageLength: Double
+
+    func score(_ doc: Int, _ context: ScoringContext) throws -> Double {
+        let length = try context.fieldLength(field: field, doc: doc)
+        let norm = 1.2 * (0.25 + 0.75 * (averageLength > 0 ? length / averageLength : 1))
+        var total = 0.0
+        for token in tokens {
+            guard let frequency = token.frequencies[doc] else { continue }
+            let tf = Double(frequency)
+            total += token.weight * tf / (tf + norm)
+        }
+        return total
+    }
+}
+
+/// What scoring needs besides the matches: field lengths from doc values, with the columns cached.
+final class ScoringContext {
+    let reader: IndexReader
+    private var lengthColumns: [String: [Int64: Column?]] = [:]
+
+    init(reader: IndexReader) {
+        self.reader = reader
+    }
+
+    func fieldLength(field: String, doc: Int) throws -> Double {
+        var cache = lengthColumns[field] ?? [:]
+        defer { lengthColumns[field] = cache }
+        let values = try reader.values(field: lengthColumn(field), doc: doc, columns: &cache)
+        return values.first?.number ?? 1
+    }
+}
+
+/// Evaluates ``Query`` trees against one index, with Elasticsearch's semantics for each query type.
+struct QueryExecutor {
+    let reader: IndexReader
+    /// Epoch milliseconds that `now` means in date math, fixed for the whole request.
+    let now: Int64
+    let live: Bitmap
+
+    init(reader: IndexReader, now: Int64) {
+        self.reader = reader
+        self.now = now
+        live = reader.liveDocuments()
+    }
+
+    private var empty: Bitmap { Bitmap(capacity: reader.capacity) }
+    private var mappings: Mappings { reader.mappings }
+
+    /// The live documents matching `query`.
+    func execute(_ query: Query) throws -> Matches {
+        let result = try evaluate(query, scoring: true)
+        result.documents.formIntersection(live)
+        return result
+    }
+
+    func evaluate(_ query: Query, scoring: Bool) throws -> Matches {
+        switch query {
+        case .matchAll(let boost):
+            return Matches(live, .constant(scoring ? boost : 0))
+        case .matchNone:
+            return Matches(empty, .constant(0))
+        case .constantScore(let filter, let boost):
+            let inner = try evaluate(filter, scoring: false)
+            return Matches(inner.documents, .constant(scoring ? boost : 0))
+        case .bool(let bool):
+            return try evaluateBool(bool, scoring: scoring)
+        case .term(let field, let value, let insensitive, let boost):
+            return try term(field: field, value: value, caseInsensitive: insensitive, boost: boost, scoring: scoring)
+        case .terms(let field, let values, let boost):
+            var union = empty
+            for value in values {
+                union.formUnion(
+                    try term(field: field, value: value, caseInsensitive: false, boost: 1, scoring: false).documents
+                )
+            }
+            return Matches(union, .constant(scoring ? boost : 0))
+        case .range(let range):
+            return Matches(try self.range(range), .constant(scoring ? range.boost : 0))
+        case .exists(let field):
+            return Matches(try exists(field), .constant(scoring ? 1 : 0))
+        case .ids(let ids):
+            var bitmap = empty
+            for doc in try reader.documents(ids: ids) { bitmap.insert(doc) }
+            return Matches(bitmap, .constant(scoring ? 1 : 0))
+        case .prefix(let field, let value, let insensitive, let boost):
+            let documents = try expandTerms(field: field) { term in
+                insensitive ? term.lowercased().hasPrefix(value.lowercased()) : term.hasPrefix(value)
+            } prefix: { insensitive ? "" : value }
+            return Matches(documents, .constant(scoring ? boost : 0))
+        case .wildcard(let field, let pattern, let insensitive, let boost):
+            let literalPrefix = String(pattern.prefix { $0 != "*" && $0 != "?" && $0 != "\\" })
+            let documents = try expandTerms(field: field) { term in
+                Wildcard.matches(pattern, term, caseInsensitive: insensitive)
+            } prefix: { insensitive ? "" : literalPrefix }
+            return Matches(documents, .constant(scoring ? boost : 0))
+        case .match(let match):
+            return try self.match(match, scoring: scoring)
+        case .matchPhrase(let field, let text, let slop, let boost):
+            return try phrase(field: field, text: text, slop: slop, boost: boost, scoring: scoring)
+        case .multiMatch(let fields, let text, let phrase, let boost):
+            var alternatives: [Matches] = []
+            var union = empty
+            for field in expand(fields) {
+                let fieldQuery: Query =
+                    phrase
+                    ? .matchPhrase(field: field, text: text, slop: 0, boost: boost)
+                    : .match(MatchQuery(field: field, text: .string(text), boost: boost, lenient: true))
+                let result = try evaluate(fieldQuery, scoring: scoring)
+                union.formUnion(result.documents)
+                alternatives.append(result)
+            }
+            return Matches(union, scoring ? .best(alternatives) : .constant(0))
+        }
+    }
+
+    // MARK: bool
+
+    private func evaluateBool(_ bool: BoolQuery, scoring: Bool) throws -> Matches {
+        var required: [Matches] = []
+        var documents: Bitmap?
+        for clause in bool.must {
+            let result = try evaluate(clause, scoring: scoring)
+            required.append(result)
+            documents = documents.map { var d = $0; d.formIntersection(result.documents); return d } ?? result.documents
+        }
+        for clause in bool.filter {
+            let result = try evaluate(clause, scoring: false)
+            documents = documents.map { var d = $0; d.formIntersection(result.documents); return d } ?? result.documents
+        }
+        var optional: [Matches] = []
+        for clause in bool.should { optional.append(try evaluate(clause, scoring: scoring)) }
+        let hasRequired = !bool.must.isEmpty || !bool.filter.isEmpty
+        var minimum = hasRequired ? 0 : (optional.isEmpty ? 0 : 1)
+        if let spec = bool.minimumShouldMatch {
+            minimum = try Self.minimumShouldMatch(spec, clauses: optional.count)
+        }
+        if minimum > 0 {
+            if minimum > optional.count {
+                documents = empty
+            } else if minimum == 1 {
+                var union = empty
+                for clause in optional { union.formUnion(clause.documents) }
+                documents = documents.map { var d = $0; d.formIntersection(union); return d } ?? union
+            } else {
+                var union = empty
+                for clause in optional { union.formUnion(clause.documents) }
+                var enough = empty
+                union.forEach { doc in
+                    var count = 0
+                    for clause in optional where clause.documents.contains(doc) { count += 1 }
+                    if count >= minimum { enough.insert(doc) }
+                    return true
+                }
+                documents = documents.map { var d = $0; d.formIntersection(enough); return d } ?? enough
+            }
+        }
+        var result = documents ?? live
+        for clause in bool.mustNot {
+            result.subtract(try evaluate(clause, scoring: false).documents)
+        }
+        guard scoring else { return Matches(result, .constant(0)) }
+        if required.isEmpty, optional.isEmpty {
+            // Only filters and exclusions: ES scores such a bool 0 in query context (match_all is implied).
+            return Matches(result, .constant(bool.filter.isEmpty ? 1 * bool.boost : 0))
+        }
+        return Matches(result, .sum(required: required, optional: optional, boost: bool.boost))
+    }
+
+    /// `2`, `-1`, `75%`, `-25%`, as ES reads `minimum_should_match`.
+    static func minimumShouldMatch(_ spec: String, clauses: Int) throws(StoreError) -> Int {
+        let text = spec.trimmingSpaces
+        if text.hasSuffix("%"), let percent = Int(text.dropLast()) {
+            let count = Int((Double(clauses) * Double(abs(percent)) / 100).rounded(.down))
+            return percent < 0 ? clauses - count : count
+        }
+        guard let number = Int(text) else {
+            throw .illegalArgument("failed to parse minimum_should_match [\(spec)]")
+        }
+        return number < 0 ? max(0, clauses + number) : number
+    }
+
+    // MARK: fields
+
+    /// Field names matching `patterns` (`*`, `dns.*`) among the mapped leaf fields.
+    private func expand(_ patterns: [String]) -> [String] {
+        var result: [String] = []
+        for pattern in patterns {
+            let name = pattern.split(separator: "^").first.map(String.init) ?? pattern
+            if name.contains("*") {
+                for field in mappings.fields.keys.sorted() where Wildcard.matches(name, field) {
+                    let type = mappings.fields[field]!.type.family
+                    if type == .keyword || type == .text { result.append(field) }
+                }
+            } else {
+                result.append(name)
+            }
+        }
+        return result
+    }
+
+    private func queryShardError(_ reason: String) -> StoreError {
+        StoreError(
+            type: "query_shard_exception",
+            reason: "failed to create query: \(reason)",
+            status: 400,
+            metadata: ["index_uuid": .string(reader.metadata.uuid), "index": .string(reader.metadata.name)],
+            causedBy: .illegalArgument(reason)
+        )
+    }
+
+    private func text(_ value: JSON) -> String {
+        switch value {
+        case .string(let text): text
+        case .int(let number): String(number)
+        case .double(let number): JSON.format(number)
+        case .bool(let flag): flag ? "true" : "false"
+        default: value.serialized()
+        }
+    }
+
+    // MARK: term
+
+    private func term(field: String, value: JSON, caseInsensitive: Bool, boost: Double, scoring: Bool) throws
+        -> Matches
+    {
+        if field == "_id" {
+            return try evaluate(.ids([text(value)]), scoring: scoring)
+        }
+        if field == "_index" {
+            return Matches(Wildcard.matches(text(value), reader.metadata.name) ? live : empty, .constant(boost))
+        }
+        guard let definition = mappings.field(field) else { return Matches(empty, .constant(0)) }
+        switch definition.type.family {
+        case .keyword, .text:
+            var bitmap = empty
+            let term = text(value)
+            var frequency = 0
+            if caseInsensitive {
+                let lowered = term.lowercased()
+                for candidate in try reader.terms(field: field) where candidate.lowercased() == lowered {
+                    frequency += try reader.addPostings(field: field, term: candidate, into: &bitmap)
+                }
+            } else if definition.type.family == .text {
+                let postings = try reader.textPostings(field: field, token: term)
+                var frequencies: [Int: UInt16] = [:]
+                for (doc, tf) in postings {
+                    bitmap.insert(doc)
+                    frequencies[doc] = tf
+                }
+                guard scoring else { return Matches(bitmap, .constant(0)) }
+                return Matches(bitmap, .text(textScorer(field: field, tokens: [(postings.count, frequencies)], boost: boost)))
+            } else {
+                frequency = try reader.addPostings(field: field, term: term, into: &bitmap)
+            }
+            return Matches(bitmap, .constant(scoring ? keywordScore(field: field, frequency: frequency, boost: boost) : 0))
+        case .boolean:
+            let flag: String
+            switch value {
+            case .bool(let b): flag = b ? "true" : "false"
+            case .string("true"), .string("false"): flag = value.stringValue!
+            case .string(""): flag = "false"
+            default: throw queryShardError("Can't parse boolean value [\(text(value))], expected [true] or [false]")
+            }
+            var bitmap = empty
+            let frequency = try reader.addPostings(field: field, term: flag, into: &bitmap)
+            return Matches(bitmap, .constant(scoring ? keywordScore(field: field, frequency: frequency, boost: boost) : 0))
+        case .ip:
+            let textValue = text(value)
+            if let range = IPAddress.cidr(textValue) {
+                return Matches(try scanIP(field: field, range), .constant(scoring ? boost : 0))
+            }
+            guard let address = IPAddress(textValue) else {
+                throw queryShardError("'\(textValue)' is not an IP string literal.")
+            }
+            var bitmap = empty
+            try reader.addPostings(field: field, term: address.description, into: &bitmap)
+            return Matches(bitmap, .constant(scoring ? boost : 0))
+        case .integer, .floating, .date:
+            let bounds = try numericBounds(
+                definition, RangeQuery(field: field, gte: value, lte: value)
+            )
+            guard let bounds else { return Matches(empty, .constant(0)) }
+            return Matches(try scanNumeric(field: field, bounds), .constant(scoring ? boost : 0))
+        case .object, .unindexed:
+            return Matches(empty, .constant(0))
+        }
+    }
+
+    private func keywordScore(field: String, frequency: Int, boost: Double) -> Double {
+        let n = Double(max(reader.statistics(field: field).documentCount, frequency))
+        let df = Double(frequency)
+        let idf = log(1 + (n - df + 0.5) / (df + 0.5))
+        return idf * boost * (1 / (1 + 1.2))
+    }
+
+    private func textScorer(field: String, tokens: [(Int, [Int: UInt16])], boost: Double) -> TextScorer {
+        let stats = reader.statistics(field: field)
+        let n = Double(stats.documentCount)
+        let average = stats.documentCount > 0 ? Double(stats.tokenCount) / n : 1
+        return TextScorer(
+            field: field,
+            tokens: tokens.map { (frequency, frequencies) in
+                let df = Double(frequency)
+                return (log(1 + (n - df + 0.5) / (df + 0.5)) * boost, frequencies)
+            },
+            averageLength: average
+        )
+    }
+
+    // MARK: range
+
+    private func range(_ range: RangeQuery) throws -> Bitmap {
+        let fields = range.field.contains("*") ? expand([range.field]) : [range.field]
+        var union = empty
+        for field in fields {
+            guard let definition = mappings.field(field) else { continue }
+            var query = range
+            query.field = field
+            switch definition.type.family {
+            case .integer, .floating, .date:
+                if let bounds = try numericBounds(definition, query) {
+                    union.formUnion(try scanNumeric(field: field, bounds))
+                }
+            case .ip:
+                var lower = IPAddress(high: 0, low: 0)
+                var upper = IPAddress(high: .max, low: .max)
+                func parse(_ value: JSON) throws -> IPAddress {
+                    guard let address = IPAddress(text(value)) else {
+                        throw queryShardError("'\(text(value))' is not an IP string literal.")
+                    }
+                    return address
+                }
+                if let v = query.gte { lower = try parse(v) }
+                if let v = query.gt { lower = try parse(v).successor ?? upper }
+                if let v = query.lte { upper = try parse(v) }
+                if let v = query.lt {
+                    guard let p = try parse(v).predecessor else { continue }
+                    upper = p
+                }
+                if lower <= upper { union.formUnion(try scanIP(field: field, lower...upper)) }
+            case .keyword, .text, .boolean:
+                let lower = (query.gte ?? query.gt).map(text)
+                let upper = (query.lte ?? query.lt).map(text)
+                for term in try reader.terms(field: field) {
+                    if let lower {
+                        let cmp = compareBytes(term, lower)
+                        if cmp < 0 || (cmp == 0 && query.gt != nil) { continue }
+                    }
+                    if let upper {
+                        let cmp = compareBytes(term, upper)
+                        if cmp > 0 || (cmp == 0 && query.lt != nil) { continue }
+                    }
+                    try reader.addPostings(field: field, term: term, into: &union)
+                }
+            case .object, .unindexed: continue
+            }
+        }
+        return union
+    }
+
+    private func compareBytes(_ a: String, _ b: String) -> Int {
+        if a == b { return 0 }
+        return a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1
+    }
+
+    /// Inclusive numeric bounds of a range on a numeric or date field; `nil` when the range is empty.
+    private func numericBounds(_ field: FieldDefinition, _ range: RangeQuery) throws -> ClosedRange<Double>? {
+        var lower = -Double.infinity
+        var upper = Double.infinity
+        let isDate = field.type.family == .date
+        let isInteger = field.type.family == .integer || isDate
+        var timeZone: TimeZone?
+        if let zone = range.timeZone {
+            guard let parsed = Self.timeZone(zone) else {
+                throw queryShardError("The datetime zone id '\(zone)' is not recognised")
+            }
+            timeZone = parsed
+        }
+        var format = field.format
+        if let custom = range.format {
+            do { format = try DateFormat(custom) } catch { throw queryShardError(error.reason) }
+        }
+        func value(_ json: JSON, roundUp: Bool) throws -> Double {
+            if isDate {
+                if case .int(let number) = json, range.format == nil { return Double(number) }
+                if case .double(let number) = json, range.format == nil { return number.rounded(.down) }
+                do {
+                    let millis = try DateMath.resolve(
+                        text(json), format: format, timeZone: timeZone, now: now, roundUp: roundUp
+                    )
+                    return Double(millis)
+                } catch {
+                    throw StoreError(
+                        type: "parse_exception",
+                        reason: error.reason,
+                        status: 400,
+                        causedBy: .illegalArgument(error.reason)
+                    )
+                }
+            }
+            switch json {
+            case .int(let number): return Double(number)
+            case .double(let number): return number
+            case .string(let string):
+                guard let number = Double(string.trimmingSpaces) else {
+                    throw queryShardError("For input string: \"\(string)\"")
+                }
+                return number
+            default: throw queryShardError("For input string: \"\(text(json))\"")
+            }
+        }
+        if let v = range.gte { lower = max(lower, try value(v, roundUp: false)) }
+        if let v = range.gt {
+            let bound = try value(v, roundUp: true)
+            lower = max(lower, isInteger ? (bound + 1).rounded(.down) : bound.nextUp)
+        }
+        if let v = range.lte { upper = min(upper, try value(v, roundUp: true)) }
+        if let v = range.lt {
+            let bound = try value(v, roundUp: false)
+            upper = min(upper, isInteger ? (bound - 1).rounded(.up) : bound.nextDown)
+        }
+        if isInteger {
+            lower = lower.rounded(.up)
+            upper = upper.rounded(.down)
+        }
+        guard lower <= upper else { return nil }
+        return lower...upper
+    }
+
+    static func timeZone(_ text: String) -> TimeZone? {
+        if text == "Z" || text == "UTC" { return .gmt }
+        if text.hasPrefix("+") || text.hasPrefix("-") {
+            let sign = text.hasPrefix("-") ? -1 : 1
+            let digits = text.dropFirst().replacingOccurrences(of: ":", with: "")
+            guard let value = Int(digits) else { return nil }
+            let (hours, minutes) = digits.count <= 2 ? (value, 0) : (value / 100, value % 100)
+            return TimeZone(secondsFromGMT: sign * (hours * 3600 + minutes * 60))
+        }
+        return TimeZone(identifier: text)
+    }
+
+    /// Documents with a value of `field` inside `bounds`, skipping segments outside and taking segments inside
+    /// whole.
+    private func scanNumeric(field: String, _ bounds: ClosedRange<Double>) throws -> Bitmap {
+        var bitmap = empty
+        for segment in reader.segments(field: field) {
+            if let stored = segment.segment {
+                guard let segmentBounds = segment.bounds else { continue }
+                if !segmentBounds.overlaps(bounds) { continue }
+                if bounds.contains(segmentBounds.lowerBound), bounds.contains(segmentBounds.upperBound) {
+                    try reader.addPostings(field: "_field_names", term: field, segment: stored, into: &bitmap)
+                    continue
+                }
+            }
+            guard let column = try reader.column(field: field, segment: segment.segment) else { continue }
+            let base = segment.base
+            switch column.kind {
+            case .int:
+                let lo = bounds.lowerBound < -9.2e18 ? Int64.min : Int64(bounds.lowerBound.rounded(.up))
+                let hi = bounds.upperBound > 9.2e18 ? Int64.max : Int64(bounds.upperBound.rounded(.down))
+                column.ints.withUnsafeBufferPointer { values in
+                    column.offsets.withUnsafeBufferPointer { offsets in
+                        for doc in 0..<(offsets.count - 1) {
+                            var i = Int(offsets[doc])
+                            let end = Int(offsets[doc + 1])
+                            while i < end {
+                                if values[i] >= lo && values[i] <= hi {
+                                    bitmap.insert(base + doc)
+                                    break
+                                }
+                                i += 1
+                            }
+                        }
+                    }
+                }
+            case .double:
+                for doc in 0..<column.documentCount where column.doubles[column.range(doc)].contains(where: bounds.contains) {
+                    bitmap.insert(base + doc)
+                }
+            default: continue
+            }
+        }
+        return bitmap
+    }
+
+    private func scanIP(field: String, _ range: ClosedRange<IPAddress>) throws -> Bitmap {
+        var bitmap = empty
+        for segment in reader.segments(field: field) {
+            guard let column = try reader.column(field: field, segment: segment.segment), column.kind == .ip else {
+                continue
+            }
+            for doc in 0..<column.documentCount where column.ips[column.range(doc)].contains(where: range.contains) {
+                bitmap.insert(segment.base + doc)
+            }
+        }
+        return bitmap
+    }
+
+    // MARK: exists, prefix, wildcard
+
+    private func exists(_ field: String) throws -> Bitmap {
+        var bitmap = empty
+        let fields: [String]
+        if field.contains("*") {
+            fields = mappings.fields.keys.filter { Wildcard.matches(field, $0) }
+        } else if mappings.field(field) != nil {
+            fields = [field]
+        } else {
+            fields = mappings.fields.keys.filter { $0.hasPrefix(field + ".") }
+        }
+        for name in fields {
+            try reader.addPostings(field: "_field_names", term: name, into: &bitmap)
+        }
+        return bitmap
+    }
+
+    private func expandTerms(field: String, _ accept: (String) -> Bool, prefix: () -> String) throws -> Bitmap {
+        var bitmap = empty
+        let fields = field.contains("*") ? expand([field]) : [field]
+        for name in fields {
+            guard let definition = mappings.field(name) else { continue }
+            switch definition.type.family {
+            case .keyword, .text, .ip, .boolean:
+                for term in try reader.terms(field: name, prefix: prefix()) where accept(term) {
+                    try reader.addPostings(field: name, term: term, into: &bitmap)
+                }
+            default:
+                continue
+            }
+        }
+        return bitmap
+    }
+
+    // MARK: match
+
+    private func match(_ match: MatchQuery, scoring: Bool) throws -> Matches {
+        if match.field.contains("*") {
+            return try evaluate(
+                .multiMatch(fields: [match.field], text: text(match.text), phrase: false, boost: match.boost),
+                scoring: scoring
+            )
+        }
+        guard let definition = mappings.field(match.field) else { return Matches(empty, .constant(0)) }
+        guard definition.type.family == .text else {
+            do {
+                return try term(
+                    field: match.field, value: match.text, caseInsensitive: false, boost: match.boost, scoring: scoring
+                )
+            } catch {
+                if match.lenient { return Matches(empty, .constant(0)) }
+                throw error
+            }
+        }
+        var analyzer = definition.searchAnalyzer
+        if let name = match.analyzer {
+            guard let named = Analyzer.named(name) else {
+                throw queryShardError("[match] analyzer [\(name)] not found")
+            }
+            analyzer = named
+        }
+        let tokens = Array(Set(analyzer.tokens(text(match.text))))
+        guard !tokens.isEmpty else { return Matches(empty, .constant(0)) }
+        var perToken: [(Int, [Int: UInt16])] = []
+        var clauses: [Bitmap] = []
+        for token in tokens {
+            let postings = try reader.textPostings(field: match.field, token: token)
+            var bitmap = empty
+            var frequencies: [Int: UInt16] = [:]
+            for (doc, tf) in postings {
+                bitmap.insert(doc)
+                frequencies[doc] = tf
+            }
+            clauses.append(bitmap)
+            perToken.append((postings.count, frequencies))
+        }
+        var minimum = match.requireAll ? tokens.count : 1
+        if let spec = match.minimumShouldMatch, !match.requireAll {
+            minimum = max(1, try Self.minimumShouldMatch(spec, clauses: tokens.count))
+        }
+        var documents = empty
+        if minimum >= tokens.count {
+            documents = clauses[0]
+            for clause in clauses.dropFirst() { documents.formIntersection(clause) }
+        } else {
+            var union = empty
+            for clause in clauses { union.formUnion(clause) }
+            if minimum <= 1 {
+                documents = union
+            } else {
+                union.forEach { doc in
+                    if clauses.reduce(0, { $0 + ($1.contains(doc) ? 1 : 0) }) >= minimum { documents.insert(doc) }
+                    return true
+                }
+            }
+        }
+        guard scoring else { return Matches(documents, .constant(0)) }
+        return Matches(documents, .text(textScorer(field: match.field, tokens: perToken, boost: match.boost)))
+    }
+
+    private func phrase(field: String, text: String, slop: Int, boost: Double, scoring: Bool) throws -> Matches {
+        guard let definition = mappings.field(field) else { return Matches(empty, .constant(0)) }
+        guard definition.type.family == .text else {
+            return try term(field: field, value: .string(text), caseInsensitive: false, boost: boost, scoring: scoring)
+        }
+        let tokens = definition.searchAnalyzer.tokens(text)
+        guard !tokens.isEmpty else { return Matches(empty, .constant(0)) }
+        let candidates = try self.match(
+            MatchQuery(field: field, text: .string(text), requireAll: true, boost: boost),
+            scoring: scoring
+        )
+        guard tokens.count > 1 else { return candidates }
+        var verified = empty
+        let liveCandidates = { var c = candidates.documents; c.formIntersection(live); return c }()
+        let hits = try reader.storedHits(liveCandidates.members)
+        for (doc, hit) in hits {
+            guard let source = try? JSON.parse(hit.source) else { continue }
+            let sourcePath = reader.mappings.sourcePath(of: field)
+            for value in source.values(atDottedPath: sourcePath) {
+                guard let string = value.stringValue else { continue }
+                if Self.containsPhrase(definition.analyzer.tokens(string), tokens, slop: slop) {
+                    verified.insert(doc)
+                    break
+                }
+            }
+        }
+        return Matches(verified, candidates.scorer)
+    }
+
+    static func containsPhrase(_ haystack: [String], _ needle: [String], slop: Int) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        for start in haystack.indices where haystack[start] == needle[0] {
+            var position = start
+            var used = 0
+            var matched = true
+            for token in needle.dropFirst() {
+                var next = position + 1
+                while next < haystack.count, haystack[next] != token, next - position - 1 + used < slop { next += 1 }
+                guard next < haystack.count, haystack[next] == token else {
+                    matched = false
+                    break
+                }
+                used += next - position - 1
+                position = next
+            }
+            if matched { return true }
+        }
+        return false
+    }
+}
+
+extension IPAddress {
+    var successor: IPAddress? {
+        if low == .max { return high == .max ? nil : IPAddress(high: high + 1, low: 0) }
+        return IPAddress(high: high, low: low + 1)
+    }
+
+    var predecessor: IPAddress? {
+        if low == 0 { return high == 0 ? nil : IPAddress(high: high - 1, low: .max) }
+        return IPAddress(high: high, low: low - 1)
+    }
+}
+
+extension Mappings {
+    /// Where a field's values live in `_source`: a multi-field (`title.keyword`) reads its parent's values.
+    func sourcePath(of field: String) -> String {
+        for (path, definition) in fields where definition.multiFields.contains(field) { return path }
+        return field
+    }
+}
+
+extension JSON {
+    /// Every value at a dotted path, descending through arrays and accepting dotted keys (`{"a.b": 1}`).
+    func values(atDottedPath path: String) -> [JSON] {
+        var results: [JSON] = []
+        collect(path[...], into: &results)
+        return results
+    }
+
+    private func collect(_ path: Substring, into results: inout [JSON]) {
+        switch self {
+        case .array(let elements):
+            for element in elements { element.collect(path, into: &results) }
+        case .object(let object):
+            if path.isEmpty { results.append(self); return }
+            for (key, value) in object {
+                if path == key[...] {
+                    if case .array(let elements) = value { results.append(contentsOf: elements.flatMap { $0.flattenedArray }) } else { results.append(value) }
+                } else if path.hasPrefix(key + ".") {
+                    value.collect(path.dropFirst(key.count + 1), into: &results)
+                }
+            }
+        default:
+            if path.isEmpty { results.append(self) }
+        }
+    }
+
+    private var flattenedArray: [JSON] {
+        if case .array(let elements) = self { return elements.flatMap(\.flattenedArray) }
+        return [self]
+    }
+}

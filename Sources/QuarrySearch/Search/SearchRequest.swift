@@ -1,0 +1,257 @@
+public import QuarryCore
+
+/// A search request: the body of `_search` with its URL parameters applied.
+public struct SearchRequest: Sendable {
+    public var query: Query = .matchAll(boost: 1)
+    public var postFilter: Query?
+    public var from = 0
+    public var size = 10
+    public var sort: [SortField] = []
+    public var searchAfter: [JSON]?
+    public var source = SourceFilter()
+    public var trackTotalHits: TotalHitsTracking = .upTo(10_000)
+    public var trackScores = false
+    public var version = false
+    public var seqNoPrimaryTerm = false
+    public var minScore: Double?
+    public var terminateAfter: Int?
+
+    public init() {}
+
+    /// How `hits.total` is counted.
+    public enum TotalHitsTracking: Sendable, Hashable {
+        case exact
+        case disabled
+        case upTo(Int)
+    }
+
+    /// Reads a `_search` body.
+    /// - Throws: ``StoreError`` as ES reports malformed search bodies.
+    public init(body: JSON) throws(StoreError) {
+        guard case .object(let object) = body else {
+            throw .parsing("request body is required")
+        }
+        for (key, value) in object {
+            switch key {
+            case "query": query = try Query.parse(value)
+            case "post_filter": postFilter = try Query.parse(value)
+            case "from": from = try Self.integer(key, value)
+            case "size": size = try Self.integer(key, value)
+            case "sort": sort = try SortField.parseList(value)
+            case "search_after":
+                guard case .array(let values) = value else {
+                    throw .parsing("[search_after] must be an array")
+                }
+                searchAfter = values
+            case "_source": source = try SourceFilter(json: value)
+            case "track_total_hits":
+                switch value {
+                case .bool(let flag): trackTotalHits = flag ? .exact : .disabled
+                case .int(let limit) where limit >= 0: trackTotalHits = limit == Int64(Int32.max) ? .exact : .upTo(Int(limit))
+                default:
+                    throw .illegalArgument("[track_total_hits] parameter must be positive or equals to -1, got \(value)")
+                }
+            case "track_scores": trackScores = value.boolValue ?? false
+            case "version": version = value.boolValue ?? false
+            case "seq_no_primary_term": seqNoPrimaryTerm = value.boolValue ?? false
+            case "min_score": minScore = value.doubleValue
+            case "terminate_after": terminateAfter = try Self.integer(key, value)
+            case "timeout", "explain", "stored_fields", "docvalue_fields", "highlight", "profile", "_name",
+                "indices_boost", "stats", "allow_partial_search_results", "batched_reduce_size", "fields",
+                "runtime_mappings", "pit", "ext":
+                if key == "pit" {
+                    throw .illegalArgument("point in time searches are not supported by this store yet")
+                }
+                if key == "runtime_mappings", value.objectValue?.isEmpty == false {
+                    throw .illegalArgument("runtime_mappings are not supported by this store")
+                }
+                continue
+            case "aggs", "aggregations":
+                if case .object(let aggs) = value, !aggs.isEmpty {
+                    throw .illegalArgument("aggregations are not supported by this store yet")
+                }
+            case "script_fields", "rescore", "collapse", "suggest", "knn", "retriever", "slice":
+                throw .illegalArgument("[\(key)] is not supported by this store")
+            default:
+                throw .parsing("Unknown key for a \(value.tokenName) in [\(key)].")
+            }
+        }
+    }
+
+    static func integer(_ key: String, _ value: JSON) throws(StoreError) -> Int {
+        if let number = value.intValue, number >= Int64(Int32.min), number <= Int64(Int32.max) { return Int(number) }
+        if case .string(let text) = value, let number = Int(text) { return number }
+        throw StoreError(
+            type: "x_content_parse_exception",
+            reason: "[\(key)] failed to parse field [\(key)]",
+            status: 400,
+            causedBy: .illegalArgument(
+                value.stringValue.map { "For input string: \"\($0)\"" } ?? "Numeric value (\(value)) out of range of int"
+            )
+        )
+    }
+
+    /// Checks `from` and `size` as ES does before running the query.
+    func validateWindow(maxResultWindow: Int) throws(StoreError) {
+        if from < 0 { throw .illegalArgument("[from] parameter cannot be negative, found [\(from)]") }
+        if size < 0 { throw .illegalArgument("[size] parameter cannot be negative, found [\(size)]") }
+        if searchAfter != nil, from > 0 {
+            throw .illegalArgument("`from` parameter must be set to 0 when `search_after` is used.")
+        }
+        if from + size > maxResultWindow {
+            throw .illegalArgument(
+                "Result window is too large, from + size must be less than or equal to: [\(maxResultWindow)] but was "
+                    + "[\(from + size)]. See the scroll api for a more efficient way to request large data sets. This "
+                    + "limit can be set by changing the [index.max_result_window] index level setting."
+            )
+        }
+    }
+}
+
+/// One sort key of a search.
+public struct SortField: Sendable, Hashable {
+    public enum Target: Sendable, Hashable {
+        case score, doc
+        case field(String)
+    }
+
+    public var target: Target
+    public var descending: Bool
+    /// `_last` (default), `_first`, or a value to use for documents without the field.
+    public var missing: JSON?
+    public var mode: String?
+    public var unmappedType: String?
+
+    static func parseList(_ json: JSON) throws(StoreError) -> [SortField] {
+        switch json {
+        case .array(let items):
+            var result: [SortField] = []
+            for item in items { result.append(try parse(item)) }
+            return result
+        default: return [try parse(json)]
+        }
+    }
+
+    static func parse(_ json: JSON) throws(StoreError) -> SortField {
+        switch json {
+        case .string(let name): return try SortField(name: name, order: nil)
+        case .object(let object):
+            guard object.count == 1, let (name, spec) = object.first else {
+                throw .parsing("[sort] must have exactly one field per sort object")
+            }
+            switch spec {
+            case .string(let order): return try SortField(name: name, order: order)
+            case .object(let params):
+                var field = try SortField(name: name, order: params["order"]?.stringValue)
+                for (key, value) in params {
+                    switch key {
+                    case "order": continue
+                    case "missing": field.missing = value
+                    case "mode": field.mode = value.stringValue
+                    case "unmapped_type": field.unmappedType = value.stringValue
+                    case "format", "numeric_type", "nested": continue
+                    default: throw .parsing("[field_sort] unknown field [\(key)]")
+                    }
+                }
+                return field
+            default: throw .parsing("[sort] unsupported sort specification for [\(name)]")
+            }
+        default: throw .parsing("[sort] unsupported sort specification")
+        }
+    }
+
+    init(name: String, order: String?) throws(StoreError) {
+        switch name {
+        case "_score": target = .score
+        case "_doc": target = .doc
+        default: target = .field(name)
+        }
+        switch order?.lowercased() {
+        case nil: descending = target == .score
+        case "asc": descending = false
+        case "desc": descending = true
+        case let other?:
+            throw .illegalArgument("No enum constant org.elasticsearch.search.sort.SortOrder.\(other.uppercased())")
+        }
+    }
+}
+
+/// `_source` filtering: on or off, and include/exclude patterns with wildcards.
+public struct SourceFilter: Sendable, Hashable {
+    public var enabled = true
+    public var includes: [String] = []
+    public var excludes: [String] = []
+
+    public init(enabled: Bool = true, includes: [String] = [], excludes: [String] = []) {
+        self.enabled = enabled
+        self.includes = includes
+        self.excludes = excludes
+    }
+
+    init(json: JSON) throws(StoreError) {
+        switch json {
+        case .bool(let flag): enabled = flag
+        case .string(let pattern): includes = [pattern]
+        case .array(let patterns): includes = patterns.compactMap(\.stringValue)
+        case .object(let object):
+            for (key, value) in object {
+                let list = value.arrayValue?.compactMap(\.stringValue) ?? value.stringValue.map { [$0] } ?? []
+                switch key {
+                case "includes", "include": includes = list
+                case "excludes", "exclude": excludes = list
+                default: throw .parsing("Unknown key for a \(value.tokenName) in [\(key)].")
+                }
+            }
+        default: throw .parsing("Unknown key for a \(json.tokenName) in [_source].")
+        }
+    }
+
+    var isFiltering: Bool { !includes.isEmpty || !excludes.isEmpty }
+
+    /// The filtered source.
+    public func apply(_ source: JSON) -> JSON {
+        filter(source, prefix: "") ?? .object([:])
+    }
+
+    private func filter(_ value: JSON, prefix: String) -> JSON? {
+        switch value {
+        case .object(let object):
+            var result = JSONObject()
+            for (key, child) in object {
+                let path = prefix.isEmpty ? key : prefix + "." + key
+                if excludes.contains(where: { Wildcard.matches($0, path) }) { continue }
+                if includes.isEmpty || includes.contains(where: { Wildcard.matches($0, path) }) {
+                    if excludes.isEmpty || !child.isContainer {
+                        result[key] = child
+                    } else if let filtered = SourceFilter(includes: [], excludes: excludes).filter(child, prefix: path) {
+                        result[key] = filtered
+                    }
+                    continue
+                }
+                guard child.isContainer else { continue }
+                if let filtered = filter(child, prefix: path) {
+                    if case .object(let inner) = filtered, inner.isEmpty { continue }
+                    if case .array(let inner) = filtered, inner.isEmpty { continue }
+                    result[key] = filtered
+                }
+            }
+            return .object(result)
+        case .array(let elements):
+            let filtered = elements.compactMap { element -> JSON? in
+                element.isContainer ? filter(element, prefix: prefix) : nil
+            }.filter { if case .object(let o) = $0 { return !o.isEmpty }; return true }
+            return .array(filtered)
+        default:
+            return nil
+        }
+    }
+}
+
+extension JSON {
+    var isContainer: Bool {
+        switch self {
+        case .object, .array: true
+        default: false
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import QuarryCore
+
+/// Doc values of one field in one segment: for each document of the segment, zero or more values, addressed by
+/// the document's number relative to the segment's base. Numbers, dates and booleans are `Int64` or `Double`,
+/// addresses 16-byte ``IPAddress``es, keywords strings. Used for sorting, ranges and comparisons.
+struct Column: Sendable {
+    enum Kind: UInt8, Sendable {
+        case int = 0, double = 1, string = 2, ip = 3
+    }
+
+    let kind: Kind
+    /// `offsets[d]..<offsets[d + 1]` indexes the values of local document `d`.
+    private(set) var offsets: [UInt32] = [0]
+    private(set) var ints: [Int64] = []
+    private(set) var doubles: [Double] = []
+    private(set) var strings: [String] = []
+    private(set) var ips: [IPAddress] = []
+
+    init(kind: Kind) {
+        self.kind = kind
+    }
+
+    /// Number of documents covered.
+    var documentCount: Int { offsets.count - 1 }
+
+    /// Pads with empty documents up to `count`.
+    mutating func pad(to count: Int) {
+        guard documentCount < count else { return }
+        let last = offsets[offsets.count - 1]
+        offsets.append(contentsOf: repeatElement(last, count: count - documentCount))
+    }
+
+    private mutating func beginValue(doc: Int) {
+        if documentCount < doc + 1 {
+            pad(to: doc)
+            offsets.append(offsets[offsets.count - 1])
+        }
+        offsets[doc + 1] += 1
+    }
+
+    mutating func append(doc: Int, int value: Int64) {
+        beginValue(doc: doc)
+        ints.append(value)
+    }
+
+    mutating func append(doc: Int, double value: Double) {
+        beginValue(doc: doc)
+        doubles.append(value)
+    }
+
+    mutating func append(doc: Int, string value: String) {
+        beginValue(doc: doc)
+        strings.append(value)
+    }
+
+    mutating func append(doc: Int, ip value: IPAddress) {
+        beginValue(doc: doc)
+        ips.append(value)
+    }
+
+    func range(_ doc: Int) -> Range<Int> {
+        guard doc + 1 < offsets.count else { return 0..<0 }
+        return Int(offsets[doc])..<Int(offsets[doc + 1])
+    }
+
+    /// The values of a document as sortable keys.
+    func values(_ doc: Int) -> [SortKey] {
+        let range = range(doc)
+        switch kind {
+        case .int: return ints[range].map { .int($0) }
+        case .double: return doubles[range].map { .double($0) }
+        case .string: return strings[range].map { .string($0) }
+        case .ip: return ips[range].map { .ip($0) }
+        }
+    }
+
+    /// Smallest and largest numeric value (ints and doubles as `Double`), for pruning whole segments.
+    var numericBounds: (min: Double, max: Double)? {
+        switch kind {
+        case .int:
+            guard let lo = ints.min(), let hi = ints.max() else { return nil }
+            return (Double(lo), Double(hi))
+        case .double:
+            guard let lo = doubles.min(), let hi = doubles.max() else { return nil }
+            return (lo, hi)
+        default: return nil
+        }
+    }
+
+    // MARK: Encoding
+
+    /// `kind u8 | docs u32 | values u32 | offsets u32… | values…` in little-endian.
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = [kind.rawValue]
+        out.reserveCapacity(9 + offsets.count * 4 + ints.count * 8 + doubles.count * 8 + ips.count * 16)
+        out.appendLE(UInt32(documentCount))
+        let valueCount: Int
+        switch kind {
+        case .int: valueCount = ints.count
+        case .double: valueCount = doubles.count
+        case .string: valueCount = strings.count
+        case .ip: valueCount = ips.count
+        }
+        out.appendLE(UInt32(valueCount))
+        offsets.withUnsafeBytes { out.append(contentsOf: $0) }
+        switch kind {
+        case .int: ints.withUnsafeBytes { out.append(contentsOf: $0) }
+        case .double: doubles.withUnsafeBytes { out.append(contentsOf: $0) }
+        case .ip:
+            for ip in ips {
+                out.appendLE(ip.high)
+                out.appendLE(ip.low)
+            }
+        case .string:
+            for string in strings {
+                out.appendLE(UInt32(string.utf8.count))
+                out.append(contentsOf: string.utf8)
+            }
+        }
+        return out
+    }
+
+    /// Decodes ``encoded()``; `nil` when the blob is damaged.
+    init?(decoding bytes: [UInt8]) {
+        guard bytes.count >= 9, let kind = Kind(rawValue: bytes[0]) else { return nil }
+        self.kind = kind
+        let docs = Int(bytes.readLE(UInt32.self, at: 1))
+        let valueCount = Int(bytes.readLE(UInt32.self, at: 5))
+        var position = 9
+        guard bytes.count >= position + (docs + 1) * 4 else { return nil }
+        offsets = bytes.readArray(UInt32.self, at: position, count: docs + 1)
+        position += (docs + 1) * 4
+        switch kind {
+        case .int:
+            guard bytes.count >= position + valueCount * 8 else { return nil }
+            ints = bytes.readArray(Int64.self, at: position, count: valueCount)
+        case .double:
+            guard bytes.count >= position + valueCount * 8 else { return nil }
+            doubles = bytes.readArray(Double.self, at: position, count: valueCount)
+        case .ip:
+            guard bytes.count >= position + valueCount * 16 else { return nil }
+            ips.reserveCapacity(valueCount)
+            for i in 0..<valueCount {
+                ips.append(
+                    IPAddress(
+                        high: bytes.readLE(UInt64.self, at: position + i * 16),
+                        low: bytes.readLE(UInt64.self, at: position + i * 16 + 8)
+                    )
+                )
+            }
+        case .string:
+            strings.reserveCapacity(valueCount)
+            for _ in 0..<valueCount {
+                guard position + 4 <= bytes.count else { return nil }
+                let length = Int(bytes.readLE(UInt32.self, at: position))
+                position += 4
+                guard position + length <= bytes.count else { return nil }
+                strings.append(String(decoding: bytes[position..<position + length], as: UTF8.self))
+                position += length
+            }
+        }
+    }
+}
+
+/// A comparable doc value, for sorting and `search_after`.
+enum SortKey: Sendable, Hashable, Comparable {
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case ip(IPAddress)
+
+    static func < (a: SortKey, b: SortKey) -> Bool {
+        switch (a, b) {
+        case (.int(let x), .int(let y)): return x < y
+        case (.string(let x), .string(let y)): return x.utf8.lexicographicallyPrecedes(y.utf8)
+        case (.ip(let x), .ip(let y)): return x < y
+        default: return (a.number ?? 0) < (b.number ?? 0)
+        }
+    }
+
+    var number: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+}
+
+extension [UInt8] {
+    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    func readLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+
+    func readArray<T>(_: T.Type, at offset: Int, count: Int) -> [T] {
+        [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            self.withUnsafeBytes { source in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<offset + count * MemoryLayout<T>.stride]))
+            }
+            initialized = count
+        }
+    }
+}

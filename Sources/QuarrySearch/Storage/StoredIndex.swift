@@ -1,0 +1,531 @@
+import Foundation
+import GRDB
+import QuarryCore
+
+/// One index in one SQLite file: the documents (the source of truth, written before a write is acknowledged),
+/// the flushed segments' postings and doc values, and the in-memory segment of the newest documents.
+///
+/// Durability: every write request commits its documents in one SQLite transaction (WAL, `synchronous=NORMAL`,
+/// which survives the process being killed). The in-memory segment is rebuilt from the documents after a crash,
+/// so a flush is only an optimisation.
+///
+/// `@unchecked Sendable`: every mutable property is read and written only while holding `lock`.
+final class StoredIndex: @unchecked Sendable {
+    /// Documents held in memory before the segment is written out.
+    static let flushDocuments = 65_536
+    static let flushBytes = 96 << 20
+    /// Decoded doc-value columns kept between searches.
+    static let columnCacheBytes = 96 << 20
+
+    let fileURL: URL
+    private let database: DatabaseQueue
+    private let lock = NSLock()
+
+    private(set) var metadata: IndexMetadata
+    private var nextDoc: Int64 = 0
+    private var nextSeqNo: Int64 = 0
+    private var segments: [SegmentInfo] = []
+    private var segmentsByID: [Int64: SegmentInfo] = [:]
+    private var buffer: SegmentBuilder
+    private var deleted: Set<Int64> = []
+    private var columnCache: [String: Column] = [:]
+    private var columnCacheSize = 0
+    private var idSequence: UInt16 = 0
+
+    var name: String { metadata.name }
+
+    // MARK: Opening
+
+    /// Creates a new index file.
+    static func create(at url: URL, metadata: IndexMetadata) throws -> StoredIndex {
+        let database = try openDatabase(url)
+        try database.inDatabase { db in
+            try db.inTransaction {
+                try createSchema(db)
+                try saveMetadata(metadata, db)
+                try setMeta("next_doc", "0", db)
+                try setMeta("next_seq_no", "0", db)
+                try setMeta("flushed_doc", "0", db)
+                return .commit
+            }
+        }
+        return try StoredIndex(url: url, database: database)
+    }
+
+    /// Opens an existing index file, replaying the unflushed documents into memory.
+    static func open(at url: URL) throws -> StoredIndex {
+        try StoredIndex(url: url, database: openDatabase(url))
+    }
+
+    private static func openDatabase(_ url: URL) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA cache_size = -16384")
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
+        return try DatabaseQueue(path: url.path, configuration: configuration)
+    }
+
+    private init(url: URL, database: DatabaseQueue) throws {
+        fileURL = url
+        self.database = database
+        var loaded: (IndexMetadata, Int64, Int64, Int64, [SegmentInfo], Set<Int64>)?
+        try database.inDatabase { db in
+            try Self.createSchema(db)
+            let metadata = try Self.loadMetadata(db)
+            let nextDoc = Int64(try Self.meta("next_doc", db) ?? "0") ?? 0
+            let nextSeqNo = Int64(try Self.meta("next_seq_no", db) ?? "0") ?? 0
+            let flushed = Int64(try Self.meta("flushed_doc", db) ?? "0") ?? 0
+            var segments: [SegmentInfo] = []
+            for row in try Row.fetchAll(db, sql: "SELECT id, base, count, info FROM segments ORDER BY base") {
+                let info = try JSON.parse(row["info"] as String)
+                segments.append(SegmentInfo(id: row["id"], base: row["base"], count: row["count"], json: info))
+            }
+            let deleted = Set(try Int64.fetchAll(db, sql: "SELECT doc FROM deleted"))
+            loaded = (metadata, nextDoc, nextSeqNo, flushed, segments, deleted)
+        }
+        guard let (metadata, nextDoc, nextSeqNo, flushed, segments, deleted) = loaded else {
+            throw StoreError.internalFailure("could not read index file \(url.lastPathComponent)")
+        }
+        self.metadata = metadata
+        self.nextDoc = nextDoc
+        self.nextSeqNo = nextSeqNo
+        self.segments = segments
+        self.segmentsByID = Dictionary(uniqueKeysWithValues: segments.map { ($0.id, $0) })
+        self.deleted = deleted
+        buffer = SegmentBuilder(base: flushed)
+        try replayUnflushed(from: flushed)
+    }
+
+    private func replayUnflushed(from flushed: Int64) throws {
+        let mappings = metadata.mappings
+        var replayed: [(Int64, IndexedDocument)] = []
+        try database.inDatabase { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT doc, id, source FROM docs WHERE doc >= ? ORDER BY doc", arguments: [flushed])
+            while let row = try rows.next() {
+                let source: Data = row["source"]
+                guard let json = try? JSON.parse(source) else { continue }
+                var indexer = DocumentIndexer(mappings: mappings, documentID: row["id"])
+                if let document = try? indexer.index(json) {
+                    replayed.append((row["doc"], document))
+                }
+            }
+        }
+        for (number, document) in replayed { buffer.add(document, number: number) }
+        buffer.count = Int(nextDoc - buffer.base)
+    }
+
+    private static func createSchema(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS docs(
+                    doc INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL,
+                    seq_no INTEGER NOT NULL, source BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS deleted(doc INTEGER PRIMARY KEY);
+                CREATE TABLE IF NOT EXISTS segments(
+                    id INTEGER PRIMARY KEY, base INTEGER NOT NULL, count INTEGER NOT NULL, info TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS postings(
+                    field TEXT NOT NULL, term TEXT NOT NULL, segment INTEGER NOT NULL, docs BLOB NOT NULL,
+                    PRIMARY KEY(field, term, segment)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS columns(
+                    field TEXT NOT NULL, segment INTEGER NOT NULL, data BLOB NOT NULL,
+                    PRIMARY KEY(field, segment)) WITHOUT ROWID;
+                """
+        )
+    }
+
+    private static func meta(_ key: String, _ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    private static func setMeta(_ key: String, _ value: String, _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")
+            .execute(arguments: [key, value])
+    }
+
+    private static func saveMetadata(_ metadata: IndexMetadata, _ db: Database) throws {
+        let json: JSON = [
+            "name": .string(metadata.name), "uuid": .string(metadata.uuid),
+            "creation_date": .int(metadata.creationDate), "settings": .object(metadata.settings),
+            "mappings": .object(metadata.mappings.json), "aliases": .object(metadata.aliases),
+        ]
+        try setMeta("metadata", json.serialized(), db)
+    }
+
+    private static func loadMetadata(_ db: Database) throws -> IndexMetadata {
+        guard let text = try meta("metadata", db) else {
+            throw StoreError.internalFailure("index file has no metadata")
+        }
+        let json = try JSON.parse(text)
+        return IndexMetadata(
+            name: json["name"]?.stringValue ?? "",
+            uuid: json["uuid"]?.stringValue ?? "",
+            creationDate: json["creation_date"]?.intValue ?? 0,
+            settings: json["settings"]?.objectValue ?? [:],
+            mappings: try Mappings(json: json["mappings"]?.objectValue ?? [:]),
+            aliases: json["aliases"]?.objectValue ?? [:]
+        )
+    }
+
+    /// Closes the file; the object must not be used afterwards.
+    func close() throws {
+        try lock.withLock { try database.close() }
+    }
+
+    // MARK: Metadata changes
+
+    /// Changes the metadata (mappings, aliases, settings) durably.
+    func updateMetadata(_ change: (inout IndexMetadata) throws -> Void) throws {
+        try lock.withLock {
+            var updated = metadata
+            try change(&updated)
+            try database.inDatabase { db in try Self.saveMetadata(updated, db) }
+            metadata = updated
+        }
+    }
+
+    // MARK: Writes
+
+    private struct ExistingDocument {
+        var doc: Int64
+        var version: Int64
+        var seqNo: Int64
+        var source: Data
+    }
+
+    /// Applies writes in one transaction; per-item failures are results, not thrown errors.
+    /// - Throws: only when the transaction itself fails (disk full, I/O error); then nothing was written.
+    func write(_ operations: [WriteOperation]) throws -> [WriteResult] {
+        try lock.withLock {
+            var mappings = metadata.mappings
+            var mappingChanged = false
+            var pending: [(Int64, IndexedDocument)] = []
+            var newlyDeleted: [Int64] = []
+            var nextDoc = self.nextDoc
+            var nextSeqNo = self.nextSeqNo
+            var results: [WriteResult] = []
+            results.reserveCapacity(operations.count)
+            let indexName = metadata.name
+            let uuid = metadata.uuid
+
+            try database.inDatabase { db in
+                try db.inTransaction {
+                    let lookup = try db.cachedStatement(sql: "SELECT doc, version, seq_no, source FROM docs WHERE id = ?")
+                    let insert = try db.cachedStatement(
+                        sql: "INSERT INTO docs(doc, id, version, seq_no, source) VALUES (?, ?, ?, ?, ?)"
+                    )
+                    let remove = try db.cachedStatement(sql: "DELETE FROM docs WHERE doc = ?")
+                    let tombstone = try db.cachedStatement(sql: "INSERT OR IGNORE INTO deleted(doc) VALUES (?)")
+
+                    func existing(_ id: String) throws -> ExistingDocument? {
+                        guard let row = try Row.fetchOne(lookup, arguments: [id]) else { return nil }
+                        return ExistingDocument(doc: row[0], version: row[1], seqNo: row[2], source: row[3])
+                    }
+
+                    func check(_ conditions: WriteConditions, _ id: String, _ current: ExistingDocument?) throws(StoreError) {
+                        guard let required = conditions.ifSeqNo else { return }
+                        let term = conditions.ifPrimaryTerm ?? 1
+                        guard let current else {
+                            throw StoreError.versionConflict(
+                                index: indexName, uuid: uuid, id: id,
+                                reason: "version conflict, required seqNo [\(required)], primary term [\(term)] but no document was found"
+                            )
+                        }
+                        if current.seqNo != required || term != 1 {
+                            throw StoreError.versionConflict(
+                                index: indexName, uuid: uuid, id: id,
+                                reason: "version conflict, required seqNo [\(required)], primary term [\(term)]. current document has seqNo [\(current.seqNo)] and primary term [1]"
+                            )
+                        }
+                    }
+
+                    func store(id: String, source: [UInt8], document: JSON, replacing current: ExistingDocument?) throws -> WriteResult {
+                        var indexer = DocumentIndexer(mappings: mappings, documentID: id)
+                        let indexed = try indexer.index(document)
+                        if indexer.mappingChanged {
+                            mappings = indexer.mappings
+                            mappingChanged = true
+                        }
+                        if let current {
+                            try remove.execute(arguments: [current.doc])
+                            try tombstone.execute(arguments: [current.doc])
+                            newlyDeleted.append(current.doc)
+                        }
+                        let version = (current?.version ?? 0) + 1
+                        try insert.execute(arguments: [nextDoc, id, version, nextSeqNo, Data(source)])
+                        pending.append((nextDoc, indexed))
+                        let result = WriteResult(
+                            index: indexName, id: id, version: version, result: current == nil ? "created" : "updated",
+                            seqNo: nextSeqNo, status: current == nil ? 201 : 200
+                        )
+                        nextDoc += 1
+                        nextSeqNo += 1
+                        return result
+                    }
+
+                    for operation in operations {
+                        do {
+                            let result: WriteResult
+                            switch operation {
+                            case .index(let request):
+                                let id = request.id ?? self.generateID()
+                                let current = request.id == nil ? nil : try existing(id)
+                                if request.createOnly, let current {
+                                    throw StoreError.versionConflict(
+                                        index: indexName, uuid: uuid, id: id,
+                                        reason: "version conflict, document already exists (current version [\(current.version)])"
+                                    )
+                                }
+                                try check(request.conditions, id, current)
+                                result = try store(id: id, source: request.source, document: request.document, replacing: current)
+                            case .delete(let id, let conditions):
+                                let current = try existing(id)
+                                try check(conditions, id, current)
+                                if let current {
+                                    try remove.execute(arguments: [current.doc])
+                                    try tombstone.execute(arguments: [current.doc])
+                                    newlyDeleted.append(current.doc)
+                                    result = WriteResult(
+                                        index: indexName, id: id, version: current.version + 1, result: "deleted",
+                                        seqNo: nextSeqNo, status: 200
+                                    )
+                                } else {
+                                    result = WriteResult(
+                                        index: indexName, id: id, version: 1, result: "not_found", seqNo: nextSeqNo,
+                                        status: 404
+                                    )
+                                }
+                                nextSeqNo += 1
+                            case .update(let request):
+                                let current = try existing(request.id)
+                                try check(request.conditions, request.id, current)
+                                if let current {
+                                    let old = try JSON.parse(current.source)
+                                    let merged = request.doc.map { old.merging($0) } ?? old
+                                    if request.detectNoop, merged == old {
+                                        result = WriteResult(
+                                            index: indexName, id: request.id, version: current.version, result: "noop",
+                                            seqNo: current.seqNo, status: 200
+                                        )
+                                    } else {
+                                        result = try store(
+                                            id: request.id, source: merged.serializedBytes(), document: merged,
+                                            replacing: current
+                                        )
+                                    }
+                                } else if let upsert = request.docAsUpsert ? request.doc : request.upsert {
+                                    result = try store(
+                                        id: request.id, source: upsert.serializedBytes(), document: upsert, replacing: nil
+                                    )
+                                } else {
+                                    throw StoreError.documentMissing(index: indexName, uuid: uuid, id: request.id)
+                                }
+                            }
+                            results.append(result)
+                        } catch let error as StoreError {
+                            // Items fail before they write anything, so the rest of the request goes on.
+                            results.append(.failure(index: indexName, id: operation.id ?? "", error))
+                        } catch let error as JSONParseError {
+                            results.append(
+                                .failure(index: indexName, id: operation.id ?? "", .documentParsing(error.description))
+                            )
+                        }
+                    }
+                    try Self.setMeta("next_doc", String(nextDoc), db)
+                    try Self.setMeta("next_seq_no", String(nextSeqNo), db)
+                    if mappingChanged {
+                        var updated = self.metadata
+                        updated.mappings = mappings
+                        try Self.saveMetadata(updated, db)
+                    }
+                    return .commit
+                }
+            }
+            // Committed: make the writes visible.
+            if mappingChanged { metadata.mappings = mappings }
+            for (number, document) in pending { buffer.add(document, number: number) }
+            deleted.formUnion(newlyDeleted)
+            self.nextDoc = nextDoc
+            self.nextSeqNo = nextSeqNo
+            buffer.count = Int(nextDoc - buffer.base)
+            if buffer.count >= Self.flushDocuments || buffer.estimatedBytes >= Self.flushBytes {
+                try flushLocked()
+            }
+            return results
+        }
+    }
+
+    /// An id like Elasticsearch's auto-generated ones: 20 URL-safe base64 characters, time-ordered so that the
+    /// `id` index grows at its end.
+    private func generateID() -> String {
+        idSequence &+= 1
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        var bytes: [UInt8] = (0..<6).map { UInt8(truncatingIfNeeded: millis >> (40 - 8 * $0)) }
+        bytes.append(UInt8(truncatingIfNeeded: idSequence >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: idSequence))
+        for _ in 0..<7 { bytes.append(UInt8.random(in: 0...255)) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    /// Writes the in-memory segment to the file.
+    func flush() throws {
+        try lock.withLock { try flushLocked() }
+    }
+
+    private func flushLocked() throws {
+        buffer.count = Int(nextDoc - buffer.base)
+        guard buffer.count > 0 else { return }
+        var info = buffer.info
+        let builder = buffer
+        let end = nextDoc
+        try database.inDatabase { db in
+            try db.inTransaction {
+                try db.execute(
+                    sql: "INSERT INTO segments(base, count, info) VALUES (?, ?, ?)",
+                    arguments: [info.base, builder.count, info.json.serialized()]
+                )
+                info.id = db.lastInsertedRowID
+                let posting = try db.cachedStatement(
+                    sql: "INSERT INTO postings(field, term, segment, docs) VALUES (?, ?, ?, ?)"
+                )
+                for (field, terms) in builder.postings {
+                    for (term, docs) in terms {
+                        try posting.execute(arguments: [field, term, info.id, Data(PostingsCodec.encode(docs))])
+                    }
+                }
+                for (field, tokens) in builder.textPostings {
+                    for (token, postings) in tokens {
+                        let blob = PostingsCodec.encode(postings.documents, frequencies: postings.frequencies)
+                        try posting.execute(arguments: [field, token, info.id, Data(blob)])
+                    }
+                }
+                let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
+                for (field, var values) in builder.columns {
+                    values.pad(to: builder.count)
+                    try column.execute(arguments: [field, info.id, Data(values.encoded())])
+                }
+                try Self.setMeta("flushed_doc", String(end), db)
+                return .commit
+            }
+        }
+        segments.append(info)
+        segmentsByID[info.id] = info
+        buffer = SegmentBuilder(base: end)
+    }
+
+    // MARK: Reads
+
+    /// The document with `id`, or `nil`.
+    func get(_ id: String) throws -> StoredDocument? {
+        try lock.withLock {
+            try database.inDatabase { db in
+                guard
+                    let row = try Row.fetchOne(
+                        db.cachedStatement(sql: "SELECT version, seq_no, source FROM docs WHERE id = ?"),
+                        arguments: [id]
+                    )
+                else { return nil }
+                let source: Data = row[2]
+                return StoredDocument(index: metadata.name, id: id, version: row[0], seqNo: row[1], source: Array(source))
+            }
+        }
+    }
+
+    /// Number of live documents.
+    var documentCount: Int {
+        lock.withLock { Int(nextDoc) - deleted.count }
+    }
+
+    /// Bytes on disk (the file and its write-ahead log).
+    var sizeInBytes: Int64 {
+        let paths = [fileURL.path, fileURL.path + "-wal"]
+        return paths.reduce(0) { total, path in
+            total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0)
+        }
+    }
+
+    /// Runs `body` with a consistent view of the index for searching.
+    func withReader<T>(_ body: (IndexReader) throws -> T) throws -> T {
+        try lock.withLock {
+            try database.inDatabase { db in
+                let reader = IndexReader(index: self, db: db)
+                return try body(reader)
+            }
+        }
+    }
+
+    // MARK: Reader support (called with `lock` held, from `IndexReader`)
+
+    var capacity: Int { Int(nextDoc) }
+    var memorySegment: SegmentBuilder { buffer }
+    var storedSegments: [SegmentInfo] { segments }
+    var deletedDocuments: Set<Int64> { deleted }
+
+    func storedSegment(id: Int64) -> SegmentInfo? { segmentsByID[id] }
+
+    func cachedColumn(segment: Int64, field: String, db: Database) throws -> Column? {
+        let key = "\(segment)\u{0}\(field)"
+        if let column = columnCache[key] { return column }
+        guard
+            let data = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT data FROM columns WHERE field = ? AND segment = ?"),
+                arguments: [field, segment]
+            ), let column = Column(decoding: Array(data))
+        else { return nil }
+        if columnCacheSize + data.count > Self.columnCacheBytes {
+            columnCache.removeAll(keepingCapacity: true)
+            columnCacheSize = 0
+        }
+        columnCache[key] = column
+        columnCacheSize += data.count
+        return column
+    }
+}
+
+extension SegmentInfo {
+    init(id: Int64, base: Int64, count: Int, json: JSON) {
+        var statistics: [String: FieldStatistics] = [:]
+        for (field, value) in json["statistics"]?.objectValue ?? [:] {
+            statistics[field] = FieldStatistics(
+                documentCount: Int(value["docs"]?.intValue ?? 0),
+                tokenCount: Int(value["tokens"]?.intValue ?? 0)
+            )
+        }
+        var bounds: [String: ClosedRange<Double>] = [:]
+        for (field, value) in json["bounds"]?.objectValue ?? [:] {
+            if let lo = value[0]?.doubleValue, let hi = value[1]?.doubleValue, lo <= hi { bounds[field] = lo...hi }
+        }
+        self.init(id: id, base: base, count: count, statistics: statistics, bounds: bounds)
+    }
+
+    var json: JSON {
+        var statistics: JSONObject = [:]
+        for (field, value) in self.statistics {
+            statistics[field] = ["docs": .int(Int64(value.documentCount)), "tokens": .int(Int64(value.tokenCount))]
+        }
+        var bounds: JSONObject = [:]
+        for (field, range) in self.bounds {
+            bounds[field] = [.double(range.lowerBound), .double(range.upperBound)]
+        }
+        return ["statistics": .object(statistics), "bounds": .object(bounds)]
+    }
+}
+
+extension JSON {
+    /// Deep-merges `patch` into this object, as `_update` with a partial `doc` does.
+    func merging(_ patch: JSON) -> JSON {
+        guard case .object(var base) = self, case .object(let changes) = patch else { return patch }
+        for (key, value) in changes {
+            if let current = base[key], case .object = current, case .object = value {
+                base[key] = current.merging(value)
+            } else {
+                base[key] = value
+            }
+        }
+        return .object(base)
+    }
+}
