@@ -132,7 +132,8 @@ public struct SortField: Sendable, Hashable {
         }
     }
 
-    static func parse(_ json: JSON) throws(StoreError) -> SortField {
+    /// Reads one sort key (`"field"`, `{"field": "desc"}`, `{"field": {"order": …}}`).
+    public static func parse(_ json: JSON) throws(StoreError) -> SortField {
         switch json {
         case .string(let name): return try SortField(name: name, order: nil)
         case .object(let object):
@@ -206,7 +207,7 @@ public struct SourceFilter: Sendable, Hashable {
         }
     }
 
-    var isFiltering: Bool { !includes.isEmpty || !excludes.isEmpty }
+    public var isFiltering: Bool { !includes.isEmpty || !excludes.isEmpty }
 
     /// The filtered source.
     public func apply(_ source: JSON) -> JSON {

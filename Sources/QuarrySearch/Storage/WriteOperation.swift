@@ -107,7 +107,8 @@ public struct WriteResult: Sendable {
         return .object(object)
     }
 
-    static func failure(index: String, id: String, _ error: StoreError) -> WriteResult {
+    /// A failed item.
+    public static func failure(index: String, id: String, _ error: StoreError) -> WriteResult {
         WriteResult(index: index, id: id, version: -1, result: "error", seqNo: -1, status: error.status, error: error)
     }
 }

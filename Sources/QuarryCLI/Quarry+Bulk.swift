@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarrySearch
+import QuarryServer
+
+extension Quarry {
+    /// `quarry bulk FILE.ndjson`: loads an Elasticsearch bulk file into the embedded store.
+    struct Bulk: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load an Elasticsearch _bulk file (NDJSON action and source lines) into the embedded store."
+        )
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The bulk file, or - for standard input.") var file: String
+        @Option(name: .long, help: "Index for action lines that name none.") var index: String?
+        @Option(name: .long, help: "Items per transaction.") var batchSize = 5_000
+
+        func validate() throws {
+            guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        }
+
+        func run() throws {
+            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+            defer { try? embedded.close() }
+            let loader = BulkLoader(api: ElasticsearchAPI(store: embedded), defaultIndex: index, batchSize: batchSize)
+            let handle: FileHandle
+            if file == "-" {
+                handle = .standardInput
+            } else {
+                guard let opened = FileHandle(forReadingAtPath: file) else {
+                    throw ValidationError("cannot open \(file)")
+                }
+                handle = opened
+            }
+            let summary = try loader.load(from: handle)
+            printError(summary.description)
+            if summary.failed > 0 { throw ExitCode(2) }
+        }
+    }
+}
+
+/// Streams a bulk file through the Elasticsearch API in batches, with a progress line on a terminal.
+struct BulkLoader {
+    let api: ElasticsearchAPI
+    let defaultIndex: String?
+    let batchSize: Int
+
+    struct Summary: CustomStringConvertible {
+        var succeeded = 0
+        var failed = 0
+        var bytes = 0
+        var seconds = 0.0
+        var firstErrors: [String] = []
+
+        var description: String {
+            let rate = seconds > 0 ? Double(succeeded) / seconds : 0
+            var text = "indexed \(succeeded) documents in \(String(format: "%.2f", seconds)) s "
+                + "(\(Int(rate)) documents/s), \(failed) failed"
+            for error in firstErrors { text += "\n  " + error }
+            return text
+        }
+    }
+
+    func load(from handle: FileHandle) throws -> Summary {
+        var summary = Summary()
+        let started = Date()
+        let interactive = isatty(STDERR_FILENO) != 0
+        var pending: [UInt8] = []
+        var batch: [UInt8] = []
+        var items = 0
+        var expectSource = false
+        var lastProgress = Date.distantPast
+
+        func send() throws {
+            guard !batch.isEmpty else { return }
+            var path = ["_bulk"]
+            if let defaultIndex { path = [defaultIndex, "_bulk"] }
+            let response = api.handle(ESRequest(method: .post, path: path, body: batch))
+            guard case .json(let json) = response.body else { return }
+            if response.status >= 400 {
+                throw ValidationError("bulk request failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())")
+            }
+            for item in json["items"]?.arrayValue ?? [] {
+                guard let (_, result) = item.objectValue?.first else { continue }
+                if let error = result["error"] {
+                    summary.failed += 1
+                    if summary.firstErrors.count < 5 {
+                        summary.firstErrors.append(
+                            "\(result["_id"]?.stringValue ?? ""): \(error["type"]?.stringValue ?? ""): "
+                                + (error["reason"]?.stringValue ?? "")
+                        )
+                    }
+                } else {
+                    summary.succeeded += 1
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+            items = 0
+            if interactive, Date().timeIntervalSince(lastProgress) > 0.25 {
+                lastProgress = Date()
+                let elapsed = Date().timeIntervalSince(started)
+                let rate = elapsed > 0 ? Double(summary.succeeded) / elapsed : 0
+                let megabytes = Double(summary.bytes) / 1_048_576
+                FileHandle.standardError.write(
+                    Data(
+                        String(
+                            format: "\r%10d documents  %8.1f MB  %8.0f documents/s ", summary.succeeded, megabytes, rate
+                        ).utf8
+                    )
+                )
+            }
+        }
+
+        func consume(_ line: ArraySlice<UInt8>) throws {
+            guard line.contains(where: { $0 > 0x20 }) else { return }
+            batch.append(contentsOf: line)
+            batch.append(0x0A)
+            if expectSource {
+                expectSource = false
+                items += 1
+            } else {
+                let action = try? JSON.parse(line)
+                if action?["delete"] != nil {
+                    items += 1
+                } else {
+                    expectSource = true
+                }
+            }
+            if items >= batchSize, !expectSource { try send() }
+        }
+
+        while true {
+            let chunk = handle.readData(ofLength: 4 << 20)
+            if chunk.isEmpty { break }
+            summary.bytes += chunk.count
+            pending.append(contentsOf: chunk)
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: 0x0A) {
+                try consume(pending[start..<newline])
+                start = newline + 1
+            }
+            pending.removeFirst(start)
+        }
+        if !pending.isEmpty { try consume(pending[...]) }
+        try send()
+        summary.seconds = Date().timeIntervalSince(started)
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+        return summary
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarrySearch
+
+extension Quarry {
+    /// `quarry index create|delete|list`.
+    struct Index: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create, delete and list indices of the embedded store.",
+            subcommands: [Create.self, Delete.self, List.self]
+        )
+
+        struct Create: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create an index.")
+            @OptionGroup var store: StoreOptions
+            @Argument(help: "The index name.") var name: String
+            @Option(name: .long, help: "Settings, mappings and aliases as JSON, @file or -.") var body: String?
+
+            func run() throws {
+                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+                let json = try body.map { try JSON.parse(readArgument($0)) }
+                let metadata = try embedded.createIndex(name, body: json)
+                try embedded.close()
+                print(JSON.object(["acknowledged": true, "index": .string(metadata.name)]).serialized(pretty: true))
+            }
+        }
+
+        struct Delete: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Delete indices (names, wildcards, a,b).")
+            @OptionGroup var store: StoreOptions
+            @Argument(help: "The index expression.") var expression: String
+
+            func run() throws {
+                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+                let deleted = try embedded.deleteIndices(expression)
+                try embedded.close()
+                print(JSON.object(["acknowledged": true, "deleted": .array(deleted.map { .string($0) })]).serialized(pretty: true))
+            }
+        }
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List indices with document counts and sizes.")
+            @OptionGroup var store: StoreOptions
+            @Flag(name: .long, help: "Print JSON instead of a table.") var json = false
+
+            func run() throws {
+                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+                let summaries = try embedded.summaries().sorted { $0.name < $1.name }
+                try embedded.close()
+                if json {
+                    let list: [JSON] = summaries.map {
+                        ["index": .string($0.name), "docs.count": .int(Int64($0.documentCount)), "store.size": .int($0.sizeInBytes)]
+                    }
+                    print(JSON.array(list).serialized(pretty: true))
+                    return
+                }
+                let width = max(5, summaries.map(\.name.count).max() ?? 0)
+                print("index".padding(toLength: width, withPad: " ", startingAt: 0) + "  docs.count  store.size")
+                for summary in summaries {
+                    let count = String(summary.documentCount)
+                    print(
+                        summary.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                            + String(repeating: " ", count: max(0, 10 - count.count)) + count + "  "
+                            + String(summary.sizeInBytes)
+                    )
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarrySearch
+import QuarryServer
+
+extension Quarry {
+    /// `quarry search INDEX --query JSON|@file`: ES's `_search`, printing ES's response.
+    struct Search: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Search the embedded store with the Query DSL.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Index expression (packetbeat-*, a,b, _all).") var index: String
+        @Option(name: .long, help: "The search body (with \"query\", \"size\", \"sort\", …) as JSON, @file or -.")
+        var query: String = "{}"
+
+        func run() throws {
+            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+            defer { try? embedded.close() }
+            let api = ElasticsearchAPI(store: embedded)
+            let response = api.handle(
+                ESRequest(method: .post, path: [index, "_search"], body: try readArgument(query))
+            )
+            guard case .json(let json) = response.body else { return }
+            print(json.serialized(pretty: true))
+            if response.status >= 400 { throw ExitCode(1) }
+        }
+    }
+}

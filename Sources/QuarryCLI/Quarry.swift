@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// The `quarry` command: the composition root that parses arguments and wires the libraries together.
+@main
+struct Quarry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quarry",
+        abstract: "Self-hosted threat hunting: an embedded Elasticsearch-compatible store and its REST API.",
+        subcommands: [Serve.self, Index.self, Bulk.self, Search.self, Demo.self, Sample.self]
+    )
+}
+
+/// Options shared by every command that opens the embedded store.
+struct StoreOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "The data directory (default: $QUARRY_DATA, else $XDG_DATA_HOME/quarry or ~/.local/share/quarry)."
+    )
+    var data: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    var dataDirectory: URL {
+        if let data { return URL(fileURLWithPath: data) }
+        let environment = ProcessInfo.processInfo.environment
+        if let value = environment["QUARRY_DATA"], !value.isEmpty { return URL(fileURLWithPath: value) }
+        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg).appendingPathComponent("quarry")
+        }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".local/share/quarry")
+    }
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown log level '\(logLevel)'")
+        }
+    }
+
+    /// Bootstraps logging once, to standard error, and returns the root logger.
+    func makeLogger() -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "quarry")
+    }
+}
+
+/// Reads `JSON` given inline, as `@file`, or `-` for standard input.
+func readArgument(_ value: String) throws -> [UInt8] {
+    if value == "-" {
+        return Array(FileHandle.standardInput.readDataToEndOfFile())
+    }
+    if value.hasPrefix("@") {
+        let path = String(value.dropFirst())
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read \(path)")
+        }
+        return Array(data)
+    }
+    return Array(value.utf8)
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

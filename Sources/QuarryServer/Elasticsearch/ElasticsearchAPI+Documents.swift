@@ -1,0 +1,399 @@
+import QuarryCore
+import QuarrySearch
+
+extension ElasticsearchAPI {
+    static let refreshValues: Set<String> = ["", "true", "false", "wait_for"]
+
+    func checkRefresh(_ request: ESRequest) throws(StoreError) -> Bool {
+        guard let refresh = request.parameters["refresh"] else { return false }
+        guard Self.refreshValues.contains(refresh) else {
+            throw .illegalArgument("Unknown value for refresh: [\(refresh)].")
+        }
+        return refresh == "" || refresh == "true"
+    }
+
+    func conditions(_ request: ESRequest) throws(StoreError) -> WriteConditions {
+        WriteConditions(
+            ifSeqNo: try request.integer("if_seq_no").map(Int64.init),
+            ifPrimaryTerm: try request.integer("if_primary_term").map(Int64.init)
+        )
+    }
+
+    // MARK: Single documents
+
+    func indexDocument(_ request: ESRequest, _ index: String, id: String?, create: Bool) throws(StoreError)
+        -> ESResponse
+    {
+        let forced = try checkRefresh(request)
+        if let id { try Self.validateID(id) }
+        guard let document = try documentBody(request, id: id ?? "") else {
+            throw StoreError(
+                type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: source is missing;",
+                status: 400
+            )
+        }
+        var createOnly = create
+        if let opType = request.parameters["op_type"] {
+            guard opType == "create" || opType == "index" else {
+                throw .illegalArgument("opType must be 'create' or 'index', found: [\(opType)]")
+            }
+            createOnly = createOnly || opType == "create"
+        }
+        let result = try store.write(
+            index: index,
+            .index(
+                IndexRequest(
+                    id: id, source: request.body.trimmedWhitespace, document: document, createOnly: createOnly,
+                    conditions: try conditions(request)
+                )
+            )
+        )
+        return ESResponse(status: result.status, json: result.singleJSON(forced: forced))
+    }
+
+    /// Parses a document body, reporting malformed JSON as ES's `document_parsing_exception`.
+    private func documentBody(_ request: ESRequest, id: String) throws(StoreError) -> JSON? {
+        guard request.body.contains(where: { $0 > 0x20 }) else { return nil }
+        do {
+            let json = try JSON.parse(request.body)
+            guard case .object = json else {
+                throw StoreError.documentParsing("failed to parse, document is empty")
+            }
+            return json
+        } catch let error as JSONParseError {
+            throw StoreError.documentParsing(
+                "[\(error.line):\(error.column)] failed to parse: \(error.reason)",
+                causedBy: .xContentParse(error.description)
+            )
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .internalFailure("\(error)")
+        }
+    }
+
+    static func validateID(_ id: String) throws(StoreError) {
+        if id.utf8.count > 512 {
+            throw StoreError(
+                type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: id [\(id)] is too long, must be no longer than 512 bytes but was: "
+                    + "\(id.utf8.count);",
+                status: 400
+            )
+        }
+        if id.isEmpty {
+            throw StoreError(
+                type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: if _id is specified it must not be empty;",
+                status: 400
+            )
+        }
+    }
+
+    func getDocument(_ request: ESRequest, _ index: String, _ id: String, sourceOnly: Bool) throws(StoreError)
+        -> ESResponse
+    {
+        guard let document = try store.get(index: index, id: id) else {
+            if sourceOnly {
+                throw StoreError(
+                    type: "resource_not_found_exception",
+                    reason: "Document not found [\(index)]/[\(id)]",
+                    status: 404
+                )
+            }
+            return ESResponse(
+                status: 404,
+                json: ["_index": .string(try store.resolve(index, options: .strict).first ?? index), "_id": .string(id), "found": false]
+            )
+        }
+        let filter = try sourceFilter(request)
+        var source = (try? JSON.parse(document.source)) ?? .object([:])
+        if filter.isFiltering { source = filter.apply(source) }
+        if sourceOnly { return ESResponse(json: source) }
+        var object: JSONObject = [
+            "_index": .string(document.index), "_id": .string(document.id), "_version": .int(document.version),
+            "_seq_no": .int(document.seqNo), "_primary_term": .int(document.primaryTerm), "found": true,
+        ]
+        if filter.enabled { object["_source"] = source }
+        return ESResponse(json: .object(object))
+    }
+
+    /// `_source`, `_source_includes` and `_source_excludes` URL parameters.
+    func sourceFilter(_ request: ESRequest) throws(StoreError) -> SourceFilter {
+        var filter = SourceFilter()
+        if let source = request.parameters["_source"] {
+            switch source {
+            case "false": filter.enabled = false
+            case "true", "": break
+            default: filter.includes = source.split(separator: ",").map(String.init)
+            }
+        }
+        if let includes = request.parameters["_source_includes"] ?? request.parameters["_source_include"] {
+            filter.includes = includes.split(separator: ",").map(String.init)
+        }
+        if let excludes = request.parameters["_source_excludes"] ?? request.parameters["_source_exclude"] {
+            filter.excludes = excludes.split(separator: ",").map(String.init)
+        }
+        return filter
+    }
+
+    func documentExists(_ request: ESRequest, _ index: String, _ id: String) throws(StoreError) -> ESResponse {
+        do {
+            let found = try store.get(index: index, id: id) != nil
+            return ESResponse(status: found ? 200 : 404, body: .empty)
+        } catch {
+            return ESResponse(status: error.status, body: .empty)
+        }
+    }
+
+    func deleteDocument(_ request: ESRequest, _ index: String, _ id: String) throws(StoreError) -> ESResponse {
+        let forced = try checkRefresh(request)
+        _ = try store.resolve(index, options: .strict)
+        let result = try store.write(index: index, .delete(id: id, conditions: try conditions(request)))
+        return ESResponse(status: result.status, json: result.singleJSON(forced: forced))
+    }
+
+    func updateDocument(_ request: ESRequest, _ index: String, _ id: String) throws(StoreError) -> ESResponse {
+        let forced = try checkRefresh(request)
+        let body = try request.requiredObject()
+        let update = try Self.updateRequest(id: id, body: body, conditions: try conditions(request))
+        let result = try store.write(index: index, .update(update))
+        return ESResponse(status: result.status, json: result.singleJSON(forced: forced))
+    }
+
+    static func updateRequest(id: String, body: JSONObject, conditions: WriteConditions) throws(StoreError)
+        -> UpdateRequest
+    {
+        for key in body.keys {
+            switch key {
+            case "doc", "upsert", "doc_as_upsert", "detect_noop", "_source", "scripted_upsert": continue
+            case "script":
+                throw .illegalArgument("scripted updates are not supported by this store; send a partial [doc]")
+            default:
+                throw .xContentParse("[1:2] [UpdateRequest] unknown field [\(key)]")
+            }
+        }
+        if let doc = body["doc"], doc.objectValue == nil {
+            throw .xContentParse("[1:8] [UpdateRequest] failed to parse field [doc]")
+        }
+        guard body["doc"] != nil || body["upsert"] != nil else {
+            throw StoreError(
+                type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: script or doc is missing;",
+                status: 400
+            )
+        }
+        return UpdateRequest(
+            id: id, doc: body["doc"], upsert: body["upsert"], docAsUpsert: body["doc_as_upsert"]?.boolValue ?? false,
+            detectNoop: body["detect_noop"]?.boolValue ?? true, conditions: conditions
+        )
+    }
+
+    // MARK: Bulk
+
+    func bulk(_ request: ESRequest, defaultIndex: String?) throws(StoreError) -> ESResponse {
+        let started = ContinuousClock.now
+        let forced = try checkRefresh(request)
+        let parsed = try BulkParser(body: request.body, defaultIndex: defaultIndex).parse()
+        let written = store.bulk(parsed.compactMap(\.item))
+        var results = written.makeIterator()
+        var items: [JSON] = []
+        items.reserveCapacity(parsed.count)
+        var errors = false
+        for entry in parsed {
+            var result: WriteResult
+            if let failure = entry.failure {
+                result = failure
+            } else {
+                result = results.next()!
+            }
+            if result.error != nil { errors = true }
+            items.append([entry.action: result.json(forceRefresh: forced && result.error == nil)])
+        }
+        let took = started.duration(to: .now)
+        return ESResponse(json: [
+            "errors": .bool(errors),
+            "took": .int(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000),
+            "items": .array(items),
+        ])
+    }
+}
+
+extension WriteResult {
+    /// The body of a single-document write response (no `status` member, as ES).
+    func singleJSON(forced: Bool) -> JSON {
+        guard case .object(var object) = json(forceRefresh: forced) else { return json() }
+        object.removeValue(forKey: "status")
+        return .object(object)
+    }
+}
+
+extension [UInt8] {
+    var trimmedWhitespace: [UInt8] {
+        var slice = self[...]
+        while let first = slice.first, first == 0x20 || first == 0x0A || first == 0x0D || first == 0x09 {
+            slice = slice.dropFirst()
+        }
+        while let last = slice.last, last == 0x20 || last == 0x0A || last == 0x0D || last == 0x09 {
+            slice = slice.dropLast()
+        }
+        return Array(slice)
+    }
+}
+
+/// Reads the NDJSON body of `_bulk`: action lines and their sources. Structural errors fail the whole request, as
+/// in ES; a source that is not valid JSON fails only its item.
+struct BulkParser {
+    struct Entry {
+        var action: String
+        var item: EmbeddedStore.BulkItem?
+        var failure: WriteResult?
+    }
+
+    let body: [UInt8]
+    let defaultIndex: String?
+
+    func parse() throws(StoreError) -> [Entry] {
+        var lines: [ArraySlice<UInt8>] = []
+        var start = 0
+        for (offset, byte) in body.enumerated() where byte == 0x0A {
+            lines.append(body[start..<offset])
+            start = offset + 1
+        }
+        if start < body.count {
+            if body[start...].contains(where: { $0 > 0x20 }) {
+                throw .illegalArgument("The bulk request must be terminated by a newline [\\n]")
+            }
+        }
+        var entries: [Entry] = []
+        var index = 0
+        while index < lines.count {
+            let lineNumber = index + 1
+            let line = lines[index]
+            index += 1
+            guard line.contains(where: { $0 > 0x20 }) else { continue }
+            let action: JSON
+            do {
+                action = try JSON.parse(line)
+            } catch {
+                throw .xContentParse(error.description)
+            }
+            guard case .object(let object) = action, object.count == 1, let (kind, metaJSON) = object.first else {
+                throw .illegalArgument(
+                    "Malformed action/metadata line [\(lineNumber)], expected START_OBJECT or END_OBJECT but found "
+                        + "[\(action.tokenName)]"
+                )
+            }
+            guard ["index", "create", "delete", "update"].contains(kind) else {
+                throw .illegalArgument(
+                    "Malformed action/metadata line [\(lineNumber)], expected field [create], [delete], [index] or "
+                        + "[update] but found [\(kind)]"
+                )
+            }
+            guard case .object(let meta) = metaJSON else {
+                throw .illegalArgument(
+                    "Malformed action/metadata line [\(lineNumber)], expected START_OBJECT but found "
+                        + "[\(metaJSON.tokenName)]"
+                )
+            }
+            var targetIndex = defaultIndex
+            var id: String?
+            var conditions = WriteConditions()
+            var opType: String?
+            for (key, value) in meta {
+                switch key {
+                case "_index": targetIndex = value.stringValue
+                case "_id": id = value.stringValue ?? value.intValue.map { String($0) }
+                case "if_seq_no": conditions.ifSeqNo = value.intValue
+                case "if_primary_term": conditions.ifPrimaryTerm = value.intValue
+                case "op_type": opType = value.stringValue
+                case "routing", "_routing", "pipeline", "require_alias", "retry_on_conflict", "version",
+                    "version_type", "_source", "dynamic_templates", "list_executed_pipelines", "require_data_stream":
+                    continue
+                default:
+                    throw .illegalArgument("Action/metadata line [\(lineNumber)] contains an unknown parameter [\(key)]")
+                }
+            }
+            var sourceLine: ArraySlice<UInt8> = []
+            if kind != "delete" {
+                guard index < lines.count else {
+                    throw StoreError(
+                        type: "action_request_validation_exception",
+                        reason: "Validation Failed: 1: source is missing;",
+                        status: 400
+                    )
+                }
+                sourceLine = lines[index]
+                index += 1
+            }
+            guard let targetIndex else {
+                throw StoreError(
+                    type: "action_request_validation_exception",
+                    reason: "Validation Failed: 1: index is missing;",
+                    status: 400
+                )
+            }
+            let itemID = id ?? ""
+            if let id {
+                do { try ElasticsearchAPI.validateID(id) } catch {
+                    entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: id, error)))
+                    continue
+                }
+            } else if kind != "index" && kind != "create" {
+                throw StoreError(
+                    type: "action_request_validation_exception",
+                    reason: "Validation Failed: 1: id is missing;",
+                    status: 400
+                )
+            }
+            let operation: WriteOperation
+            switch kind {
+            case "delete":
+                operation = .delete(id: itemID, conditions: conditions)
+            default:
+                let document: JSON
+                do {
+                    document = try JSON.parse(sourceLine)
+                } catch {
+                    let failure = StoreError.documentParsing(
+                        "[\(error.line):\(error.column)] failed to parse: \(error.reason)",
+                        causedBy: .xContentParse(error.description)
+                    )
+                    entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, failure)))
+                    continue
+                }
+                if kind == "update" {
+                    do {
+                        let body = document.objectValue ?? [:]
+                        operation = .update(try ElasticsearchAPI.updateRequest(id: itemID, body: body, conditions: conditions))
+                    } catch {
+                        entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, error)))
+                        continue
+                    }
+                } else {
+                    guard case .object = document else {
+                        let failure = StoreError.documentParsing("failed to parse, document is empty")
+                        entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, failure)))
+                        continue
+                    }
+                    operation = .index(
+                        IndexRequest(
+                            id: id, source: Array(sourceLine).trimmedWhitespace, document: document,
+                            createOnly: kind == "create" || opType == "create", conditions: conditions
+                        )
+                    )
+                }
+            }
+            entries.append(Entry(action: kind, item: .init(index: targetIndex, operation: operation)))
+        }
+        guard !entries.isEmpty else {
+            throw StoreError(
+                type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: no requests added;",
+                status: 400
+            )
+        }
+        return entries
+    }
+}

@@ -1,0 +1,276 @@
+public import QuarryCore
+public import QuarrySearch
+
+/// The Elasticsearch REST API over the embedded store: routing of ES's paths to handlers, ES's parameters that
+/// apply everywhere (`pretty`, `filter_path`, `error_trace`, `human`), and ES's error shapes.
+///
+/// Routing is done here rather than with Hummingbird's router because ES's paths put user names (`{index}`) and
+/// API names (`_search`) in the same position, with API names winning, and index expressions may contain `*` and
+/// `,`.
+public struct ElasticsearchAPI: Sendable {
+    public let store: EmbeddedStore
+    /// The version reported by `GET /`.
+    public static let version = "8.17.0"
+
+    public init(store: EmbeddedStore) {
+        self.store = store
+    }
+
+    typealias Handler = @Sendable (ElasticsearchAPI, ESRequest, [String: String]) throws(StoreError) -> ESResponse
+
+    struct Route: Sendable {
+        var methods: Set<ESRequest.Method>
+        var pattern: [String]
+        var handler: Handler
+
+        /// The captured components when `path` fits this route.
+        func match(_ path: [String]) -> [String: String]? {
+            guard path.count == pattern.count else { return nil }
+            var captures: [String: String] = [:]
+            for (component, expected) in zip(path, pattern) {
+                if expected.hasPrefix("{") {
+                    if expected == "{index}", component.hasPrefix("_"), component != "_all" { return nil }
+                    captures[String(expected.dropFirst().dropLast())] = component
+                } else if component != expected {
+                    return nil
+                }
+            }
+            return captures
+        }
+    }
+
+    static let routes: [Route] = {
+        var routes: [Route] = []
+        func add(_ methods: [ESRequest.Method], _ path: String, _ handler: @escaping Handler) {
+            let pattern = path.split(separator: "/").map(String.init)
+            routes.append(Route(methods: Set(methods), pattern: pattern, handler: handler))
+        }
+        // Cluster and node.
+        add([.get], "/", { api, request, _ throws(StoreError) in api.info(request) })
+        add([.head], "/", { _, _, _ throws(StoreError) in ESResponse(status: 200, body: .empty) })
+        add([.get], "/_cluster/health", { api, request, _ throws(StoreError) in try api.clusterHealth(request, nil) })
+        add([.get], "/_cluster/health/{index}", { api, request, c throws(StoreError) in try api.clusterHealth(request, c["index"]) })
+        add([.get], "/_cat/indices", { api, request, _ throws(StoreError) in try api.catIndices(request, nil) })
+        add([.get], "/_cat/indices/{index}", { api, request, c throws(StoreError) in try api.catIndices(request, c["index"]) })
+        add([.get], "/_cat/health", { api, request, _ throws(StoreError) in try api.catHealth(request) })
+        add([.get], "/_cat/count", { api, request, _ throws(StoreError) in try api.catCount(request, nil) })
+        add([.get], "/_cat/count/{index}", { api, request, c throws(StoreError) in try api.catCount(request, c["index"]) })
+        // Templates.
+        add([.put, .post], "/_index_template/{name}", { api, request, c throws(StoreError) in try api.putTemplate(request, c["name"]!) })
+        add([.get], "/_index_template", { api, request, _ throws(StoreError) in try api.getTemplates(request, nil) })
+        add([.get], "/_index_template/{name}", { api, request, c throws(StoreError) in try api.getTemplates(request, c["name"]) })
+        add([.head], "/_index_template/{name}", { api, request, c throws(StoreError) in api.templateExists(c["name"]!) })
+        add([.delete], "/_index_template/{name}", { api, request, c throws(StoreError) in try api.deleteTemplate(c["name"]!) })
+        // Documents.
+        add([.post, .put], "/_bulk", { api, request, _ throws(StoreError) in try api.bulk(request, defaultIndex: nil) })
+        add([.post, .put], "/{index}/_bulk", { api, request, c throws(StoreError) in try api.bulk(request, defaultIndex: c["index"]) })
+        add([.post], "/{index}/_doc", { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: nil, create: false) })
+        add([.put, .post], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: c["id"], create: false) })
+        add([.put, .post], "/{index}/_create/{id}", { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: c["id"], create: true) })
+        add([.get], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: false) })
+        add([.head], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) })
+        add([.get], "/{index}/_source/{id}", { api, request, c throws(StoreError) in try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: true) })
+        add([.head], "/{index}/_source/{id}", { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) })
+        add([.delete], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.deleteDocument(request, c["index"]!, c["id"]!) })
+        add([.post], "/{index}/_update/{id}", { api, request, c throws(StoreError) in try api.updateDocument(request, c["index"]!, c["id"]!) })
+        // Search.
+        add([.get, .post], "/_search", { api, request, _ throws(StoreError) in try api.search(request, nil) })
+        add([.get, .post], "/{index}/_search", { api, request, c throws(StoreError) in try api.search(request, c["index"]) })
+        add([.get, .post], "/_count", { api, request, _ throws(StoreError) in try api.count(request, nil) })
+        add([.get, .post], "/{index}/_count", { api, request, c throws(StoreError) in try api.count(request, c["index"]) })
+        // Indices.
+        add([.post, .get], "/_refresh", { api, request, _ throws(StoreError) in try api.refresh(request, nil) })
+        add([.post, .get], "/{index}/_refresh", { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) })
+        add([.post, .get], "/_flush", { api, request, _ throws(StoreError) in try api.refresh(request, nil) })
+        add([.post, .get], "/{index}/_flush", { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) })
+        add([.get], "/_mapping", { api, request, _ throws(StoreError) in try api.getMapping(request, nil) })
+        add([.get], "/{index}/_mapping", { api, request, c throws(StoreError) in try api.getMapping(request, c["index"]) })
+        add([.put, .post], "/{index}/_mapping", { api, request, c throws(StoreError) in try api.putMapping(request, c["index"]!) })
+        add([.get], "/_settings", { api, request, _ throws(StoreError) in try api.getSettings(request, nil) })
+        add([.get], "/{index}/_settings", { api, request, c throws(StoreError) in try api.getSettings(request, c["index"]) })
+        add([.put], "/{index}/_settings", { api, request, c throws(StoreError) in try api.putSettings(request, c["index"]!) })
+        add([.get], "/_alias", { api, request, _ throws(StoreError) in try api.getAliases(request, indices: nil, names: nil) })
+        add([.get], "/_alias/{name}", { api, request, c throws(StoreError) in try api.getAliases(request, indices: nil, names: c["name"]) })
+        add([.head], "/_alias/{name}", { api, request, c throws(StoreError) in api.aliasExists(request, indices: nil, names: c["name"]!) })
+        add([.get], "/{index}/_alias", { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: nil) })
+        add([.get], "/{index}/_alias/{name}", { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: c["name"]) })
+        add([.head], "/{index}/_alias/{name}", { api, request, c throws(StoreError) in api.aliasExists(request, indices: c["index"], names: c["name"]!) })
+        for path in ["/{index}/_alias/{name}", "/{index}/_aliases/{name}"] {
+            add([.put, .post], path, { api, request, c throws(StoreError) in try api.putAlias(request, c["index"]!, c["name"]!) })
+            add([.delete], path, { api, request, c throws(StoreError) in try api.deleteAlias(request, c["index"]!, c["name"]!) })
+        }
+        add([.post], "/_aliases", { api, request, _ throws(StoreError) in try api.updateAliases(request) })
+        add([.get], "/_resolve/index/{name}", { api, request, c throws(StoreError) in try api.resolveIndex(request, c["name"]!) })
+        add([.put], "/{index}", { api, request, c throws(StoreError) in try api.createIndex(request, c["index"]!) })
+        add([.get], "/{index}", { api, request, c throws(StoreError) in try api.getIndex(request, c["index"]!) })
+        add([.head], "/{index}", { api, request, c throws(StoreError) in try api.indexExists(request, c["index"]!) })
+        add([.delete], "/{index}", { api, request, c throws(StoreError) in try api.deleteIndex(request, c["index"]!) })
+        return routes
+    }()
+
+    /// Answers one request, never throwing: errors become ES error responses.
+    public func handle(_ request: ESRequest) -> ESResponse {
+        var matchedPath = false
+        for route in Self.routes {
+            guard let captures = route.match(request.path) else { continue }
+            matchedPath = true
+            guard route.methods.contains(request.method) else { continue }
+            do {
+                var response = try route.handler(self, request, captures)
+                if request.method == .head { response.body = .empty }
+                return try postProcess(response, request)
+            } catch {
+                return ESResponse.error(error)
+            }
+        }
+        let path = "/" + request.path.joined(separator: "/")
+        if matchedPath {
+            let allowed = Self.routes.filter { $0.match(request.path) != nil }.flatMap(\.methods).map(\.rawValue)
+            return ESResponse(
+                status: 405,
+                json: [
+                    "error": .string(
+                        "Incorrect HTTP method for uri [\(path)] and method [\(request.method.rawValue)], allowed: "
+                            + "[\(Set(allowed).sorted().joined(separator: ", "))]"
+                    ),
+                    "status": 405,
+                ]
+            )
+        }
+        return ESResponse(
+            status: 400,
+            json: [
+                "error": .string("no handler found for uri [\(path)] and method [\(request.method.rawValue)]"),
+                "status": 400,
+            ]
+        )
+    }
+
+    /// Applies `filter_path` to a successful JSON response.
+    private func postProcess(_ response: ESResponse, _ request: ESRequest) throws(StoreError) -> ESResponse {
+        guard let filter = request.parameters["filter_path"], !filter.isEmpty, case .json(let json) = response.body
+        else { return response }
+        var filtered = response
+        filtered.body = .json(FilterPath(filter).apply(json))
+        return filtered
+    }
+
+    // MARK: Info
+
+    func info(_ request: ESRequest) -> ESResponse {
+        ESResponse(json: [
+            "name": .string(store.configuration.nodeName),
+            "cluster_name": .string(store.configuration.clusterName),
+            "cluster_uuid": .string(store.clusterUUID),
+            "version": [
+                "number": .string(Self.version),
+                "build_flavor": "default",
+                "build_type": "quarry",
+                "build_hash": "quarry",
+                "build_date": "2026-11-29T00:00:00.000Z",
+                "build_snapshot": false,
+                "lucene_version": "9.12.0",
+                "minimum_wire_compatibility_version": "7.17.0",
+                "minimum_index_compatibility_version": "7.0.0",
+            ],
+            "tagline": "You Know, for Search",
+        ])
+    }
+
+    func clusterHealth(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
+        let indices = try store.resolve(expression ?? "_all", options: .strict)
+        return ESResponse(json: [
+            "cluster_name": .string(store.configuration.clusterName),
+            "status": "green",
+            "timed_out": false,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "active_primary_shards": .int(Int64(indices.count)),
+            "active_shards": .int(Int64(indices.count)),
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": 0,
+            "unassigned_primary_shards": 0,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": 100.0,
+        ])
+    }
+}
+
+/// ES's `filter_path`: comma-separated dotted paths with `*` and `**` wildcards; a leading `-` excludes.
+struct FilterPath {
+    var includes: [[String]] = []
+    var excludes: [[String]] = []
+
+    init(_ specification: String) {
+        for part in specification.split(separator: ",") {
+            let text = part.trimmingSpace
+            if text.hasPrefix("-") {
+                excludes.append(text.dropFirst().split(separator: ".").map(String.init))
+            } else {
+                includes.append(text.split(separator: ".").map(String.init))
+            }
+        }
+    }
+
+    func apply(_ json: JSON) -> JSON {
+        var result = includes.isEmpty ? json : (Self.keep(json, includes) ?? .object([:]))
+        if !excludes.isEmpty { result = Self.drop(result, excludes) ?? .object([:]) }
+        return result
+    }
+
+    private static func matches(_ pattern: String, _ key: String) -> Bool {
+        pattern == "**" || Wildcard.matches(pattern, key)
+    }
+
+    private static func keep(_ json: JSON, _ paths: [[String]]) -> JSON? {
+        if paths.contains(where: { $0.isEmpty }) { return json }
+        switch json {
+        case .array(let elements):
+            let kept = elements.compactMap { keep($0, paths) }
+            return kept.isEmpty ? nil : .array(kept)
+        case .object(let object):
+            var result = JSONObject()
+            for (key, value) in object {
+                var next: [[String]] = []
+                for path in paths where matches(path[0], key) {
+                    next.append(Array(path.dropFirst()))
+                    if path[0] == "**" { next.append(path) }
+                }
+                guard !next.isEmpty, let kept = keep(value, next) else { continue }
+                result[key] = kept
+            }
+            return result.isEmpty ? nil : .object(result)
+        default:
+            return nil
+        }
+    }
+
+    private static func drop(_ json: JSON, _ paths: [[String]]) -> JSON? {
+        if paths.contains(where: { $0.isEmpty }) { return nil }
+        switch json {
+        case .array(let elements): return .array(elements.compactMap { drop($0, paths) })
+        case .object(let object):
+            var result = JSONObject()
+            for (key, value) in object {
+                let next = paths.filter { matches($0[0], key) }.map { Array($0.dropFirst()) }
+                if next.isEmpty {
+                    result[key] = value
+                } else if let kept = drop(value, next) {
+                    result[key] = kept
+                }
+            }
+            return .object(result)
+        default: return json
+        }
+    }
+}
+
+extension Substring {
+    var trimmingSpace: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
