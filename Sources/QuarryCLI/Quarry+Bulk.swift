@@ -54,7 +54,8 @@ struct BulkLoader {
 
         var description: String {
             let rate = seconds > 0 ? Double(succeeded) / seconds : 0
-            var text = "indexed \(succeeded) documents in \(String(format: "%.2f", seconds)) s "
+            var text =
+                "indexed \(succeeded) documents in \(String(format: "%.2f", seconds)) s "
                 + "(\(Int(rate)) documents/s), \(failed) failed"
             for error in firstErrors { text += "\n  " + error }
             return text
@@ -78,7 +79,9 @@ struct BulkLoader {
             let response = api.handle(ESRequest(method: .post, path: path, body: batch))
             guard case .json(let json) = response.body else { return }
             if response.status >= 400 {
-                throw ValidationError("bulk request failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())")
+                throw ValidationError(
+                    "bulk request failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())"
+                )
             }
             for item in json["items"]?.arrayValue ?? [] {
                 guard let (_, result) = item.objectValue?.first else { continue }
@@ -104,7 +107,10 @@ struct BulkLoader {
                 FileHandle.standardError.write(
                     Data(
                         String(
-                            format: "\r%10d documents  %8.1f MB  %8.0f documents/s ", summary.succeeded, megabytes, rate
+                            format: "\r%10d documents  %8.1f MB  %8.0f documents/s ",
+                            summary.succeeded,
+                            megabytes,
+                            rate
                         ).utf8
                     )
                 )

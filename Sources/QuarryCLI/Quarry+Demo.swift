@@ -59,7 +59,14 @@ extension Quarry {
             }
             if !batch.isEmpty { try flush() }
             let seconds = Date().timeIntervalSince(started)
-            print(String(format: "Loaded %d documents in %.1f s (%.0f documents/s).", count, seconds, Double(count) / seconds))
+            print(
+                String(
+                    format: "Loaded %d documents in %.1f s (%.0f documents/s).",
+                    count,
+                    seconds,
+                    Double(count) / seconds
+                )
+            )
 
             let body: JSON = [
                 "size": 1000,
@@ -76,12 +83,16 @@ extension Quarry {
             ]
             print("\nPOST packetbeat-*/_search")
             print(body.serialized(pretty: true))
-            let response = api.handle(ESRequest(method: .post, path: ["packetbeat-*", "_search"], body: body.serializedBytes()))
+            let response = api.handle(
+                ESRequest(method: .post, path: ["packetbeat-*", "_search"], body: body.serializedBytes())
+            )
             guard case .json(let json) = response.body, response.status == 200 else {
                 throw ValidationError("search failed: \(response)")
             }
             let hits = json["hits"]?["hits"]?.arrayValue ?? []
-            print("\n\(json["hits"]?["total"]?["value"]?.intValue ?? 0) DNS queries for \(domain) in the last \(since) (took \(json["took"]?.intValue ?? 0) ms)")
+            print(
+                "\n\(json["hits"]?["total"]?["value"]?.intValue ?? 0) DNS queries for \(domain) in the last \(since) (took \(json["took"]?.intValue ?? 0) ms)"
+            )
             var perHost: [String: (count: Int, first: String, last: String)] = [:]
             var resolved = Set<String>()
             for hit in hits {

@@ -35,7 +35,11 @@ extension Quarry {
                 let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
                 let deleted = try embedded.deleteIndices(expression)
                 try embedded.close()
-                print(JSON.object(["acknowledged": true, "deleted": .array(deleted.map { .string($0) })]).serialized(pretty: true))
+                print(
+                    JSON.object(["acknowledged": true, "deleted": .array(deleted.map { .string($0) })]).serialized(
+                        pretty: true
+                    )
+                )
             }
         }
 
@@ -50,7 +54,10 @@ extension Quarry {
                 try embedded.close()
                 if json {
                     let list: [JSON] = summaries.map {
-                        ["index": .string($0.name), "docs.count": .int(Int64($0.documentCount)), "store.size": .int($0.sizeInBytes)]
+                        [
+                            "index": .string($0.name), "docs.count": .int(Int64($0.documentCount)),
+                            "store.size": .int($0.sizeInBytes),
+                        ]
                     }
                     print(JSON.array(list).serialized(pretty: true))
                     return

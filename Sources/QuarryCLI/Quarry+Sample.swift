@@ -23,7 +23,12 @@ extension Quarry {
             func run() throws {
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 var generator = DNSDocumentGenerator(
-                    configuration: .init(documents: documents, end: now, spanMillis: Int64(hours) * 3_600_000, seed: seed)
+                    configuration: .init(
+                        documents: documents,
+                        end: now,
+                        spanMillis: Int64(hours) * 3_600_000,
+                        seed: seed
+                    )
                 )
                 let output: FileHandle
                 if let out {

@@ -71,11 +71,15 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
         clients = (0..<clientCount).map { "10.1.\($0 / 250).\($0 % 250 + 2)" }
         planted = [
             PlantedDomain(
-                name: "update.evil-cdn.example", addresses: ["203.0.113.66", "2001:db8:bad::66"], interval: 997,
+                name: "update.evil-cdn.example",
+                addresses: ["203.0.113.66", "2001:db8:bad::66"],
+                interval: 997,
                 clients: Array(clients.prefix(3))
             ),
             PlantedDomain(
-                name: "c2.badactor.example", addresses: ["198.51.100.23"], interval: 4999,
+                name: "c2.badactor.example",
+                addresses: ["198.51.100.23"],
+                interval: 4999,
                 clients: [clients[clients.count / 2]]
             ),
         ]
@@ -131,7 +135,9 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
         let subdomain = labels.count > 2 ? labels.dropLast(2).joined(separator: ".") : nil
         var answerObjects: [JSON] = []
         if let cname {
-            answerObjects.append(["name": .string(name), "type": "CNAME", "class": "IN", "ttl": "300", "data": .string(cname)])
+            answerObjects.append([
+                "name": .string(name), "type": "CNAME", "class": "IN", "ttl": "300", "data": .string(cname),
+            ])
         }
         for address in answers {
             answerObjects.append([

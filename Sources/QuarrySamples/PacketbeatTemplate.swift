@@ -37,7 +37,11 @@ public enum PacketbeatTemplate {
                 "settings": ["index": ["max_result_window": 10_000]],
                 "mappings": [
                     "dynamic_templates": [
-                        ["strings_as_keyword": ["match_mapping_type": "string", "mapping": ["type": "keyword", "ignore_above": 1024]]]
+                        [
+                            "strings_as_keyword": [
+                                "match_mapping_type": "string", "mapping": ["type": "keyword", "ignore_above": 1024],
+                            ]
+                        ]
                     ],
                     "properties": .object(properties),
                 ],

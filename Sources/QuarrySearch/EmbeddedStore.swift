@@ -153,7 +153,11 @@ public final class EmbeddedStore: @unchecked Sendable {
         return try Self.resolve(expression, options: options, indices: snapshot)
     }
 
-    static func resolve(_ expression: String, options: IndicesOptions, indices: [String: IndexMetadata]) throws(StoreError)
+    static func resolve(
+        _ expression: String,
+        options: IndicesOptions,
+        indices: [String: IndexMetadata]
+    ) throws(StoreError)
         -> [String]
     {
         let parts = expression.isEmpty ? ["_all"] : expression.split(separator: ",").map(String.init)
@@ -177,7 +181,9 @@ public final class EmbeddedStore: @unchecked Sendable {
                 var matched = false
                 for (name, metadata) in indices.sorted(by: { $0.key < $1.key }) {
                     if name.hasPrefix("."), !pattern(part, allowsHidden: true) && !options.expandHidden { continue }
-                    if Wildcard.matches(part, name) || metadata.aliases.keys.contains(where: { Wildcard.matches(part, $0) }) {
+                    if Wildcard.matches(part, name)
+                        || metadata.aliases.keys.contains(where: { Wildcard.matches(part, $0) })
+                    {
                         matched = true
                         if !result.contains(name) { result.append(name) }
                     }
@@ -260,7 +266,12 @@ public final class EmbeddedStore: @unchecked Sendable {
             ]
             for (key, value) in settings { full[key] = value }
             let metadata = IndexMetadata(
-                name: name, uuid: uuid, creationDate: now, settings: full, mappings: mappings, aliases: aliases
+                name: name,
+                uuid: uuid,
+                creationDate: now,
+                settings: full,
+                mappings: mappings,
+                aliases: aliases
             )
             do {
                 let index = try StoredIndex.create(
@@ -302,7 +313,8 @@ public final class EmbeddedStore: @unchecked Sendable {
     }
 
     /// The metadata of the indices an expression names.
-    public func metadata(_ expression: String, options: IndicesOptions = .strict) throws(StoreError) -> [IndexMetadata] {
+    public func metadata(_ expression: String, options: IndicesOptions = .strict) throws(StoreError) -> [IndexMetadata]
+    {
         let names = try resolve(expression, options: options)
         return openIndices(names).map(\.metadata)
     }
@@ -498,7 +510,7 @@ public final class EmbeddedStore: @unchecked Sendable {
         }
         do {
             try createIndex(name)
-        } catch where error.type == "resource_already_exists_exception" {
+        } catch  where error.type == "resource_already_exists_exception" {
             // Another request created it in between.
         }
         guard let index = lock.withLock({ indices[name] }) else { throw .indexNotFound(name) }
@@ -611,7 +623,8 @@ public final class EmbeddedStore: @unchecked Sendable {
         switch request.trackTotalHits {
         case .disabled: break
         case .exact:
-            hitsObject["total"] = totalHitsAsInt ? .int(Int64(outcome.total)) : ["value": .int(Int64(outcome.total)), "relation": "eq"]
+            hitsObject["total"] =
+                totalHitsAsInt ? .int(Int64(outcome.total)) : ["value": .int(Int64(outcome.total)), "relation": "eq"]
         case .upTo(let limit):
             let capped = min(outcome.total, limit)
             hitsObject["total"] =
@@ -660,7 +673,10 @@ public final class EmbeddedStore: @unchecked Sendable {
     public func summaries(_ expression: String = "_all") throws(StoreError) -> [IndexSummary] {
         openIndices(try resolve(expression, options: .search)).map {
             IndexSummary(
-                name: $0.name, uuid: $0.metadata.uuid, documentCount: $0.documentCount, sizeInBytes: $0.sizeInBytes,
+                name: $0.name,
+                uuid: $0.metadata.uuid,
+                documentCount: $0.documentCount,
+                sizeInBytes: $0.sizeInBytes,
                 creationDate: $0.metadata.creationDate
             )
         }

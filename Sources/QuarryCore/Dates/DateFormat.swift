@@ -172,7 +172,11 @@ public enum ISO8601 {
                                     i += 1
                                 }
                                 guard count >= 1, count <= 9 else { return nil }
-                                for _ in count..<3 where count < 3 { fraction *= 10 }
+                                var scale = min(count, 3)
+                                while scale < 3 {
+                                    fraction *= 10
+                                    scale += 1
+                                }
                                 millis = fraction
                             }
                         }

@@ -45,7 +45,9 @@ public enum DateMath {
             switch op {
             case "/":
                 guard let unitCharacter = rest.first, let unit = Unit(rawValue: unitCharacter) else {
-                    throw DateFormatError(reason: "rounding `/` can only be used on a single unit types [\(expression)]")
+                    throw DateFormatError(
+                        reason: "rounding `/` can only be used on a single unit types [\(expression)]"
+                    )
                 }
                 rest.removeFirst()
                 value = round(value, to: unit, calendar: calendar, up: roundUp)
@@ -57,8 +59,10 @@ public enum DateMath {
                 }
                 let amount = digits.isEmpty ? 1 : Int(digits) ?? 0
                 guard let unitCharacter = rest.first, let unit = Unit(rawValue: unitCharacter) else {
-                    throw DateFormatError(reason: "unit [\(rest.first.map(String.init) ?? "")] not supported for "
-                        + "date math [\(operations)]")
+                    throw DateFormatError(
+                        reason: "unit [\(rest.first.map(String.init) ?? "")] not supported for "
+                            + "date math [\(operations)]"
+                    )
                 }
                 rest.removeFirst()
                 value = add(op == "-" ? -amount : amount, unit, to: value, calendar: calendar)

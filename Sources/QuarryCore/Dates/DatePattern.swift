@@ -69,8 +69,9 @@ enum PatternToken: Sendable, Hashable {
         func number(maxWidth: Int) -> Int? {
             var value = 0
             var count = 0
-            while i < chars.count, count < maxWidth, let digit = chars[i].properties.numericType != nil
-                ? Int(String(chars[i])) : nil
+            while i < chars.count, count < maxWidth,
+                let digit = chars[i].properties.numericType != nil
+                    ? Int(String(chars[i])) : nil
             {
                 value = value * 10 + digit
                 count += 1
@@ -87,7 +88,9 @@ enum PatternToken: Sendable, Hashable {
             }()
             func width(_ w: Int, default d: Int) -> Int { nextIsNumeric ? max(w, d) : 10 }
             switch token {
-            case .year(let w): guard let v = number(maxWidth: width(w, default: 4)) else { return nil }; year = v
+            case .year(let w):
+                guard let v = number(maxWidth: width(w, default: 4)) else { return nil }
+                year = v
             case .month(let w) where w >= 3:
                 let rest = String(String.UnicodeScalarView(chars[i...])).lowercased()
                 guard let match = monthNames.firstIndex(where: { rest.hasPrefix(w == 3 ? String($0.prefix(3)) : $0) })
@@ -179,7 +182,9 @@ enum PatternToken: Sendable, Hashable {
                     out += "Z"
                 } else {
                     let sign = offset < 0 ? "-" : "+"
-                    out += sign + ISO8601.pad(Int(abs(offset) / 3600), 2) + ":" + ISO8601.pad(Int(abs(offset) / 60 % 60), 2)
+                    out +=
+                        sign + ISO8601.pad(Int(abs(offset) / 3600), 2) + ":"
+                        + ISO8601.pad(Int(abs(offset) / 60 % 60), 2)
                 }
             case .literal(let literal): out += literal
             }

@@ -129,7 +129,7 @@ struct JSONParser {
         for expected in literal.utf8 {
             guard index < bytes.count, bytes[index] == expected else {
                 var end = start
-                while end < bytes.count, (bytes[end] >= UInt8(ascii: "a") && bytes[end] <= UInt8(ascii: "z")) {
+                while end < bytes.count, bytes[end] >= UInt8(ascii: "a") && bytes[end] <= UInt8(ascii: "z") {
                     end += 1
                 }
                 let token = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)

@@ -123,7 +123,8 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
             let v = UInt32(truncatingIfNeeded: low)
             return "\(v >> 24).\(v >> 16 & 0xFF).\(v >> 8 & 0xFF).\(v & 0xFF)"
         }
-        let groups = (0..<4).map { UInt16(truncatingIfNeeded: high >> (48 - 16 * $0)) }
+        let groups =
+            (0..<4).map { UInt16(truncatingIfNeeded: high >> (48 - 16 * $0)) }
             + (0..<4).map { UInt16(truncatingIfNeeded: low >> (48 - 16 * $0)) }
         var bestStart = -1
         var bestLength = 0

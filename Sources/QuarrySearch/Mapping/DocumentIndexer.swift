@@ -25,7 +25,11 @@ struct DocumentIndexer {
         return document
     }
 
-    private mutating func walk(_ object: JSONObject, prefix: String, into document: inout IndexedDocument)
+    private mutating func walk(
+        _ object: JSONObject,
+        prefix: String,
+        into document: inout IndexedDocument
+    )
         throws(StoreError)
     {
         for (key, value) in object {
@@ -121,7 +125,11 @@ struct DocumentIndexer {
         )
     }
 
-    private func indexLeaf(_ value: JSON, field: FieldDefinition, into document: inout IndexedDocument)
+    private func indexLeaf(
+        _ value: JSON,
+        field: FieldDefinition,
+        into document: inout IndexedDocument
+    )
         throws(StoreError)
     {
         do {
@@ -151,7 +159,11 @@ struct DocumentIndexer {
         }
     }
 
-    private func indexValue(_ value: JSON, field: FieldDefinition, into document: inout IndexedDocument)
+    private func indexValue(
+        _ value: JSON,
+        field: FieldDefinition,
+        into document: inout IndexedDocument
+    )
         throws(StoreError)
     {
         let path = field.path
@@ -183,9 +195,14 @@ struct DocumentIndexer {
                     throw .illegalArgument("For input string: \"\(text)\"")
                 }
                 number = parsed
-            default: throw .illegalArgument("Current token (\(value.tokenName)) not numeric, can not use numeric value accessors")
+            default:
+                throw .illegalArgument(
+                    "Current token (\(value.tokenName)) not numeric, can not use numeric value accessors"
+                )
             }
-            guard number.isFinite else { throw .illegalArgument("[\(field.type.rawValue)] supports only finite values") }
+            guard number.isFinite else {
+                throw .illegalArgument("[\(field.type.rawValue)] supports only finite values")
+            }
             let stored = field.type == .float ? Double(Float(number)) : number
             document.values.append((path, .double(stored)))
         case .boolean:
@@ -259,10 +276,14 @@ struct DocumentIndexer {
         case .string(let text):
             throw .illegalArgument("For input string: \"\(text)\"")
         default:
-            throw .illegalArgument("Current token (\(value.tokenName)) not numeric, can not use numeric value accessors")
+            throw .illegalArgument(
+                "Current token (\(value.tokenName)) not numeric, can not use numeric value accessors"
+            )
         }
         guard bounds.contains(number) else {
-            throw .illegalArgument("Value [\(number)] is out of range for \(field.type == .integer ? "an" : "a") \(field.type.rawValue)")
+            throw .illegalArgument(
+                "Value [\(number)] is out of range for \(field.type == .integer ? "an" : "a") \(field.type.rawValue)"
+            )
         }
         if field.type == .unsignedLong, number < 0 {
             throw .illegalArgument("Value \"\(number)\" has a negative value for an unsigned_long")

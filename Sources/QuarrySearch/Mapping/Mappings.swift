@@ -1,5 +1,5 @@
-public import QuarryCore
 import Foundation
+public import QuarryCore
 
 /// An index's mappings: the JSON tree Elasticsearch shows (`{"properties": {...}}`) and, derived from it, the
 /// flat table of leaf fields that indexing and queries use.

@@ -63,7 +63,7 @@ struct Bitmap: Sendable, Equatable {
     var isEmpty: Bool { !words.contains { $0 != 0 } }
 
     /// Calls `body` for each member in increasing order until it returns false.
-    func forEach(_ body: (Int) -> Bool) {
+    func visit(_ body: (Int) -> Bool) {
         for (index, word) in words.enumerated() where word != 0 {
             var w = word
             while w != 0 {
@@ -77,7 +77,7 @@ struct Bitmap: Sendable, Equatable {
     /// The members in increasing order.
     var members: [Int] {
         var result: [Int] = []
-        forEach {
+        visit {
             result.append($0)
             return true
         }

@@ -92,7 +92,9 @@ struct IndexReader {
         } else {
             let upper = prefix + "\u{10FFFF}"
             for term in try String.fetchAll(
-                db.cachedStatement(sql: "SELECT DISTINCT term FROM postings WHERE field = ? AND term >= ? AND term < ?"),
+                db.cachedStatement(
+                    sql: "SELECT DISTINCT term FROM postings WHERE field = ? AND term >= ? AND term < ?"
+                ),
                 arguments: [field, prefix, upper]
             ) { terms.insert(term) }
         }

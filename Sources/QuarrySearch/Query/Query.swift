@@ -78,7 +78,9 @@ extension Query {
             if case .object = value { throw .parsing("[term] query does not support [\(field)]") }
             if case .array = value { throw .parsing("[term] query does not support array of values") }
             return .term(
-                field: field, value: value, caseInsensitive: params["case_insensitive"]?.boolValue ?? false,
+                field: field,
+                value: value,
+                caseInsensitive: params["case_insensitive"]?.boolValue ?? false,
                 boost: params["boost"]?.doubleValue ?? 1
             )
         case "terms":
@@ -125,7 +127,8 @@ extension Query {
         case "match", "match_phrase", "match_bool_prefix", "match_phrase_prefix":
             let (field, value, params) = try singleField(name, body, valueKey: "query")
             try allowOnly(
-                name, params,
+                name,
+                params,
                 [
                     "query", "operator", "minimum_should_match", "boost", "analyzer", "lenient", "fuzziness",
                     "zero_terms_query", "slop", "_name", "auto_generate_synonyms_phrase_query", "prefix_length",
@@ -136,8 +139,10 @@ extension Query {
             if case .object = value { throw .parsing("[\(name)] unknown token [START_OBJECT] after [query]") }
             if name == "match_phrase" || name == "match_phrase_prefix" {
                 return .matchPhrase(
-                    field: field, text: value.stringValue ?? value.serialized(),
-                    slop: Int(params["slop"]?.intValue ?? 0), boost: params["boost"]?.doubleValue ?? 1
+                    field: field,
+                    text: value.stringValue ?? value.serialized(),
+                    slop: Int(params["slop"]?.intValue ?? 0),
+                    boost: params["boost"]?.doubleValue ?? 1
                 )
             }
             let op = params["operator"]?.stringValue?.lowercased() ?? "or"
@@ -146,9 +151,12 @@ extension Query {
             }
             return .match(
                 MatchQuery(
-                    field: field, text: value, requireAll: op == "and",
+                    field: field,
+                    text: value,
+                    requireAll: op == "and",
                     minimumShouldMatch: params["minimum_should_match"].map { $0.stringValue ?? $0.serialized() },
-                    boost: params["boost"]?.doubleValue ?? 1, analyzer: params["analyzer"]?.stringValue,
+                    boost: params["boost"]?.doubleValue ?? 1,
+                    analyzer: params["analyzer"]?.stringValue,
                     lenient: params["lenient"]?.boolValue ?? false
                 )
             )
@@ -158,7 +166,9 @@ extension Query {
             let fields = params["fields"]?.arrayValue?.compactMap(\.stringValue) ?? ["*"]
             let phrase = params["type"]?.stringValue == "phrase"
             return .multiMatch(
-                fields: fields, text: text.stringValue ?? text.serialized(), phrase: phrase,
+                fields: fields,
+                text: text.stringValue ?? text.serialized(),
+                phrase: phrase,
                 boost: params["boost"]?.doubleValue ?? 1
             )
         case "constant_score":
@@ -176,7 +186,11 @@ extension Query {
             var fields = params["fields"]?.arrayValue?.compactMap(\.stringValue) ?? []
             if let field = params["default_field"]?.stringValue { fields = [field] }
             let op = params["default_operator"]?.stringValue?.lowercased() ?? "or"
-            var parser = QueryStringParser(text, defaultFields: fields.isEmpty ? ["*"] : fields, requireAll: op == "and")
+            var parser = QueryStringParser(
+                text,
+                defaultFields: fields.isEmpty ? ["*"] : fields,
+                requireAll: op == "and"
+            )
             return try parser.parse()
         default:
             throw StoreError(
@@ -206,7 +220,11 @@ extension Query {
     }
 
     /// `{"field": value}` or `{"field": {"value": ..., params}}`; returns the field, its value and the params.
-    private static func singleField(_ name: String, _ body: JSON, valueKey: String) throws(StoreError)
+    private static func singleField(
+        _ name: String,
+        _ body: JSON,
+        valueKey: String
+    ) throws(StoreError)
         -> (String, JSON?, JSONObject)
     {
         let object = try objectBody(name, body)

@@ -148,13 +148,17 @@ struct QueryExecutor {
         case .prefix(let field, let value, let insensitive, let boost):
             let documents = try expandTerms(field: field) { term in
                 insensitive ? term.lowercased().hasPrefix(value.lowercased()) : term.hasPrefix(value)
-            } prefix: { insensitive ? "" : value }
+            } prefix: {
+                insensitive ? "" : value
+            }
             return Matches(documents, .constant(scoring ? boost : 0))
         case .wildcard(let field, let pattern, let insensitive, let boost):
             let literalPrefix = String(pattern.prefix { $0 != "*" && $0 != "?" && $0 != "\\" })
             let documents = try expandTerms(field: field) { term in
                 Wildcard.matches(pattern, term, caseInsensitive: insensitive)
-            } prefix: { insensitive ? "" : literalPrefix }
+            } prefix: {
+                insensitive ? "" : literalPrefix
+            }
             return Matches(documents, .constant(scoring ? boost : 0))
         case .match(let match):
             return try self.match(match, scoring: scoring)
@@ -184,11 +188,21 @@ struct QueryExecutor {
         for clause in bool.must {
             let result = try evaluate(clause, scoring: scoring)
             required.append(result)
-            documents = documents.map { var d = $0; d.formIntersection(result.documents); return d } ?? result.documents
+            documents =
+                documents.map {
+                    var d = $0
+                    d.formIntersection(result.documents)
+                    return d
+                } ?? result.documents
         }
         for clause in bool.filter {
             let result = try evaluate(clause, scoring: false)
-            documents = documents.map { var d = $0; d.formIntersection(result.documents); return d } ?? result.documents
+            documents =
+                documents.map {
+                    var d = $0
+                    d.formIntersection(result.documents)
+                    return d
+                } ?? result.documents
         }
         var optional: [Matches] = []
         for clause in bool.should { optional.append(try evaluate(clause, scoring: scoring)) }
@@ -203,18 +217,28 @@ struct QueryExecutor {
             } else if minimum == 1 {
                 var union = empty
                 for clause in optional { union.formUnion(clause.documents) }
-                documents = documents.map { var d = $0; d.formIntersection(union); return d } ?? union
+                documents =
+                    documents.map {
+                        var d = $0
+                        d.formIntersection(union)
+                        return d
+                    } ?? union
             } else {
                 var union = empty
                 for clause in optional { union.formUnion(clause.documents) }
                 var enough = empty
-                union.forEach { doc in
+                union.visit { doc in
                     var count = 0
                     for clause in optional where clause.documents.contains(doc) { count += 1 }
                     if count >= minimum { enough.insert(doc) }
                     return true
                 }
-                documents = documents.map { var d = $0; d.formIntersection(enough); return d } ?? enough
+                documents =
+                    documents.map {
+                        var d = $0
+                        d.formIntersection(enough)
+                        return d
+                    } ?? enough
             }
         }
         var result = documents ?? live
@@ -283,7 +307,13 @@ struct QueryExecutor {
 
     // MARK: term
 
-    private func term(field: String, value: JSON, caseInsensitive: Bool, boost: Double, scoring: Bool) throws
+    private func term(
+        field: String,
+        value: JSON,
+        caseInsensitive: Bool,
+        boost: Double,
+        scoring: Bool
+    ) throws
         -> Matches
     {
         if field == "_id" {
@@ -311,11 +341,17 @@ struct QueryExecutor {
                     frequencies[doc] = tf
                 }
                 guard scoring else { return Matches(bitmap, .constant(0)) }
-                return Matches(bitmap, .text(textScorer(field: field, tokens: [(postings.count, frequencies)], boost: boost)))
+                return Matches(
+                    bitmap,
+                    .text(textScorer(field: field, tokens: [(postings.count, frequencies)], boost: boost))
+                )
             } else {
                 frequency = try reader.addPostings(field: field, term: term, into: &bitmap)
             }
-            return Matches(bitmap, .constant(scoring ? keywordScore(field: field, frequency: frequency, boost: boost) : 0))
+            return Matches(
+                bitmap,
+                .constant(scoring ? keywordScore(field: field, frequency: frequency, boost: boost) : 0)
+            )
         case .boolean:
             let flag: String
             switch value {
@@ -326,7 +362,10 @@ struct QueryExecutor {
             }
             var bitmap = empty
             let frequency = try reader.addPostings(field: field, term: flag, into: &bitmap)
-            return Matches(bitmap, .constant(scoring ? keywordScore(field: field, frequency: frequency, boost: boost) : 0))
+            return Matches(
+                bitmap,
+                .constant(scoring ? keywordScore(field: field, frequency: frequency, boost: boost) : 0)
+            )
         case .ip:
             let textValue = text(value)
             if let range = IPAddress.cidr(textValue) {
@@ -340,7 +379,8 @@ struct QueryExecutor {
             return Matches(bitmap, .constant(scoring ? boost : 0))
         case .integer, .floating, .date:
             let bounds = try numericBounds(
-                definition, RangeQuery(field: field, gte: value, lte: value)
+                definition,
+                RangeQuery(field: field, gte: value, lte: value)
             )
             guard let bounds else { return Matches(empty, .constant(0)) }
             return Matches(try scanNumeric(field: field, bounds), .constant(scoring ? boost : 0))
@@ -449,7 +489,11 @@ struct QueryExecutor {
                 if case .double(let number) = json, range.format == nil { return number.rounded(.down) }
                 do {
                     let millis = try DateMath.resolve(
-                        text(json), format: format, timeZone: timeZone, now: now, roundUp: roundUp
+                        text(json),
+                        format: format,
+                        timeZone: timeZone,
+                        now: now,
+                        roundUp: roundUp
                     )
                     return Double(millis)
                 } catch {
@@ -537,7 +581,8 @@ struct QueryExecutor {
                     }
                 }
             case .double:
-                for doc in 0..<column.documentCount where column.doubles[column.range(doc)].contains(where: bounds.contains) {
+                for doc in 0..<column.documentCount
+                where column.doubles[column.range(doc)].contains(where: bounds.contains) {
                     bitmap.insert(base + doc)
                 }
             default: continue
@@ -607,7 +652,11 @@ struct QueryExecutor {
         guard definition.type.family == .text else {
             do {
                 return try term(
-                    field: match.field, value: match.text, caseInsensitive: false, boost: match.boost, scoring: scoring
+                    field: match.field,
+                    value: match.text,
+                    caseInsensitive: false,
+                    boost: match.boost,
+                    scoring: scoring
                 )
             } catch {
                 if match.lenient { return Matches(empty, .constant(0)) }
@@ -650,7 +699,7 @@ struct QueryExecutor {
             if minimum <= 1 {
                 documents = union
             } else {
-                union.forEach { doc in
+                union.visit { doc in
                     if clauses.reduce(0, { $0 + ($1.contains(doc) ? 1 : 0) }) >= minimum { documents.insert(doc) }
                     return true
                 }
@@ -673,7 +722,11 @@ struct QueryExecutor {
         )
         guard tokens.count > 1 else { return candidates }
         var verified = empty
-        let liveCandidates = { var c = candidates.documents; c.formIntersection(live); return c }()
+        let liveCandidates = {
+            var c = candidates.documents
+            c.formIntersection(live)
+            return c
+        }()
         let hits = try reader.storedHits(liveCandidates.members)
         for (doc, hit) in hits {
             guard let source = try? JSON.parse(hit.source) else { continue }
@@ -744,10 +797,17 @@ extension JSON {
         case .array(let elements):
             for element in elements { element.collect(path, into: &results) }
         case .object(let object):
-            if path.isEmpty { results.append(self); return }
+            if path.isEmpty {
+                results.append(self)
+                return
+            }
             for (key, value) in object {
                 if path == key[...] {
-                    if case .array(let elements) = value { results.append(contentsOf: elements.flatMap { $0.flattenedArray }) } else { results.append(value) }
+                    if case .array(let elements) = value {
+                        results.append(contentsOf: elements.flatMap { $0.flattenedArray })
+                    } else {
+                        results.append(value)
+                    }
                 } else if path.hasPrefix(key + ".") {
                     value.collect(path.dropFirst(key.count + 1), into: &results)
                 }

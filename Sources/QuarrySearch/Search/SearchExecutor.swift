@@ -79,7 +79,7 @@ struct SearchExecutor {
         if let limit = request.terminateAfter, limit > 0 {
             var kept = Bitmap(capacity: documents.capacity)
             var count = 0
-            documents.forEach { doc in
+            documents.visit { doc in
                 kept.insert(doc)
                 count += 1
                 return count < limit
@@ -97,15 +97,23 @@ struct SearchExecutor {
         if request.sort.isEmpty, matches.isConstant, request.minScore == nil, request.searchAfter == nil {
             // Every hit scores the same: the first documents in index order are the top ones.
             var first: Int?
-            documents.forEach { doc in
+            documents.visit { doc in
                 first = first ?? doc
                 return false
             }
             let score = try first.map { try matches.score($0, context) }
             maxScore = score
-            documents.forEach { doc in
+            documents.visit { doc in
                 guard hits.count < wanted else { return false }
-                hits.append(Hit(indexPosition: position, index: reader.metadata.name, doc: doc, score: score, sortValues: [.score(score ?? 0)]))
+                hits.append(
+                    Hit(
+                        indexPosition: position,
+                        index: reader.metadata.name,
+                        doc: doc,
+                        score: score,
+                        sortValues: [.score(score ?? 0)]
+                    )
+                )
                 return true
             }
         } else {
@@ -114,7 +122,7 @@ struct SearchExecutor {
             candidates.reserveCapacity(min(total, 1 << 16))
             let after = try request.searchAfter.map { try afterValues($0, reader) }
             var failure: (any Error)?
-            documents.forEach { doc in
+            documents.visit { doc in
                 do {
                     var score: Double?
                     if needScores {
@@ -131,10 +139,18 @@ struct SearchExecutor {
                         values = [.score(score ?? 0)]
                     } else {
                         for field in request.sort {
-                            values.append(try sortValue(field, doc: doc, score: score, reader: reader, columns: &columns))
+                            values.append(
+                                try sortValue(field, doc: doc, score: score, reader: reader, columns: &columns)
+                            )
                         }
                     }
-                    let hit = Hit(indexPosition: position, index: reader.metadata.name, doc: doc, score: score, sortValues: values)
+                    let hit = Hit(
+                        indexPosition: position,
+                        index: reader.metadata.name,
+                        doc: doc,
+                        score: score,
+                        sortValues: values
+                    )
                     if let after, !isAfter(hit.sortValues, after) { return true }
                     candidates.append(hit)
                     if candidates.count >= max(4 * wanted, 4096) {
@@ -153,7 +169,9 @@ struct SearchExecutor {
         }
         let stored = try reader.storedHits(hits.map(\.doc))
         for i in hits.indices { hits[i].stored = stored[hits[i].doc] }
-        if !needScores || (!request.sort.isEmpty && !request.trackScores && !request.sort.contains { $0.target == .score }) {
+        if !needScores
+            || (!request.sort.isEmpty && !request.trackScores && !request.sort.contains { $0.target == .score })
+        {
             maxScore = nil
             for i in hits.indices { hits[i].score = nil }
         }
@@ -231,7 +249,8 @@ struct SearchExecutor {
                     if definition?.type.family == .date, let millis = definition?.format.parse(text) {
                         return .key(.int(millis))
                     }
-                    if definition?.type.family == .integer || definition?.type.family == .date, let number = Int64(text) {
+                    if definition?.type.family == .integer || definition?.type.family == .date, let number = Int64(text)
+                    {
                         return .key(.int(number))
                     }
                     return .key(.string(text))
@@ -312,7 +331,8 @@ struct SearchExecutor {
             guard case .field(let name)? = spec?.target else { return .null }
             let family = mappings.values.lazy.compactMap { $0.field(name)?.type.family }.first
             switch family {
-            case .integer?, .date?, .boolean?, .floating?, nil where spec?.unmappedType != nil:
+            case .integer?, .date?, .boolean?, .floating?,
+                nil where spec?.unmappedType != nil:
                 return .int((spec?.descending ?? false) ? Int64.min : Int64.max)
             default: return .null
             }

@@ -47,9 +47,12 @@ public struct SearchRequest: Sendable {
             case "track_total_hits":
                 switch value {
                 case .bool(let flag): trackTotalHits = flag ? .exact : .disabled
-                case .int(let limit) where limit >= 0: trackTotalHits = limit == Int64(Int32.max) ? .exact : .upTo(Int(limit))
+                case .int(let limit) where limit >= 0:
+                    trackTotalHits = limit == Int64(Int32.max) ? .exact : .upTo(Int(limit))
                 default:
-                    throw .illegalArgument("[track_total_hits] parameter must be positive or equals to -1, got \(value)")
+                    throw .illegalArgument(
+                        "[track_total_hits] parameter must be positive or equals to -1, got \(value)"
+                    )
                 }
             case "track_scores": trackScores = value.boolValue ?? false
             case "version": version = value.boolValue ?? false
@@ -86,7 +89,8 @@ public struct SearchRequest: Sendable {
             reason: "[\(key)] failed to parse field [\(key)]",
             status: 400,
             causedBy: .illegalArgument(
-                value.stringValue.map { "For input string: \"\($0)\"" } ?? "Numeric value (\(value)) out of range of int"
+                value.stringValue.map { "For input string: \"\($0)\"" }
+                    ?? "Numeric value (\(value)) out of range of int"
             )
         )
     }
@@ -224,7 +228,8 @@ public struct SourceFilter: Sendable, Hashable {
                 if includes.isEmpty || includes.contains(where: { Wildcard.matches($0, path) }) {
                     if excludes.isEmpty || !child.isContainer {
                         result[key] = child
-                    } else if let filtered = SourceFilter(includes: [], excludes: excludes).filter(child, prefix: path) {
+                    } else if let filtered = SourceFilter(includes: [], excludes: excludes).filter(child, prefix: path)
+                    {
                         result[key] = filtered
                     }
                     continue
@@ -240,7 +245,10 @@ public struct SourceFilter: Sendable, Hashable {
         case .array(let elements):
             let filtered = elements.compactMap { element -> JSON? in
                 element.isContainer ? filter(element, prefix: prefix) : nil
-            }.filter { if case .object(let o) = $0 { return !o.isEmpty }; return true }
+            }.filter {
+                if case .object(let o) = $0 { return !o.isEmpty }
+                return true
+            }
             return .array(filtered)
         default:
             return nil

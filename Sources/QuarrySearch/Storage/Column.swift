@@ -5,7 +5,10 @@ import QuarryCore
 /// addresses 16-byte ``IPAddress``es, keywords strings. Used for sorting, ranges and comparisons.
 struct Column: Sendable {
     enum Kind: UInt8, Sendable {
-        case int = 0, double = 1, string = 2, ip = 3
+        case int = 0
+        case double = 1
+        case string = 2
+        case ip = 3
     }
 
     let kind: Kind
@@ -200,7 +203,9 @@ extension [UInt8] {
         [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             self.withUnsafeBytes { source in
                 let raw = UnsafeMutableRawBufferPointer(buffer)
-                raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<offset + count * MemoryLayout<T>.stride]))
+                raw.copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: source[offset..<offset + count * MemoryLayout<T>.stride])
+                )
             }
             initialized = count
         }

@@ -32,8 +32,9 @@ public struct IndexMetadata: Sendable {
             }
         }
         visit(settings, "")
-        if let shards = flat["index.number_of_shards"], Int(shards.stringValue ?? "") == nil
-            || Int(shards.stringValue ?? "")! < 1
+        if let shards = flat["index.number_of_shards"],
+            Int(shards.stringValue ?? "") == nil
+                || Int(shards.stringValue ?? "")! < 1
         {
             throw .illegalArgument(
                 "Failed to parse value [\(shards.stringValue ?? "")] for setting [index.number_of_shards] must be >= 1"

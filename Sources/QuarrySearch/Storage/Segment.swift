@@ -138,6 +138,9 @@ enum PostingsCodec {
         guard bytes.count >= offset + documents.count * 2 else {
             return TextPostings(documents: documents, frequencies: Array(repeating: 1, count: documents.count))
         }
-        return TextPostings(documents: documents, frequencies: bytes.readArray(UInt16.self, at: offset, count: documents.count))
+        return TextPostings(
+            documents: documents,
+            frequencies: bytes.readArray(UInt16.self, at: offset, count: documents.count)
+        )
     }
 }

@@ -103,7 +103,11 @@ final class StoredIndex: @unchecked Sendable {
         let mappings = metadata.mappings
         var replayed: [(Int64, IndexedDocument)] = []
         try database.inDatabase { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT doc, id, source FROM docs WHERE doc >= ? ORDER BY doc", arguments: [flushed])
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT doc, id, source FROM docs WHERE doc >= ? ORDER BY doc",
+                arguments: [flushed]
+            )
             while let row = try rows.next() {
                 let source: Data = row["source"]
                 guard let json = try? JSON.parse(source) else { continue }
@@ -213,7 +217,9 @@ final class StoredIndex: @unchecked Sendable {
 
             try database.inDatabase { db in
                 try db.inTransaction {
-                    let lookup = try db.cachedStatement(sql: "SELECT doc, version, seq_no, source FROM docs WHERE id = ?")
+                    let lookup = try db.cachedStatement(
+                        sql: "SELECT doc, version, seq_no, source FROM docs WHERE id = ?"
+                    )
                     let insert = try db.cachedStatement(
                         sql: "INSERT INTO docs(doc, id, version, seq_no, source) VALUES (?, ?, ?, ?, ?)"
                     )
@@ -225,24 +231,39 @@ final class StoredIndex: @unchecked Sendable {
                         return ExistingDocument(doc: row[0], version: row[1], seqNo: row[2], source: row[3])
                     }
 
-                    func check(_ conditions: WriteConditions, _ id: String, _ current: ExistingDocument?) throws(StoreError) {
+                    func check(
+                        _ conditions: WriteConditions,
+                        _ id: String,
+                        _ current: ExistingDocument?
+                    ) throws(StoreError) {
                         guard let required = conditions.ifSeqNo else { return }
                         let term = conditions.ifPrimaryTerm ?? 1
                         guard let current else {
                             throw StoreError.versionConflict(
-                                index: indexName, uuid: uuid, id: id,
-                                reason: "version conflict, required seqNo [\(required)], primary term [\(term)] but no document was found"
+                                index: indexName,
+                                uuid: uuid,
+                                id: id,
+                                reason:
+                                    "version conflict, required seqNo [\(required)], primary term [\(term)] but no document was found"
                             )
                         }
                         if current.seqNo != required || term != 1 {
                             throw StoreError.versionConflict(
-                                index: indexName, uuid: uuid, id: id,
-                                reason: "version conflict, required seqNo [\(required)], primary term [\(term)]. current document has seqNo [\(current.seqNo)] and primary term [1]"
+                                index: indexName,
+                                uuid: uuid,
+                                id: id,
+                                reason:
+                                    "version conflict, required seqNo [\(required)], primary term [\(term)]. current document has seqNo [\(current.seqNo)] and primary term [1]"
                             )
                         }
                     }
 
-                    func store(id: String, source: [UInt8], document: JSON, replacing current: ExistingDocument?) throws -> WriteResult {
+                    func store(
+                        id: String,
+                        source: [UInt8],
+                        document: JSON,
+                        replacing current: ExistingDocument?
+                    ) throws -> WriteResult {
                         var indexer = DocumentIndexer(mappings: mappings, documentID: id)
                         let indexed = try indexer.index(document)
                         if indexer.mappingChanged {
@@ -258,8 +279,12 @@ final class StoredIndex: @unchecked Sendable {
                         try insert.execute(arguments: [nextDoc, id, version, nextSeqNo, Data(source)])
                         pending.append((nextDoc, indexed))
                         let result = WriteResult(
-                            index: indexName, id: id, version: version, result: current == nil ? "created" : "updated",
-                            seqNo: nextSeqNo, status: current == nil ? 201 : 200
+                            index: indexName,
+                            id: id,
+                            version: version,
+                            result: current == nil ? "created" : "updated",
+                            seqNo: nextSeqNo,
+                            status: current == nil ? 201 : 200
                         )
                         nextDoc += 1
                         nextSeqNo += 1
@@ -275,12 +300,20 @@ final class StoredIndex: @unchecked Sendable {
                                 let current = request.id == nil ? nil : try existing(id)
                                 if request.createOnly, let current {
                                     throw StoreError.versionConflict(
-                                        index: indexName, uuid: uuid, id: id,
-                                        reason: "version conflict, document already exists (current version [\(current.version)])"
+                                        index: indexName,
+                                        uuid: uuid,
+                                        id: id,
+                                        reason:
+                                            "version conflict, document already exists (current version [\(current.version)])"
                                     )
                                 }
                                 try check(request.conditions, id, current)
-                                result = try store(id: id, source: request.source, document: request.document, replacing: current)
+                                result = try store(
+                                    id: id,
+                                    source: request.source,
+                                    document: request.document,
+                                    replacing: current
+                                )
                             case .delete(let id, let conditions):
                                 let current = try existing(id)
                                 try check(conditions, id, current)
@@ -289,12 +322,20 @@ final class StoredIndex: @unchecked Sendable {
                                     try tombstone.execute(arguments: [current.doc])
                                     newlyDeleted.append(current.doc)
                                     result = WriteResult(
-                                        index: indexName, id: id, version: current.version + 1, result: "deleted",
-                                        seqNo: nextSeqNo, status: 200
+                                        index: indexName,
+                                        id: id,
+                                        version: current.version + 1,
+                                        result: "deleted",
+                                        seqNo: nextSeqNo,
+                                        status: 200
                                     )
                                 } else {
                                     result = WriteResult(
-                                        index: indexName, id: id, version: 1, result: "not_found", seqNo: nextSeqNo,
+                                        index: indexName,
+                                        id: id,
+                                        version: 1,
+                                        result: "not_found",
+                                        seqNo: nextSeqNo,
                                         status: 404
                                     )
                                 }
@@ -307,18 +348,27 @@ final class StoredIndex: @unchecked Sendable {
                                     let merged = request.doc.map { old.merging($0) } ?? old
                                     if request.detectNoop, merged == old {
                                         result = WriteResult(
-                                            index: indexName, id: request.id, version: current.version, result: "noop",
-                                            seqNo: current.seqNo, status: 200
+                                            index: indexName,
+                                            id: request.id,
+                                            version: current.version,
+                                            result: "noop",
+                                            seqNo: current.seqNo,
+                                            status: 200
                                         )
                                     } else {
                                         result = try store(
-                                            id: request.id, source: merged.serializedBytes(), document: merged,
+                                            id: request.id,
+                                            source: merged.serializedBytes(),
+                                            document: merged,
                                             replacing: current
                                         )
                                     }
                                 } else if let upsert = request.docAsUpsert ? request.doc : request.upsert {
                                     result = try store(
-                                        id: request.id, source: upsert.serializedBytes(), document: upsert, replacing: nil
+                                        id: request.id,
+                                        source: upsert.serializedBytes(),
+                                        document: upsert,
+                                        replacing: nil
                                     )
                                 } else {
                                     throw StoreError.documentMissing(index: indexName, uuid: uuid, id: request.id)
@@ -430,7 +480,13 @@ final class StoredIndex: @unchecked Sendable {
                     )
                 else { return nil }
                 let source: Data = row[2]
-                return StoredDocument(index: metadata.name, id: id, version: row[0], seqNo: row[1], source: Array(source))
+                return StoredDocument(
+                    index: metadata.name,
+                    id: id,
+                    version: row[0],
+                    seqNo: row[1],
+                    source: Array(source)
+                )
             }
         }
     }

@@ -5,7 +5,11 @@ public import QuarrySearch
 /// parameters and body.
 public struct ESRequest: Sendable {
     public enum Method: String, Sendable {
-        case get = "GET", post = "POST", put = "PUT", delete = "DELETE", head = "HEAD"
+        case get = "GET"
+        case post = "POST"
+        case put = "PUT"
+        case delete = "DELETE"
+        case head = "HEAD"
     }
 
     public var method: Method
@@ -24,7 +28,9 @@ public struct ESRequest: Sendable {
     public init(method: Method, target: String, body: [UInt8] = []) {
         let (pathPart, queryPart) = Self.split(target)
         self.method = method
-        path = pathPart.split(separator: "/", omittingEmptySubsequences: true).map { Self.percentDecode($0, plusIsSpace: false) }
+        path = pathPart.split(separator: "/", omittingEmptySubsequences: true).map {
+            Self.percentDecode($0, plusIsSpace: false)
+        }
         parameters = [:]
         if let queryPart {
             for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
@@ -99,7 +105,9 @@ public struct ESRequest: Sendable {
 
     /// The body as a JSON object, or an error naming what was required.
     func requiredObject() throws(StoreError) -> JSONObject {
-        guard let json = try json() else { throw StoreError(type: "parse_exception", reason: "request body is required", status: 400) }
+        guard let json = try json() else {
+            throw StoreError(type: "parse_exception", reason: "request body is required", status: 400)
+        }
         guard case .object(let object) = json else {
             throw .xContentParse("[1:1] Expected START_OBJECT but found \(json.tokenName)")
         }

@@ -21,7 +21,12 @@ extension ElasticsearchAPI {
 
     // MARK: Single documents
 
-    func indexDocument(_ request: ESRequest, _ index: String, id: String?, create: Bool) throws(StoreError)
+    func indexDocument(
+        _ request: ESRequest,
+        _ index: String,
+        id: String?,
+        create: Bool
+    ) throws(StoreError)
         -> ESResponse
     {
         let forced = try checkRefresh(request)
@@ -44,7 +49,10 @@ extension ElasticsearchAPI {
             index: index,
             .index(
                 IndexRequest(
-                    id: id, source: request.body.trimmedWhitespace, document: document, createOnly: createOnly,
+                    id: id,
+                    source: request.body.trimmedWhitespace,
+                    document: document,
+                    createOnly: createOnly,
                     conditions: try conditions(request)
                 )
             )
@@ -91,7 +99,12 @@ extension ElasticsearchAPI {
         }
     }
 
-    func getDocument(_ request: ESRequest, _ index: String, _ id: String, sourceOnly: Bool) throws(StoreError)
+    func getDocument(
+        _ request: ESRequest,
+        _ index: String,
+        _ id: String,
+        sourceOnly: Bool
+    ) throws(StoreError)
         -> ESResponse
     {
         guard let document = try store.get(index: index, id: id) else {
@@ -104,7 +117,10 @@ extension ElasticsearchAPI {
             }
             return ESResponse(
                 status: 404,
-                json: ["_index": .string(try store.resolve(index, options: .strict).first ?? index), "_id": .string(id), "found": false]
+                json: [
+                    "_index": .string(try store.resolve(index, options: .strict).first ?? index), "_id": .string(id),
+                    "found": false,
+                ]
             )
         }
         let filter = try sourceFilter(request)
@@ -162,7 +178,11 @@ extension ElasticsearchAPI {
         return ESResponse(status: result.status, json: result.singleJSON(forced: forced))
     }
 
-    static func updateRequest(id: String, body: JSONObject, conditions: WriteConditions) throws(StoreError)
+    static func updateRequest(
+        id: String,
+        body: JSONObject,
+        conditions: WriteConditions
+    ) throws(StoreError)
         -> UpdateRequest
     {
         for key in body.keys {
@@ -185,8 +205,12 @@ extension ElasticsearchAPI {
             )
         }
         return UpdateRequest(
-            id: id, doc: body["doc"], upsert: body["upsert"], docAsUpsert: body["doc_as_upsert"]?.boolValue ?? false,
-            detectNoop: body["detect_noop"]?.boolValue ?? true, conditions: conditions
+            id: id,
+            doc: body["doc"],
+            upsert: body["upsert"],
+            docAsUpsert: body["doc_as_upsert"]?.boolValue ?? false,
+            detectNoop: body["detect_noop"]?.boolValue ?? true,
+            conditions: conditions
         )
     }
 
@@ -312,7 +336,9 @@ struct BulkParser {
                     "version_type", "_source", "dynamic_templates", "list_executed_pipelines", "require_data_stream":
                     continue
                 default:
-                    throw .illegalArgument("Action/metadata line [\(lineNumber)] contains an unknown parameter [\(key)]")
+                    throw .illegalArgument(
+                        "Action/metadata line [\(lineNumber)] contains an unknown parameter [\(key)]"
+                    )
                 }
             }
             var sourceLine: ArraySlice<UInt8> = []
@@ -366,7 +392,9 @@ struct BulkParser {
                 if kind == "update" {
                     do {
                         let body = document.objectValue ?? [:]
-                        operation = .update(try ElasticsearchAPI.updateRequest(id: itemID, body: body, conditions: conditions))
+                        operation = .update(
+                            try ElasticsearchAPI.updateRequest(id: itemID, body: body, conditions: conditions)
+                        )
                     } catch {
                         entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, error)))
                         continue
@@ -379,8 +407,11 @@ struct BulkParser {
                     }
                     operation = .index(
                         IndexRequest(
-                            id: id, source: Array(sourceLine).trimmedWhitespace, document: document,
-                            createOnly: kind == "create" || opType == "create", conditions: conditions
+                            id: id,
+                            source: Array(sourceLine).trimmedWhitespace,
+                            document: document,
+                            createOnly: kind == "create" || opType == "create",
+                            conditions: conditions
                         )
                     )
                 }

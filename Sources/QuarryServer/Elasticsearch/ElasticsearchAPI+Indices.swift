@@ -107,7 +107,10 @@ extension ElasticsearchAPI {
     }
 
     func resolveIndex(_ request: ESRequest, _ expression: String) throws(StoreError) -> ESResponse {
-        let names = try store.resolve(expression, options: IndicesOptions(ignoreUnavailable: true, allowNoIndices: true))
+        let names = try store.resolve(
+            expression,
+            options: IndicesOptions(ignoreUnavailable: true, allowNoIndices: true)
+        )
         var indices: [JSON] = []
         var aliases: [String: [String]] = [:]
         for metadata in try store.metadata(names.joined(separator: ","), options: .search) where !names.isEmpty {
@@ -121,7 +124,9 @@ extension ElasticsearchAPI {
         return ESResponse(json: [
             "indices": .array(indices),
             "aliases": .array(
-                aliases.keys.sorted().map { ["name": .string($0), "indices": .array(aliases[$0]!.map { .string($0) })] }
+                aliases.keys.sorted().map {
+                    ["name": .string($0), "indices": .array(aliases[$0]!.map { .string($0) })]
+                }
             ),
             "data_streams": [],
         ])
@@ -173,12 +178,14 @@ extension ElasticsearchAPI {
     func catHealth(_ request: ESRequest) throws(StoreError) -> ESResponse {
         let count = try store.resolve("_all").count
         let epoch = Int64(Date().timeIntervalSince1970)
-        let rows: [[(String, String)]] = [[
-            ("epoch", String(epoch)), ("timestamp", ""), ("cluster", store.configuration.clusterName),
-            ("status", "green"), ("node.total", "1"), ("node.data", "1"), ("shards", String(count)),
-            ("pri", String(count)), ("relo", "0"), ("init", "0"), ("unassign", "0"), ("pending_tasks", "0"),
-            ("max_task_wait_time", "-"), ("active_shards_percent", "100.0%"),
-        ]]
+        let rows: [[(String, String)]] = [
+            [
+                ("epoch", String(epoch)), ("timestamp", ""), ("cluster", store.configuration.clusterName),
+                ("status", "green"), ("node.total", "1"), ("node.data", "1"), ("shards", String(count)),
+                ("pri", String(count)), ("relo", "0"), ("init", "0"), ("unassign", "0"), ("pending_tasks", "0"),
+                ("max_task_wait_time", "-"), ("active_shards_percent", "100.0%"),
+            ]
+        ]
         return try catResponse(request, rows)
     }
 
@@ -196,11 +203,13 @@ extension ElasticsearchAPI {
         }
         if request.parameters["format"] == "json" {
             return ESResponse(
-                json: .array(rows.map { row in
-                    var object = JSONObject()
-                    for (key, value) in row { object[key] = .string(value) }
-                    return .object(object)
-                })
+                json: .array(
+                    rows.map { row in
+                        var object = JSONObject()
+                        for (key, value) in row { object[key] = .string(value) }
+                        return .object(object)
+                    }
+                )
             )
         }
         guard let first = rows.first else { return ESResponse(status: 200, body: .text("")) }

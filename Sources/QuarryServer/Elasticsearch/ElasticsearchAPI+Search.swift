@@ -3,7 +3,8 @@ import QuarrySearch
 
 extension ElasticsearchAPI {
     func search(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
-        var search = try request.json().map { json throws(StoreError) in try SearchRequest(body: json) } ?? SearchRequest()
+        var search =
+            try request.json().map { json throws(StoreError) in try SearchRequest(body: json) } ?? SearchRequest()
         if request.parameters["scroll"] != nil {
             throw .illegalArgument("scroll searches are not supported by this store; use search_after")
         }
@@ -19,7 +20,9 @@ extension ElasticsearchAPI {
             var fields: [SortField] = []
             for part in sort.split(separator: ",") {
                 let pieces = part.split(separator: ":", maxSplits: 1).map(String.init)
-                fields.append(try SortField.parse(pieces.count == 2 ? [pieces[0]: .string(pieces[1])] : .string(pieces[0])))
+                fields.append(
+                    try SortField.parse(pieces.count == 2 ? [pieces[0]: .string(pieces[1])] : .string(pieces[0]))
+                )
             }
             search.sort = fields
         }

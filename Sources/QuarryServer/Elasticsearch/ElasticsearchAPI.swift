@@ -49,58 +49,207 @@ public struct ElasticsearchAPI: Sendable {
         add([.get], "/", { api, request, _ throws(StoreError) in api.info(request) })
         add([.head], "/", { _, _, _ throws(StoreError) in ESResponse(status: 200, body: .empty) })
         add([.get], "/_cluster/health", { api, request, _ throws(StoreError) in try api.clusterHealth(request, nil) })
-        add([.get], "/_cluster/health/{index}", { api, request, c throws(StoreError) in try api.clusterHealth(request, c["index"]) })
+        add(
+            [.get],
+            "/_cluster/health/{index}",
+            { api, request, c throws(StoreError) in try api.clusterHealth(request, c["index"]) }
+        )
         add([.get], "/_cat/indices", { api, request, _ throws(StoreError) in try api.catIndices(request, nil) })
-        add([.get], "/_cat/indices/{index}", { api, request, c throws(StoreError) in try api.catIndices(request, c["index"]) })
+        add(
+            [.get],
+            "/_cat/indices/{index}",
+            { api, request, c throws(StoreError) in try api.catIndices(request, c["index"]) }
+        )
         add([.get], "/_cat/health", { api, request, _ throws(StoreError) in try api.catHealth(request) })
         add([.get], "/_cat/count", { api, request, _ throws(StoreError) in try api.catCount(request, nil) })
-        add([.get], "/_cat/count/{index}", { api, request, c throws(StoreError) in try api.catCount(request, c["index"]) })
+        add(
+            [.get],
+            "/_cat/count/{index}",
+            { api, request, c throws(StoreError) in try api.catCount(request, c["index"]) }
+        )
         // Templates.
-        add([.put, .post], "/_index_template/{name}", { api, request, c throws(StoreError) in try api.putTemplate(request, c["name"]!) })
+        add(
+            [.put, .post],
+            "/_index_template/{name}",
+            { api, request, c throws(StoreError) in try api.putTemplate(request, c["name"]!) }
+        )
         add([.get], "/_index_template", { api, request, _ throws(StoreError) in try api.getTemplates(request, nil) })
-        add([.get], "/_index_template/{name}", { api, request, c throws(StoreError) in try api.getTemplates(request, c["name"]) })
-        add([.head], "/_index_template/{name}", { api, request, c throws(StoreError) in api.templateExists(c["name"]!) })
-        add([.delete], "/_index_template/{name}", { api, request, c throws(StoreError) in try api.deleteTemplate(c["name"]!) })
+        add(
+            [.get],
+            "/_index_template/{name}",
+            { api, request, c throws(StoreError) in try api.getTemplates(request, c["name"]) }
+        )
+        add(
+            [.head],
+            "/_index_template/{name}",
+            { api, request, c throws(StoreError) in api.templateExists(c["name"]!) }
+        )
+        add(
+            [.delete],
+            "/_index_template/{name}",
+            { api, request, c throws(StoreError) in try api.deleteTemplate(c["name"]!) }
+        )
         // Documents.
-        add([.post, .put], "/_bulk", { api, request, _ throws(StoreError) in try api.bulk(request, defaultIndex: nil) })
-        add([.post, .put], "/{index}/_bulk", { api, request, c throws(StoreError) in try api.bulk(request, defaultIndex: c["index"]) })
-        add([.post], "/{index}/_doc", { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: nil, create: false) })
-        add([.put, .post], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: c["id"], create: false) })
-        add([.put, .post], "/{index}/_create/{id}", { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: c["id"], create: true) })
-        add([.get], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: false) })
-        add([.head], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) })
-        add([.get], "/{index}/_source/{id}", { api, request, c throws(StoreError) in try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: true) })
-        add([.head], "/{index}/_source/{id}", { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) })
-        add([.delete], "/{index}/_doc/{id}", { api, request, c throws(StoreError) in try api.deleteDocument(request, c["index"]!, c["id"]!) })
-        add([.post], "/{index}/_update/{id}", { api, request, c throws(StoreError) in try api.updateDocument(request, c["index"]!, c["id"]!) })
+        add(
+            [.post, .put],
+            "/_bulk",
+            { api, request, _ throws(StoreError) in try api.bulk(request, defaultIndex: nil) }
+        )
+        add(
+            [.post, .put],
+            "/{index}/_bulk",
+            { api, request, c throws(StoreError) in try api.bulk(request, defaultIndex: c["index"]) }
+        )
+        add(
+            [.post],
+            "/{index}/_doc",
+            { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: nil, create: false)
+            }
+        )
+        add(
+            [.put, .post],
+            "/{index}/_doc/{id}",
+            { api, request, c throws(StoreError) in
+                try api.indexDocument(request, c["index"]!, id: c["id"], create: false)
+            }
+        )
+        add(
+            [.put, .post],
+            "/{index}/_create/{id}",
+            { api, request, c throws(StoreError) in
+                try api.indexDocument(request, c["index"]!, id: c["id"], create: true)
+            }
+        )
+        add(
+            [.get],
+            "/{index}/_doc/{id}",
+            { api, request, c throws(StoreError) in
+                try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: false)
+            }
+        )
+        add(
+            [.head],
+            "/{index}/_doc/{id}",
+            { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) }
+        )
+        add(
+            [.get],
+            "/{index}/_source/{id}",
+            { api, request, c throws(StoreError) in
+                try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: true)
+            }
+        )
+        add(
+            [.head],
+            "/{index}/_source/{id}",
+            { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) }
+        )
+        add(
+            [.delete],
+            "/{index}/_doc/{id}",
+            { api, request, c throws(StoreError) in try api.deleteDocument(request, c["index"]!, c["id"]!) }
+        )
+        add(
+            [.post],
+            "/{index}/_update/{id}",
+            { api, request, c throws(StoreError) in try api.updateDocument(request, c["index"]!, c["id"]!) }
+        )
         // Search.
         add([.get, .post], "/_search", { api, request, _ throws(StoreError) in try api.search(request, nil) })
-        add([.get, .post], "/{index}/_search", { api, request, c throws(StoreError) in try api.search(request, c["index"]) })
+        add(
+            [.get, .post],
+            "/{index}/_search",
+            { api, request, c throws(StoreError) in try api.search(request, c["index"]) }
+        )
         add([.get, .post], "/_count", { api, request, _ throws(StoreError) in try api.count(request, nil) })
-        add([.get, .post], "/{index}/_count", { api, request, c throws(StoreError) in try api.count(request, c["index"]) })
+        add(
+            [.get, .post],
+            "/{index}/_count",
+            { api, request, c throws(StoreError) in try api.count(request, c["index"]) }
+        )
         // Indices.
         add([.post, .get], "/_refresh", { api, request, _ throws(StoreError) in try api.refresh(request, nil) })
-        add([.post, .get], "/{index}/_refresh", { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) })
+        add(
+            [.post, .get],
+            "/{index}/_refresh",
+            { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
+        )
         add([.post, .get], "/_flush", { api, request, _ throws(StoreError) in try api.refresh(request, nil) })
-        add([.post, .get], "/{index}/_flush", { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) })
+        add(
+            [.post, .get],
+            "/{index}/_flush",
+            { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
+        )
         add([.get], "/_mapping", { api, request, _ throws(StoreError) in try api.getMapping(request, nil) })
-        add([.get], "/{index}/_mapping", { api, request, c throws(StoreError) in try api.getMapping(request, c["index"]) })
-        add([.put, .post], "/{index}/_mapping", { api, request, c throws(StoreError) in try api.putMapping(request, c["index"]!) })
+        add(
+            [.get],
+            "/{index}/_mapping",
+            { api, request, c throws(StoreError) in try api.getMapping(request, c["index"]) }
+        )
+        add(
+            [.put, .post],
+            "/{index}/_mapping",
+            { api, request, c throws(StoreError) in try api.putMapping(request, c["index"]!) }
+        )
         add([.get], "/_settings", { api, request, _ throws(StoreError) in try api.getSettings(request, nil) })
-        add([.get], "/{index}/_settings", { api, request, c throws(StoreError) in try api.getSettings(request, c["index"]) })
-        add([.put], "/{index}/_settings", { api, request, c throws(StoreError) in try api.putSettings(request, c["index"]!) })
-        add([.get], "/_alias", { api, request, _ throws(StoreError) in try api.getAliases(request, indices: nil, names: nil) })
-        add([.get], "/_alias/{name}", { api, request, c throws(StoreError) in try api.getAliases(request, indices: nil, names: c["name"]) })
-        add([.head], "/_alias/{name}", { api, request, c throws(StoreError) in api.aliasExists(request, indices: nil, names: c["name"]!) })
-        add([.get], "/{index}/_alias", { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: nil) })
-        add([.get], "/{index}/_alias/{name}", { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: c["name"]) })
-        add([.head], "/{index}/_alias/{name}", { api, request, c throws(StoreError) in api.aliasExists(request, indices: c["index"], names: c["name"]!) })
+        add(
+            [.get],
+            "/{index}/_settings",
+            { api, request, c throws(StoreError) in try api.getSettings(request, c["index"]) }
+        )
+        add(
+            [.put],
+            "/{index}/_settings",
+            { api, request, c throws(StoreError) in try api.putSettings(request, c["index"]!) }
+        )
+        add(
+            [.get],
+            "/_alias",
+            { api, request, _ throws(StoreError) in try api.getAliases(request, indices: nil, names: nil) }
+        )
+        add(
+            [.get],
+            "/_alias/{name}",
+            { api, request, c throws(StoreError) in try api.getAliases(request, indices: nil, names: c["name"]) }
+        )
+        add(
+            [.head],
+            "/_alias/{name}",
+            { api, request, c throws(StoreError) in api.aliasExists(request, indices: nil, names: c["name"]!) }
+        )
+        add(
+            [.get],
+            "/{index}/_alias",
+            { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: nil) }
+        )
+        add(
+            [.get],
+            "/{index}/_alias/{name}",
+            { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: c["name"]) }
+        )
+        add(
+            [.head],
+            "/{index}/_alias/{name}",
+            { api, request, c throws(StoreError) in api.aliasExists(request, indices: c["index"], names: c["name"]!) }
+        )
         for path in ["/{index}/_alias/{name}", "/{index}/_aliases/{name}"] {
-            add([.put, .post], path, { api, request, c throws(StoreError) in try api.putAlias(request, c["index"]!, c["name"]!) })
-            add([.delete], path, { api, request, c throws(StoreError) in try api.deleteAlias(request, c["index"]!, c["name"]!) })
+            add(
+                [.put, .post],
+                path,
+                { api, request, c throws(StoreError) in try api.putAlias(request, c["index"]!, c["name"]!) }
+            )
+            add(
+                [.delete],
+                path,
+                { api, request, c throws(StoreError) in try api.deleteAlias(request, c["index"]!, c["name"]!) }
+            )
         }
         add([.post], "/_aliases", { api, request, _ throws(StoreError) in try api.updateAliases(request) })
-        add([.get], "/_resolve/index/{name}", { api, request, c throws(StoreError) in try api.resolveIndex(request, c["name"]!) })
+        add(
+            [.get],
+            "/_resolve/index/{name}",
+            { api, request, c throws(StoreError) in try api.resolveIndex(request, c["name"]!) }
+        )
         add([.put], "/{index}", { api, request, c throws(StoreError) in try api.createIndex(request, c["index"]!) })
         add([.get], "/{index}", { api, request, c throws(StoreError) in try api.getIndex(request, c["index"]!) })
         add([.head], "/{index}", { api, request, c throws(StoreError) in try api.indexExists(request, c["index"]!) })

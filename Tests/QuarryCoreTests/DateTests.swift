@@ -1,0 +1,56 @@
+import Foundation
+import QuarryCore
+import Testing
+
+struct DateTests {
+    @Test(arguments: [
+        ("2026-11-29", Int64(1_795_910_400_000)),
+        ("2026-11-29T10:15:30Z", 1_795_947_330_000),
+        ("2026-11-29T10:15:30.123456789Z", 1_795_947_330_123),
+        ("2026-11-29T10:15:30+01:00", 1_795_943_730_000),
+        ("2026-11-29T10:15", 1_795_947_300_000),
+        ("1970-01-01T00:00:00.000Z", 0),
+    ])
+    func parsesStrictDateOptionalTime(text: String, millis: Int64) {
+        #expect(DateFormat.defaultFormat.parse(text) == millis)
+    }
+
+    @Test func rejectsWhatStrictISORejects() {
+        for text in ["2026-13-01", "2026-02-30", "26-11-29", "2026-11-29 10:15:30", "yesterday"] {
+            #expect(ISO8601.parse(text) == nil, "\(text)")
+        }
+    }
+
+    @Test func epochMillisAndCustomPatterns() throws {
+        #expect(DateFormat.defaultFormat.parse("1795947330000") == 1_795_947_330_000)
+        let format = try DateFormat("yyyy/MM/dd HH:mm:ss||yyyy/MM/dd")
+        #expect(format.parse("2026/11/29 10:15:30") == 1_795_947_330_000)
+        #expect(format.parse("2026/11/29") == 1_795_910_400_000)
+        #expect(format.format(1_795_947_330_000) == "2026/11/29 10:15:30")
+        #expect(throws: DateFormatError.self) { try DateFormat("yyyy-qq") }
+    }
+
+    @Test func formatsISO() {
+        #expect(ISO8601.format(1_795_947_330_123) == "2026-11-29T10:15:30.123Z")
+        #expect(ISO8601.format(-1) == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test func dateMathAddsSubtractsAndRounds() throws {
+        let now: Int64 = 1_795_947_330_123  // 2026-11-29T10:15:30.123Z
+        #expect(try DateMath.resolve("now-4h", now: now, roundUp: false) == now - 4 * 3_600_000)
+        #expect(try DateMath.resolve("now/d", now: now, roundUp: false) == 1_795_910_400_000)
+        #expect(try DateMath.resolve("now/d", now: now, roundUp: true) == 1_795_910_400_000 + 86_400_000 - 1)
+        #expect(try DateMath.resolve("2026-11-29||+1d", now: now, roundUp: false) == 1_795_996_800_000)
+        #expect(try DateMath.resolve("2026-11-29||+1M/M", now: now, roundUp: false) == ISO8601.parse("2026-12-01"))
+        #expect(try DateMath.resolve("now-1y/y", now: now, roundUp: false) == ISO8601.parse("2025-01-01"))
+        #expect(throws: DateFormatError.self) { try DateMath.resolve("now-4x", now: now, roundUp: false) }
+    }
+
+    @Test func dateMathRoundsInATimeZone() throws {
+        let now: Int64 = 1_795_947_330_123
+        let zone = try #require(TimeZone(secondsFromGMT: 3600))
+        #expect(
+            try DateMath.resolve("now/d", timeZone: zone, now: now, roundUp: false) == 1_795_910_400_000 - 3_600_000
+        )
+    }
+}
