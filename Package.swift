@@ -78,6 +78,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "QuarryBench",
+            dependencies: [
+                "QuarryCore", "QuarrySamples", "QuarrySearch", "QuarryServer",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "bench/QuarryBench",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "QuarryTesting",
             dependencies: [

@@ -77,7 +77,15 @@ struct BulkLoader {
             var path = ["_bulk"]
             if let defaultIndex { path = [defaultIndex, "_bulk"] }
             let response = api.handle(ESRequest(method: .post, path: path, body: batch))
-            guard case .json(let json) = response.body else { return }
+            if case .serializedJSON(let bytes) = response.body, bytes.starts(with: Array(#"{"errors":false"#.utf8)) {
+                // Nothing failed: no need to read the items.
+                summary.succeeded += items
+                batch.removeAll(keepingCapacity: true)
+                items = 0
+                reportProgress()
+                return
+            }
+            guard let json = response.json else { return }
             if response.status >= 400 {
                 throw ValidationError(
                     "bulk request failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())"
@@ -99,6 +107,10 @@ struct BulkLoader {
             }
             batch.removeAll(keepingCapacity: true)
             items = 0
+            reportProgress()
+        }
+
+        func reportProgress() {
             if interactive, Date().timeIntervalSince(lastProgress) > 0.25 {
                 lastProgress = Date()
                 let elapsed = Date().timeIntervalSince(started)

@@ -44,7 +44,7 @@ extension Quarry {
             var count = 0
             func flush() throws {
                 let response = api.handle(ESRequest(method: .post, path: ["_bulk"], body: batch))
-                if case .json(let json) = response.body, json["errors"]?.boolValue != false {
+                if let json = response.json, json["errors"]?.boolValue != false {
                     throw ValidationError("bulk load failed: \(json.serialized().prefix(500))")
                 }
                 batch.removeAll(keepingCapacity: true)
@@ -86,7 +86,7 @@ extension Quarry {
             let response = api.handle(
                 ESRequest(method: .post, path: ["packetbeat-*", "_search"], body: body.serializedBytes())
             )
-            guard case .json(let json) = response.body, response.status == 200 else {
+            guard let json = response.json, response.status == 200 else {
                 throw ValidationError("search failed: \(response)")
             }
             let hits = json["hits"]?["hits"]?.arrayValue ?? []

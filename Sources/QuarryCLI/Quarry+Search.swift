@@ -20,7 +20,7 @@ extension Quarry {
             let response = api.handle(
                 ESRequest(method: .post, path: [index, "_search"], body: try readArgument(query))
             )
-            guard case .json(let json) = response.body else { return }
+            guard let json = response.json else { return }
             print(json.serialized(pretty: true))
             if response.status >= 400 { throw ExitCode(1) }
         }

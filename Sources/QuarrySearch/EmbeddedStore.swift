@@ -26,11 +26,20 @@ public final class EmbeddedStore: @unchecked Sendable {
         public var dataDirectory: URL
         public var clusterName: String
         public var nodeName: String
+        /// Documents an index keeps in its in-memory segment before writing the segment to its file. Smaller
+        /// segments use less memory and make more segments to search.
+        public var segmentDocuments: Int
 
-        public init(dataDirectory: URL, clusterName: String = "quarry", nodeName: String = "quarry") {
+        public init(
+            dataDirectory: URL,
+            clusterName: String = "quarry",
+            nodeName: String = "quarry",
+            segmentDocuments: Int = 65_536
+        ) {
             self.dataDirectory = dataDirectory
             self.clusterName = clusterName
             self.nodeName = nodeName
+            self.segmentDocuments = segmentDocuments
         }
     }
 
@@ -118,7 +127,10 @@ public final class EmbeddedStore: @unchecked Sendable {
         clusterUUID = uuid
         templates = loadedTemplates
         for file in try fileManager.contentsOfDirectory(atPath: indicesDirectory.path) where file.hasSuffix(".sqlite") {
-            let index = try StoredIndex.open(at: indicesDirectory.appendingPathComponent(file))
+            let index = try StoredIndex.open(
+                at: indicesDirectory.appendingPathComponent(file),
+                segmentDocuments: configuration.segmentDocuments
+            )
             indices[index.name] = index
         }
     }
@@ -276,7 +288,8 @@ public final class EmbeddedStore: @unchecked Sendable {
             do {
                 let index = try StoredIndex.create(
                     at: indicesDirectory.appendingPathComponent(name + ".sqlite"),
-                    metadata: metadata
+                    metadata: metadata,
+                    segmentDocuments: configuration.segmentDocuments
                 )
                 indices[name] = index
             } catch {

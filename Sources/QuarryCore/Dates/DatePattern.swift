@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// One element of a Java `DateTimeFormatter` pattern, the subset Elasticsearch users write in mappings and range
 /// queries: `y M d H h m s S a Z X x` (numeric fields, month names for `MMM`/`MMMM`) and quoted literals.

@@ -1,10 +1,11 @@
 /// An ordered JSON object: members keep the order they were written in, as Elasticsearch shows them.
 ///
 /// Hand-written rather than `OrderedDictionary` because most objects in documents and queries are small, where a
-/// linear scan beats hashing, and large ones get a hash index built on demand.
+/// linear scan beats hashing, and one array of members costs one allocation; large objects get a hash index.
 public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
-    public private(set) var keys: [String] = []
-    public private(set) var values: [JSON] = []
+    public typealias Member = (key: String, value: JSON)
+
+    private var members: [Member] = []
     private var index: [String: Int]?
 
     /// Objects with more members than this keep a hash index.
@@ -16,20 +17,28 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         for (key, value) in elements { self[key] = value }
     }
 
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
-    public var first: (key: String, value: JSON)? { keys.isEmpty ? nil : (keys[0], values[0]) }
+    /// An object from members with distinct keys (the parser checks them).
+    init(uniqueMembers: [Member]) {
+        members = uniqueMembers
+        if members.count > Self.indexThreshold { rebuildIndex() }
+    }
+
+    public var count: Int { members.count }
+    public var isEmpty: Bool { members.isEmpty }
+    public var first: Member? { members.first }
+    public var keys: [String] { members.map(\.key) }
+    public var values: [JSON] { members.map(\.value) }
 
     private func position(of key: String) -> Int? {
         if let index { return index[key] }
-        return keys.firstIndex(of: key)
+        return members.firstIndex { $0.key == key }
     }
 
     private mutating func rebuildIndex() {
-        if keys.count > Self.indexThreshold {
+        if members.count > Self.indexThreshold {
             var map: [String: Int] = [:]
-            map.reserveCapacity(keys.count)
-            for (offset, key) in keys.enumerated() { map[key] = offset }
+            map.reserveCapacity(members.count)
+            for (offset, member) in members.enumerated() { map[member.key] = offset }
             index = map
         } else {
             index = nil
@@ -37,7 +46,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     public subscript(key: String) -> JSON? {
-        get { position(of: key).map { values[$0] } }
+        get { position(of: key).map { members[$0].value } }
         set {
             if let newValue {
                 updateValue(newValue, forKey: key)
@@ -51,15 +60,14 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     @discardableResult
     public mutating func updateValue(_ value: JSON, forKey key: String) -> JSON? {
         if let offset = position(of: key) {
-            let old = values[offset]
-            values[offset] = value
+            let old = members[offset].value
+            members[offset].value = value
             return old
         }
-        keys.append(key)
-        values.append(value)
+        members.append((key, value))
         if index != nil {
-            index![key] = keys.count - 1
-        } else if keys.count > Self.indexThreshold {
+            index![key] = members.count - 1
+        } else if members.count > Self.indexThreshold {
             rebuildIndex()
         }
         return nil
@@ -68,29 +76,25 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     @discardableResult
     public mutating func removeValue(forKey key: String) -> JSON? {
         guard let offset = position(of: key) else { return nil }
-        keys.remove(at: offset)
-        let old = values.remove(at: offset)
+        let old = members.remove(at: offset).value
         if index != nil { rebuildIndex() }
         return old
     }
 
-    public func makeIterator() -> some IteratorProtocol<(key: String, value: JSON)> {
-        var offset = 0
-        let keys = keys
-        let values = values
-        return AnyIterator {
-            guard offset < keys.count else { return nil }
-            defer { offset += 1 }
-            return (keys[offset], values[offset])
-        }
+    public func makeIterator() -> IndexingIterator<[Member]> {
+        members.makeIterator()
     }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
-        a.keys == b.keys && a.values == b.values
+        a.members.count == b.members.count
+            && zip(a.members, b.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(keys)
-        hasher.combine(values)
+        hasher.combine(members.count)
+        for member in members {
+            hasher.combine(member.key)
+            hasher.combine(member.value)
+        }
     }
 }

@@ -57,6 +57,10 @@ extension JSON {
 struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
+    /// Members and elements of the containers being parsed, as a stack: each container is copied out once, at its
+    /// exact size, instead of growing its own array.
+    private var memberStack: [JSONObject.Member] = []
+    private var elementStack: [JSON] = []
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -145,12 +149,14 @@ struct JSONParser {
 
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSON {
         index += 1
-        var object = JSONObject()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return .object(JSONObject())
         }
+        let start = memberStack.count
+        defer { memberStack.removeSubrange(start...) }
+        var seen: Set<String>?
         while true {
             skipWhitespace()
             guard index < bytes.count else { throw error("Unexpected end-of-input: expected close marker for OBJECT") }
@@ -172,16 +178,23 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            if object.updateValue(value, forKey: key) != nil {
-                throw error("Duplicate field '\(key)'", at: keyStart)
+            let count = memberStack.count - start
+            let duplicate: Bool
+            if count < 16 {
+                duplicate = memberStack[start...].contains { $0.key == key }
+            } else {
+                if seen == nil { seen = Set(memberStack[start...].map(\.key)) }
+                duplicate = !seen!.insert(key).inserted
             }
+            if duplicate { throw error("Duplicate field '\(key)'", at: keyStart) }
+            memberStack.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw error("Unexpected end-of-input: expected close marker for OBJECT") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "}"):
                 index += 1
-                return .object(object)
+                return .object(JSONObject(uniqueMembers: Array(memberStack[start...])))
             case let byte:
                 throw error("Unexpected character (\(describe(byte))): was expecting comma to separate Object entries")
             }
@@ -190,22 +203,23 @@ struct JSONParser {
 
     mutating func parseArray(depth: Int) throws(JSONParseError) -> JSON {
         index += 1
-        var array: [JSON] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
-            return .array(array)
+            return .array([])
         }
+        let start = elementStack.count
+        defer { elementStack.removeSubrange(start...) }
         while true {
             skipWhitespace()
-            array.append(try parseValue(depth: depth))
+            elementStack.append(try parseValue(depth: depth))
             skipWhitespace()
             guard index < bytes.count else { throw error("Unexpected end-of-input: expected close marker for ARRAY") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "]"):
                 index += 1
-                return .array(array)
+                return .array(Array(elementStack[start...]))
             case let byte:
                 throw error("Unexpected character (\(describe(byte))): was expecting comma to separate Array entries")
             }

@@ -53,6 +53,67 @@ public enum Analyzer: String, Sendable, Hashable {
     }
 
     static func standardTokens(_ text: String) -> [String] {
+        var text = text
+        if let tokens = text.withUTF8({ asciiStandardTokens($0) }) { return tokens }
+        return unicodeStandardTokens(text)
+    }
+
+    /// ASCII class of each byte: 1 letter, 2 digit, 3 underscore, 0 other.
+    private static let asciiClass: [UInt8] = (0..<128).map { byte in
+        switch UInt8(byte) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"): 1
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): 2
+        case UInt8(ascii: "_"): 3
+        default: 0
+        }
+    }
+
+    /// The fast path for pure-ASCII text (almost all network data); `nil` when a byte is not ASCII.
+    private static func asciiStandardTokens(_ bytes: UnsafeBufferPointer<UInt8>) -> [String]? {
+        var tokens: [String] = []
+        var start = -1
+        var i = 0
+        let n = bytes.count
+        func emit(_ end: Int) {
+            let length = end - start
+            tokens.append(
+                String(unsafeUninitializedCapacity: length) { buffer in
+                    for k in 0..<length {
+                        let byte = bytes[start + k]
+                        buffer[k] = byte >= 65 && byte <= 90 ? byte + 32 : byte
+                    }
+                    return length
+                }
+            )
+            start = -1
+        }
+        while i < n {
+            let byte = bytes[i]
+            guard byte < 0x80 else { return nil }
+            let kind = asciiClass[Int(byte)]
+            if kind != 0 {
+                if start < 0 { start = i }
+            } else if start >= 0 {
+                // `.` and `'` join letters and digits, `:` letters, `,` digits (UAX #29's MidNumLet, MidLetter,
+                // MidNum).
+                let previous = asciiClass[Int(bytes[i - 1])]
+                let next = i + 1 < n && bytes[i + 1] < 0x80 ? asciiClass[Int(bytes[i + 1])] : 0
+                let joins: Bool
+                switch byte {
+                case UInt8(ascii: "."), UInt8(ascii: "'"): joins = next != 0
+                case UInt8(ascii: ":"): joins = previous == 1 && next == 1
+                case UInt8(ascii: ","): joins = previous == 2 && next == 2
+                default: joins = false
+                }
+                if !joins { emit(i) }
+            }
+            i += 1
+        }
+        if start >= 0 { emit(n) }
+        return tokens
+    }
+
+    static func unicodeStandardTokens(_ text: String) -> [String] {
         var tokens: [String] = []
         var current = String.UnicodeScalarView()
         let scalars = Array(text.unicodeScalars)
@@ -71,10 +132,11 @@ public enum Analyzer: String, Sendable, Hashable {
                 flush()
                 tokens.append(String(scalar))
             } else if isMidWord(scalar), !current.isEmpty, i + 1 < scalars.count, isWordScalar(scalars[i + 1]) {
-                // `,` joins only digits (1,000); the others join letters and digits alike.
+                // `,` joins only digits (1,000), `:` only letters; `.` and `'` join both.
                 let previous = current[current.index(before: current.endIndex)]
                 let bothDigits = previous.properties.numericType != nil && scalars[i + 1].properties.numericType != nil
-                if scalar != "," || bothDigits {
+                let bothLetters = previous.properties.isAlphabetic && scalars[i + 1].properties.isAlphabetic
+                if (scalar == "," && bothDigits) || (scalar == ":" && bothLetters) || (scalar != "," && scalar != ":") {
                     current.append(scalar)
                 } else {
                     flush()

@@ -1,88 +1,139 @@
-import QuarryCore
+package import QuarryCore
 
 /// Turns a document's `_source` into what the index stores, applying the mapping and, for new fields, ES's dynamic
 /// mapping rules (which may change `mappings`).
-struct DocumentIndexer {
-    var mappings: Mappings
-    var mappingChanged = false
+package struct DocumentIndexer {
+    package var mappings: Mappings
+    package var mappingChanged = false
     let documentID: String
 
-    init(mappings: Mappings, documentID: String) {
+    package init(mappings: Mappings, documentID: String) {
         self.mappings = mappings
         self.documentID = documentID
     }
 
     /// Indexes `source`, which must be a JSON object.
-    mutating func index(_ source: JSON) throws(StoreError) -> IndexedDocument {
+    package mutating func index(_ source: JSON) throws(StoreError) -> IndexedDocument {
         guard case .object(let object) = source else {
-            throw .documentParsing(
-                "failed to parse, document is empty",
-                causedBy: nil
-            )
+            throw .documentParsing("failed to parse, document is empty")
         }
         var document = IndexedDocument()
-        try walk(object, prefix: "", into: &document)
+        document.terms.reserveCapacity(32)
+        document.values.reserveCapacity(48)
+        try walk(object, node: mappings.root, prefix: "", into: &document)
         return document
     }
 
+    /// Walks an object alongside its mapping node; keys the node knows need no path building.
     private mutating func walk(
         _ object: JSONObject,
+        node: MappingNode?,
         prefix: String,
         into document: inout IndexedDocument
-    )
-        throws(StoreError)
-    {
+    ) throws(StoreError) {
         for (key, value) in object {
             guard !key.isEmpty else {
                 throw .documentParsing("field name cannot be an empty string")
             }
+            if !key.utf8.contains(UInt8(ascii: ".")), let child = node?.children[key] {
+                switch child {
+                case .field(let field):
+                    try visitField(value, field: field, into: &document)
+                case .object(let objectNode):
+                    try visitObject(value, node: objectNode, key: key, into: &document)
+                }
+                continue
+            }
             let path = prefix.isEmpty ? key : prefix + "." + key
-            try visit(value, path: path, into: &document)
+            try visitUnknown(value, path: path, into: &document)
         }
     }
 
-    private mutating func visit(_ value: JSON, path: String, into document: inout IndexedDocument) throws(StoreError) {
+    private mutating func visitField(
+        _ value: JSON,
+        field: FieldDefinition,
+        into document: inout IndexedDocument
+    )
+        throws(StoreError)
+    {
+        switch value {
+        case .array(let elements):
+            for element in elements { try visitField(element, field: field, into: &document) }
+        case .null:
+            if let nullValue = field.nullValue { try indexLeaf(nullValue, field: field, into: &document) }
+        case .object:
+            if field.type.family == .unindexed || field.type == .flattened { return }
+            throw .documentParsing(
+                "failed to parse field [\(field.path)] of type [\(field.type.rawValue)] in document with id "
+                    + "'\(documentID)'. Preview of field's value: '\(preview(value))'",
+                causedBy: .illegalArgument("Can't get text on a START_OBJECT")
+            )
+        default:
+            try indexLeaf(value, field: field, into: &document)
+        }
+    }
+
+    private mutating func visitObject(
+        _ value: JSON,
+        node: MappingNode,
+        key: String,
+        into document: inout IndexedDocument
+    )
+        throws(StoreError)
+    {
         switch value {
         case .object(let inner):
-            if let field = mappings.field(path) {
-                if field.type.family == .unindexed || field.type == .flattened { return }
-                throw .documentParsing(
-                    "failed to parse field [\(path)] of type [\(field.type.rawValue)] in document with id "
-                        + "'\(documentID)'. Preview of field's value: '\(preview(value))'",
-                    causedBy: .illegalArgument("Can't get text on a START_OBJECT")
-                )
-            }
-            if !mappings.isObject(path) {
-                guard try addDynamic(path: path, kind: .object, sample: value) else { return }
-            }
-            if mappings.disabledObjects.contains(path) { return }
-            try walk(inner, prefix: path, into: &document)
+            if mappings.disabledObjects.contains(node.path) { return }
+            try walk(inner, node: node, prefix: node.path, into: &document)
         case .array(let elements):
-            for element in elements { try visit(element, path: path, into: &document) }
+            for element in elements { try visitObject(element, node: node, key: key, into: &document) }
         case .null:
-            if let field = mappings.field(path), let nullValue = field.nullValue {
-                try indexLeaf(nullValue, field: field, into: &document)
+            return
+        default:
+            throw .documentParsing(
+                "object mapping for [\(node.path)] tried to parse field [\(key)] as object, but found a concrete value"
+            )
+        }
+    }
+
+    /// A key the mapping node does not know (or a dotted key): resolve by path, mapping it dynamically if new.
+    private mutating func visitUnknown(
+        _ value: JSON,
+        path: String,
+        into document: inout IndexedDocument
+    )
+        throws(StoreError)
+    {
+        if let field = mappings.field(path) {
+            try visitField(value, field: field, into: &document)
+            return
+        }
+        if let node = mappings.node(at: path) {
+            try visitObject(value, node: node, key: path.lastPathComponent, into: &document)
+            return
+        }
+        switch value {
+        case .null:
+            return
+        case .array(let elements):
+            for element in elements { try visitUnknown(element, path: path, into: &document) }
+        case .object(let inner):
+            guard try addDynamic(path: path, kind: .object, sample: value) else { return }
+            if let node = mappings.node(at: path) {
+                if mappings.disabledObjects.contains(path) { return }
+                try walk(inner, node: node, prefix: path, into: &document)
             }
         default:
-            if mappings.isObject(path) {
-                throw .documentParsing(
-                    "object mapping for [\(path)] tried to parse field [\(path.lastPathComponent)] as object, but "
-                        + "found a concrete value"
-                )
+            let kind: Mappings.ValueKind
+            switch value {
+            case .bool: kind = .boolean
+            case .int: kind = .long
+            case .double: kind = .double
+            default: kind = .string
             }
-            var field = mappings.field(path)
-            if field == nil {
-                let kind: Mappings.ValueKind
-                switch value {
-                case .bool: kind = .boolean
-                case .int: kind = .long
-                case .double: kind = .double
-                default: kind = .string
-                }
-                guard try addDynamic(path: path, kind: kind, sample: value) else { return }
-                field = mappings.field(path)
+            guard try addDynamic(path: path, kind: kind, sample: value), let field = mappings.field(path) else {
+                return
             }
-            guard let field else { return }
             try indexLeaf(value, field: field, into: &document)
         }
     }
@@ -138,8 +189,7 @@ struct DocumentIndexer {
             if field.ignoreMalformed { return }
             throw malformed(field, value, error)
         }
-        for path in field.multiFields {
-            guard let sub = mappings.field(path) else { continue }
+        for sub in field.multiFields {
             do {
                 try indexValue(value, field: sub, into: &document)
             } catch {
@@ -166,7 +216,6 @@ struct DocumentIndexer {
     )
         throws(StoreError)
     {
-        let path = field.path
         switch field.type.family {
         case .unindexed, .object:
             return
@@ -175,16 +224,16 @@ struct DocumentIndexer {
                 throw .illegalArgument("Can't get text on a \(value.tokenName)")
             }
             if let limit = field.ignoreAbove, text.count > limit { return }
-            if field.indexed { document.terms.append((path, text)) }
-            if field.docValues { document.values.append((path, .string(text))) }
+            if field.indexed { document.terms.append((field, text)) }
+            if field.docValues { document.values.append((field, .string(text))) }
         case .text:
             guard let text = text(of: value) else {
                 throw .illegalArgument("Can't get text on a \(value.tokenName)")
             }
-            if field.indexed { document.texts.append((path, field.analyzer.tokens(text))) }
+            if field.indexed { document.texts.append((field, field.analyzer.tokens(text))) }
         case .integer:
             let number = try integer(value, field: field)
-            if field.indexed || field.docValues { document.values.append((path, .int(number))) }
+            if field.indexed || field.docValues { document.values.append((field, .int(number))) }
         case .floating:
             let number: Double
             switch value {
@@ -204,7 +253,7 @@ struct DocumentIndexer {
                 throw .illegalArgument("[\(field.type.rawValue)] supports only finite values")
             }
             let stored = field.type == .float ? Double(Float(number)) : number
-            document.values.append((path, .double(stored)))
+            document.values.append((field, .double(stored)))
         case .boolean:
             let flag: Bool
             switch value {
@@ -216,8 +265,8 @@ struct DocumentIndexer {
                     "Failed to parse value [\(preview(value))] as only [true] or [false] are allowed."
                 )
             }
-            document.terms.append((path, flag ? "true" : "false"))
-            document.values.append((path, .int(flag ? 1 : 0)))
+            document.terms.append((field, flag ? "true" : "false"))
+            document.values.append((field, .int(flag ? 1 : 0)))
         case .date:
             let millis: Int64
             switch value {
@@ -240,15 +289,14 @@ struct DocumentIndexer {
             default:
                 throw .illegalArgument("failed to parse date field [\(preview(value))] with format [\(field.format)]")
             }
-            document.values.append((path, .int(millis)))
+            document.values.append((field, .int(millis)))
         case .ip:
             guard let text = value.stringValue, let address = IPAddress(text) else {
                 throw .illegalArgument("'\(preview(value))' is not an IP string literal.")
             }
-            document.terms.append((path, address.description))
-            document.values.append((path, .ip(address)))
+            document.terms.append((field, address.description))
+            document.values.append((field, .ip(address)))
         }
-        document.terms.append(("_field_names", path))
     }
 
     private func integer(_ value: JSON, field: FieldDefinition) throws(StoreError) -> Int64 {

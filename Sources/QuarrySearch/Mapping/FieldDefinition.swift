@@ -1,26 +1,52 @@
-public import QuarryCore
+import QuarryCore
 
 /// One mapped leaf field, flattened to its dotted path (`dns.question.name`, `message.keyword`).
-public struct FieldDefinition: Sendable, Hashable {
-    public var path: String
-    public var type: FieldType
-    var format: DateFormat = .defaultFormat
-    var ignoreAbove: Int?
-    var analyzer: Analyzer = .standard
-    var searchAnalyzer: Analyzer = .standard
-    var indexed = true
-    var docValues = true
-    var nullValue: JSON?
-    var ignoreMalformed = false
-    var coerce = true
+///
+/// A class, immutable once built: indexing looks definitions up for every value of every document, and sharing one
+/// reference costs a single retain where a struct would retain each of its members.
+public final class FieldDefinition: Sendable {
+    public let path: String
+    public let type: FieldType
+    /// Dense number of the field within its index, stable while the process runs; indexes per-field tables.
+    let ordinal: Int
+    let format: DateFormat
+    let ignoreAbove: Int?
+    let analyzer: Analyzer
+    let searchAnalyzer: Analyzer
+    let indexed: Bool
+    let docValues: Bool
+    let nullValue: JSON?
+    let ignoreMalformed: Bool
+    let coerce: Bool
     /// A `constant_keyword`'s value.
-    var constantValue: String?
-    /// Sub-fields declared under `fields`, by full path.
-    var multiFields: [String] = []
+    let constantValue: String?
+    /// Sub-fields declared under `fields`.
+    let multiFields: [FieldDefinition]
+    /// The field whose `fields` declare this one.
+    let parentPath: String?
 
     /// Reads a leaf definition (`{"type": "keyword", "ignore_above": 256}`).
-    init(path: String, definition: JSONObject) throws(StoreError) {
+    init(
+        path: String,
+        definition: JSONObject,
+        ordinal: Int,
+        multiFields: [FieldDefinition] = [],
+        parentPath: String? = nil
+    ) throws(StoreError) {
         self.path = path
+        self.ordinal = ordinal
+        self.multiFields = multiFields
+        self.parentPath = parentPath
+        var format = DateFormat.defaultFormat
+        var ignoreAbove: Int?
+        var analyzer = Analyzer.standard
+        var searchAnalyzer = Analyzer.standard
+        var indexed = true
+        var docValues = true
+        var nullValue: JSON?
+        var ignoreMalformed = false
+        var coerce = true
+        var constantValue: String?
         let typeName = definition["type"]?.stringValue ?? "object"
         guard let type = FieldType(rawValue: typeName) else {
             throw .mapperParsing("No handler for type [\(typeName)] declared on field [\(path.lastPathComponent)]")
@@ -51,17 +77,17 @@ public struct FieldDefinition: Sendable, Hashable {
                 }
                 ignoreAbove = Int(limit)
             case "analyzer", "search_analyzer", "search_quote_analyzer":
-                guard let name = value.stringValue, let analyzer = Analyzer.named(name) else {
+                guard let name = value.stringValue, let named = Analyzer.named(name) else {
                     throw .mapperParsing(
                         "Failed to parse mapping: analyzer [\(value.stringValue ?? value.description)] has not been "
                             + "configured in mappings"
                     )
                 }
                 if key == "analyzer" {
-                    self.analyzer = analyzer
+                    analyzer = named
                     if definition["search_analyzer"] == nil { searchAnalyzer = analyzer }
                 } else if key == "search_analyzer" {
-                    searchAnalyzer = analyzer
+                    searchAnalyzer = named
                 }
             case "index": indexed = value.boolValue ?? (value.stringValue != "false")
             case "null_value": nullValue = value
@@ -78,6 +104,16 @@ public struct FieldDefinition: Sendable, Hashable {
             analyzer = .keyword
             searchAnalyzer = .keyword
         }
+        self.format = format
+        self.ignoreAbove = ignoreAbove
+        self.analyzer = analyzer
+        self.searchAnalyzer = searchAnalyzer
+        self.indexed = indexed
+        self.docValues = docValues
+        self.nullValue = nullValue
+        self.ignoreMalformed = ignoreMalformed
+        self.coerce = coerce
+        self.constantValue = constantValue
     }
 }
 

@@ -3,7 +3,7 @@ public import QuarryCore
 
 /// An index's mappings: the JSON tree Elasticsearch shows (`{"properties": {...}}`) and, derived from it, the
 /// flat table of leaf fields that indexing and queries use.
-public struct Mappings: Sendable, Hashable {
+public struct Mappings: Sendable {
     /// The mapping as `GET _mapping` shows it.
     public private(set) var json: JSONObject
     /// Leaf fields by dotted path, multi-fields included.
@@ -12,6 +12,10 @@ public struct Mappings: Sendable, Hashable {
     private(set) var objects: [String: Dynamic] = [:]
     /// Objects mapped with `enabled: false`: kept in `_source`, not indexed.
     private(set) var disabledObjects: Set<String> = []
+    /// The mapping as a tree of objects and fields, for walking documents without building paths.
+    private(set) var root = MappingNode(path: "", children: [:])
+    /// Field ordinals: assigned once per path and kept across merges.
+    private(set) var ordinals: [String: Int] = [:]
 
     /// What happens to a field that the mapping does not know.
     enum Dynamic: Sendable, Hashable {
@@ -70,17 +74,21 @@ public struct Mappings: Sendable, Hashable {
         var fields: [String: FieldDefinition] = [:]
         var objects: [String: Dynamic] = ["": Dynamic(merged["dynamic"])]
         var disabled: Set<String> = []
-        try Self.flatten(
+        var ordinals = self.ordinals
+        let root = try Self.flatten(
             merged["properties"]?.objectValue ?? [:],
             prefix: "",
             into: &fields,
             objects: &objects,
-            disabled: &disabled
+            disabled: &disabled,
+            ordinals: &ordinals
         )
         json = merged
         self.fields = fields
         self.objects = objects
         self.disabledObjects = disabled
+        self.ordinals = ordinals
+        self.root = root
     }
 
     /// Expands `a.b: {...}` into `a: {properties: {b: {...}}}` and merges definitions, refusing type changes.
@@ -144,8 +152,16 @@ public struct Mappings: Sendable, Hashable {
         prefix: String,
         into fields: inout [String: FieldDefinition],
         objects: inout [String: Dynamic],
-        disabled: inout Set<String>
-    ) throws(StoreError) {
+        disabled: inout Set<String>,
+        ordinals: inout [String: Int]
+    ) throws(StoreError) -> MappingNode {
+        func ordinal(_ path: String) -> Int {
+            if let existing = ordinals[path] { return existing }
+            let next = ordinals.count
+            ordinals[path] = next
+            return next
+        }
+        var children: [String: MappingNode.Child] = [:]
         for (name, value) in properties {
             let path = prefix.isEmpty ? name : prefix + "." + name
             guard let definition = value.objectValue else {
@@ -155,32 +171,82 @@ public struct Mappings: Sendable, Hashable {
             if type == "object" || type == "nested" {
                 objects[path] = definition["dynamic"].map { Dynamic($0) } ?? objects[prefix] ?? .true
                 if definition["enabled"]?.boolValue == false { disabled.insert(path) }
-                try flatten(
+                let node = try flatten(
                     definition["properties"]?.objectValue ?? [:],
                     prefix: path,
                     into: &fields,
                     objects: &objects,
-                    disabled: &disabled
+                    disabled: &disabled,
+                    ordinals: &ordinals
                 )
+                children[name] = .object(node)
                 continue
             }
-            var field = try FieldDefinition(path: path, definition: definition)
-            if let subFields = definition["fields"]?.objectValue {
-                for (subName, subValue) in subFields {
+            var subFields: [FieldDefinition] = []
+            if let declared = definition["fields"]?.objectValue {
+                for (subName, subValue) in declared {
                     guard let subDefinition = subValue.objectValue else {
                         throw .mapperParsing("Expected map for property [fields] on field [\(name)]")
                     }
-                    let subField = try FieldDefinition(path: path + "." + subName, definition: subDefinition)
-                    fields[subField.path] = subField
-                    field.multiFields.append(subField.path)
+                    let subPath = path + "." + subName
+                    let subField = try FieldDefinition(
+                        path: subPath,
+                        definition: subDefinition,
+                        ordinal: ordinal(subPath),
+                        parentPath: path
+                    )
+                    fields[subPath] = subField
+                    subFields.append(subField)
                 }
             }
+            let field = try FieldDefinition(
+                path: path,
+                definition: definition,
+                ordinal: ordinal(path),
+                multiFields: subFields
+            )
             fields[path] = field
+            children[name] = .field(field)
         }
+        return MappingNode(path: prefix, children: children)
+    }
+
+    /// A copy with its own definition objects and the same ordinals, for a worker thread: threads that retain
+    /// and release the same objects at high rates slow each other down on their shared reference counts.
+    func isolatedCopy() -> Mappings {
+        var copy = Mappings()
+        copy.ordinals = ordinals
+        do {
+            try copy.merge(json)
+        } catch {
+            return self
+        }
+        return copy
     }
 
     /// The leaf field at `path`.
     public func field(_ path: String) -> FieldDefinition? { fields[path] }
+
+    /// The mapping node of the object at `path`.
+    func node(at path: String) -> MappingNode? {
+        guard objects[path] != nil else { return nil }
+        var node = root
+        var remaining = Substring(path)
+        while !remaining.isEmpty {
+            // Object names may contain dots only through nesting, so split one component at a time.
+            let component: Substring
+            if let dot = remaining.firstIndex(of: ".") {
+                component = remaining[..<dot]
+                remaining = remaining[remaining.index(after: dot)...]
+            } else {
+                component = remaining
+                remaining = ""
+            }
+            guard case .object(let child)? = node.children[String(component)] else { return nil }
+            node = child
+        }
+        return node
+    }
 
     /// Whether `path` is mapped as an object.
     func isObject(_ path: String) -> Bool { objects[path] != nil }
@@ -313,5 +379,22 @@ public enum Wildcard {
         }
         while pi < p.count, p[pi] == "*" { pi += 1 }
         return pi == p.count
+    }
+}
+
+/// An object of the mapping with its children by key: documents are indexed by walking this tree alongside the
+/// document, so no dotted path is built for a field the mapping already knows.
+final class MappingNode: Sendable {
+    enum Child: Sendable {
+        case object(MappingNode)
+        case field(FieldDefinition)
+    }
+
+    let path: String
+    let children: [String: Child]
+
+    init(path: String, children: [String: Child]) {
+        self.path = path
+        self.children = children
     }
 }

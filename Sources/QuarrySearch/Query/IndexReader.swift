@@ -24,7 +24,7 @@ struct IndexReader {
     func addPostings(field: String, term: String, into bitmap: inout Bitmap) throws -> Int {
         var frequency = 0
         let buffer = index.memorySegment
-        if let docs = buffer.postings[field]?[term] {
+        if let docs = buffer.postings(field, term) {
             let base = Int(buffer.base)
             for doc in docs { bitmap.insert(base + Int(doc)) }
             frequency += docs.count
@@ -69,7 +69,7 @@ struct IndexReader {
             }
         }
         let buffer = index.memorySegment
-        if let postings = buffer.textPostings[field]?[token] {
+        if let postings = buffer.textPostings(field, token) {
             for (doc, frequency) in zip(postings.documents, postings.frequencies) {
                 result.append((Int(buffer.base) + Int(doc), frequency))
             }
@@ -82,8 +82,10 @@ struct IndexReader {
     func terms(field: String, prefix: String = "") throws -> [String] {
         var terms = Set<String>()
         let buffer = index.memorySegment
-        for key in buffer.postings[field]?.keys ?? [:].keys where key.hasPrefix(prefix) { terms.insert(key) }
-        for key in buffer.textPostings[field]?.keys ?? [:].keys where key.hasPrefix(prefix) { terms.insert(key) }
+        if let builder = buffer.fields[field] {
+            for key in builder.terms.keys where key.hasPrefix(prefix) { terms.insert(key) }
+            for key in builder.text.keys where key.hasPrefix(prefix) { terms.insert(key) }
+        }
         if prefix.isEmpty {
             for term in try String.fetchAll(
                 db.cachedStatement(sql: "SELECT DISTINCT term FROM postings WHERE field = ?"),
@@ -114,7 +116,7 @@ struct IndexReader {
     /// The doc values of `field` in a segment (`nil` segment: the in-memory one).
     func column(field: String, segment: SegmentInfo?) throws -> Column? {
         guard let segment else {
-            guard var column = index.memorySegment.columns[field] else { return nil }
+            guard var column = index.memorySegment.column(field) else { return nil }
             column.pad(to: index.memorySegment.count)
             return column
         }
@@ -152,7 +154,7 @@ struct IndexReader {
 
     /// Sum of per-segment statistics for `field`.
     func statistics(field: String) -> FieldStatistics {
-        var total = index.memorySegment.statistics[field] ?? FieldStatistics()
+        var total = index.memorySegment.statistics(field) ?? FieldStatistics()
         for segment in index.storedSegments {
             if let stats = segment.statistics[field] {
                 total.documentCount += stats.documentCount

@@ -554,8 +554,11 @@ struct QueryExecutor {
             if let stored = segment.segment {
                 guard let segmentBounds = segment.bounds else { continue }
                 if !segmentBounds.overlaps(bounds) { continue }
-                if bounds.contains(segmentBounds.lowerBound), bounds.contains(segmentBounds.upperBound) {
-                    try reader.addPostings(field: "_field_names", term: field, segment: stored, into: &bitmap)
+                if bounds.contains(segmentBounds.lowerBound), bounds.contains(segmentBounds.upperBound),
+                    stored.valueDocuments[field] == stored.count
+                {
+                    // Every document of the segment has a value, and every value is in range.
+                    bitmap.insert(range: segment.base..<segment.base + segment.count)
                     continue
                 }
             }
@@ -617,7 +620,30 @@ struct QueryExecutor {
             fields = mappings.fields.keys.filter { $0.hasPrefix(field + ".") }
         }
         for name in fields {
-            try reader.addPostings(field: "_field_names", term: name, into: &bitmap)
+            guard let definition = mappings.field(name) else { continue }
+            let family = definition.type.family
+            // Every indexed value leaves doc values (or, for text, a token count); keywords without doc values are
+            // found through their terms.
+            let columnName = family == .text ? lengthColumn(name) : name
+            if family == .keyword, !definition.docValues {
+                for term in try reader.terms(field: name) {
+                    try reader.addPostings(field: name, term: term, into: &bitmap)
+                }
+                continue
+            }
+            for segment in reader.segments(field: columnName) {
+                if let stored = segment.segment, family != .text {
+                    if stored.valueDocuments[name] == nil, stored.bounds[name] == nil { continue }
+                    if stored.valueDocuments[name] == stored.count {
+                        bitmap.insert(range: segment.base..<segment.base + segment.count)
+                        continue
+                    }
+                }
+                guard let column = try reader.column(field: columnName, segment: segment.segment) else { continue }
+                for doc in 0..<column.documentCount where !column.range(doc).isEmpty {
+                    bitmap.insert(segment.base + doc)
+                }
+            }
         }
         return bitmap
     }
@@ -779,8 +805,7 @@ extension IPAddress {
 extension Mappings {
     /// Where a field's values live in `_source`: a multi-field (`title.keyword`) reads its parent's values.
     func sourcePath(of field: String) -> String {
-        for (path, definition) in fields where definition.multiFields.contains(field) { return path }
-        return field
+        fields[field]?.parentPath ?? field
     }
 }
 

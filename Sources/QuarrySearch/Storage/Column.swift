@@ -26,6 +26,13 @@ struct Column: Sendable {
     /// Number of documents covered.
     var documentCount: Int { offsets.count - 1 }
 
+    /// Documents with at least one value.
+    var documentsWithValues: Int {
+        var count = 0
+        for doc in 0..<documentCount where offsets[doc + 1] > offsets[doc] { count += 1 }
+        return count
+    }
+
     /// Pads with empty documents up to `count`.
     mutating func pad(to count: Int) {
         guard documentCount < count else { return }
@@ -115,10 +122,28 @@ struct Column: Sendable {
                 out.appendLE(ip.low)
             }
         case .string:
+            // Dictionary-encoded: the distinct values once, then a 4-byte ordinal per value. Keyword doc values
+            // repeat heavily (`event.dataset`, `host.name`), so this is far smaller than the strings themselves.
+            var ordinals: [String: UInt32] = [:]
+            var dictionary: [String] = []
+            var codes: [UInt32] = []
+            codes.reserveCapacity(strings.count)
             for string in strings {
+                if let code = ordinals[string] {
+                    codes.append(code)
+                } else {
+                    let code = UInt32(dictionary.count)
+                    ordinals[string] = code
+                    dictionary.append(string)
+                    codes.append(code)
+                }
+            }
+            out.appendLE(UInt32(dictionary.count))
+            for string in dictionary {
                 out.appendLE(UInt32(string.utf8.count))
                 out.append(contentsOf: string.utf8)
             }
+            codes.withUnsafeBytes { out.append(contentsOf: $0) }
         }
         return out
     }
@@ -152,14 +177,25 @@ struct Column: Sendable {
                 )
             }
         case .string:
-            strings.reserveCapacity(valueCount)
-            for _ in 0..<valueCount {
+            guard position + 4 <= bytes.count else { return nil }
+            let dictionaryCount = Int(bytes.readLE(UInt32.self, at: position))
+            position += 4
+            var dictionary: [String] = []
+            dictionary.reserveCapacity(dictionaryCount)
+            for _ in 0..<dictionaryCount {
                 guard position + 4 <= bytes.count else { return nil }
                 let length = Int(bytes.readLE(UInt32.self, at: position))
                 position += 4
                 guard position + length <= bytes.count else { return nil }
-                strings.append(String(decoding: bytes[position..<position + length], as: UTF8.self))
+                dictionary.append(String(decoding: bytes[position..<position + length], as: UTF8.self))
                 position += length
+            }
+            guard bytes.count >= position + valueCount * 4 else { return nil }
+            let codes = bytes.readArray(UInt32.self, at: position, count: valueCount)
+            strings.reserveCapacity(valueCount)
+            for code in codes {
+                guard Int(code) < dictionary.count else { return nil }
+                strings.append(dictionary[Int(code)])
             }
         }
     }

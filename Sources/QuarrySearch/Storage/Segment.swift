@@ -1,18 +1,18 @@
-import QuarryCore
+package import QuarryCore
 
-/// What indexing one document produced: exact terms (keywords, addresses, booleans, `_field_names`), analyzed
+/// What indexing one document produced: exact terms (keywords, addresses, booleans), analyzed
 /// tokens of text fields, and doc values.
-struct IndexedDocument: Sendable {
-    enum Value: Sendable {
+package struct IndexedDocument: Sendable {
+    package enum Value: Sendable {
         case int(Int64)
         case double(Double)
         case string(String)
         case ip(IPAddress)
     }
 
-    var terms: [(field: String, term: String)] = []
-    var texts: [(field: String, tokens: [String])] = []
-    var values: [(field: String, value: Value)] = []
+    var terms: [(field: FieldDefinition, term: String)] = []
+    var texts: [(field: FieldDefinition, tokens: [String])] = []
+    var values: [(field: FieldDefinition, value: Value)] = []
 }
 
 /// Per-field statistics of a segment, for BM25: how many documents have the field and how many tokens they hold.
@@ -36,77 +36,167 @@ struct SegmentInfo: Sendable, Hashable {
     var statistics: [String: FieldStatistics]
     /// Numeric bounds of each numeric column, to skip or take whole segments in range queries.
     var bounds: [String: ClosedRange<Double>]
+    /// How many documents have a value in each column: a range containing the bounds matches all of them.
+    var valueDocuments: [String: Int] = [:]
+}
+
+/// The postings and doc values of one field in the in-memory segment. A class so that the segment's field table
+/// is looked up once per value and the containers inside are mutated in place.
+final class FieldBuilder: @unchecked Sendable {
+    var terms: [String: [UInt32]] = [:]
+    var text: [String: TextPostings] = [:]
+    var column: Column?
+    var lengths: Column?
+    var statistics = FieldStatistics()
+    /// The last document counted in `statistics.documentCount`.
+    var lastDocument = -1
+
+    func copy() -> FieldBuilder {
+        let copy = FieldBuilder()
+        copy.terms = terms
+        copy.text = text
+        copy.column = column
+        copy.lengths = lengths
+        copy.statistics = statistics
+        copy.lastDocument = lastDocument
+        return copy
+    }
 }
 
 /// The in-memory segment that receives new documents. Searchable at once; flushed to SQLite when large.
-struct SegmentBuilder: Sendable {
+///
+/// `@unchecked Sendable`: owned by one ``StoredIndex`` and only touched under its lock.
+package struct SegmentBuilder: @unchecked Sendable {
     var base: Int64
     var count = 0
-    var postings: [String: [String: [UInt32]]] = [:]
-    var textPostings: [String: [String: TextPostings]] = [:]
-    var columns: [String: Column] = [:]
-    var statistics: [String: FieldStatistics] = [:]
+    private(set) var fields: [String: FieldBuilder] = [:]
+    /// The same builders by field ordinal, for indexing without hashing paths.
+    private var byOrdinal: [FieldBuilder?] = []
     /// Rough memory held, for the flush decision.
     var estimatedBytes = 0
 
-    init(base: Int64) {
+    package init(base: Int64) {
         self.base = base
     }
 
+    private mutating func field(_ definition: FieldDefinition) -> FieldBuilder {
+        let ordinal = definition.ordinal
+        if ordinal < byOrdinal.count, let builder = byOrdinal[ordinal] { return builder }
+        let builder = fields[definition.path] ?? FieldBuilder()
+        fields[definition.path] = builder
+        if ordinal >= byOrdinal.count {
+            byOrdinal.append(contentsOf: repeatElement(nil, count: ordinal - byOrdinal.count + 1))
+        }
+        byOrdinal[ordinal] = builder
+        return builder
+    }
+
     /// Adds the document numbered `number` (at or after the last one added).
-    mutating func add(_ document: IndexedDocument, number: Int64) {
+    package mutating func add(_ document: IndexedDocument, number: Int64) {
         let local = Int(number - base)
         count = max(count, local + 1)
         let doc = UInt32(local)
-        for (field, term) in document.terms {
-            postings[field, default: [:]][term, default: []].appendUnique(doc)
+        for (definition, term) in document.terms {
+            let builder = field(definition)
+            builder.terms[term, default: []].appendUnique(doc)
+            if builder.lastDocument != local {
+                builder.lastDocument = local
+                builder.statistics.documentCount += 1
+            }
             estimatedBytes += 8
         }
-        for (field, tokens) in document.texts {
+        for (definition, tokens) in document.texts {
+            let builder = field(definition)
             var frequencies: [String: UInt16] = [:]
             for token in tokens { frequencies[token, default: 0] &+= 1 }
             for (token, frequency) in frequencies {
-                var entry = textPostings[field, default: [:]][token, default: TextPostings()]
-                if entry.documents.last == doc {
-                    entry.frequencies[entry.frequencies.count - 1] &+= frequency
-                } else {
-                    entry.documents.append(doc)
-                    entry.frequencies.append(frequency)
-                }
-                textPostings[field, default: [:]][token] = entry
+                builder.text[token, default: TextPostings()].add(doc, frequency)
             }
-            columns[lengthColumn(field), default: Column(kind: .int)].append(doc: local, int: Int64(tokens.count))
-            statistics[field, default: FieldStatistics()].tokenCount += tokens.count
+            if builder.lengths == nil { builder.lengths = Column(kind: .int) }
+            builder.lengths!.append(doc: local, int: Int64(tokens.count))
+            builder.statistics.tokenCount += tokens.count
+            if builder.lastDocument != local {
+                builder.lastDocument = local
+                builder.statistics.documentCount += 1
+            }
             estimatedBytes += 16 * frequencies.count
         }
-        var counted: Set<String> = []
-        for (field, value) in document.values {
+        for (definition, value) in document.values {
+            let builder = field(definition)
             switch value {
-            case .int(let v): columns[field, default: Column(kind: .int)].append(doc: local, int: v)
-            case .double(let v): columns[field, default: Column(kind: .double)].append(doc: local, double: v)
+            case .int(let v):
+                if builder.column == nil { builder.column = Column(kind: .int) }
+                builder.column!.append(doc: local, int: v)
+            case .double(let v):
+                if builder.column == nil { builder.column = Column(kind: .double) }
+                builder.column!.append(doc: local, double: v)
             case .string(let v):
-                columns[field, default: Column(kind: .string)].append(doc: local, string: v)
+                if builder.column == nil { builder.column = Column(kind: .string) }
+                builder.column!.append(doc: local, string: v)
                 estimatedBytes += v.utf8.count
-            case .ip(let v): columns[field, default: Column(kind: .ip)].append(doc: local, ip: v)
+            case .ip(let v):
+                if builder.column == nil { builder.column = Column(kind: .ip) }
+                builder.column!.append(doc: local, ip: v)
+            }
+            if builder.lastDocument != local {
+                builder.lastDocument = local
+                builder.statistics.documentCount += 1
             }
             estimatedBytes += 12
-            counted.insert(field)
         }
-        for (field, _) in document.texts { counted.insert(field) }
-        for field in counted { statistics[field, default: FieldStatistics()].documentCount += 1 }
     }
+
+    /// Term postings of `field`.
+    func postings(_ field: String, _ term: String) -> [UInt32]? { fields[field]?.terms[term] }
+
+    /// Text postings of `field`.
+    func textPostings(_ field: String, _ token: String) -> TextPostings? { fields[field]?.text[token] }
+
+    /// Doc values of `field`, or of its token counts for `lengthColumn(field)`.
+    func column(_ name: String) -> Column? {
+        if name.hasPrefix(lengthPrefix) { return fields[String(name.dropFirst(lengthPrefix.count))]?.lengths }
+        return fields[name]?.column
+    }
+
+    func statistics(_ field: String) -> FieldStatistics? { fields[field]?.statistics }
 
     var info: SegmentInfo {
         var bounds: [String: ClosedRange<Double>] = [:]
-        for (field, column) in columns {
-            if let b = column.numericBounds { bounds[field] = b.min...b.max }
+        var statistics: [String: FieldStatistics] = [:]
+        var valueDocuments: [String: Int] = [:]
+        for (name, builder) in fields {
+            statistics[name] = builder.statistics
+            if let column = builder.column {
+                if let b = column.numericBounds { bounds[name] = b.min...b.max }
+                valueDocuments[name] = column.documentsWithValues
+            }
         }
-        return SegmentInfo(id: -1, base: base, count: count, statistics: statistics, bounds: bounds)
+        return SegmentInfo(
+            id: -1,
+            base: base,
+            count: count,
+            statistics: statistics,
+            bounds: bounds,
+            valueDocuments: valueDocuments
+        )
     }
 }
 
+extension TextPostings {
+    mutating func add(_ doc: UInt32, _ frequency: UInt16) {
+        if documents.last == doc {
+            frequencies[frequencies.count - 1] &+= frequency
+        } else {
+            documents.append(doc)
+            frequencies.append(frequency)
+        }
+    }
+}
+
+let lengthPrefix = "\u{1}len:"
+
 /// The name of the hidden column holding a text field's token count per document (BM25's field length).
-func lengthColumn(_ field: String) -> String { "\u{1}len:" + field }
+func lengthColumn(_ field: String) -> String { lengthPrefix + field }
 
 extension [UInt32] {
     mutating func appendUnique(_ value: UInt32) {

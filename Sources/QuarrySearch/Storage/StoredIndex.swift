@@ -2,6 +2,12 @@ import Foundation
 import GRDB
 import QuarryCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One index in one SQLite file: the documents (the source of truth, written before a write is acknowledged),
 /// the flushed segments' postings and doc values, and the in-memory segment of the newest documents.
 ///
@@ -11,8 +17,11 @@ import QuarryCore
 ///
 /// `@unchecked Sendable`: every mutable property is read and written only while holding `lock`.
 final class StoredIndex: @unchecked Sendable {
+    /// Documents held in memory before the segment is written out (the default of
+    /// ``EmbeddedStore/Configuration/segmentDocuments``).
+    static let defaultSegmentDocuments = 65_536
     /// Documents held in memory before the segment is written out.
-    static let flushDocuments = 65_536
+    private let segmentDocuments: Int
     static let flushBytes = 96 << 20
     /// Decoded doc-value columns kept between searches.
     static let columnCacheBytes = 96 << 20
@@ -37,7 +46,7 @@ final class StoredIndex: @unchecked Sendable {
     // MARK: Opening
 
     /// Creates a new index file.
-    static func create(at url: URL, metadata: IndexMetadata) throws -> StoredIndex {
+    static func create(at url: URL, metadata: IndexMetadata, segmentDocuments: Int) throws -> StoredIndex {
         let database = try openDatabase(url)
         try database.inDatabase { db in
             try db.inTransaction {
@@ -49,12 +58,12 @@ final class StoredIndex: @unchecked Sendable {
                 return .commit
             }
         }
-        return try StoredIndex(url: url, database: database)
+        return try StoredIndex(url: url, database: database, segmentDocuments: segmentDocuments)
     }
 
     /// Opens an existing index file, replaying the unflushed documents into memory.
-    static func open(at url: URL) throws -> StoredIndex {
-        try StoredIndex(url: url, database: openDatabase(url))
+    static func open(at url: URL, segmentDocuments: Int) throws -> StoredIndex {
+        try StoredIndex(url: url, database: openDatabase(url), segmentDocuments: segmentDocuments)
     }
 
     private static func openDatabase(_ url: URL) throws -> DatabaseQueue {
@@ -68,8 +77,9 @@ final class StoredIndex: @unchecked Sendable {
         return try DatabaseQueue(path: url.path, configuration: configuration)
     }
 
-    private init(url: URL, database: DatabaseQueue) throws {
+    private init(url: URL, database: DatabaseQueue, segmentDocuments: Int) throws {
         fileURL = url
+        self.segmentDocuments = max(1, segmentDocuments)
         self.database = database
         var loaded: (IndexMetadata, Int64, Int64, Int64, [SegmentInfo], Set<Int64>)?
         try database.inDatabase { db in
@@ -214,6 +224,7 @@ final class StoredIndex: @unchecked Sendable {
             results.reserveCapacity(operations.count)
             let indexName = metadata.name
             let uuid = metadata.uuid
+            let preindexed = Self.preindex(operations, mappings: mappings)
 
             try database.inDatabase { db in
                 try db.inTransaction {
@@ -262,13 +273,19 @@ final class StoredIndex: @unchecked Sendable {
                         id: String,
                         source: [UInt8],
                         document: JSON,
-                        replacing current: ExistingDocument?
+                        replacing current: ExistingDocument?,
+                        preindexed: IndexedDocument? = nil
                     ) throws -> WriteResult {
-                        var indexer = DocumentIndexer(mappings: mappings, documentID: id)
-                        let indexed = try indexer.index(document)
-                        if indexer.mappingChanged {
-                            mappings = indexer.mappings
-                            mappingChanged = true
+                        let indexed: IndexedDocument
+                        if let preindexed {
+                            indexed = preindexed
+                        } else {
+                            var indexer = DocumentIndexer(mappings: mappings, documentID: id)
+                            indexed = try indexer.index(document)
+                            if indexer.mappingChanged {
+                                mappings = indexer.mappings
+                                mappingChanged = true
+                            }
                         }
                         if let current {
                             try remove.execute(arguments: [current.doc])
@@ -291,7 +308,7 @@ final class StoredIndex: @unchecked Sendable {
                         return result
                     }
 
-                    for operation in operations {
+                    for (position, operation) in operations.enumerated() {
                         do {
                             let result: WriteResult
                             switch operation {
@@ -312,7 +329,8 @@ final class StoredIndex: @unchecked Sendable {
                                     id: id,
                                     source: request.source,
                                     document: request.document,
-                                    replacing: current
+                                    replacing: current,
+                                    preindexed: preindexed[position]
                                 )
                             case .delete(let id, let conditions):
                                 let current = try existing(id)
@@ -401,25 +419,69 @@ final class StoredIndex: @unchecked Sendable {
             self.nextDoc = nextDoc
             self.nextSeqNo = nextSeqNo
             buffer.count = Int(nextDoc - buffer.base)
-            if buffer.count >= Self.flushDocuments || buffer.estimatedBytes >= Self.flushBytes {
+            if buffer.count >= segmentDocuments || buffer.estimatedBytes >= Self.flushBytes {
                 try flushLocked()
             }
             return results
         }
     }
 
+    /// Indexes the documents of a large request on all cores before the (sequential) transaction. A document
+    /// that fails, or would change the mapping, is left `nil` and indexed again in order, so errors and dynamic
+    /// mapping behave exactly as in the sequential path; the mapping only ever grows, so results from the snapshot
+    /// stay valid after an earlier document of the request adds a field.
+    private static func preindex(_ operations: [WriteOperation], mappings: Mappings) -> [IndexedDocument?] {
+        var results = [IndexedDocument?](repeating: nil, count: operations.count)
+        guard operations.count >= 256 else { return results }
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        results.withUnsafeMutableBufferPointer { buffer in
+            let output = DisjointWrites(buffer: buffer)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let mappings = mappings.isolatedCopy()
+                let chunk = (operations.count + workers - 1) / workers
+                for position in (worker * chunk)..<min(operations.count, (worker + 1) * chunk) {
+                    guard case .index(let request) = operations[position] else { continue }
+                    var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "")
+                    guard let document = try? indexer.index(request.document) else { continue }
+                    // A new field: the sequential path maps it once; mapping it here would repeat that work for
+                    // every following document of the chunk.
+                    if indexer.mappingChanged { break }
+                    output.buffer[position] = document
+                }
+            }
+        }
+        return results
+    }
+
     /// An id like Elasticsearch's auto-generated ones: 20 URL-safe base64 characters, time-ordered so that the
     /// `id` index grows at its end.
     private func generateID() -> String {
         idSequence &+= 1
-        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
-        var bytes: [UInt8] = (0..<6).map { UInt8(truncatingIfNeeded: millis >> (40 - 8 * $0)) }
-        bytes.append(UInt8(truncatingIfNeeded: idSequence >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: idSequence))
-        for _ in 0..<7 { bytes.append(UInt8.random(in: 0...255)) }
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        let millis = UInt64(time.tv_sec) * 1000 + UInt64(time.tv_nsec) / 1_000_000
+        var random = SystemRandomNumberGenerator()
+        let noise = random.next()
+        // 6 bytes of time, 2 of sequence, 7 random: 15 bytes, 20 URL-safe base64 characters.
+        var bytes = [UInt8](repeating: 0, count: 15)
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> UInt64(40 - 8 * i)) }
+        bytes[6] = UInt8(truncatingIfNeeded: idSequence >> 8)
+        bytes[7] = UInt8(truncatingIfNeeded: idSequence)
+        for i in 0..<7 { bytes[8 + i] = UInt8(truncatingIfNeeded: noise >> UInt64(8 * i)) }
+        return String(unsafeUninitializedCapacity: 20) { output in
+            var position = 0
+            for group in stride(from: 0, to: 15, by: 3) {
+                let value = UInt32(bytes[group]) << 16 | UInt32(bytes[group + 1]) << 8 | UInt32(bytes[group + 2])
+                for shift in [18, 12, 6, 0] {
+                    output[position] = Self.base64URL[Int(value >> UInt32(shift) & 63)]
+                    position += 1
+                }
+            }
+            return position
+        }
     }
+
+    private static let base64URL = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// Writes the in-memory segment to the file.
     func flush() throws {
@@ -442,21 +504,28 @@ final class StoredIndex: @unchecked Sendable {
                 let posting = try db.cachedStatement(
                     sql: "INSERT INTO postings(field, term, segment, docs) VALUES (?, ?, ?, ?)"
                 )
-                for (field, terms) in builder.postings {
-                    for (term, docs) in terms {
+                let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
+                // Inserted in key order (SQLite compares TEXT bytewise), so the B-tree grows at its end.
+                func bytewise(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+                for field in builder.fields.keys.sorted(by: bytewise) {
+                    let fieldBuilder = builder.fields[field]!
+                    for term in fieldBuilder.terms.keys.sorted(by: bytewise) {
+                        let docs = fieldBuilder.terms[term]!
                         try posting.execute(arguments: [field, term, info.id, Data(PostingsCodec.encode(docs))])
                     }
-                }
-                for (field, tokens) in builder.textPostings {
-                    for (token, postings) in tokens {
+                    for token in fieldBuilder.text.keys.sorted(by: bytewise) {
+                        let postings = fieldBuilder.text[token]!
                         let blob = PostingsCodec.encode(postings.documents, frequencies: postings.frequencies)
                         try posting.execute(arguments: [field, token, info.id, Data(blob)])
                     }
-                }
-                let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
-                for (field, var values) in builder.columns {
-                    values.pad(to: builder.count)
-                    try column.execute(arguments: [field, info.id, Data(values.encoded())])
+                    if var values = fieldBuilder.column {
+                        values.pad(to: builder.count)
+                        try column.execute(arguments: [field, info.id, Data(values.encoded())])
+                    }
+                    if var lengths = fieldBuilder.lengths {
+                        lengths.pad(to: builder.count)
+                        try column.execute(arguments: [lengthColumn(field), info.id, Data(lengths.encoded())])
+                    }
                 }
                 try Self.setMeta("flushed_doc", String(end), db)
                 return .commit
@@ -555,7 +624,18 @@ extension SegmentInfo {
         for (field, value) in json["bounds"]?.objectValue ?? [:] {
             if let lo = value[0]?.doubleValue, let hi = value[1]?.doubleValue, lo <= hi { bounds[field] = lo...hi }
         }
-        self.init(id: id, base: base, count: count, statistics: statistics, bounds: bounds)
+        var valueDocuments: [String: Int] = [:]
+        for (field, value) in json["value_documents"]?.objectValue ?? [:] {
+            valueDocuments[field] = Int(value.intValue ?? 0)
+        }
+        self.init(
+            id: id,
+            base: base,
+            count: count,
+            statistics: statistics,
+            bounds: bounds,
+            valueDocuments: valueDocuments
+        )
     }
 
     var json: JSON {
@@ -567,7 +647,11 @@ extension SegmentInfo {
         for (field, range) in self.bounds {
             bounds[field] = [.double(range.lowerBound), .double(range.upperBound)]
         }
-        return ["statistics": .object(statistics), "bounds": .object(bounds)]
+        var valueDocuments: JSONObject = [:]
+        for (field, count) in self.valueDocuments { valueDocuments[field] = .int(Int64(count)) }
+        return [
+            "statistics": .object(statistics), "bounds": .object(bounds), "value_documents": .object(valueDocuments),
+        ]
     }
 }
 
@@ -584,4 +668,11 @@ extension JSON {
         }
         return .object(base)
     }
+}
+
+/// A buffer that concurrent workers write at distinct positions.
+///
+/// `@unchecked Sendable`: each position is written by exactly one worker, and the buffer outlives the workers.
+private struct DisjointWrites<Element>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Element>
 }

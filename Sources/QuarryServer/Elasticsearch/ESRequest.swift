@@ -1,5 +1,5 @@
 public import QuarryCore
-public import QuarrySearch
+import QuarrySearch
 
 /// An Elasticsearch REST request, independent of the HTTP server: method, decoded path components, URL
 /// parameters and body.
@@ -135,8 +135,19 @@ public struct ESResponse: Sendable {
 
     public enum Body: Sendable {
         case json(JSON)
+        /// JSON already serialized (large responses such as `_bulk`'s are written directly as bytes).
+        case serializedJSON([UInt8])
         case text(String)
         case empty
+    }
+
+    /// The body as a JSON value (parsing a serialized body), or `nil` for text and empty bodies.
+    public var json: JSON? {
+        switch body {
+        case .json(let json): json
+        case .serializedJSON(let bytes): try? JSON.parse(bytes)
+        default: nil
+        }
     }
 
     public init(status: Int = 200, json: JSON) {

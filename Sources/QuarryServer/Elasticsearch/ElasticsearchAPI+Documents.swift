@@ -1,5 +1,6 @@
+import Foundation
 import QuarryCore
-import QuarrySearch
+package import QuarrySearch
 
 extension ElasticsearchAPI {
     static let refreshValues: Set<String> = ["", "true", "false", "wait_for"]
@@ -222,29 +223,45 @@ extension ElasticsearchAPI {
         let parsed = try BulkParser(body: request.body, defaultIndex: defaultIndex).parse()
         let written = store.bulk(parsed.compactMap(\.item))
         var results = written.makeIterator()
-        var items: [JSON] = []
-        items.reserveCapacity(parsed.count)
+        var items: [UInt8] = []
+        items.reserveCapacity(parsed.count * 200)
         var errors = false
-        for entry in parsed {
-            var result: WriteResult
-            if let failure = entry.failure {
-                result = failure
+        for (position, entry) in parsed.enumerated() {
+            let result = entry.failure ?? results.next()!
+            if position > 0 { items.append(UInt8(ascii: ",")) }
+            if result.error != nil {
+                errors = true
+                JSON.object([entry.action: result.json()]).write(to: &items)
             } else {
-                result = results.next()!
+                result.writeItem(action: entry.action, forcedRefresh: forced, to: &items)
             }
-            if result.error != nil { errors = true }
-            items.append([entry.action: result.json(forceRefresh: forced && result.error == nil)])
         }
         let took = started.duration(to: .now)
-        return ESResponse(json: [
-            "errors": .bool(errors),
-            "took": .int(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000),
-            "items": .array(items),
-        ])
+        let milliseconds = took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000
+        var body: [UInt8] = Array(#"{"errors":\#(errors),"took":\#(milliseconds),"items":["#.utf8)
+        body.reserveCapacity(body.count + items.count + 2)
+        body += items
+        body += Array("]}".utf8)
+        return ESResponse(status: 200, body: .serializedJSON(body))
     }
 }
 
 extension WriteResult {
+    /// Appends a successful bulk item (`{"index":{"_index":…,"status":201}}`) without building a JSON tree: a bulk
+    /// response has one per document.
+    func writeItem(action: String, forcedRefresh: Bool, to bytes: inout [UInt8]) {
+        bytes += Array("{\"\(action)\":{\"_index\":".utf8)
+        JSON.writeString(index, to: &bytes)
+        bytes += Array(",\"_id\":".utf8)
+        JSON.writeString(id, to: &bytes)
+        let shards = result == "noop" ? 0 : 1
+        bytes += Array(
+            (",\"_version\":\(version),\"result\":\"\(result)\"" + (forcedRefresh ? ",\"forced_refresh\":true" : "")
+                + ",\"_shards\":{\"total\":1,\"successful\":\(shards),\"failed\":0},\"_seq_no\":\(seqNo),"
+                + "\"_primary_term\":\(primaryTerm),\"status\":\(status)}}").utf8
+        )
+    }
+
     /// The body of a single-document write response (no `status` member, as ES).
     func singleJSON(forced: Bool) -> JSON {
         guard case .object(var object) = json(forceRefresh: forced) else { return json() }
@@ -268,17 +285,43 @@ extension [UInt8] {
 
 /// Reads the NDJSON body of `_bulk`: action lines and their sources. Structural errors fail the whole request, as
 /// in ES; a source that is not valid JSON fails only its item.
-struct BulkParser {
-    struct Entry {
-        var action: String
-        var item: EmbeddedStore.BulkItem?
-        var failure: WriteResult?
+package struct BulkParser {
+    package struct Entry {
+        package var action: String
+        package var item: EmbeddedStore.BulkItem?
+        package var failure: WriteResult?
     }
 
-    let body: [UInt8]
-    let defaultIndex: String?
+    package let body: [UInt8]
+    package let defaultIndex: String?
 
-    func parse() throws(StoreError) -> [Entry] {
+    package init(body: [UInt8], defaultIndex: String?) {
+        self.body = body
+        self.defaultIndex = defaultIndex
+    }
+
+    /// Parses every line as JSON, on all cores for large requests (parsing is most of a bulk request's work
+    /// before the store's transaction).
+    static func parseLines(_ lines: [ArraySlice<UInt8>]) -> [Result<JSON, JSONParseError>] {
+        @Sendable func parse(_ line: ArraySlice<UInt8>) -> Result<JSON, JSONParseError> {
+            Result { () throws(JSONParseError) -> JSON in try JSON.parse(line) }
+        }
+        guard lines.count >= 512 else { return lines.map(parse) }
+        var results = [Result<JSON, JSONParseError>](repeating: .success(.null), count: lines.count)
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        results.withUnsafeMutableBufferPointer { buffer in
+            let output = UnsafeSendableBuffer(buffer: buffer)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let chunk = (lines.count + workers - 1) / workers
+                for position in (worker * chunk)..<min(lines.count, (worker + 1) * chunk) {
+                    output.buffer[position] = parse(lines[position])
+                }
+            }
+        }
+        return results
+    }
+
+    package func parse() throws(StoreError) -> [Entry] {
         var lines: [ArraySlice<UInt8>] = []
         var start = 0
         for (offset, byte) in body.enumerated() where byte == 0x0A {
@@ -290,6 +333,7 @@ struct BulkParser {
                 throw .illegalArgument("The bulk request must be terminated by a newline [\\n]")
             }
         }
+        let parsedLines = Self.parseLines(lines)
         var entries: [Entry] = []
         var index = 0
         while index < lines.count {
@@ -299,7 +343,7 @@ struct BulkParser {
             guard line.contains(where: { $0 > 0x20 }) else { continue }
             let action: JSON
             do {
-                action = try JSON.parse(line)
+                action = try parsedLines[index - 1].get()
             } catch {
                 throw .xContentParse(error.description)
             }
@@ -342,6 +386,7 @@ struct BulkParser {
                 }
             }
             var sourceLine: ArraySlice<UInt8> = []
+            var sourceResult: Result<JSON, JSONParseError> = .success(.null)
             if kind != "delete" {
                 guard index < lines.count else {
                     throw StoreError(
@@ -351,6 +396,7 @@ struct BulkParser {
                     )
                 }
                 sourceLine = lines[index]
+                sourceResult = parsedLines[index]
                 index += 1
             }
             guard let targetIndex else {
@@ -380,7 +426,7 @@ struct BulkParser {
             default:
                 let document: JSON
                 do {
-                    document = try JSON.parse(sourceLine)
+                    document = try sourceResult.get()
                 } catch {
                     let failure = StoreError.documentParsing(
                         "[\(error.line):\(error.column)] failed to parse: \(error.reason)",
@@ -427,4 +473,11 @@ struct BulkParser {
         }
         return entries
     }
+}
+
+/// A buffer that concurrent workers write at distinct positions.
+///
+/// `@unchecked Sendable`: each position is written by exactly one worker, and the buffer outlives the workers.
+struct UnsafeSendableBuffer<Element>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Element>
 }

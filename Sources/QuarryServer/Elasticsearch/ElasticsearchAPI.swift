@@ -1,4 +1,4 @@
-public import QuarryCore
+import QuarryCore
 public import QuarrySearch
 
 /// The Elasticsearch REST API over the embedded store: routing of ES's paths to handlers, ES's parameters that
@@ -297,7 +297,7 @@ public struct ElasticsearchAPI: Sendable {
 
     /// Applies `filter_path` to a successful JSON response.
     private func postProcess(_ response: ESResponse, _ request: ESRequest) throws(StoreError) -> ESResponse {
-        guard let filter = request.parameters["filter_path"], !filter.isEmpty, case .json(let json) = response.body
+        guard let filter = request.parameters["filter_path"], !filter.isEmpty, let json = response.json
         else { return response }
         var filtered = response
         filtered.body = .json(FilterPath(filter).apply(json))

@@ -83,6 +83,15 @@ public struct ElasticsearchResponder: HTTPResponder {
             if pretty { bytes.append(0x0A) }
             headers[.contentType] =
                 compatible != nil ? "application/vnd.elasticsearch+json;compatible-with=8" : "application/json"
+        case .serializedJSON(let serialized):
+            if pretty, let json = response.json {
+                bytes = json.serializedBytes(pretty: true)
+                bytes.append(0x0A)
+            } else {
+                bytes = serialized
+            }
+            headers[.contentType] =
+                compatible != nil ? "application/vnd.elasticsearch+json;compatible-with=8" : "application/json"
         case .text(let text):
             bytes = Array(text.utf8)
             headers[.contentType] = "text/plain; charset=UTF-8"

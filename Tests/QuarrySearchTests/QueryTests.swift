@@ -1,0 +1,185 @@
+import QuarryCore
+import QuarrySearch
+import Testing
+
+/// Query DSL semantics against the embedded store, case by case as Elasticsearch answers them.
+struct QueryTests {
+    static let documents: [JSON] = [
+        [
+            "@timestamp": "2026-11-29T10:00:00Z", "client": ["ip": "10.1.0.2", "port": 5353],
+            "dns": ["question": ["name": "Example.com"], "resolved_ip": ["93.184.216.34", "2001:db8::1"]],
+            "message": "The quick brown fox", "bytes": 120, "ratio": 0.5, "ok": true, "tags": ["a", "b"],
+        ],
+        [
+            "@timestamp": "2026-11-29T12:00:00Z", "client": ["ip": "10.1.0.3", "port": 40000],
+            "dns": ["question": ["name": "github.com"], "resolved_ip": ["140.82.112.3"]],
+            "message": "jumps over the lazy dog", "bytes": 2048, "ratio": 1.5, "ok": false, "tags": ["b"],
+        ],
+        [
+            "@timestamp": "2026-11-28T23:59:59Z", "client": ["ip": "192.168.0.9", "port": 53],
+            "dns": ["question": ["name": "evil.example"]],
+            "message": "the quick dog", "bytes": 7, "tags": [],
+        ],
+    ]
+
+    func withDocuments(_ body: (EmbeddedStore) throws -> Void) async throws {
+        try await withStore { store in
+            try store.createIndex(
+                "logs",
+                body: [
+                    "mappings": [
+                        "properties": [
+                            "client": ["properties": ["ip": ["type": "ip"], "port": ["type": "integer"]]],
+                            "dns": [
+                                "properties": [
+                                    "question": ["properties": ["name": ["type": "keyword"]]],
+                                    "resolved_ip": ["type": "ip"],
+                                ]
+                            ],
+                        ]
+                    ]
+                ]
+            )
+            try store.index("logs", Self.documents, ids: ["1", "2", "3"])
+            try body(store)
+        }
+    }
+
+    @Test func termOnKeywordIsExactAndCaseSensitiveUnlessAsked() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            #expect(try store.ids("logs", ["query": ["term": ["dns.question.name": "Example.com"]]]) == ["1"])
+            #expect(try store.ids("logs", ["query": ["term": ["dns.question.name": "example.com"]]]) == [])
+            let insensitive: JSON = [
+                "query": ["term": ["dns.question.name": ["value": "EXAMPLE.COM", "case_insensitive": true]]]
+            ]
+            #expect(try store.ids("logs", insensitive) == ["1"])
+        }
+    }
+
+    @Test func dynamicStringsAreTextWithAKeywordSubField() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            #expect(try store.ids("logs", ["query": ["match": ["message": "QUICK"]]]).sorted() == ["1", "3"])
+            #expect(try store.ids("logs", ["query": ["term": ["message.keyword": "the quick dog"]]]) == ["3"])
+            #expect(try store.ids("logs", ["query": ["term": ["tags.keyword": "b"]]]).sorted() == ["1", "2"])
+            let mapping = try store.metadata("logs")[0].mappings.json
+            #expect(
+                mapping["properties"]?["message"]
+                    == ["type": "text", "fields": ["keyword": ["type": "keyword", "ignore_above": 256]]]
+            )
+            #expect(mapping["properties"]?["@timestamp"] == ["type": "date"])
+            #expect(mapping["properties"]?["bytes"] == ["type": "long"])
+            #expect(mapping["properties"]?["ratio"] == ["type": "float"])
+            #expect(mapping["properties"]?["ok"] == ["type": "boolean"])
+        }
+    }
+
+    @Test func matchOperatorAndPhrase() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            let and: JSON = ["query": ["match": ["message": ["query": "quick dog", "operator": "and"]]]]
+            #expect(try store.ids("logs", and) == ["3"])
+            let or: JSON = ["query": ["match": ["message": "quick dog"]]]
+            #expect(try store.ids("logs", or).sorted() == ["1", "2", "3"])
+            #expect(try store.ids("logs", ["query": ["match_phrase": ["message": "quick brown"]]]) == ["1"])
+            #expect(try store.ids("logs", ["query": ["match_phrase": ["message": "brown quick"]]]) == [])
+            #expect(try store.ids("logs", or).first == "3", "the document with both terms in a short field ranks first")
+        }
+    }
+
+    @Test func rangesOnNumbersDatesAndAddresses() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            #expect(try store.ids("logs", ["query": ["range": ["bytes": ["gte": 100, "lt": 2048]]]]) == ["1"])
+            #expect(try store.ids("logs", ["query": ["range": ["ratio": ["gt": 0.5]]]]) == ["2"])
+            let day: JSON = ["query": ["range": ["@timestamp": ["gte": "2026-11-29", "lt": "2026-11-29||+1d"]]]]
+            #expect(try store.ids("logs", day).sorted() == ["1", "2"])
+            let rounded: JSON = ["query": ["range": ["@timestamp": ["lte": "2026-11-28||/d"]]]]
+            #expect(try store.ids("logs", rounded) == ["3"])
+            let zoned: JSON = [
+                "query": ["range": ["@timestamp": ["gte": "2026-11-29T00:00:00", "time_zone": "+01:00"]]]
+            ]
+            #expect(try store.ids("logs", zoned).sorted() == ["1", "2", "3"])
+            let formatted: JSON = [
+                "query": ["range": ["@timestamp": ["gt": "29/11/2026 11", "format": "dd/MM/yyyy HH"]]]
+            ]
+            #expect(try store.ids("logs", formatted) == ["2"])
+            let addresses: JSON = ["query": ["range": ["client.ip": ["gte": "10.1.0.0", "lte": "10.1.0.2"]]]]
+            #expect(try store.ids("logs", addresses) == ["1"])
+        }
+    }
+
+    @Test func cidrTermsOnIPFieldsAndMultiValuedMatching() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            #expect(try store.ids("logs", ["query": ["term": ["client.ip": "10.1.0.0/16"]]]).sorted() == ["1", "2"])
+            #expect(try store.ids("logs", ["query": ["term": ["dns.resolved_ip": "2001:db8::/32"]]]) == ["1"])
+            let terms: JSON = ["query": ["terms": ["dns.resolved_ip": ["140.82.112.3", "93.184.216.34"]]]]
+            #expect(try store.ids("logs", terms).sorted() == ["1", "2"])
+        }
+    }
+
+    @Test func boolClausesAndMinimumShouldMatch() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            let query: JSON = [
+                "query": [
+                    "bool": [
+                        "filter": [["range": ["bytes": ["gte": 1]]]],
+                        "must_not": [["term": ["ok": false]]],
+                        "should": [["match": ["message": "fox"]], ["match": ["message": "dog"]]],
+                        "minimum_should_match": 1,
+                    ]
+                ]
+            ]
+            #expect(try store.ids("logs", query).sorted() == ["1", "3"])
+            let two: JSON = [
+                "query": [
+                    "bool": [
+                        "should": [
+                            ["match": ["message": "quick"]], ["match": ["message": "dog"]],
+                            ["match": ["message": "fox"]],
+                        ],
+                        "minimum_should_match": "2",
+                    ]
+                ]
+            ]
+            #expect(try store.ids("logs", two).sorted() == ["1", "3"])
+        }
+    }
+
+    @Test func existsIdsPrefixWildcardAndQueryString() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            #expect(try store.ids("logs", ["query": ["exists": ["field": "ratio"]]]).sorted() == ["1", "2"])
+            #expect(try store.ids("logs", ["query": ["exists": ["field": "dns"]]]).sorted() == ["1", "2", "3"])
+            #expect(try store.ids("logs", ["query": ["ids": ["values": ["3", "9"]]]]) == ["3"])
+            #expect(try store.ids("logs", ["query": ["prefix": ["dns.question.name": "git"]]]) == ["2"])
+            #expect(try store.ids("logs", ["query": ["wildcard": ["dns.question.name": "*.exam?le"]]]) == ["3"])
+            let lucene: JSON = ["query": ["query_string": ["query": "dns.question.name:github.com OR message:fox"]]]
+            #expect(try store.ids("logs", lucene).sorted() == ["1", "2"])
+            let negated: JSON = ["query": ["query_string": ["query": "quick AND NOT brown"]]]
+            #expect(try store.ids("logs", negated) == ["3"])
+        }
+    }
+
+    @Test func unmappedFieldsMatchNothing() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            #expect(try store.ids("logs", ["query": ["term": ["nope": "x"]]]) == [])
+            #expect(try store.ids("logs", ["query": ["bool": ["must_not": [["term": ["nope": "x"]]]]]]).count == 3)
+        }
+    }
+
+    @Test func malformedQueriesGetElasticsearchErrors() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            #expect { try store.search("logs", ["query": ["nope": [:]]]) } throws: { error in
+                (error as? StoreError)?.type == "parsing_exception"
+                    && (error as? StoreError)?.reason == "unknown query [nope]"
+            }
+            #expect { try store.search("logs", ["query": ["term": ["a": "x", "b": "y"]]]) } throws: { error in
+                (error as? StoreError)?.type == "parsing_exception"
+            }
+            #expect { try store.search("logs", ["size": "ten"]) } throws: { error in
+                (error as? StoreError)?.type == "x_content_parse_exception" && (error as? StoreError)?.status == 400
+            }
+            #expect { try store.search("logs", ["query": ["range": ["bytes": ["gte": "lots"]]]]) } throws: { error in
+                (error as? StoreError)?.type == "search_phase_execution_exception"
+                    && (error as? StoreError)?.rootCauses.first?.type == "query_shard_exception"
+            }
+        }
+    }
+}
