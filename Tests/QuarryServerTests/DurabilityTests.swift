@@ -1,0 +1,106 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import QuarryCore
+import QuarrySearch
+import QuarryTesting
+import Testing
+
+/// A write that was acknowledged survives `kill -9` of the server: the test runs `quarry serve` as a child
+/// process, bulk-loads through its HTTP API, kills it in the middle of a bulk request, and reopens the store.
+struct DurabilityTests {
+    /// Starts `quarry serve` on an ephemeral port and returns the process and its port.
+    static func startServer(data: URL) throws -> (Process, Int) {
+        let executable = try #require(
+            ProjectPaths.quarryExecutable,
+            "the quarry executable is built by `swift build` (scripts/test does it before the tests)"
+        )
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["serve", "--data", data.path, "--es-port", "0", "--log-level", "error"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        var line = ""
+        let handle = output.fileHandleForReading
+        while !line.contains("\n") {
+            let chunk = handle.availableData
+            guard !chunk.isEmpty else { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        let prefix = "Elasticsearch API listening on http://127.0.0.1:"
+        guard let range = line.range(of: prefix),
+            let port = Int(line[range.upperBound...].prefix { $0.isNumber })
+        else {
+            process.terminate()
+            throw Failure(description: "quarry serve printed no listening line: \(line)")
+        }
+        return (process, port)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func bulkBody(batch: Int, size: Int) -> String {
+        var body = ""
+        for n in 0..<size {
+            body += #"{"index":{"_index":"durable","_id":"b\#(batch)-\#(n)"}}"# + "\n"
+            body += #"{"batch":\#(batch),"n":\#(n),"text":"payload \#(n) of batch \#(batch)"}"# + "\n"
+        }
+        return body
+    }
+
+    @Test(.timeLimit(.minutes(3))) func acknowledgedBulkWritesSurviveKill9() async throws {
+        try await withTemporaryDirectory { directory in
+            let (process, port) = try Self.startServer(data: directory)
+            let batches = 8
+            let size = 2_000
+            let acknowledged = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                var acknowledged: [Int] = []
+                for batch in 0..<batches {
+                    let response = try await client.post(
+                        "/_bulk",
+                        headers: [.contentType: "application/x-ndjson"],
+                        body: ByteBuffer(string: Self.bulkBody(batch: batch, size: size))
+                    )
+                    let json = try JSON.parse(Array(buffer: response.body ?? ByteBuffer()))
+                    if response.status == .ok, json["errors"] == false { acknowledged.append(batch) }
+                }
+                return acknowledged
+            }
+            #expect(acknowledged.count == batches)
+            // One more, much larger bulk request, killed while the server works on it.
+            let inFlight = Task {
+                try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                    _ = try await client.post(
+                        "/_bulk",
+                        headers: [.contentType: "application/x-ndjson"],
+                        body: ByteBuffer(string: Self.bulkBody(batch: 99, size: 40_000))
+                    )
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            _ = try? await inFlight.value
+            #expect(process.terminationReason == .uncaughtSignal)
+
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
+            defer { try? store.close() }
+            let count = try store.count("durable", query: .matchAll(boost: 1))
+            #expect(count >= batches * size, "every acknowledged document is there (the killed request may add some)")
+            for batch in acknowledged {
+                let query = Query.term(field: "batch", value: .int(Int64(batch)), caseInsensitive: false, boost: 1)
+                #expect(try store.count("durable", query: query) == size)
+                #expect(try store.get(index: "durable", id: "b\(batch)-\(size - 1)") != nil)
+            }
+            let partial = try store.count(
+                "durable",
+                query: .term(field: "batch", value: 99, caseInsensitive: false, boost: 1)
+            )
+            #expect(partial == 0 || partial == 40_000, "the killed request's transaction is all or nothing")
+        }
+    }
+}
