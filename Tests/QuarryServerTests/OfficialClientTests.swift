@@ -1,0 +1,44 @@
+import Foundation
+import QuarryTesting
+import Testing
+
+/// Elastic's official Python client (`pip install "elasticsearch>=8,<9"`, done by scripts/test) against
+/// `quarry serve`: info, templates, the bulk helper, search with `_source` filtering, CIDR terms, `search_after`
+/// paging, get/update/create, and the client's error classes.
+struct OfficialClientTests {
+    static var clientInstalled: Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import elasticsearch"]
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    @Test(.timeLimit(.minutes(2))) func pythonClientWorksUnchanged() async throws {
+        try #require(
+            Self.clientInstalled,
+            "the official client is missing: pip install \"elasticsearch>=8,<9\" (scripts/test installs it)"
+        )
+        try await withTemporaryDirectory { directory in
+            let (server, port) = try DurabilityTests.startServer(data: directory)
+            defer {
+                server.terminate()
+                server.waitUntilExit()
+            }
+            let script = ProjectPaths.root.appendingPathComponent("Tests/python/official_client.py")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script.path, "http://127.0.0.1:\(port)"]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(text)")
+            #expect(text.contains("passed, 0 failed"), "\(text)")
+        }
+    }
+}
