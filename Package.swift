@@ -106,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QuarrySearchTests",
-            dependencies: ["QuarryCore", "QuarrySearch", "QuarryTesting"],
+            dependencies: ["QuarryCore", "QuarrySamples", "QuarrySearch", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -6,17 +6,17 @@ import QuarrySearch
 import QuarryServer
 
 extension Quarry {
-    /// `quarry demo`: loads generated Packetbeat DNS data into the embedded store and runs the reference hunt's
-    /// DNS search, printing what it finds.
+    /// `quarry demo`: loads generated Packetbeat DNS and flow data into the embedded store and runs the reference
+    /// hunt's two searches: which hosts asked about a domain, and which hosts then sent traffic to its addresses.
     struct Demo: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Load sample Packetbeat DNS data and hunt for the hosts that asked about a domain.",
+            abstract: "Load sample Packetbeat data and hunt for the hosts that asked about a domain or contacted it.",
             discussion: """
                 Without --data the demo uses a fresh temporary directory and removes it afterwards.
                 """
         )
         @Option(name: .long, help: "Data directory to load into (kept).") var data: String?
-        @Option(name: .long, help: "How many DNS documents to generate (spanning the last 24 hours).")
+        @Option(name: .long, help: "How many documents to generate (spanning the last 24 hours).")
         var documents = 200_000
         @Option(name: .long, help: "The domain to hunt for.") var domain = "update.evil-cdn.example"
         @Option(name: .long, help: "The look-back window (ES date math unit: 4h, 30m, 2d).") var since = "4h"
@@ -35,7 +35,7 @@ extension Quarry {
             let api = ElasticsearchAPI(store: store)
             try store.putTemplate(PacketbeatTemplate.name, body: PacketbeatTemplate.body)
 
-            print("Generating \(documents) Packetbeat DNS documents (last 24 hours) into \(directory.path) …")
+            print("Generating \(documents) Packetbeat DNS and flow documents (last 24 hours) into \(directory.path) …")
             let started = Date()
             var generator = DNSDocumentGenerator(
                 configuration: .init(documents: documents, end: Int64(Date().timeIntervalSince1970 * 1000))
@@ -68,56 +68,98 @@ extension Quarry {
                 )
             )
 
-            let body: JSON = [
+            let window: JSON = ["range": ["@timestamp": ["gte": .string("now-\(since)")]]]
+            let dnsQuery: JSON = [
                 "size": 1000,
                 "_source": ["@timestamp", "client.ip", "dns.resolved_ip"],
-                "sort": [["@timestamp": "asc"]],
+                "query": ["bool": ["must": [["term": ["dns.question.name": .string(domain)]], window]]],
+            ]
+            print("\n1. Which hosts asked about \(domain)?  POST packetbeat-*/_search")
+            print(dnsQuery.serialized())
+            let dnsHits = try search(api, dnsQuery)
+            var hosts: [String: HostActivity] = [:]
+            var resolved = Set<String>()
+            for hit in dnsHits.hits {
+                guard let ip = hit["client"]?["ip"]?.stringValue, let time = hit["@timestamp"]?.stringValue else {
+                    continue
+                }
+                hosts[ip, default: HostActivity()].record(query: time)
+                for address in hit["dns"]?["resolved_ip"]?.arrayValue ?? [] {
+                    if let text = address.stringValue { resolved.insert(text) }
+                }
+            }
+            print(
+                "   \(dnsHits.total) DNS queries (\(dnsHits.took) ms); it resolved to: \(resolved.sorted().joined(separator: ", "))"
+            )
+
+            let flowQuery: JSON = [
+                "size": 1000,
+                "_source": ["@timestamp", "source.ip", "destination.ip"],
                 "query": [
                     "bool": [
-                        "must": [
-                            ["term": ["dns.question.name": .string(domain)]],
-                            ["range": ["@timestamp": ["gte": .string("now-\(since)")]]],
+                        "filter": [
+                            ["terms": ["destination.ip": .array(resolved.sorted().map { .string($0) })]], window,
                         ]
                     ]
                 ],
             ]
-            print("\nPOST packetbeat-*/_search")
-            print(body.serialized(pretty: true))
+            print("\n2. Which hosts then sent traffic to those addresses?  POST packetbeat-*/_search")
+            print(flowQuery.serialized())
+            let flowHits = try search(api, flowQuery)
+            for hit in flowHits.hits {
+                guard let ip = hit["source"]?["ip"]?.stringValue, let time = hit["@timestamp"]?.stringValue else {
+                    continue
+                }
+                hosts[ip, default: HostActivity()].record(connection: time)
+            }
+            print("   \(flowHits.total) connections (\(flowHits.took) ms)")
+
+            print("\nhost             queried  connected  first seen                last seen")
+            for (ip, activity) in hosts.sorted(by: { $0.key < $1.key }) {
+                print(
+                    ip.padding(toLength: 16, withPad: " ", startingAt: 0) + " " + Self.column(activity.queries, 7)
+                        + "  "
+                        + Self.column(activity.connections, 9) + "  " + activity.first + "  " + activity.last
+                )
+            }
+        }
+
+        static func column(_ count: Int, _ width: Int) -> String {
+            let text = String(count)
+            return String(repeating: " ", count: max(0, width - text.count)) + text
+        }
+
+        struct HostActivity {
+            var queries = 0
+            var connections = 0
+            var first = ""
+            var last = ""
+
+            mutating func record(query time: String) {
+                queries += 1
+                see(time)
+            }
+
+            mutating func record(connection time: String) {
+                connections += 1
+                see(time)
+            }
+
+            private mutating func see(_ time: String) {
+                if first.isEmpty || time < first { first = time }
+                if last.isEmpty || time > last { last = time }
+            }
+        }
+
+        func search(_ api: ElasticsearchAPI, _ body: JSON) throws -> (hits: [JSON], total: Int64, took: Int64) {
             let response = api.handle(
                 ESRequest(method: .post, path: ["packetbeat-*", "_search"], body: body.serializedBytes())
             )
             guard let json = response.json, response.status == 200 else {
-                throw ValidationError("search failed: \(response)")
+                throw ValidationError("search failed: \(response.json?.serialized() ?? "")")
             }
-            let hits = json["hits"]?["hits"]?.arrayValue ?? []
-            print(
-                "\n\(json["hits"]?["total"]?["value"]?.intValue ?? 0) DNS queries for \(domain) in the last \(since) (took \(json["took"]?.intValue ?? 0) ms)"
-            )
-            var perHost: [String: (count: Int, first: String, last: String)] = [:]
-            var resolved = Set<String>()
-            for hit in hits {
-                let source = hit["_source"]
-                guard let ip = source?["client"]?["ip"]?.stringValue,
-                    let time = source?["@timestamp"]?.stringValue
-                else { continue }
-                var entry = perHost[ip] ?? (0, time, time)
-                entry.count += 1
-                entry.last = time
-                perHost[ip] = entry
-                for address in source?["dns"]?["resolved_ip"]?.arrayValue ?? [] {
-                    if let text = address.stringValue { resolved.insert(text) }
-                }
-            }
-            print("\nhost             queries  first seen                last seen")
-            for (ip, entry) in perHost.sorted(by: { $0.key < $1.key }) {
-                let count = String(entry.count)
-                print(
-                    ip.padding(toLength: 16, withPad: " ", startingAt: 0) + " "
-                        + String(repeating: " ", count: max(0, 7 - count.count)) + count + "  " + entry.first + "  "
-                        + entry.last
-                )
-            }
-            print("\nresolved to: \(resolved.sorted().joined(separator: ", "))")
+            let hits = json["hits"]?["hits"]?.arrayValue?.compactMap { $0["_source"] } ?? []
+            return (hits, json["hits"]?["total"]?["value"]?.intValue ?? 0, json["took"]?.intValue ?? 0)
         }
     }
 }

@@ -1,8 +1,10 @@
 public import QuarryCore
 
-/// Generates Packetbeat-shaped DNS transaction documents (about 40 fields each) for demos, tests and benchmarks:
-/// a fixed population of client hosts (20 per 1,000 documents), domains drawn with Zipf-like popularity, CNAMEs,
-/// NXDOMAINs, and a few planted "suspicious" domains that a hunt can find.
+/// Generates Packetbeat-shaped documents for demos, tests and benchmarks: DNS transactions (about 40 fields each)
+/// from a fixed population of client hosts (20 per 1,000 documents), domains drawn with Zipf-like popularity,
+/// CNAMEs and NXDOMAINs, and network flows (`type: flow`) from clients to the addresses they resolved. A few planted
+/// "suspicious" domains give a hunt something to find: some hosts query them and then connect to their
+/// addresses, and one host connects to such an address without ever asking DNS for it.
 ///
 /// Deterministic for a given seed, so tests can assert exact counts.
 ///
@@ -51,7 +53,11 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
     private var produced = 0
     public let clients: [String]
     public let planted: [PlantedDomain]
+    /// A host that connects to the first planted domain's address without querying DNS for it.
+    public let silentConnector: String
     private let resolver = "10.0.0.53"
+    /// A DNS answer waiting for the connection that follows it.
+    private var pendingFlow: (client: String, address: String, timestamp: Int64)?
 
     static let popularDomains = [
         "www.google.com", "www.youtube.com", "outlook.office365.com", "login.microsoftonline.com",
@@ -69,6 +75,7 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
         random = SplitMix64(seed: configuration.seed)
         let clientCount = max(20, configuration.documents / 50)
         clients = (0..<clientCount).map { "10.1.\($0 / 250).\($0 % 250 + 2)" }
+        silentConnector = clients[clients.count - 1]
         planted = [
             PlantedDomain(
                 name: "update.evil-cdn.example",
@@ -98,6 +105,17 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
         let n = produced
         let step = configuration.spanMillis / Int64(max(1, configuration.documents))
         let timestamp = configuration.end - configuration.spanMillis + Int64(n) * step + Int64(random.next() % 997)
+        if let flow = pendingFlow {
+            pendingFlow = nil
+            return flowDocument(
+                client: flow.client,
+                address: flow.address,
+                timestamp: max(timestamp, flow.timestamp + 5)
+            )
+        }
+        if n % 2003 == 2002, let address = planted.first?.addresses.first {
+            return flowDocument(client: silentConnector, address: address, timestamp: timestamp)
+        }
         var client = clients[Int(random.next() % UInt64(clients.count))]
         var name: String
         var answers: [String] = []
@@ -123,6 +141,9 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
                 }
                 answers = [Self.address(for: name)]
             }
+        }
+        if let address = answers.first, planted.contains(where: { $0.name == name }) || random.next() % 2 == 0 {
+            pendingFlow = (client, address, timestamp)
         }
         let port = Int64(32768 + random.next() % 28000)
         let id = Int64(random.next() % 65536)
@@ -201,6 +222,47 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
         return .object(document)
     }
 
+    /// A final Packetbeat flow record of a TCP connection from `client` to `address`:443.
+    private mutating func flowDocument(client: String, address: String, timestamp: Int64) -> JSON {
+        let port = Int64(32768 + random.next() % 28000)
+        let packetsOut = Int64(4 + random.next() % 40)
+        let packetsIn = Int64(4 + random.next() % 60)
+        let bytesOut = packetsOut * Int64(60 + random.next() % 600)
+        let bytesIn = packetsIn * Int64(60 + random.next() % 1400)
+        let duration = Int64(10_000_000 + random.next() % 30_000_000_000)
+        let start = ISO8601.format(timestamp)
+        let end = ISO8601.format(timestamp + duration / 1_000_000)
+        let event: JSON = [
+            "dataset": "network_traffic.flow", "kind": "event", "category": ["network_traffic", "network"],
+            "action": "network_flow", "type": ["connection", "end"], "start": .string(start), "end": .string(end),
+            "duration": .int(duration),
+        ]
+        let network: JSON = [
+            "type": address.contains(":") ? "ipv6" : "ipv4", "transport": "tcp",
+            "community_id": .string("1:\(Self.communityHash(client + address, port))"),
+            "bytes": .int(bytesOut + bytesIn), "packets": .int(packetsOut + packetsIn),
+        ]
+        let source: JSON = [
+            "ip": .string(client), "port": .int(port), "bytes": .int(bytesOut), "packets": .int(packetsOut),
+        ]
+        let destination: JSON = [
+            "ip": .string(address), "port": 443, "bytes": .int(bytesIn), "packets": .int(packetsIn),
+        ]
+        var document = JSONObject()
+        document["@timestamp"] = .string(end)
+        document["type"] = "flow"
+        document["event"] = event
+        document["flow"] = ["id": .string(Self.communityHash(address + client, port * 7)), "final": true]
+        document["network"] = network
+        document["source"] = source
+        document["destination"] = destination
+        document["related"] = ["ip": [.string(client), .string(address)]]
+        document["host"] = ["name": .string(configuration.sensorName)]
+        document["agent"] = ["type": "packetbeat", "version": "8.17.0", "name": .string(configuration.sensorName)]
+        document["ecs"] = ["version": "8.0.0"]
+        return .object(document)
+    }
+
     static func communityHash(_ client: String, _ port: Int64) -> String {
         var hash: UInt64 = 14_695_981_039_346_656_037
         for byte in (client + ":" + String(port)).utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
@@ -214,20 +276,6 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
         return text + "="
     }
 
-    /// The number of planted queries for `domain` among the documents, and the clients that sent them.
-    public func expectedQueries(for domain: PlantedDomain, from start: Int = 0) -> (count: Int, clients: Set<String>) {
-        var count = 0
-        var seen = Set<String>()
-        var n = domain.interval - 1
-        while n < configuration.documents {
-            if n >= start, planted.first(where: { n % $0.interval == $0.interval - 1 }) == domain {
-                count += 1
-                seen.insert(domain.clients[(n / domain.interval) % domain.clients.count])
-            }
-            n += domain.interval
-        }
-        return (count, seen)
-    }
 }
 
 /// A small, fast, seedable random generator (Steele, Lea and Flood's SplitMix64).
