@@ -613,6 +613,7 @@ public final class EmbeddedStore: @unchecked Sendable {
         }
         let mappings = Dictionary(uniqueKeysWithValues: indices.map { ($0.name, $0.metadata.mappings) })
         var hits: [JSON] = []
+        let sourceFilter = request.source.isFiltering ? request.source.compiled() : nil
         for hit in outcome.hits {
             var object: JSONObject = ["_index": .string(hit.index), "_id": .string(hit.stored?.id ?? "")]
             if request.version { object["_version"] = .int(hit.stored?.version ?? 1) }
@@ -623,7 +624,7 @@ public final class EmbeddedStore: @unchecked Sendable {
             object["_score"] = hit.score.map { .double(Double(Float($0))) } ?? .null
             if request.source.enabled, let stored = hit.stored {
                 let source = (try? JSON.parse(stored.source)) ?? .object([:])
-                object["_source"] = request.source.isFiltering ? request.source.apply(source) : source
+                object["_source"] = sourceFilter?.apply(source) ?? source
             }
             if !request.sort.isEmpty {
                 object["sort"] = .array(

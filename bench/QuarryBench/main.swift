@@ -10,6 +10,7 @@ import QuarryServer
 //   QuarryBench breakdown N [--template]   where indexing time goes (parse, mapping walk, segment)
 //   QuarryBench bulk N DIR                 N documents through the _bulk API into a store in DIR (durable)
 //   QuarryBench sqlite N DIR               the same JSON lines into a plain SQLite table (the floor)
+//   QuarryBench query RUNS DIR             latency of the reference hunt's searches on the store in DIR
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 ? arguments[1] : "breakdown"
@@ -142,6 +143,72 @@ case "sqlite":
             }
         }
     }
+case "query":
+    let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
+    let api = ElasticsearchAPI(store: store)
+    let total = try store.count("packetbeat-*", query: .matchAll(boost: 1))
+    print("store holds \(total) documents")
+    let window: JSON = ["range": ["@timestamp": ["gte": "now-4h"]]]
+    let generator = DNSDocumentGenerator(configuration: .init(documents: 1, end: 0))
+    let planted = generator.planted[0]
+    var addresses: [JSON] = [.string(planted.addresses[0])]
+    for domain in ["www.google.com", "github.com", "slack.com", "zoom.us", "pypi.org", "sentry.io", "twitter.com"] {
+        addresses.append(.string(DNSDocumentGenerator.address(for: domain)))
+    }
+    let queries: [(String, JSON)] = [
+        (
+            "hunt: term rare domain + range",
+            [
+                "size": 1000, "_source": ["client.ip", "source.ip", "host.name"],
+                "query": ["bool": ["must": [["term": ["dns.question.name": .string(planted.name)]], window]]],
+            ]
+        ),
+        (
+            "hunt: term popular domain + range",
+            [
+                "size": 1000, "_source": ["client.ip", "source.ip", "host.name"],
+                "query": ["bool": ["must": [["term": ["dns.question.name": "www.google.com"]], window]]],
+            ]
+        ),
+        (
+            "terms destination.ip (8)",
+            [
+                "size": 1000, "_source": ["source.ip", "destination.ip", "host.name"],
+                "query": ["bool": ["must": [["terms": ["destination.ip": .array(addresses)]], window]]],
+            ]
+        ),
+    ]
+    let only = arguments.count > 4 ? Int(arguments[4]) : nil
+    for (position, (name, body)) in queries.enumerated() where only == nil || only == position {
+        var latencies: [Double] = []
+        var hits = 0
+        var totalHits: JSON = .null
+        for _ in 0..<count {
+            let start = DispatchTime.now()
+            let response = api.handle(
+                ESRequest(method: .post, path: ["packetbeat-*", "_search"], body: body.serializedBytes())
+            )
+            let bytes = response.json?.serializedBytes() ?? []
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
+            hits = response.json?["hits"]?["hits"]?.arrayValue?.count ?? -1
+            totalHits = response.json?["hits"]?["total"] ?? .null
+            precondition(!bytes.isEmpty)
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        print(
+            String(
+                format: "%-34@ median %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  (%d hits returned, total %@)",
+                name as NSString,
+                percentile(0.5),
+                percentile(0.95),
+                percentile(0.99),
+                hits,
+                totalHits.serialized() as NSString
+            )
+        )
+    }
+    try store.close()
 default:
     print("unknown mode \(mode)")
     exit(2)

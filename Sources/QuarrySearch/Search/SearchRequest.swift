@@ -213,29 +213,80 @@ public struct SourceFilter: Sendable, Hashable {
 
     public var isFiltering: Bool { !includes.isEmpty || !excludes.isEmpty }
 
+    /// The filter prepared for many documents: exact paths in sets, wildcard patterns apart.
+    public func compiled() -> CompiledSourceFilter { CompiledSourceFilter(self) }
+
     /// The filtered source.
-    public func apply(_ source: JSON) -> JSON {
-        filter(source, prefix: "") ?? .object([:])
+    public func apply(_ source: JSON) -> JSON { compiled().apply(source) }
+}
+
+/// A ``SourceFilter`` ready to apply to every hit of a search: what would otherwise be wildcard matching of each
+/// pattern against each path becomes set lookups for the (usual) patterns without wildcards.
+public struct CompiledSourceFilter: Sendable {
+    let includeExact: Set<String>
+    let includeWildcards: [String]
+    /// Every object path that leads to an exact include (`client` for `client.ip`).
+    let includeAncestors: Set<String>
+    let excludeExact: Set<String>
+    let excludeWildcards: [String]
+    let hasIncludes: Bool
+
+    init(_ filter: SourceFilter) {
+        func isWildcard(_ pattern: String) -> Bool {
+            pattern.utf8.contains(UInt8(ascii: "*")) || pattern.utf8.contains(UInt8(ascii: "?"))
+        }
+        includeExact = Set(filter.includes.filter { !isWildcard($0) })
+        includeWildcards = filter.includes.filter(isWildcard)
+        var ancestors = Set<String>()
+        for pattern in includeExact {
+            var path = Substring(pattern)
+            while let dot = path.lastIndex(of: ".") {
+                path = path[..<dot]
+                ancestors.insert(String(path))
+            }
+        }
+        includeAncestors = ancestors
+        excludeExact = Set(filter.excludes.filter { !isWildcard($0) })
+        excludeWildcards = filter.excludes.filter(isWildcard)
+        hasIncludes = !filter.includes.isEmpty
     }
 
-    private func filter(_ value: JSON, prefix: String) -> JSON? {
+    private func included(_ path: String) -> Bool {
+        !hasIncludes || includeExact.contains(path) || includeWildcards.contains { Wildcard.matches($0, path) }
+    }
+
+    private func excluded(_ path: String) -> Bool {
+        excludeExact.contains(path) || excludeWildcards.contains { Wildcard.matches($0, path) }
+    }
+
+    private func couldMatchBelow(_ path: String) -> Bool {
+        !hasIncludes || !includeWildcards.isEmpty || includeAncestors.contains(path)
+    }
+
+    private var hasExcludes: Bool { !excludeExact.isEmpty || !excludeWildcards.isEmpty }
+
+    /// The filtered source.
+    public func apply(_ source: JSON) -> JSON {
+        filter(source, prefix: "", includeAll: false) ?? .object([:])
+    }
+
+    private func filter(_ value: JSON, prefix: String, includeAll: Bool) -> JSON? {
         switch value {
         case .object(let object):
             var result = JSONObject()
             for (key, child) in object {
                 let path = prefix.isEmpty ? key : prefix + "." + key
-                if excludes.contains(where: { Wildcard.matches($0, path) }) { continue }
-                if includes.isEmpty || includes.contains(where: { Wildcard.matches($0, path) }) {
-                    if excludes.isEmpty || !child.isContainer {
+                if hasExcludes, excluded(path) { continue }
+                if includeAll || included(path) {
+                    if !hasExcludes || !child.isContainer {
                         result[key] = child
-                    } else if let filtered = SourceFilter(includes: [], excludes: excludes).filter(child, prefix: path)
-                    {
+                    } else if let filtered = filter(child, prefix: path, includeAll: true) {
                         result[key] = filtered
                     }
                     continue
                 }
-                guard child.isContainer else { continue }
-                if let filtered = filter(child, prefix: path) {
+                guard child.isContainer, couldMatchBelow(path) else { continue }
+                if let filtered = filter(child, prefix: path, includeAll: false) {
                     if case .object(let inner) = filtered, inner.isEmpty { continue }
                     if case .array(let inner) = filtered, inner.isEmpty { continue }
                     result[key] = filtered
@@ -244,14 +295,17 @@ public struct SourceFilter: Sendable, Hashable {
             return .object(result)
         case .array(let elements):
             let filtered = elements.compactMap { element -> JSON? in
-                element.isContainer ? filter(element, prefix: prefix) : nil
+                if includeAll {
+                    return element.isContainer ? filter(element, prefix: prefix, includeAll: true) : element
+                }
+                return element.isContainer ? filter(element, prefix: prefix, includeAll: false) : nil
             }.filter {
                 if case .object(let o) = $0 { return !o.isEmpty }
                 return true
             }
             return .array(filtered)
         default:
-            return nil
+            return includeAll ? value : nil
         }
     }
 }

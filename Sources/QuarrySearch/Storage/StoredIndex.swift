@@ -576,7 +576,8 @@ final class StoredIndex: @unchecked Sendable {
     /// Runs `body` with a consistent view of the index for searching.
     func withReader<T>(_ body: (IndexReader) throws -> T) throws -> T {
         try lock.withLock {
-            try database.inDatabase { db in
+            // One read transaction for the whole search: a consistent snapshot, and no file locking per statement.
+            try database.read { db in
                 let reader = IndexReader(index: self, db: db)
                 return try body(reader)
             }
