@@ -8,7 +8,7 @@ extension Quarry {
     struct Index: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create, delete and list indices of the embedded store.",
-            subcommands: [Create.self, Delete.self, List.self]
+            subcommands: [Create.self, Delete.self, List.self, Template.self]
         )
 
         struct Create: ParsableCommand {
@@ -23,6 +23,25 @@ extension Quarry {
                 let metadata = try embedded.createIndex(name, body: json)
                 try embedded.close()
                 print(JSON.object(["acknowledged": true, "index": .string(metadata.name)]).serialized(pretty: true))
+            }
+        }
+
+        struct Template: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Create or replace a composable index template (as PUT _index_template/NAME)."
+            )
+            @OptionGroup var store: StoreOptions
+            @Argument(help: "The template name.") var name: String
+            @Option(name: .long, help: "The template body as JSON, @file or -.") var body: String
+
+            func run() throws {
+                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+                guard case .object(let object) = try JSON.parse(readArgument(body)) else {
+                    throw ValidationError("the template body must be a JSON object")
+                }
+                try embedded.putTemplate(name, body: object)
+                try embedded.close()
+                print(JSON.object(["acknowledged": true]).serialized(pretty: true))
             }
         }
 

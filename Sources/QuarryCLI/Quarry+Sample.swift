@@ -8,12 +8,22 @@ extension Quarry {
     struct Sample: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Generate sample data.",
-            subcommands: [DNS.self]
+            subcommands: [DNS.self, Template.self]
         )
+
+        struct Template: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Print the index template with the ECS types of Packetbeat's fields, for packetbeat-*."
+            )
+
+            func run() {
+                print(JSON.object(PacketbeatTemplate.body).serialized(pretty: true))
+            }
+        }
 
         struct DNS: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Write Packetbeat-shaped DNS documents as an Elasticsearch bulk file."
+                abstract: "Write Packetbeat-shaped DNS and flow documents as an Elasticsearch bulk file."
             )
             @Option(name: .long, help: "How many documents.") var documents = 100_000
             @Option(name: .long, help: "Hours the documents span, ending now.") var hours = 24

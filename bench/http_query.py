@@ -1,0 +1,44 @@
+"""Latency of the reference hunt's searches through the HTTP API (one keep-alive connection).
+
+Usage: python3 bench/http_query.py URL RUNS
+"""
+import http.client
+import json
+import statistics
+import sys
+import time
+from urllib.parse import urlparse
+
+url = urlparse(sys.argv[1])
+runs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+window = {"range": {"@timestamp": {"gte": "now-4h"}}}
+addresses = ["203.0.113.66"] + [f"93.{n}.{n}.{n}" for n in range(20, 27)]
+queries = {
+    "hunt: term rare domain + range": {
+        "size": 1000, "_source": ["client.ip", "source.ip", "host.name"],
+        "query": {"bool": {"must": [{"term": {"dns.question.name": "update.evil-cdn.example"}}, window]}}},
+    "hunt: term popular domain + range": {
+        "size": 1000, "_source": ["client.ip", "source.ip", "host.name"],
+        "query": {"bool": {"must": [{"term": {"dns.question.name": "www.google.com"}}, window]}}},
+    "terms destination.ip (8 addresses)": {
+        "size": 1000, "_source": ["source.ip", "destination.ip", "host.name"],
+        "query": {"bool": {"must": [{"terms": {"destination.ip": addresses}}, window]}}},
+}
+for name, body in queries.items():
+    payload = json.dumps(body)
+    latencies = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        connection.request("POST", "/packetbeat-*/_search", body=payload,
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        data = response.read()
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status != 200:
+            raise SystemExit(f"{name}: {response.status} {data[:300]}")
+    result = json.loads(data)
+    latencies.sort()
+    p = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]
+    print(f"{name:36} median {statistics.median(latencies):7.2f} ms  p95 {p(0.95):7.2f} ms  p99 {p(0.99):7.2f} ms"
+          f"  ({len(result['hits']['hits'])} hits, total {result['hits']['total']})")

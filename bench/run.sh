@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Benchmarks of the embedded store (results and the machine go to BENCHMARKS.md by hand).
+#
+#   bench/run.sh ingest [DOCS]    quarry bulk, POST /_bulk and the in-process _bulk path vs a plain SQLite insert
+#   bench/run.sh query [DOCS]     load DOCS documents with quarry bulk, then the hunt's search latencies (in
+#                                 process and over HTTP) and the server's peak RSS
+#
+# Work files go to bench/out (ignored by git); the generated data is regenerated each run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-ingest}
+docs=${2:-1000000}
+out=bench/out
+mkdir -p "$out"
+
+swift build -c release --product quarry
+swift build -c release --product QuarryBench
+quarry=.build/release/quarry
+bench=.build/release/QuarryBench
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+echo "== generating $docs documents"
+$quarry sample dns --documents "$docs" --out "$out/dns.ndjson"
+$quarry sample template > "$out/template.json"
+ls -la "$out/dns.ndjson"
+
+start_server() {
+    rm -rf "$out/server"
+    $quarry serve --data "$out/server" --es-port 0 --log-level error > "$out/serve.log" &
+    server=$!
+    for _ in $(seq 50); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
+    url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
+    curl -s -X PUT "$url/_index_template/packetbeat" -H 'Content-Type: application/json' \
+        --data-binary @"$out/template.json" > /dev/null
+}
+
+case "$mode" in
+ingest)
+    echo "== in process: _bulk path vs plain SQLite (same documents, batches of 5,000, WAL, synchronous=NORMAL)"
+    $bench sqlite "$docs" "$out/sqlite"
+    $bench bulk "$docs" "$out/inprocess"
+    echo "== quarry bulk FILE"
+    rm -rf "$out/cli"
+    $quarry index template packetbeat --body @"$out/template.json" --data "$out/cli" > /dev/null
+    /usr/bin/time -f "quarry bulk: peak RSS %M KB, %e s" $quarry bulk "$out/dns.ndjson" --data "$out/cli"
+    echo "== POST /_bulk over HTTP (python http.client, one connection)"
+    start_server
+    python3 bench/http_bulk.py "$url" "$out/dns.ndjson"
+    echo "server peak RSS: $(grep VmHWM /proc/$server/status)"
+    kill "$server"; wait "$server" || true
+    ;;
+query)
+    rm -rf "$out/query"
+    $quarry index template packetbeat --body @"$out/template.json" --data "$out/query" > /dev/null
+    /usr/bin/time -f "quarry bulk: peak RSS %M KB, %e s" $quarry bulk "$out/dns.ndjson" --data "$out/query"
+    du -sh "$out/query"
+    echo "== in process (QuarryBench query)"
+    $bench query 100 "$out/query"
+    echo "== over HTTP (quarry serve, python http.client)"
+    $quarry serve --data "$out/query" --es-port 0 --log-level error > "$out/serve.log" &
+    server=$!
+    for _ in $(seq 100); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
+    url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
+    python3 bench/http_query.py "$url" 100
+    echo "server peak RSS: $(grep VmHWM /proc/$server/status)"
+    kill "$server"; wait "$server" || true
+    ;;
+*)
+    echo "usage: bench/run.sh ingest|query [DOCS]" >&2
+    exit 2
+    ;;
+esac
