@@ -20,6 +20,7 @@ extension Quarry {
         }
 
         func run() throws {
+            tuneMemoryAllocator()
             let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
             defer { try? embedded.close() }
             let loader = BulkLoader(api: ElasticsearchAPI(store: embedded), defaultIndex: index, batchSize: batchSize)

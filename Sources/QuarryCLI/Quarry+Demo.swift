@@ -22,6 +22,7 @@ extension Quarry {
         @Option(name: .long, help: "The look-back window (ES date math unit: 4h, 30m, 2d).") var since = "4h"
 
         func run() throws {
+            tuneMemoryAllocator()
             let directory: URL
             let temporary = data == nil
             if let data {

@@ -27,6 +27,7 @@ extension Quarry {
         var esPort = 9200
 
         func run() async throws {
+            tuneMemoryAllocator()
             let logger = store.makeLogger()
             let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
             let host = esHost

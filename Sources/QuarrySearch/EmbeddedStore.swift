@@ -34,7 +34,7 @@ public final class EmbeddedStore: @unchecked Sendable {
             dataDirectory: URL,
             clusterName: String = "quarry",
             nodeName: String = "quarry",
-            segmentDocuments: Int = 65_536
+            segmentDocuments: Int = 32_768
         ) {
             self.dataDirectory = dataDirectory
             self.clusterName = clusterName

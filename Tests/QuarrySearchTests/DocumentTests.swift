@@ -118,6 +118,22 @@ struct DocumentTests {
         }
     }
 
+    @Test func mappingExplosionsAreRefused() async throws {
+        try await withStore { (store: EmbeddedStore) throws in
+            try store.createIndex("small", body: ["settings": ["index.mapping.total_fields.limit": 3]])
+            _ = try write(store, "small", indexRequest("1", ["a": 1, "b": 2]))
+            #expect { try write(store, "small", indexRequest("2", ["c": 1, "d": 2])) } throws: { error in
+                (error as? StoreError)?.causedBy.first?.reason
+                    == "Limit of total fields [3] has been exceeded while adding new fields [1]"
+            }
+            var deep: JSON = ["leaf": 1]
+            for level in 0..<25 { deep = .object(["l\(level)": deep]) }
+            #expect { try write(store, "deep", indexRequest("1", deep)) } throws: { error in
+                (error as? StoreError)?.reason.hasPrefix("Limit of mapping depth [20] has been exceeded") == true
+            }
+        }
+    }
+
     @Test func templatesApplyToAutoCreatedIndices() async throws {
         try await withStore { (store: EmbeddedStore) throws in
             try store.putTemplate(

@@ -79,6 +79,10 @@ struct ElasticsearchAPITests {
 
             let form = try await call(client, .post, "/_search", "{}", contentType: "application/x-www-form-urlencoded")
             #expect(form.status == 406)
+
+            let typo = try await call(client, .get, "/_search?sise=5")
+            #expect(typo.status == 400)
+            #expect(typo.json?["error"]?["reason"] == "request [/_search] contains unrecognized parameter: [sise]")
         }
     }
 

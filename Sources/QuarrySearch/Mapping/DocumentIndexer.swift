@@ -7,9 +7,12 @@ package struct DocumentIndexer {
     package var mappingChanged = false
     let documentID: String
 
-    package init(mappings: Mappings, documentID: String) {
+    let limits: MappingLimits
+
+    package init(mappings: Mappings, documentID: String, limits: MappingLimits = .init()) {
         self.mappings = mappings
         self.documentID = documentID
+        self.limits = limits
     }
 
     /// Indexes `source`, which must be a JSON object.
@@ -155,6 +158,23 @@ package struct DocumentIndexer {
         guard let definition = mappings.dynamicDefinition(path: path, kind: kind, sample: sample) else { return false }
         if kind == .object, definition["type"]?.stringValue != "object", definition["type"] != nil {
             return false
+        }
+        // ES's guards against mapping explosions (`index.mapping.depth.limit`, `index.mapping.total_fields.limit`).
+        let depth = path.utf8.reduce(1) { $0 + ($1 == UInt8(ascii: ".") ? 1 : 0) } + (kind == .object ? 1 : 0)
+        if depth > limits.depth {
+            let objectPath = kind == .object ? path : parent
+            throw StoreError.documentParsing(
+                "Limit of mapping depth [\(limits.depth)] has been exceeded due to object field [\(objectPath)]",
+                causedBy: .illegalArgument(
+                    "Limit of mapping depth [\(limits.depth)] has been exceeded due to object field [\(objectPath)]"
+                )
+            )
+        }
+        let added = 1 + ((definition["fields"]?.objectValue?.count) ?? 0)
+        if mappings.totalFields + added > limits.totalFields {
+            let reason =
+                "Limit of total fields [\(limits.totalFields)] has been exceeded while adding new fields [\(added)]"
+            throw StoreError.documentParsing(reason, causedBy: .illegalArgument(reason))
         }
         try mappings.addDynamicField(path: path, definition: definition)
         mappingChanged = true
@@ -346,5 +366,21 @@ extension String {
         while view.first?.isWhitespace == true { view.removeFirst() }
         while view.last?.isWhitespace == true { view.removeLast() }
         return String(view)
+    }
+}
+
+/// The index settings that bound dynamic mapping.
+package struct MappingLimits: Sendable {
+    var depth = 20
+    var totalFields = 1_000
+
+    package init() {}
+
+    init(settings: JSONObject) {
+        func number(_ key: String) -> Int? {
+            settings[key].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int64($0) } }.map { Int($0) }
+        }
+        depth = number("index.mapping.depth.limit") ?? 20
+        totalFields = number("index.mapping.total_fields.limit") ?? 1_000
     }
 }

@@ -224,6 +224,9 @@ public struct Mappings: Sendable {
         return copy
     }
 
+    /// Fields and objects, counted as `index.mapping.total_fields.limit` counts them.
+    var totalFields: Int { fields.count + objects.count - 1 }
+
     /// The leaf field at `path`.
     public func field(_ path: String) -> FieldDefinition? { fields[path] }
 

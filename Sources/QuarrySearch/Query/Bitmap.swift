@@ -46,6 +46,22 @@ struct Bitmap: Sendable, Equatable {
         }
     }
 
+    /// Whether any member lies in `range`.
+    func intersects(_ range: Range<Int>) -> Bool {
+        var doc = max(0, range.lowerBound)
+        let end = min(capacity, range.upperBound)
+        while doc < end {
+            if doc & 63 == 0, doc + 64 <= end {
+                if words[doc >> 6] != 0 { return true }
+                doc += 64
+            } else {
+                if contains(doc) { return true }
+                doc += 1
+            }
+        }
+        return false
+    }
+
     mutating func formIntersection(_ other: Bitmap) {
         for i in words.indices { words[i] &= i < other.words.count ? other.words[i] : 0 }
     }

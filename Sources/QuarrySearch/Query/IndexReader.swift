@@ -7,6 +7,8 @@ import QuarryCore
 struct IndexReader {
     let index: StoredIndex
     let db: Database
+    /// State of one search that clauses share.
+    let scope = SearchScope()
 
     var mappings: Mappings { index.metadata.mappings }
     var metadata: IndexMetadata { index.metadata }
@@ -20,6 +22,12 @@ struct IndexReader {
     }
 
     /// Adds the documents holding `term` in `field`; returns how many postings there were (document frequency).
+    private func isRelevant(base: Int, count: Int) -> Bool {
+        scope.restriction?.intersects(base..<base + count) ?? true
+    }
+
+    /// Adds the documents holding `term` in `field`; returns how many postings there were (document frequency),
+    /// counted in every segment even where ``restriction`` lets reading the postings be skipped.
     @discardableResult
     func addPostings(field: String, term: String, into bitmap: inout Bitmap) throws -> Int {
         var frequency = 0
@@ -29,16 +37,15 @@ struct IndexReader {
             for doc in docs { bitmap.insert(base + Int(doc)) }
             frequency += docs.count
         }
-        let statement = try db.cachedStatement(sql: "SELECT segment, docs FROM postings WHERE field = ? AND term = ?")
-        let rows = try Row.fetchCursor(statement, arguments: [field, term])
+        let counts = try db.cachedStatement(sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?")
+        var wanted: [SegmentInfo] = []
+        let rows = try Row.fetchCursor(counts, arguments: [field, term])
         while let row = try rows.next() {
             guard let segment = index.storedSegment(id: row[0]) else { continue }
-            let data: Data = row[1]
-            let docs = PostingsCodec.decodeDocuments(Array(data))
-            let base = Int(segment.base)
-            for doc in docs { bitmap.insert(base + Int(doc)) }
-            frequency += docs.count
+            frequency += row[1] as Int
+            if isRelevant(base: Int(segment.base), count: segment.count) { wanted.append(segment) }
         }
+        for segment in wanted { try addPostings(field: field, term: term, segment: segment, into: &bitmap) }
         return frequency
     }
 
@@ -53,15 +60,30 @@ struct IndexReader {
     }
 
     /// Postings of a text token with frequencies, by global document number.
-    func textPostings(field: String, token: String) throws -> [(doc: Int, frequency: UInt16)] {
+    /// Postings of a text token with frequencies, by global document number, and the token's document frequency
+    /// over all segments.
+    func textPostings(
+        field: String,
+        token: String
+    ) throws -> (postings: [(doc: Int, frequency: UInt16)], documentFrequency: Int) {
         var result: [(Int, UInt16)] = []
-        let statement = try db.cachedStatement(sql: "SELECT segment, docs FROM postings WHERE field = ? AND term = ?")
-        let rows = try Row.fetchCursor(statement, arguments: [field, token])
-        var stored: [(Int64, TextPostings)] = []
+        var documentFrequency = 0
+        let counts = try db.cachedStatement(sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?")
+        var wanted: [SegmentInfo] = []
+        let rows = try Row.fetchCursor(counts, arguments: [field, token])
         while let row = try rows.next() {
             guard let segment = index.storedSegment(id: row[0]) else { continue }
-            let data: Data = row[1]
-            stored.append((segment.base, PostingsCodec.decodeText(Array(data))))
+            documentFrequency += row[1] as Int
+            if isRelevant(base: Int(segment.base), count: segment.count) { wanted.append(segment) }
+        }
+        let statement = try db.cachedStatement(
+            sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
+        )
+        var stored: [(Int64, TextPostings)] = []
+        for segment in wanted {
+            if let data = try Data.fetchOne(statement, arguments: [field, token, segment.id]) {
+                stored.append((segment.base, PostingsCodec.decodeText(Array(data))))
+            }
         }
         for (base, postings) in stored.sorted(by: { $0.0 < $1.0 }) {
             for (doc, frequency) in zip(postings.documents, postings.frequencies) {
@@ -70,11 +92,12 @@ struct IndexReader {
         }
         let buffer = index.memorySegment
         if let postings = buffer.textPostings(field, token) {
+            documentFrequency += postings.documents.count
             for (doc, frequency) in zip(postings.documents, postings.frequencies) {
                 result.append((Int(buffer.base) + Int(doc), frequency))
             }
         }
-        return result
+        return (result, documentFrequency)
     }
 
     /// All distinct terms of `field` (keywords, addresses, booleans, or text tokens), optionally those starting
@@ -193,4 +216,11 @@ struct IndexReader {
         }
         return result
     }
+}
+
+/// Mutable state of one search.
+final class SearchScope {
+    /// The candidates an enclosing conjunction already narrowed to: postings of segments without any need not be
+    /// read.
+    var restriction: Bitmap?
 }

@@ -185,24 +185,28 @@ struct QueryExecutor {
     private func evaluateBool(_ bool: BoolQuery, scoring: Bool) throws -> Matches {
         var required: [Matches] = []
         var documents: Bitmap?
-        for clause in bool.must {
-            let result = try evaluate(clause, scoring: scoring)
-            required.append(result)
-            documents =
-                documents.map {
-                    var d = $0
-                    d.formIntersection(result.documents)
-                    return d
-                } ?? result.documents
+        // Required clauses narrow each other: ranges (cheap, and selective on time) go first, and what they leave
+        // restricts which segments later clauses read postings from. Documents outside the restriction are
+        // dropped by the intersection anyway, so results do not change.
+        let outer = reader.scope.restriction
+        defer { reader.scope.restriction = outer }
+        func isRange(_ query: Query) -> Bool {
+            if case .range = query { return true }
+            return false
         }
-        for clause in bool.filter {
-            let result = try evaluate(clause, scoring: false)
-            documents =
-                documents.map {
-                    var d = $0
-                    d.formIntersection(result.documents)
-                    return d
-                } ?? result.documents
+        let clauses =
+            bool.filter.filter(isRange).map { ($0, false) } + bool.must.filter(isRange).map { ($0, true) }
+            + bool.filter.filter { !isRange($0) }.map { ($0, false) }
+            + bool.must.filter { !isRange($0) }.map { ($0, true) }
+        for (clause, scores) in clauses {
+            let result = try evaluate(clause, scoring: scoring && scores)
+            if scores { required.append(result) }
+            var narrowed = result.documents
+            if let documents { narrowed.formIntersection(documents) }
+            documents = narrowed
+            var restriction = narrowed
+            if let outer { restriction.formIntersection(outer) }
+            reader.scope.restriction = restriction
         }
         var optional: [Matches] = []
         for clause in bool.should { optional.append(try evaluate(clause, scoring: scoring)) }
@@ -334,7 +338,7 @@ struct QueryExecutor {
                     frequency += try reader.addPostings(field: field, term: candidate, into: &bitmap)
                 }
             } else if definition.type.family == .text {
-                let postings = try reader.textPostings(field: field, token: term)
+                let (postings, documentFrequency) = try reader.textPostings(field: field, token: term)
                 var frequencies: [Int: UInt16] = [:]
                 for (doc, tf) in postings {
                     bitmap.insert(doc)
@@ -343,7 +347,7 @@ struct QueryExecutor {
                 guard scoring else { return Matches(bitmap, .constant(0)) }
                 return Matches(
                     bitmap,
-                    .text(textScorer(field: field, tokens: [(postings.count, frequencies)], boost: boost))
+                    .text(textScorer(field: field, tokens: [(documentFrequency, frequencies)], boost: boost))
                 )
             } else {
                 frequency = try reader.addPostings(field: field, term: term, into: &bitmap)
@@ -701,7 +705,7 @@ struct QueryExecutor {
         var perToken: [(Int, [Int: UInt16])] = []
         var clauses: [Bitmap] = []
         for token in tokens {
-            let postings = try reader.textPostings(field: match.field, token: token)
+            let (postings, documentFrequency) = try reader.textPostings(field: match.field, token: token)
             var bitmap = empty
             var frequencies: [Int: UInt16] = [:]
             for (doc, tf) in postings {
@@ -709,7 +713,7 @@ struct QueryExecutor {
                 frequencies[doc] = tf
             }
             clauses.append(bitmap)
-            perToken.append((postings.count, frequencies))
+            perToken.append((documentFrequency, frequencies))
         }
         var minimum = match.requireAll ? tokens.count : 1
         if let spec = match.minimumShouldMatch, !match.requireAll {

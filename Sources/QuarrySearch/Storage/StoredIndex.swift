@@ -19,12 +19,12 @@ import Darwin
 final class StoredIndex: @unchecked Sendable {
     /// Documents held in memory before the segment is written out (the default of
     /// ``EmbeddedStore/Configuration/segmentDocuments``).
-    static let defaultSegmentDocuments = 65_536
+    static let defaultSegmentDocuments = 32_768
     /// Documents held in memory before the segment is written out.
     private let segmentDocuments: Int
-    static let flushBytes = 96 << 20
+    static let flushBytes = 48 << 20
     /// Decoded doc-value columns kept between searches.
-    static let columnCacheBytes = 96 << 20
+    static let columnCacheBytes = 64 << 20
 
     let fileURL: URL
     private let database: DatabaseQueue
@@ -142,8 +142,8 @@ final class StoredIndex: @unchecked Sendable {
                 CREATE TABLE IF NOT EXISTS segments(
                     id INTEGER PRIMARY KEY, base INTEGER NOT NULL, count INTEGER NOT NULL, info TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS postings(
-                    field TEXT NOT NULL, term TEXT NOT NULL, segment INTEGER NOT NULL, docs BLOB NOT NULL,
-                    PRIMARY KEY(field, term, segment)) WITHOUT ROWID;
+                    field TEXT NOT NULL, term TEXT NOT NULL, segment INTEGER NOT NULL, count INTEGER NOT NULL,
+                    docs BLOB NOT NULL, PRIMARY KEY(field, term, segment)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS columns(
                     field TEXT NOT NULL, segment INTEGER NOT NULL, data BLOB NOT NULL,
                     PRIMARY KEY(field, segment)) WITHOUT ROWID;
@@ -224,7 +224,8 @@ final class StoredIndex: @unchecked Sendable {
             results.reserveCapacity(operations.count)
             let indexName = metadata.name
             let uuid = metadata.uuid
-            let preindexed = Self.preindex(operations, mappings: mappings)
+            let limits = MappingLimits(settings: metadata.settings)
+            let preindexed = Self.preindex(operations, mappings: mappings, limits: limits)
 
             try database.inDatabase { db in
                 try db.inTransaction {
@@ -280,7 +281,7 @@ final class StoredIndex: @unchecked Sendable {
                         if let preindexed {
                             indexed = preindexed
                         } else {
-                            var indexer = DocumentIndexer(mappings: mappings, documentID: id)
+                            var indexer = DocumentIndexer(mappings: mappings, documentID: id, limits: limits)
                             indexed = try indexer.index(document)
                             if indexer.mappingChanged {
                                 mappings = indexer.mappings
@@ -430,7 +431,11 @@ final class StoredIndex: @unchecked Sendable {
     /// that fails, or would change the mapping, is left `nil` and indexed again in order, so errors and dynamic
     /// mapping behave exactly as in the sequential path; the mapping only ever grows, so results from the snapshot
     /// stay valid after an earlier document of the request adds a field.
-    private static func preindex(_ operations: [WriteOperation], mappings: Mappings) -> [IndexedDocument?] {
+    private static func preindex(
+        _ operations: [WriteOperation],
+        mappings: Mappings,
+        limits: MappingLimits
+    ) -> [IndexedDocument?] {
         var results = [IndexedDocument?](repeating: nil, count: operations.count)
         guard operations.count >= 256 else { return results }
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
@@ -441,7 +446,7 @@ final class StoredIndex: @unchecked Sendable {
                 let chunk = (operations.count + workers - 1) / workers
                 for position in (worker * chunk)..<min(operations.count, (worker + 1) * chunk) {
                     guard case .index(let request) = operations[position] else { continue }
-                    var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "")
+                    var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
                     guard let document = try? indexer.index(request.document) else { continue }
                     // A new field: the sequential path maps it once; mapping it here would repeat that work for
                     // every following document of the chunk.
@@ -502,7 +507,7 @@ final class StoredIndex: @unchecked Sendable {
                 )
                 info.id = db.lastInsertedRowID
                 let posting = try db.cachedStatement(
-                    sql: "INSERT INTO postings(field, term, segment, docs) VALUES (?, ?, ?, ?)"
+                    sql: "INSERT INTO postings(field, term, segment, count, docs) VALUES (?, ?, ?, ?, ?)"
                 )
                 let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
                 // Inserted in key order (SQLite compares TEXT bytewise), so the B-tree grows at its end.
@@ -511,12 +516,14 @@ final class StoredIndex: @unchecked Sendable {
                     let fieldBuilder = builder.fields[field]!
                     for term in fieldBuilder.terms.keys.sorted(by: bytewise) {
                         let docs = fieldBuilder.terms[term]!
-                        try posting.execute(arguments: [field, term, info.id, Data(PostingsCodec.encode(docs))])
+                        try posting.execute(
+                            arguments: [field, term, info.id, docs.count, Data(PostingsCodec.encode(docs))]
+                        )
                     }
                     for token in fieldBuilder.text.keys.sorted(by: bytewise) {
                         let postings = fieldBuilder.text[token]!
                         let blob = PostingsCodec.encode(postings.documents, frequencies: postings.frequencies)
-                        try posting.execute(arguments: [field, token, info.id, Data(blob)])
+                        try posting.execute(arguments: [field, token, info.id, postings.documents.count, Data(blob)])
                     }
                     if var values = fieldBuilder.column {
                         values.pad(to: builder.count)

@@ -257,6 +257,33 @@ public struct ElasticsearchAPI: Sendable {
         return routes
     }()
 
+    /// URL parameters ES accepts on the endpoints served here; others are refused as ES refuses them, so a typo
+    /// (`?sise=5`) is an error instead of silently ignored.
+    static let knownParameters: Set<String> = [
+        // Everywhere.
+        "pretty", "human", "error_trace", "filter_path", "format", "source", "source_content_type",
+        "master_timeout", "timeout", "wait_for_active_shards", "local", "expand_wildcards", "ignore_unavailable",
+        "allow_no_indices", "ignore_throttled", "flat_settings", "include_defaults", "features",
+        // _cat and _cluster.
+        "v", "h", "s", "help", "bytes", "time", "pri", "health", "level", "wait_for_status", "wait_for_nodes",
+        "wait_for_events", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards",
+        "include_unloaded_segments",
+        // Index and template management.
+        "create", "cause", "preserve_existing", "reopen", "write_index_only", "include_type_name",
+        // Documents.
+        "refresh", "routing", "version", "version_type", "if_seq_no", "if_primary_term", "op_type", "pipeline",
+        "require_alias", "require_data_stream", "_source", "_source_includes", "_source_excludes",
+        "_source_include", "_source_exclude", "stored_fields", "realtime", "preference", "retry_on_conflict",
+        "lang", "list_executed_pipelines", "include_source_on_error",
+        // Search and count.
+        "q", "df", "default_operator", "analyzer", "analyze_wildcard", "lenient", "size", "from", "sort",
+        "track_total_hits", "rest_total_hits_as_int", "typed_keys", "search_type", "request_cache",
+        "allow_partial_search_results", "batched_reduce_size", "ccs_minimize_roundtrips",
+        "max_concurrent_shard_requests", "pre_filter_shard_size", "scroll", "seq_no_primary_term",
+        "terminate_after", "track_scores", "explain", "stats", "docvalue_fields", "min_score",
+        "include_named_queries_score", "force_synthetic_source",
+    ]
+
     /// Answers one request, never throwing: errors become ES error responses.
     public func handle(_ request: ESRequest) -> ESResponse {
         var matchedPath = false
@@ -264,6 +291,12 @@ public struct ElasticsearchAPI: Sendable {
             guard let captures = route.match(request.path) else { continue }
             matchedPath = true
             guard route.methods.contains(request.method) else { continue }
+            let path = "/" + request.path.joined(separator: "/")
+            if let unknown = request.parameters.keys.sorted().first(where: { !Self.knownParameters.contains($0) }) {
+                return ESResponse.error(
+                    .illegalArgument("request [\(path)] contains unrecognized parameter: [\(unknown)]")
+                )
+            }
             do {
                 var response = try route.handler(self, request, captures)
                 if request.method == .head { response.body = .empty }
