@@ -126,7 +126,8 @@ public final class EmbeddedStore: @unchecked Sendable {
         }
         clusterUUID = uuid
         templates = loadedTemplates
-        for file in try fileManager.contentsOfDirectory(atPath: indicesDirectory.path) where file.hasSuffix(".sqlite") {
+        for file in try fileManager.contentsOfDirectory(atPath: indicesDirectory.path)
+        where file.hasSuffix(".sqlite") && !file.hasSuffix(".segments.sqlite") {
             let index = try StoredIndex.open(
                 at: indicesDirectory.appendingPathComponent(file),
                 segmentDocuments: configuration.segmentDocuments
@@ -313,9 +314,11 @@ public final class EmbeddedStore: @unchecked Sendable {
             try lock.withLock {
                 for name in names {
                     guard let index = indices.removeValue(forKey: name) else { continue }
-                    try index.close()
-                    for suffix in ["", "-wal", "-shm"] {
-                        try? FileManager.default.removeItem(atPath: index.fileURL.path + suffix)
+                    try index.close(writingSegments: false)
+                    for file in [index.fileURL, index.segmentsURL] {
+                        for suffix in ["", "-wal", "-shm"] {
+                            try? FileManager.default.removeItem(atPath: file.path + suffix)
+                        }
                     }
                 }
             }

@@ -6,9 +6,40 @@ import QuarryCore
 /// documents, with access to postings, doc values and stored sources by global document number.
 struct IndexReader {
     let index: StoredIndex
+    /// The documents file.
     let db: Database
+    /// The segments file (postings and doc values of flushed segments).
+    let segmentDB: Database
+    /// The in-memory segments (frozen ones, then the one receiving documents), oldest first.
+    let memory: [SegmentBuilder]
     /// State of one search that clauses share.
     let scope = SearchScope()
+
+    init(index: StoredIndex, db: Database, segmentDB: Database) {
+        self.index = index
+        self.db = db
+        self.segmentDB = segmentDB
+        memory = index.memorySegments
+    }
+
+    /// A segment, flushed or in memory.
+    enum SegmentRef {
+        case stored(SegmentInfo)
+        case memory(SegmentBuilder, position: Int)
+
+        var stored: SegmentInfo? {
+            if case .stored(let info) = self { return info }
+            return nil
+        }
+
+        /// A key for per-search caches.
+        var cacheKey: Int64 {
+            switch self {
+            case .stored(let info): info.id
+            case .memory(_, let position): -1 - Int64(position)
+            }
+        }
+    }
 
     var mappings: Mappings { index.metadata.mappings }
     var metadata: IndexMetadata { index.metadata }
@@ -31,13 +62,15 @@ struct IndexReader {
     @discardableResult
     func addPostings(field: String, term: String, into bitmap: inout Bitmap) throws -> Int {
         var frequency = 0
-        let buffer = index.memorySegment
-        if let docs = buffer.postings(field, term) {
+        for buffer in memory {
+            guard let docs = buffer.postings(field, term) else { continue }
             let base = Int(buffer.base)
             for doc in docs { bitmap.insert(base + Int(doc)) }
             frequency += docs.count
         }
-        let counts = try db.cachedStatement(sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?")
+        let counts = try segmentDB.cachedStatement(
+            sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?"
+        )
         var wanted: [SegmentInfo] = []
         let rows = try Row.fetchCursor(counts, arguments: [field, term])
         while let row = try rows.next() {
@@ -51,7 +84,7 @@ struct IndexReader {
 
     /// The documents of one segment holding `term` in `field`, as global numbers.
     func addPostings(field: String, term: String, segment: SegmentInfo, into bitmap: inout Bitmap) throws {
-        let statement = try db.cachedStatement(
+        let statement = try segmentDB.cachedStatement(
             sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
         )
         guard let data = try Data.fetchOne(statement, arguments: [field, term, segment.id]) else { return }
@@ -68,7 +101,9 @@ struct IndexReader {
     ) throws -> (postings: [(doc: Int, frequency: UInt16)], documentFrequency: Int) {
         var result: [(Int, UInt16)] = []
         var documentFrequency = 0
-        let counts = try db.cachedStatement(sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?")
+        let counts = try segmentDB.cachedStatement(
+            sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?"
+        )
         var wanted: [SegmentInfo] = []
         let rows = try Row.fetchCursor(counts, arguments: [field, token])
         while let row = try rows.next() {
@@ -76,7 +111,7 @@ struct IndexReader {
             documentFrequency += row[1] as Int
             if isRelevant(base: Int(segment.base), count: segment.count) { wanted.append(segment) }
         }
-        let statement = try db.cachedStatement(
+        let statement = try segmentDB.cachedStatement(
             sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
         )
         var stored: [(Int64, TextPostings)] = []
@@ -90,8 +125,8 @@ struct IndexReader {
                 result.append((Int(base) + Int(doc), frequency))
             }
         }
-        let buffer = index.memorySegment
-        if let postings = buffer.textPostings(field, token) {
+        for buffer in memory {
+            guard let postings = buffer.textPostings(field, token) else { continue }
             documentFrequency += postings.documents.count
             for (doc, frequency) in zip(postings.documents, postings.frequencies) {
                 result.append((Int(buffer.base) + Int(doc), frequency))
@@ -104,20 +139,20 @@ struct IndexReader {
     /// with `prefix`, in byte order.
     func terms(field: String, prefix: String = "") throws -> [String] {
         var terms = Set<String>()
-        let buffer = index.memorySegment
-        if let builder = buffer.fields[field] {
+        for buffer in memory {
+            guard let builder = buffer.fields[field] else { continue }
             for key in builder.terms.keys where key.hasPrefix(prefix) { terms.insert(key) }
             for key in builder.text.keys where key.hasPrefix(prefix) { terms.insert(key) }
         }
         if prefix.isEmpty {
             for term in try String.fetchAll(
-                db.cachedStatement(sql: "SELECT DISTINCT term FROM postings WHERE field = ?"),
+                segmentDB.cachedStatement(sql: "SELECT DISTINCT term FROM postings WHERE field = ?"),
                 arguments: [field]
             ) { terms.insert(term) }
         } else {
             let upper = prefix + "\u{10FFFF}"
             for term in try String.fetchAll(
-                db.cachedStatement(
+                segmentDB.cachedStatement(
                     sql: "SELECT DISTINCT term FROM postings WHERE field = ? AND term >= ? AND term < ?"
                 ),
                 arguments: [field, prefix, upper]
@@ -126,28 +161,32 @@ struct IndexReader {
         return terms.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
-    /// Segments as (base, count, numeric bounds of `field`, id) — the in-memory one last with id -1.
-    func segments(field: String) -> [(base: Int, count: Int, bounds: ClosedRange<Double>?, segment: SegmentInfo?)] {
-        var result: [(Int, Int, ClosedRange<Double>?, SegmentInfo?)] = index.storedSegments.map {
-            (Int($0.base), $0.count, $0.bounds[field], $0)
+    /// Every segment as (first document, count, numeric bounds of `field` when flushed, the segment): flushed ones
+    /// first, then the in-memory ones.
+    func segments(field: String) -> [(base: Int, count: Int, bounds: ClosedRange<Double>?, segment: SegmentRef)] {
+        var result: [(Int, Int, ClosedRange<Double>?, SegmentRef)] = index.storedSegments.map {
+            (Int($0.base), $0.count, $0.bounds[field], .stored($0))
         }
-        let buffer = index.memorySegment
-        result.append((Int(buffer.base), buffer.count, nil, nil))
+        for (position, buffer) in memory.enumerated() {
+            result.append((Int(buffer.base), buffer.count, nil, .memory(buffer, position: position)))
+        }
         return result
     }
 
-    /// The doc values of `field` in a segment (`nil` segment: the in-memory one).
-    func column(field: String, segment: SegmentInfo?) throws -> Column? {
-        guard let segment else {
-            guard var column = index.memorySegment.column(field) else { return nil }
-            column.pad(to: index.memorySegment.count)
+    /// The doc values of `field` in a segment.
+    func column(field: String, segment: SegmentRef) throws -> Column? {
+        switch segment {
+        case .memory(let buffer, _):
+            guard var column = buffer.column(field) else { return nil }
+            column.pad(to: buffer.count)
             return column
+        case .stored(let info):
+            return try index.cachedColumn(segment: info.id, field: field, db: segmentDB)
         }
-        return try index.cachedColumn(segment: segment.id, field: field, db: db)
     }
 
     /// The segment holding global document `doc`.
-    func segment(containing doc: Int) -> SegmentInfo? {
+    func segment(containing doc: Int) -> SegmentRef? {
         let segments = index.storedSegments
         var low = 0
         var high = segments.count - 1
@@ -159,7 +198,12 @@ struct IndexReader {
             } else if doc >= Int(segment.base) + segment.count {
                 low = mid + 1
             } else {
-                return segment
+                return .stored(segment)
+            }
+        }
+        for (position, buffer) in memory.enumerated() where doc >= Int(buffer.base) {
+            if doc < Int(buffer.base) + max(buffer.count, 1) || position == memory.count - 1 {
+                return .memory(buffer, position: position)
             }
         }
         return nil
@@ -167,17 +211,27 @@ struct IndexReader {
 
     /// The values of `field` for global document `doc`.
     func values(field: String, doc: Int, columns: inout [Int64: Column?]) throws -> [SortKey] {
-        let segment = self.segment(containing: doc)
-        let key = segment?.id ?? -1
+        guard let segment = self.segment(containing: doc) else { return [] }
+        let key = segment.cacheKey
         if columns[key] == nil { columns[key] = .some(try column(field: field, segment: segment)) }
         guard let column = columns[key] ?? nil else { return [] }
-        let base = segment.map { Int($0.base) } ?? Int(index.memorySegment.base)
+        let base: Int
+        switch segment {
+        case .stored(let info): base = Int(info.base)
+        case .memory(let buffer, _): base = Int(buffer.base)
+        }
         return column.values(doc - base)
     }
 
     /// Sum of per-segment statistics for `field`.
     func statistics(field: String) -> FieldStatistics {
-        var total = index.memorySegment.statistics(field) ?? FieldStatistics()
+        var total = FieldStatistics()
+        for buffer in memory {
+            if let stats = buffer.statistics(field) {
+                total.documentCount += stats.documentCount
+                total.tokenCount += stats.tokenCount
+            }
+        }
         for segment in index.storedSegments {
             if let stats = segment.statistics[field] {
                 total.documentCount += stats.documentCount

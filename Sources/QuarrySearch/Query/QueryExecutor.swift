@@ -555,7 +555,7 @@ struct QueryExecutor {
     private func scanNumeric(field: String, _ bounds: ClosedRange<Double>) throws -> Bitmap {
         var bitmap = empty
         for segment in reader.segments(field: field) {
-            if let stored = segment.segment {
+            if let stored = segment.segment.stored {
                 guard let segmentBounds = segment.bounds else { continue }
                 if !segmentBounds.overlaps(bounds) { continue }
                 if bounds.contains(segmentBounds.lowerBound), bounds.contains(segmentBounds.upperBound),
@@ -636,7 +636,7 @@ struct QueryExecutor {
                 continue
             }
             for segment in reader.segments(field: columnName) {
-                if let stored = segment.segment, family != .text {
+                if let stored = segment.segment.stored, family != .text {
                     if stored.valueDocuments[name] == nil, stored.bounds[name] == nil { continue }
                     if stored.valueDocuments[name] == stored.count {
                         bitmap.insert(range: segment.base..<segment.base + segment.count)

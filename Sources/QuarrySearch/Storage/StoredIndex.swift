@@ -8,12 +8,15 @@ import Glibc
 import Darwin
 #endif
 
-/// One index in one SQLite file: the documents (the source of truth, written before a write is acknowledged),
-/// the flushed segments' postings and doc values, and the in-memory segment of the newest documents.
+/// One index: the documents file (`NAME.sqlite`, the source of truth, written before a write is acknowledged),
+/// the segments file (`NAME.segments.sqlite`: flushed segments' postings and doc values), and the in-memory
+/// segments of the newest documents.
 ///
 /// Durability: every write request commits its documents in one SQLite transaction (WAL, `synchronous=NORMAL`,
-/// which survives the process being killed). The in-memory segment is rebuilt from the documents after a crash,
-/// so a flush is only an optimisation.
+/// which survives the process being killed). In-memory segments are rebuilt from the documents after a crash, so
+/// writing segments out is only an optimisation. A full in-memory segment is frozen (still searchable) and written
+/// to the segments file by a background queue owned by the index, so ingest does not stop while it is written;
+/// the two files have separate write locks for that reason.
 ///
 /// `@unchecked Sendable`: every mutable property is read and written only while holding `lock`.
 final class StoredIndex: @unchecked Sendable {
@@ -27,7 +30,14 @@ final class StoredIndex: @unchecked Sendable {
     static let columnCacheBytes = 64 << 20
 
     let fileURL: URL
+    /// The segments file beside the documents file.
+    var segmentsURL: URL { Self.segmentsURL(for: fileURL) }
     private let database: DatabaseQueue
+    /// Connections to the segments file: one for the background writer, one for searches.
+    private let segmentWriter: DatabaseQueue
+    private let segmentReader: DatabaseQueue
+    /// Writes frozen segments in order, one at a time.
+    private let flushQueue = DispatchQueue(label: "quarry.index.flush")
     private let lock = NSLock()
 
     private(set) var metadata: IndexMetadata
@@ -36,6 +46,8 @@ final class StoredIndex: @unchecked Sendable {
     private var segments: [SegmentInfo] = []
     private var segmentsByID: [Int64: SegmentInfo] = [:]
     private var buffer: SegmentBuilder
+    /// Full in-memory segments waiting to be written, oldest first; searchable meanwhile.
+    private var frozen: [SegmentBuilder] = []
     private var deleted: Set<Int64> = []
     private var columnCache: [String: Column] = [:]
     private var columnCacheSize = 0
@@ -54,7 +66,6 @@ final class StoredIndex: @unchecked Sendable {
                 try saveMetadata(metadata, db)
                 try setMeta("next_doc", "0", db)
                 try setMeta("next_seq_no", "0", db)
-                try setMeta("flushed_doc", "0", db)
                 return .commit
             }
         }
@@ -64,6 +75,10 @@ final class StoredIndex: @unchecked Sendable {
     /// Opens an existing index file, replaying the unflushed documents into memory.
     static func open(at url: URL, segmentDocuments: Int) throws -> StoredIndex {
         try StoredIndex(url: url, database: openDatabase(url), segmentDocuments: segmentDocuments)
+    }
+
+    static func segmentsURL(for url: URL) -> URL {
+        url.deletingPathExtension().appendingPathExtension("segments.sqlite")
     }
 
     private static func openDatabase(_ url: URL) throws -> DatabaseQueue {
@@ -81,22 +96,28 @@ final class StoredIndex: @unchecked Sendable {
         fileURL = url
         self.segmentDocuments = max(1, segmentDocuments)
         self.database = database
-        var loaded: (IndexMetadata, Int64, Int64, Int64, [SegmentInfo], Set<Int64>)?
+        segmentWriter = try Self.openDatabase(Self.segmentsURL(for: url))
+        segmentReader = try Self.openDatabase(Self.segmentsURL(for: url))
+        var loaded: (IndexMetadata, Int64, Int64, Set<Int64>)?
         try database.inDatabase { db in
             try Self.createSchema(db)
             let metadata = try Self.loadMetadata(db)
             let nextDoc = Int64(try Self.meta("next_doc", db) ?? "0") ?? 0
             let nextSeqNo = Int64(try Self.meta("next_seq_no", db) ?? "0") ?? 0
-            let flushed = Int64(try Self.meta("flushed_doc", db) ?? "0") ?? 0
-            var segments: [SegmentInfo] = []
+            let deleted = Set(try Int64.fetchAll(db, sql: "SELECT doc FROM deleted"))
+            loaded = (metadata, nextDoc, nextSeqNo, deleted)
+        }
+        var flushed: Int64 = 0
+        var segments: [SegmentInfo] = []
+        try segmentWriter.inDatabase { db in
+            try Self.createSegmentSchema(db)
+            flushed = Int64(try Self.meta("flushed_doc", db) ?? "0") ?? 0
             for row in try Row.fetchAll(db, sql: "SELECT id, base, count, info FROM segments ORDER BY base") {
                 let info = try JSON.parse(row["info"] as String)
                 segments.append(SegmentInfo(id: row["id"], base: row["base"], count: row["count"], json: info))
             }
-            let deleted = Set(try Int64.fetchAll(db, sql: "SELECT doc FROM deleted"))
-            loaded = (metadata, nextDoc, nextSeqNo, flushed, segments, deleted)
         }
-        guard let (metadata, nextDoc, nextSeqNo, flushed, segments, deleted) = loaded else {
+        guard let (metadata, nextDoc, nextSeqNo, deleted) = loaded else {
             throw StoreError.internalFailure("could not read index file \(url.lastPathComponent)")
         }
         self.metadata = metadata
@@ -139,6 +160,14 @@ final class StoredIndex: @unchecked Sendable {
                     doc INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL,
                     seq_no INTEGER NOT NULL, source BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS deleted(doc INTEGER PRIMARY KEY);
+                """
+        )
+    }
+
+    private static func createSegmentSchema(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS segments(
                     id INTEGER PRIMARY KEY, base INTEGER NOT NULL, count INTEGER NOT NULL, info TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS postings(
@@ -184,9 +213,19 @@ final class StoredIndex: @unchecked Sendable {
         )
     }
 
-    /// Closes the file; the object must not be used afterwards.
-    func close() throws {
-        try lock.withLock { try database.close() }
+    /// Writes the in-memory segments out (unless the index is being deleted) and closes the files; the object must
+    /// not be used afterwards.
+    func close(writingSegments: Bool = true) throws {
+        if writingSegments {
+            try flush()
+        } else {
+            flushQueue.sync {}
+        }
+        try lock.withLock {
+            try database.close()
+            try segmentWriter.close()
+            try segmentReader.close()
+        }
     }
 
     // MARK: Metadata changes
@@ -213,7 +252,7 @@ final class StoredIndex: @unchecked Sendable {
     /// Applies writes in one transaction; per-item failures are results, not thrown errors.
     /// - Throws: only when the transaction itself fails (disk full, I/O error); then nothing was written.
     func write(_ operations: [WriteOperation]) throws -> [WriteResult] {
-        try lock.withLock {
+        let written = try lock.withLock {
             var mappings = metadata.mappings
             var mappingChanged = false
             var pending: [(Int64, IndexedDocument)] = []
@@ -421,10 +460,13 @@ final class StoredIndex: @unchecked Sendable {
             self.nextSeqNo = nextSeqNo
             buffer.count = Int(nextDoc - buffer.base)
             if buffer.count >= segmentDocuments || buffer.estimatedBytes >= Self.flushBytes {
-                try flushLocked()
+                freezeLocked()
             }
             return results
         }
+        // Backpressure: when the segment writer falls behind, wait for it rather than hold ever more in memory.
+        if lock.withLock({ frozen.count }) > 1 { flushQueue.sync {} }
+        return written
     }
 
     /// Indexes the documents of a large request on all cores before the (sequential) transaction. A document
@@ -488,59 +530,87 @@ final class StoredIndex: @unchecked Sendable {
 
     private static let base64URL = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    /// Writes the in-memory segment to the file.
+    /// Writes every in-memory segment to the segments file and waits until they are written.
     func flush() throws {
-        try lock.withLock { try flushLocked() }
+        lock.withLock { freezeLocked() }
+        flushQueue.sync {}
+        if let error = lock.withLock({ flushError }) { throw error }
     }
 
-    private func flushLocked() throws {
+    /// The last failure of the segment writer (the segment stays in memory, searchable, and is tried again).
+    private var flushError: (any Error)?
+
+    /// Freezes the in-memory segment and hands it to the segment writer.
+    private func freezeLocked() {
         buffer.count = Int(nextDoc - buffer.base)
         guard buffer.count > 0 else { return }
-        var info = buffer.info
-        let builder = buffer
-        let end = nextDoc
-        try database.inDatabase { db in
-            try db.inTransaction {
-                try db.execute(
-                    sql: "INSERT INTO segments(base, count, info) VALUES (?, ?, ?)",
-                    arguments: [info.base, builder.count, info.json.serialized()]
-                )
-                info.id = db.lastInsertedRowID
-                let posting = try db.cachedStatement(
-                    sql: "INSERT INTO postings(field, term, segment, count, docs) VALUES (?, ?, ?, ?, ?)"
-                )
-                let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
-                // Inserted in key order (SQLite compares TEXT bytewise), so the B-tree grows at its end.
-                func bytewise(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
-                for field in builder.fields.keys.sorted(by: bytewise) {
-                    let fieldBuilder = builder.fields[field]!
-                    for term in fieldBuilder.terms.keys.sorted(by: bytewise) {
-                        let docs = fieldBuilder.terms[term]!
-                        try posting.execute(
-                            arguments: [field, term, info.id, docs.count, Data(PostingsCodec.encode(docs))]
-                        )
-                    }
-                    for token in fieldBuilder.text.keys.sorted(by: bytewise) {
-                        let postings = fieldBuilder.text[token]!
-                        let blob = PostingsCodec.encode(postings.documents, frequencies: postings.frequencies)
-                        try posting.execute(arguments: [field, token, info.id, postings.documents.count, Data(blob)])
-                    }
-                    if var values = fieldBuilder.column {
-                        values.pad(to: builder.count)
-                        try column.execute(arguments: [field, info.id, Data(values.encoded())])
-                    }
-                    if var lengths = fieldBuilder.lengths {
-                        lengths.pad(to: builder.count)
-                        try column.execute(arguments: [lengthColumn(field), info.id, Data(lengths.encoded())])
-                    }
+        frozen.append(buffer)
+        buffer = SegmentBuilder(base: nextDoc)
+        flushQueue.async { self.writeOldestFrozenSegment() }
+    }
+
+    /// Runs on `flushQueue`: writes the oldest frozen segment in one transaction of the segments file, then
+    /// swaps it for its stored form.
+    private func writeOldestFrozenSegment() {
+        guard let builder = lock.withLock({ frozen.first }) else { return }
+        do {
+            var info = builder.info
+            let end = builder.base + Int64(builder.count)
+            try segmentWriter.inDatabase { db in
+                try db.inTransaction {
+                    try Self.writeSegment(builder, info: &info, end: end, db)
+                    return .commit
                 }
-                try Self.setMeta("flushed_doc", String(end), db)
-                return .commit
+            }
+            lock.withLock {
+                frozen.removeFirst()
+                segments.append(info)
+                segmentsByID[info.id] = info
+                flushError = nil
+            }
+        } catch {
+            lock.withLock {
+                flushError = error
+                // Keep it searchable in memory; the next freeze or flush tries again.
             }
         }
-        segments.append(info)
-        segmentsByID[info.id] = info
-        buffer = SegmentBuilder(base: end)
+    }
+
+    private static func writeSegment(_ builder: SegmentBuilder, info: inout SegmentInfo, end: Int64, _ db: Database)
+        throws
+    {
+        try db.execute(
+            sql: "INSERT INTO segments(base, count, info) VALUES (?, ?, ?)",
+            arguments: [info.base, builder.count, info.json.serialized()]
+        )
+        info.id = db.lastInsertedRowID
+        let posting = try db.cachedStatement(
+            sql: "INSERT INTO postings(field, term, segment, count, docs) VALUES (?, ?, ?, ?, ?)"
+        )
+        let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
+        // Inserted in key order (SQLite compares TEXT bytewise), so the B-tree grows at its end.
+        func bytewise(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+        for field in builder.fields.keys.sorted(by: bytewise) {
+            let fieldBuilder = builder.fields[field]!
+            for term in fieldBuilder.terms.keys.sorted(by: bytewise) {
+                let docs = fieldBuilder.terms[term]!
+                try posting.execute(arguments: [field, term, info.id, docs.count, Data(PostingsCodec.encode(docs))])
+            }
+            for token in fieldBuilder.text.keys.sorted(by: bytewise) {
+                let postings = fieldBuilder.text[token]!
+                let blob = PostingsCodec.encode(postings.documents, frequencies: postings.frequencies)
+                try posting.execute(arguments: [field, token, info.id, postings.documents.count, Data(blob)])
+            }
+            if var values = fieldBuilder.column {
+                values.pad(to: builder.count)
+                try column.execute(arguments: [field, info.id, Data(values.encoded())])
+            }
+            if var lengths = fieldBuilder.lengths {
+                lengths.pad(to: builder.count)
+                try column.execute(arguments: [lengthColumn(field), info.id, Data(lengths.encoded())])
+            }
+        }
+        try setMeta("flushed_doc", String(end), db)
     }
 
     // MARK: Reads
@@ -574,7 +644,7 @@ final class StoredIndex: @unchecked Sendable {
 
     /// Bytes on disk (the file and its write-ahead log).
     var sizeInBytes: Int64 {
-        let paths = [fileURL.path, fileURL.path + "-wal"]
+        let paths = [fileURL.path, fileURL.path + "-wal", segmentsURL.path, segmentsURL.path + "-wal"]
         return paths.reduce(0) { total, path in
             total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0)
         }
@@ -585,8 +655,10 @@ final class StoredIndex: @unchecked Sendable {
         try lock.withLock {
             // One read transaction for the whole search: a consistent snapshot, and no file locking per statement.
             try database.read { db in
-                let reader = IndexReader(index: self, db: db)
-                return try body(reader)
+                try segmentReader.read { segmentDB in
+                    let reader = IndexReader(index: self, db: db, segmentDB: segmentDB)
+                    return try body(reader)
+                }
             }
         }
     }
@@ -594,7 +666,8 @@ final class StoredIndex: @unchecked Sendable {
     // MARK: Reader support (called with `lock` held, from `IndexReader`)
 
     var capacity: Int { Int(nextDoc) }
-    var memorySegment: SegmentBuilder { buffer }
+    /// The frozen segments and the one receiving documents, oldest first.
+    var memorySegments: [SegmentBuilder] { frozen + [buffer] }
     var storedSegments: [SegmentInfo] { segments }
     var deletedDocuments: Set<Int64> { deleted }
 
