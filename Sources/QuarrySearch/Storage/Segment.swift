@@ -1,3 +1,4 @@
+import Foundation
 package import QuarryCore
 
 /// What indexing one document produced: exact terms (keywords, addresses, booleans), analyzed
@@ -51,15 +52,46 @@ final class FieldBuilder: @unchecked Sendable {
     /// The last document counted in `statistics.documentCount`.
     var lastDocument = -1
 
-    func copy() -> FieldBuilder {
-        let copy = FieldBuilder()
-        copy.terms = terms
-        copy.text = text
-        copy.column = column
-        copy.lengths = lengths
-        copy.statistics = statistics
-        copy.lastDocument = lastDocument
-        return copy
+    private func count(_ doc: Int) {
+        if lastDocument != doc {
+            lastDocument = doc
+            statistics.documentCount += 1
+        }
+    }
+
+    func add(term: String, doc: Int) {
+        terms[term, default: []].appendUnique(UInt32(doc))
+        count(doc)
+    }
+
+    func add(tokens: [String], doc: Int) {
+        var frequencies: [String: UInt16] = [:]
+        for token in tokens { frequencies[token, default: 0] &+= 1 }
+        for (token, frequency) in frequencies {
+            text[token, default: TextPostings()].add(UInt32(doc), frequency)
+        }
+        if lengths == nil { lengths = Column(kind: .int) }
+        lengths!.append(doc: doc, int: Int64(tokens.count))
+        statistics.tokenCount += tokens.count
+        count(doc)
+    }
+
+    func add(value: IndexedDocument.Value, doc: Int) {
+        switch value {
+        case .int(let v):
+            if column == nil { column = Column(kind: .int) }
+            column!.append(doc: doc, int: v)
+        case .double(let v):
+            if column == nil { column = Column(kind: .double) }
+            column!.append(doc: doc, double: v)
+        case .string(let v):
+            if column == nil { column = Column(kind: .string) }
+            column!.append(doc: doc, string: v)
+        case .ip(let v):
+            if column == nil { column = Column(kind: .ip) }
+            column!.append(doc: doc, ip: v)
+        }
+        count(doc)
     }
 }
 
@@ -95,55 +127,52 @@ package struct SegmentBuilder: @unchecked Sendable {
     package mutating func add(_ document: IndexedDocument, number: Int64) {
         let local = Int(number - base)
         count = max(count, local + 1)
-        let doc = UInt32(local)
-        for (definition, term) in document.terms {
-            let builder = field(definition)
-            builder.terms[term, default: []].appendUnique(doc)
-            if builder.lastDocument != local {
-                builder.lastDocument = local
-                builder.statistics.documentCount += 1
-            }
-            estimatedBytes += 8
+        for (definition, term) in document.terms { field(definition).add(term: term, doc: local) }
+        for (definition, tokens) in document.texts { field(definition).add(tokens: tokens, doc: local) }
+        for (definition, value) in document.values { field(definition).add(value: value, doc: local) }
+        estimatedBytes += Self.estimatedBytes(document)
+    }
+
+    /// Adds documents in order, spreading the fields over the cores for large batches: each field's postings
+    /// and doc values belong to one worker, so no field is touched by two threads.
+    package mutating func add(batch: [(number: Int64, document: IndexedDocument)]) {
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 4)
+        guard batch.count >= 256, workers > 1 else {
+            for (number, document) in batch { add(document, number: number) }
+            return
         }
-        for (definition, tokens) in document.texts {
-            let builder = field(definition)
-            var frequencies: [String: UInt16] = [:]
-            for token in tokens { frequencies[token, default: 0] &+= 1 }
-            for (token, frequency) in frequencies {
-                builder.text[token, default: TextPostings()].add(doc, frequency)
-            }
-            if builder.lengths == nil { builder.lengths = Column(kind: .int) }
-            builder.lengths!.append(doc: local, int: Int64(tokens.count))
-            builder.statistics.tokenCount += tokens.count
-            if builder.lastDocument != local {
-                builder.lastDocument = local
-                builder.statistics.documentCount += 1
-            }
-            estimatedBytes += 16 * frequencies.count
+        for (number, document) in batch {
+            count = max(count, Int(number - base) + 1)
+            for (definition, _) in document.terms { _ = field(definition) }
+            for (definition, _) in document.texts { _ = field(definition) }
+            for (definition, _) in document.values { _ = field(definition) }
+            estimatedBytes += Self.estimatedBytes(document)
         }
-        for (definition, value) in document.values {
-            let builder = field(definition)
-            switch value {
-            case .int(let v):
-                if builder.column == nil { builder.column = Column(kind: .int) }
-                builder.column!.append(doc: local, int: v)
-            case .double(let v):
-                if builder.column == nil { builder.column = Column(kind: .double) }
-                builder.column!.append(doc: local, double: v)
-            case .string(let v):
-                if builder.column == nil { builder.column = Column(kind: .string) }
-                builder.column!.append(doc: local, string: v)
-                estimatedBytes += v.utf8.count
-            case .ip(let v):
-                if builder.column == nil { builder.column = Column(kind: .ip) }
-                builder.column!.append(doc: local, ip: v)
+        let builders = byOrdinal
+        let base = self.base
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for (number, document) in batch {
+                let local = Int(number - base)
+                for (definition, term) in document.terms where definition.ordinal % workers == worker {
+                    builders[definition.ordinal]!.add(term: term, doc: local)
+                }
+                for (definition, tokens) in document.texts where definition.ordinal % workers == worker {
+                    builders[definition.ordinal]!.add(tokens: tokens, doc: local)
+                }
+                for (definition, value) in document.values where definition.ordinal % workers == worker {
+                    builders[definition.ordinal]!.add(value: value, doc: local)
+                }
             }
-            if builder.lastDocument != local {
-                builder.lastDocument = local
-                builder.statistics.documentCount += 1
-            }
-            estimatedBytes += 12
         }
+    }
+
+    private static func estimatedBytes(_ document: IndexedDocument) -> Int {
+        var bytes = document.terms.count * 8 + document.values.count * 12
+        for (_, tokens) in document.texts { bytes += 16 * tokens.count }
+        for (_, value) in document.values {
+            if case .string(let text) = value { bytes += text.utf8.count }
+        }
+        return bytes
     }
 
     /// Term postings of `field`.

@@ -454,7 +454,7 @@ final class StoredIndex: @unchecked Sendable {
             }
             // Committed: make the writes visible.
             if mappingChanged { metadata.mappings = mappings }
-            for (number, document) in pending { buffer.add(document, number: number) }
+            buffer.add(batch: pending)
             deleted.formUnion(newlyDeleted)
             self.nextDoc = nextDoc
             self.nextSeqNo = nextSeqNo
@@ -576,7 +576,12 @@ final class StoredIndex: @unchecked Sendable {
         }
     }
 
-    private static func writeSegment(_ builder: SegmentBuilder, info: inout SegmentInfo, end: Int64, _ db: Database)
+    private static func writeSegment(
+        _ builder: SegmentBuilder,
+        info: inout SegmentInfo,
+        end: Int64,
+        _ db: Database
+    )
         throws
     {
         try db.execute(
