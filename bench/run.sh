@@ -19,8 +19,12 @@ quarry=.build/release/quarry
 bench=.build/release/QuarryBench
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-echo "== generating $docs documents"
-$quarry sample dns --documents "$docs" --out "$out/dns.ndjson"
+if [ "${REUSE_DATA:-}" = 1 ] && [ -s "$out/dns.ndjson" ]; then
+    echo "== reusing $out/dns.ndjson (REUSE_DATA=1)"
+else
+    echo "== generating $docs documents"
+    $quarry sample dns --documents "$docs" --out "$out/dns.ndjson"
+fi
 $quarry sample template > "$out/template.json"
 ls -la "$out/dns.ndjson"
 

@@ -1,4 +1,3 @@
-import Foundation
 package import QuarryCore
 
 /// What indexing one document produced: exact terms (keywords, addresses, booleans), analyzed
@@ -131,39 +130,6 @@ package struct SegmentBuilder: @unchecked Sendable {
         for (definition, tokens) in document.texts { field(definition).add(tokens: tokens, doc: local) }
         for (definition, value) in document.values { field(definition).add(value: value, doc: local) }
         estimatedBytes += Self.estimatedBytes(document)
-    }
-
-    /// Adds documents in order, spreading the fields over the cores for large batches: each field's postings
-    /// and doc values belong to one worker, so no field is touched by two threads.
-    package mutating func add(batch: [(number: Int64, document: IndexedDocument)]) {
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 4)
-        guard batch.count >= 256, workers > 1 else {
-            for (number, document) in batch { add(document, number: number) }
-            return
-        }
-        for (number, document) in batch {
-            count = max(count, Int(number - base) + 1)
-            for (definition, _) in document.terms { _ = field(definition) }
-            for (definition, _) in document.texts { _ = field(definition) }
-            for (definition, _) in document.values { _ = field(definition) }
-            estimatedBytes += Self.estimatedBytes(document)
-        }
-        let builders = byOrdinal
-        let base = self.base
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for (number, document) in batch {
-                let local = Int(number - base)
-                for (definition, term) in document.terms where definition.ordinal % workers == worker {
-                    builders[definition.ordinal]!.add(term: term, doc: local)
-                }
-                for (definition, tokens) in document.texts where definition.ordinal % workers == worker {
-                    builders[definition.ordinal]!.add(tokens: tokens, doc: local)
-                }
-                for (definition, value) in document.values where definition.ordinal % workers == worker {
-                    builders[definition.ordinal]!.add(value: value, doc: local)
-                }
-            }
-        }
     }
 
     private static func estimatedBytes(_ document: IndexedDocument) -> Int {

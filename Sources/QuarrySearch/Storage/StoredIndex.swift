@@ -454,7 +454,7 @@ final class StoredIndex: @unchecked Sendable {
             }
             // Committed: make the writes visible.
             if mappingChanged { metadata.mappings = mappings }
-            buffer.add(batch: pending)
+            for (number, document) in pending { buffer.add(document, number: number) }
             deleted.formUnion(newlyDeleted)
             self.nextDoc = nextDoc
             self.nextSeqNo = nextSeqNo
