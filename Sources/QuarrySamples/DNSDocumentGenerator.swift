@@ -74,7 +74,8 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
         self.configuration = configuration
         random = SplitMix64(seed: configuration.seed)
         let clientCount = max(20, configuration.documents / 50)
-        clients = (0..<clientCount).map { "10.1.\($0 / 250).\($0 % 250 + 2)" }
+        // 10.1.0.2, 10.1.0.3, … 250 hosts per /24, then the next /24, then the next /16 (up to 15 million hosts).
+        clients = (0..<clientCount).map { "10.\(1 + $0 / 62_500).\($0 / 250 % 250).\($0 % 250 + 2)" }
         silentConnector = clients[clients.count - 1]
         planted = [
             PlantedDomain(

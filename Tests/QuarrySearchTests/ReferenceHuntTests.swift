@@ -74,3 +74,12 @@ struct ReferenceHuntTests {
         }
     }
 }
+
+struct SampleDataTests {
+    @Test func clientAddressesStayValidAtTenMillionDocuments() throws {
+        let generator = DNSDocumentGenerator(configuration: .init(documents: 10_000_000, end: 0))
+        #expect(generator.clients.count == 200_000)
+        #expect(generator.clients.allSatisfy { IPAddress($0) != nil })
+        #expect(Set(generator.clients).count == generator.clients.count)
+    }
+}
