@@ -13,7 +13,17 @@ url = urlparse(sys.argv[1])
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
 window = {"range": {"@timestamp": {"gte": "now-4h"}}}
-addresses = ["203.0.113.66"] + [f"93.{n}.{n}.{n}" for n in range(20, 27)]
+def sample_address(domain):
+    """The address QuarrySamples' generator gives a popular domain (FNV-1a of the name)."""
+    value = 1469598103934665603
+    for byte in domain.encode():
+        value = ((value ^ byte) * 1099511628211) % 2**64
+    return f"93.{value % 200 + 20}.{(value >> 8) % 250}.{(value >> 16) % 250 + 1}"
+
+
+addresses = ["203.0.113.66"] + [sample_address(d) for d in
+                                ["www.google.com", "github.com", "slack.com", "zoom.us", "pypi.org", "sentry.io",
+                                 "twitter.com"]]
 queries = {
     "hunt: term rare domain + range": {
         "size": 1000, "_source": ["client.ip", "source.ip", "host.name"],

@@ -193,7 +193,8 @@ public final class EmbeddedStore: @unchecked Sendable {
                 seenWildcard = true
                 var matched = false
                 for (name, metadata) in indices.sorted(by: { $0.key < $1.key }) {
-                    if name.hasPrefix("."), !pattern(part, allowsHidden: true) && !options.expandHidden { continue }
+                    // Hidden indices (`.name`) match only patterns that start with a dot, unless asked for.
+                    if name.hasPrefix("."), !part.hasPrefix("."), !options.expandHidden { continue }
                     if Wildcard.matches(part, name)
                         || metadata.aliases.keys.contains(where: { Wildcard.matches(part, $0) })
                     {
@@ -221,10 +222,6 @@ public final class EmbeddedStore: @unchecked Sendable {
             throw .indexNotFound(expression)
         }
         return result
-    }
-
-    private static func pattern(_ pattern: String, allowsHidden: Bool) -> Bool {
-        pattern.hasPrefix(".")
     }
 
     private func openIndices(_ names: [String]) -> [StoredIndex] {

@@ -478,30 +478,23 @@ final class StoredIndex: @unchecked Sendable {
         mappings: Mappings,
         limits: MappingLimits
     ) -> [IndexedDocument?] {
-        var results = [IndexedDocument?](repeating: nil, count: operations.count)
-        guard operations.count >= 256 else { return results }
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
-        results.withUnsafeMutableBufferPointer { buffer in
-            let output = DisjointWrites(buffer: buffer)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let mappings = mappings.isolatedCopy()
-                let chunk = (operations.count + workers - 1) / workers
-                for position in (worker * chunk)..<min(operations.count, (worker + 1) * chunk) {
-                    guard case .index(let request) = operations[position] else { continue }
-                    var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
-                    guard let document = try? indexer.index(request.document) else { continue }
-                    // A new field: the sequential path maps it once; mapping it here would repeat that work for
-                    // every following document of the chunk.
-                    if indexer.mappingChanged { break }
-                    output.buffer[position] = document
-                }
+        guard operations.count >= 256 else { return [IndexedDocument?](repeating: nil, count: operations.count) }
+        return parallelChunks(count: operations.count, initial: nil) { range, store in
+            let mappings = mappings.isolatedCopy()
+            for position in range {
+                guard case .index(let request) = operations[position] else { continue }
+                var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
+                guard let document = try? indexer.index(request.document) else { continue }
+                // A new field: the sequential path maps it once; mapping it here would repeat that work for
+                // every following document of the chunk.
+                if indexer.mappingChanged { break }
+                store(position, document)
             }
         }
-        return results
     }
 
-    /// An id like Elasticsearch's auto-generated ones: 20 URL-safe base64 characters, time-ordered so that the
-    /// `id` index grows at its end.
+    /// An id like Elasticsearch's auto-generated ones: 20 URL-safe characters, time-ordered so that the `id` index
+    /// grows at its end.
     private func generateID() -> String {
         idSequence &+= 1
         var time = timespec()
@@ -528,7 +521,9 @@ final class StoredIndex: @unchecked Sendable {
         }
     }
 
-    private static let base64URL = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    /// The 64 URL-safe characters in byte order, so that later ids sort after earlier ones and SQLite's `id`
+    /// index grows at its end instead of splitting pages all over.
+    private static let base64URL = Array("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz".utf8)
 
     /// Writes every in-memory segment to the segments file and waits until they are written.
     func flush() throws {
@@ -754,11 +749,4 @@ extension JSON {
         }
         return .object(base)
     }
-}
-
-/// A buffer that concurrent workers write at distinct positions.
-///
-/// `@unchecked Sendable`: each position is written by exactly one worker, and the buffer outlives the workers.
-private struct DisjointWrites<Element>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<Element>
 }

@@ -306,19 +306,9 @@ package struct BulkParser {
         @Sendable func parse(_ line: ArraySlice<UInt8>) -> Result<JSON, JSONParseError> {
             Result { () throws(JSONParseError) -> JSON in try JSON.parse(line) }
         }
-        guard lines.count >= 512 else { return lines.map(parse) }
-        var results = [Result<JSON, JSONParseError>](repeating: .success(.null), count: lines.count)
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
-        results.withUnsafeMutableBufferPointer { buffer in
-            let output = UnsafeSendableBuffer(buffer: buffer)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let chunk = (lines.count + workers - 1) / workers
-                for position in (worker * chunk)..<min(lines.count, (worker + 1) * chunk) {
-                    output.buffer[position] = parse(lines[position])
-                }
-            }
+        return parallelChunks(count: lines.count, initial: .success(.null), minimumCount: 512) { range, store in
+            for position in range { store(position, parse(lines[position])) }
         }
-        return results
     }
 
     package func parse() throws(StoreError) -> [Entry] {
@@ -473,11 +463,4 @@ package struct BulkParser {
         }
         return entries
     }
-}
-
-/// A buffer that concurrent workers write at distinct positions.
-///
-/// `@unchecked Sendable`: each position is written by exactly one worker, and the buffer outlives the workers.
-struct UnsafeSendableBuffer<Element>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<Element>
 }
