@@ -680,6 +680,8 @@ public final class EmbeddedStore: @unchecked Sendable {
         public var name: String
         public var uuid: String
         public var documentCount: Int
+        /// Replaced or deleted documents whose postings are still in segments.
+        public var deletedCount: Int
         public var sizeInBytes: Int64
         public var creationDate: Int64
     }
@@ -690,6 +692,7 @@ public final class EmbeddedStore: @unchecked Sendable {
                 name: $0.name,
                 uuid: $0.metadata.uuid,
                 documentCount: $0.documentCount,
+                deletedCount: $0.deletedCount,
                 sizeInBytes: $0.sizeInBytes,
                 creationDate: $0.metadata.creationDate
             )

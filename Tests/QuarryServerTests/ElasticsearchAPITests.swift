@@ -159,6 +159,9 @@ struct ElasticsearchAPITests {
             let cat = try await call(client, .get, "/_cat/indices?format=json")
             #expect(cat.json?[0]?["index"] == "logs")
             #expect(cat.json?[0]?["docs.count"] == "1")
+            _ = try await call(client, .put, "/logs/_doc/1", #"{"host":{"ip":"10.0.0.2"},"msg":"hello again"}"#)
+            let replaced = try await call(client, .get, "/_cat/indices/logs?format=json&h=docs.count,docs.deleted")
+            #expect(replaced.json == [["docs.count": "1", "docs.deleted": "1"]])
             let text = try await call(client, .get, "/_cat/indices?v")
             #expect(String(decoding: text.body, as: UTF8.self).hasPrefix("health status index"))
             let compatible = try await client.execute(

@@ -642,7 +642,12 @@ final class StoredIndex: @unchecked Sendable {
         lock.withLock { Int(nextDoc) - deleted.count }
     }
 
-    /// Bytes on disk (the file and its write-ahead log).
+    /// Number of documents replaced or deleted (ES's `docs.deleted`).
+    var deletedCount: Int {
+        lock.withLock { deleted.count }
+    }
+
+    /// Bytes on disk (both files and their write-ahead logs).
     var sizeInBytes: Int64 {
         let paths = [fileURL.path, fileURL.path + "-wal", segmentsURL.path, segmentsURL.path + "-wal"]
         return paths.reduce(0) { total, path in

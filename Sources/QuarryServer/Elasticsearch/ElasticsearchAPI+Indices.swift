@@ -168,7 +168,8 @@ extension ElasticsearchAPI {
             let size = Self.humanBytes(summary.sizeInBytes)
             return [
                 ("health", "green"), ("status", "open"), ("index", summary.name), ("uuid", summary.uuid),
-                ("pri", "1"), ("rep", "0"), ("docs.count", String(summary.documentCount)), ("docs.deleted", "0"),
+                ("pri", "1"), ("rep", "0"), ("docs.count", String(summary.documentCount)),
+                ("docs.deleted", String(summary.deletedCount)),
                 ("store.size", size), ("pri.store.size", size), ("dataset.size", size),
             ]
         }
