@@ -64,3 +64,32 @@ struct JSONTests {
         #expect(parsed == .object(object))
     }
 }
+
+/// Malformed input of every kind is an error, never a trap: mutations of valid JSON and random bytes.
+struct JSONRobustnessTests {
+    @Test func mutatedAndRandomInputNeverTraps() {
+        var generator = SystemRandomNumberGenerator()
+        let seed = Array(#"{"a":[1,2.5e3,-0,"x\"y\u00e9",true,null,{"b":{"c":[]}}],"d":"\ud83d\ude00"}"#.utf8)
+        var parsed = 0
+        for round in 0..<20_000 {
+            var bytes = seed
+            if round % 4 == 0 {
+                bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
+            } else {
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    let position = Int.random(in: 0..<bytes.count, using: &generator)
+                    switch Int.random(in: 0..<3, using: &generator) {
+                    case 0: bytes[position] = UInt8.random(in: 0...255, using: &generator)
+                    case 1: bytes.remove(at: position)
+                    default: bytes.insert(UInt8.random(in: 0...255, using: &generator), at: position)
+                    }
+                    if bytes.isEmpty { break }
+                }
+            }
+            if (try? JSON.parse(bytes)) != nil { parsed += 1 }
+        }
+        #expect(parsed < 20_000, "most mutations are invalid and were reported as errors")
+    }
+}
