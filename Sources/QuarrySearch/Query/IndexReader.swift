@@ -68,9 +68,19 @@ struct IndexReader {
             for doc in docs { bitmap.insert(base + Int(doc)) }
             frequency += docs.count
         }
+        let (storedFrequency, wanted) = try flushedSegments(field: field, term: term)
+        frequency += storedFrequency
+        for segment in wanted { try addPostings(field: field, term: term, segment: segment, into: &bitmap) }
+        return frequency
+    }
+
+    /// The flushed segments holding `term` in `field` that ``SearchScope/restriction`` leaves worth reading, and
+    /// the term's document frequency over all flushed segments (read from the stored counts, not the postings).
+    private func flushedSegments(field: String, term: String) throws -> (frequency: Int, segments: [SegmentInfo]) {
         let counts = try segmentDB.cachedStatement(
             sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?"
         )
+        var frequency = 0
         var wanted: [SegmentInfo] = []
         let rows = try Row.fetchCursor(counts, arguments: [field, term])
         while let row = try rows.next() {
@@ -78,8 +88,7 @@ struct IndexReader {
             frequency += row[1] as Int
             if isRelevant(base: Int(segment.base), count: segment.count) { wanted.append(segment) }
         }
-        for segment in wanted { try addPostings(field: field, term: term, segment: segment, into: &bitmap) }
-        return frequency
+        return (frequency, wanted)
     }
 
     /// The documents of one segment holding `term` in `field`, as global numbers.
@@ -92,7 +101,6 @@ struct IndexReader {
         for doc in PostingsCodec.decodeDocuments(Array(data)) { bitmap.insert(base + Int(doc)) }
     }
 
-    /// Postings of a text token with frequencies, by global document number.
     /// Postings of a text token with frequencies, by global document number, and the token's document frequency
     /// over all segments.
     func textPostings(
@@ -100,17 +108,8 @@ struct IndexReader {
         token: String
     ) throws -> (postings: [(doc: Int, frequency: UInt16)], documentFrequency: Int) {
         var result: [(Int, UInt16)] = []
-        var documentFrequency = 0
-        let counts = try segmentDB.cachedStatement(
-            sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?"
-        )
-        var wanted: [SegmentInfo] = []
-        let rows = try Row.fetchCursor(counts, arguments: [field, token])
-        while let row = try rows.next() {
-            guard let segment = index.storedSegment(id: row[0]) else { continue }
-            documentFrequency += row[1] as Int
-            if isRelevant(base: Int(segment.base), count: segment.count) { wanted.append(segment) }
-        }
+        let (storedFrequency, wanted) = try flushedSegments(field: field, term: token)
+        var documentFrequency = storedFrequency
         let statement = try segmentDB.cachedStatement(
             sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
         )
