@@ -132,6 +132,37 @@ struct ElasticsearchAPITests {
         }
     }
 
+    @Test(.timeLimit(.minutes(1))) func multiGetAndMultiSearchAnswerEachPartOnItsOwn() async throws {
+        try await withElasticsearchServer { client, _ in
+            _ = try await call(client, .put, "/m/_doc/1?refresh=true", #"{"a":"x","b":1}"#)
+            let mget = try await call(
+                client,
+                .post,
+                "/_mget",
+                #"{"docs":[{"_index":"m","_id":"1","_source":"a"},{"_index":"m","_id":"2"},{"_index":"none","_id":"1"}]}"#
+            )
+            let docs = try #require(mget.json?["docs"]?.arrayValue)
+            #expect(docs[0]["_source"] == ["a": "x"])
+            #expect(docs[1]["found"] == false)
+            #expect(docs[2]["error"]?["type"] == "index_not_found_exception")
+            let body = """
+                {}
+                {"query":{"term":{"a.keyword":"x"}}}
+                {"index":"none"}
+                {}
+                {}
+                {"query":{"nope":{}}}
+
+                """
+            let msearch = try await call(client, .post, "/m/_msearch", body, contentType: "application/x-ndjson")
+            let responses = try #require(msearch.json?["responses"]?.arrayValue)
+            #expect(responses.count == 3)
+            #expect(responses[0]["hits"]?["total"]?["value"] == 1 && responses[0]["status"] == 200)
+            #expect(responses[1]["status"] == 404)
+            #expect(responses[2]["error"]?["type"] == "parsing_exception" && responses[2]["status"] == 400)
+        }
+    }
+
     @Test(.timeLimit(.minutes(1))) func documentLifecycleAndCommonParameters() async throws {
         try await withElasticsearchServer { client, _ in
             let created = try await call(

@@ -161,6 +161,18 @@ public struct ElasticsearchAPI: Sendable {
             "/{index}/_search",
             { api, request, c throws(StoreError) in try api.search(request, c["index"]) }
         )
+        add([.get, .post], "/_mget", { api, request, _ throws(StoreError) in try api.multiGet(request, nil) })
+        add(
+            [.get, .post],
+            "/{index}/_mget",
+            { api, request, c throws(StoreError) in try api.multiGet(request, c["index"]) }
+        )
+        add([.get, .post], "/_msearch", { api, request, _ throws(StoreError) in try api.multiSearch(request, nil) })
+        add(
+            [.get, .post],
+            "/{index}/_msearch",
+            { api, request, c throws(StoreError) in try api.multiSearch(request, c["index"]) }
+        )
         add([.get, .post], "/_count", { api, request, _ throws(StoreError) in try api.count(request, nil) })
         add(
             [.get, .post],
@@ -281,7 +293,7 @@ public struct ElasticsearchAPI: Sendable {
         "allow_partial_search_results", "batched_reduce_size", "ccs_minimize_roundtrips",
         "max_concurrent_shard_requests", "pre_filter_shard_size", "scroll", "seq_no_primary_term",
         "terminate_after", "track_scores", "explain", "stats", "docvalue_fields", "min_score",
-        "include_named_queries_score", "force_synthetic_source",
+        "include_named_queries_score", "force_synthetic_source", "max_concurrent_searches",
     ]
 
     /// Answers one request, never throwing: errors become ES error responses.
