@@ -49,6 +49,14 @@ struct JSONTests {
         #expect(throws: Never.self) { try JSON.parse(fine) }
     }
 
+    @Test func followsDottedPathsThroughObjectsAndArrays() throws {
+        let json = try JSON.parse(#"{"hits":{"total":{"value":3},"hits":[{"_id":"a"},{"_id":"b"}]}}"#)
+        #expect(json.value(atPath: "hits.total.value") == 3)
+        #expect(json.value(atPath: "hits.hits.1._id") == "b")
+        #expect(json.value(atPath: "hits.hits.2._id") == nil)
+        #expect(json.value(atPath: "hits.missing") == nil)
+    }
+
     @Test func decodesSurrogatePairs() throws {
         #expect(try JSON.parse(#""\ud83d\ude00""#) == "😀")
     }

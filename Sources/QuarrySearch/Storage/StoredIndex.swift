@@ -20,10 +20,7 @@ import Darwin
 ///
 /// `@unchecked Sendable`: every mutable property is read and written only while holding `lock`.
 final class StoredIndex: @unchecked Sendable {
-    /// Documents held in memory before the segment is written out (the default of
-    /// ``EmbeddedStore/Configuration/segmentDocuments``).
-    static let defaultSegmentDocuments = 32_768
-    /// Documents held in memory before the segment is written out.
+    /// Documents held in memory before the segment is frozen (``EmbeddedStore/Configuration/segmentDocuments``).
     private let segmentDocuments: Int
     static let flushBytes = 48 << 20
     /// Decoded doc-value columns kept between searches.
