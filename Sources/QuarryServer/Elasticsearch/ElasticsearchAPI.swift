@@ -298,12 +298,12 @@ public struct ElasticsearchAPI: Sendable {
 
     /// Answers one request, never throwing: errors become ES error responses.
     public func handle(_ request: ESRequest) -> ESResponse {
+        let path = "/" + request.path.joined(separator: "/")
         var matchedPath = false
         for route in Self.routes {
             guard let captures = route.match(request.path) else { continue }
             matchedPath = true
             guard route.methods.contains(request.method) else { continue }
-            let path = "/" + request.path.joined(separator: "/")
             if let unknown = request.parameters.keys.sorted().first(where: { !Self.knownParameters.contains($0) }) {
                 return ESResponse.error(
                     .illegalArgument("request [\(path)] contains unrecognized parameter: [\(unknown)]")
@@ -317,7 +317,6 @@ public struct ElasticsearchAPI: Sendable {
                 return ESResponse.error(error)
             }
         }
-        let path = "/" + request.path.joined(separator: "/")
         if matchedPath {
             let allowed = Self.routes.filter { $0.match(request.path) != nil }.flatMap(\.methods).map(\.rawValue)
             return ESResponse(
