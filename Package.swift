@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "QuarryCore", targets: ["QuarryCore"]),
         .library(name: "QuarrySearch", targets: ["QuarrySearch"]),
         .library(name: "QuarryServer", targets: ["QuarryServer"]),
+        .library(name: "QuarryLiquid", targets: ["QuarryLiquid"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -30,10 +31,19 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .target(
             name: "QuarryCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryLiquid",
+            dependencies: [
+                "QuarryCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -102,6 +112,11 @@ let package = Package(
         .testTarget(
             name: "QuarryCoreTests",
             dependencies: ["QuarryCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryLiquidTests",
+            dependencies: ["QuarryCore", "QuarryLiquid", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

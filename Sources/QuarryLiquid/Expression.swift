@@ -1,0 +1,262 @@
+import QuarryCore
+
+/// A value expression: a literal, a variable path, or a range.
+indirect enum Expression: Sendable {
+    case literal(JSON)
+    case variable(VariablePath)
+    case range(Expression, Expression)
+    /// The special `empty` literal: compares equal to empty strings, arrays and objects; `""` elsewhere.
+    case empty
+    /// The special `blank` literal: compares equal to nil, false, whitespace and empty collections; `""` elsewhere.
+    case blank
+
+    /// The source text of the expression, as `forloop.name` and `cycle` groups use it.
+    var sourceText: String {
+        switch self {
+        case .literal(let value):
+            if case .string(let text) = value { return "'\(text)'" }
+            return value.liquidText.isEmpty && value.isNull ? "nil" : value.liquidText
+        case .variable(let path): return path.sourceText
+        case .range(let start, let end): return "(\(start.sourceText)..\(end.sourceText))"
+        case .empty: return "empty"
+        case .blank: return "blank"
+        }
+    }
+}
+
+/// `name.key[index]…`, `[expr].key`, or a Tines reference `.agent_name.key`.
+struct VariablePath: Sendable {
+    enum Root: Sendable {
+        case name(String)
+        case dynamic(Expression)
+        /// `{{ .agent_name.path }}`: resolved by the story context, not by the template's variables.
+        case storyReference(String)
+    }
+
+    enum Segment: Sendable {
+        case key(String)
+        case index(Expression)
+    }
+
+    var root: Root
+    var segments: [Segment]
+
+    var sourceText: String {
+        var text: String
+        switch root {
+        case .name(let name): text = name
+        case .dynamic(let expression): text = "[\(expression.sourceText)]"
+        case .storyReference(let name): text = ".\(name)"
+        }
+        for segment in segments {
+            switch segment {
+            case .key(let key): text += ".\(key)"
+            case .index(let expression): text += "[\(expression.sourceText)]"
+            }
+        }
+        return text
+    }
+}
+
+/// A filter application `| name: arg, key: value`.
+struct FilterCall: Sendable {
+    var name: String
+    var arguments: [Expression]
+    var keywordArguments: [(name: String, value: Expression)]
+}
+
+/// An expression followed by filters, as in `{{ … }}`, `assign` and `echo`.
+struct FilteredExpression: Sendable {
+    var expression: Expression
+    var filters: [FilterCall]
+}
+
+/// A condition of `if`, `unless` and `elsif`. `and` / `or` bind right to left, as in Shopify Liquid.
+indirect enum Condition: Sendable {
+    case value(Expression)
+    case comparison(Expression, String, Expression)
+    case and(Condition, Condition)
+    case or(Condition, Condition)
+}
+
+/// Parses expressions from markup tokens.
+struct ExpressionParser {
+    var tokens: [MarkupToken]
+    var position = 0
+
+    init(_ tokens: [MarkupToken]) {
+        self.tokens = tokens
+    }
+
+    init(markup: String) throws(LiquidError) {
+        tokens = try MarkupLexer.tokenize(markup)
+    }
+
+    var current: MarkupToken { tokens[position] }
+    var isAtEnd: Bool { current == .end }
+
+    func peek(_ ahead: Int = 1) -> MarkupToken {
+        position + ahead < tokens.count ? tokens[position + ahead] : .end
+    }
+
+    mutating func advance() { if position < tokens.count - 1 { position += 1 } }
+
+    mutating func expect(_ token: MarkupToken) throws(LiquidError) {
+        guard current == token else { throw unexpected(expected: token.displayText) }
+        advance()
+    }
+
+    mutating func expectEnd() throws(LiquidError) {
+        guard isAtEnd else { throw unexpected(expected: "end of markup") }
+    }
+
+    func unexpected(expected: String) -> LiquidError {
+        LiquidError(.syntax, "expected \(expected), found \"\(current.displayText)\"")
+    }
+
+    /// Consumes an identifier equal to `word`, if it is next.
+    mutating func consumeWord(_ word: String) -> Bool {
+        if case .identifier(let name) = current, name == word {
+            advance()
+            return true
+        }
+        return false
+    }
+
+    mutating func identifier() throws(LiquidError) -> String {
+        guard case .identifier(let name) = current else { throw unexpected(expected: "a name") }
+        advance()
+        return name
+    }
+
+    // MARK: Expressions
+
+    mutating func expression() throws(LiquidError) -> Expression {
+        switch current {
+        case .string(let value):
+            advance()
+            return .literal(.string(value))
+        case .integer(let value):
+            advance()
+            return .literal(.int(value))
+        case .float(let value):
+            advance()
+            return .literal(.double(value))
+        case .openParenthesis:
+            advance()
+            let start = try expression()
+            try expect(.dotDot)
+            let end = try expression()
+            try expect(.closeParenthesis)
+            return .range(start, end)
+        case .openBracket:
+            advance()
+            let key = try expression()
+            try expect(.closeBracket)
+            return .variable(VariablePath(root: .dynamic(key), segments: try pathSegments()))
+        case .dot:
+            // A Tines / Huginn reference to an agent's event: `.agent_name.path`.
+            advance()
+            guard case .identifier(let name) = current else { throw unexpected(expected: "an agent name after '.'") }
+            advance()
+            return .variable(VariablePath(root: .storyReference(name), segments: try pathSegments()))
+        case .identifier(let name):
+            advance()
+            let segments = try pathSegments()
+            if segments.isEmpty {
+                switch name {
+                case "true": return .literal(.bool(true))
+                case "false": return .literal(.bool(false))
+                case "nil", "null": return .literal(.null)
+                case "empty": return .empty
+                case "blank": return .blank
+                default: break
+                }
+            }
+            return .variable(VariablePath(root: .name(name), segments: segments))
+        default:
+            throw unexpected(expected: "a value")
+        }
+    }
+
+    private mutating func pathSegments() throws(LiquidError) -> [VariablePath.Segment] {
+        var segments: [VariablePath.Segment] = []
+        while true {
+            switch current {
+            case .dot:
+                advance()
+                guard case .identifier(let key) = current else {
+                    throw unexpected(expected: "a property name after '.'")
+                }
+                advance()
+                segments.append(.key(key))
+            case .openBracket:
+                advance()
+                let key = try expression()
+                try expect(.closeBracket)
+                segments.append(.index(key))
+            default:
+                return segments
+            }
+        }
+    }
+
+    /// `expression | filter: args | filter …`
+    mutating func filteredExpression() throws(LiquidError) -> FilteredExpression {
+        let expression = try expression()
+        return FilteredExpression(expression: expression, filters: try filters())
+    }
+
+    mutating func filters() throws(LiquidError) -> [FilterCall] {
+        var filters: [FilterCall] = []
+        while current == .pipe {
+            advance()
+            let name = try identifier()
+            var call = FilterCall(name: name, arguments: [], keywordArguments: [])
+            if current == .colon {
+                advance()
+                repeat {
+                    if case .identifier(let key) = current, peek() == .colon {
+                        advance()
+                        advance()
+                        call.keywordArguments.append((key, try expression()))
+                    } else {
+                        call.arguments.append(try expression())
+                    }
+                } while consumeComma()
+            }
+            filters.append(call)
+        }
+        return filters
+    }
+
+    private mutating func consumeComma() -> Bool {
+        if current == .comma {
+            advance()
+            return true
+        }
+        return false
+    }
+
+    // MARK: Conditions
+
+    mutating func condition() throws(LiquidError) -> Condition {
+        let left = try comparison()
+        if consumeWord("and") { return .and(left, try condition()) }
+        if consumeWord("or") { return .or(left, try condition()) }
+        return left
+    }
+
+    private mutating func comparison() throws(LiquidError) -> Condition {
+        let left = try expression()
+        if case .comparison(let op) = current {
+            advance()
+            return .comparison(left, op, try expression())
+        }
+        if consumeWord("contains") { return .comparison(left, "contains", try expression()) }
+        switch current {
+        case .end, .identifier("and"), .identifier("or"): return .value(left)
+        default: throw unexpected(expected: "a comparison operator, 'and', 'or' or the end of the condition")
+        }
+    }
+}
