@@ -77,6 +77,7 @@ let package = Package(
             name: "QuarryCLI",
             dependencies: [
                 "QuarryCore",
+                "QuarryLiquid",
                 "QuarrySamples",
                 "QuarrySearch",
                 "QuarryServer",

@@ -25,25 +25,6 @@ public struct LiquidLimits: Sendable {
     public init() {}
 }
 
-/// Where `include` and `render` find templates by name.
-public protocol LiquidTemplateLoader: Sendable {
-    /// The source of the template called `name`, or nil if there is none.
-    func source(named name: String) throws -> String?
-}
-
-/// Templates held in memory by name.
-public struct DictionaryTemplateLoader: LiquidTemplateLoader {
-    public var templates: [String: String]
-
-    public init(_ templates: [String: String]) {
-        self.templates = templates
-    }
-
-    public func source(named name: String) throws -> String? {
-        templates[name] ?? templates[name + ".liquid"]
-    }
-}
-
 /// What a story provides to its templates: agents' events for `{{ .agent_name.path }}`, and the values of Tines'
 /// tags. The story engine decides what each name means.
 public protocol LiquidStoryContext: Sendable {

@@ -173,6 +173,16 @@ final class RenderContext {
                     "'.\(agent)' refers to an agent, but this template is rendered outside a story"
                 )
             }
+            // Tines writes credentials and resources as references too: `.CREDENTIAL.name`, `.RESOURCE.name`.
+            if agent == "CREDENTIAL" || agent == "RESOURCE", case .key(let name)? = segments.first {
+                if agent == "CREDENTIAL" {
+                    value = .string(try story.credential(named: name))
+                } else {
+                    value = try story.globalResource(named: name)
+                }
+                segments = segments.dropFirst()
+                break
+            }
             guard let found = try story.event(ofAgentNamed: agent) else {
                 if isStrict { throw LiquidError(.undefinedVariable, "no event from an agent named '\(agent)'") }
                 return .null

@@ -1,0 +1,128 @@
+import Foundation
+import QuarryCore
+import QuarryLiquid
+import Testing
+
+/// Behaviour beyond the Golden suite: strict mode, error locations, limits, and sharing parsed templates.
+@Suite("Liquid engine")
+struct LiquidEngineTests {
+    let lax = LiquidEnvironment()
+    let strict = LiquidEnvironment(mode: .strict)
+
+    func error(_ environment: LiquidEnvironment, _ source: String, _ variables: JSONObject = [:]) -> LiquidError? {
+        do {
+            _ = try environment.parse(source, name: "t").render(variables)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func laxModeRendersUndefinedAsEmptyAndIgnoresUnknownFilters() throws {
+        #expect(try lax.parse("[{{ missing.deep[0] }}]").render() == "[]")
+        #expect(try lax.parse("{{ 'a' | no_such_filter | upcase }}").render() == "A")
+    }
+
+    @Test func strictModeNamesTheUndefinedVariableAndFilter() throws {
+        let variable = try #require(error(strict, "line one\n  {{ host.name }}", ["host": ["ip": "10.0.0.1"]]))
+        #expect(variable.kind == .undefinedVariable)
+        #expect(variable.message.contains("host.name"))
+        #expect((variable.line, variable.column) == (2, 3))
+
+        let filter = try #require(error(strict, "{{ 'x' | frobnicate }}"))
+        #expect(filter.kind == .undefinedFilter)
+        #expect(filter.message.contains("frobnicate"))
+        // Defined values, including explicit nulls, are fine.
+        #expect(try strict.parse("{{ a }}{{ b.c }}").render(["a": "1", "b": ["c": nil]]) == "1")
+    }
+
+    @Test func syntaxErrorsCarryLineAndColumn() throws {
+        let unclosed = try #require(error(lax, "ok\n\n   {% if x %}never closed"))
+        #expect(unclosed.kind == .syntax)
+        #expect((unclosed.line, unclosed.column) == (3, 4))
+        #expect(unclosed.description == "t:3:4: 'if' tag was never closed")
+
+        let badOutput = try #require(error(lax, "a {{ foo bar }}"))
+        #expect((badOutput.line, badOutput.column) == (1, 3))
+
+        let unknownTag = try #require(error(lax, "{% frob %}"))
+        #expect(unknownTag.message == "unknown tag 'frob'")
+    }
+
+    @Test func renderErrorsInIncludesNameTheInclude() throws {
+        let environment = LiquidEnvironment(loader: DictionaryTemplateLoader(["row": "ok\n{{ 1 | divided_by: 0 }}"]))
+        #expect(throws: LiquidError.self) { try environment.parse("{% include 'row' %}").render() }
+        do {
+            _ = try environment.parse("{% include 'row' %}").render()
+        } catch {
+            #expect(error.templateName == "row")
+            #expect(error.line == 2)
+        }
+    }
+
+    @Test func limitsStopRunawayTemplates() throws {
+        var limits = LiquidLimits()
+        limits.maximumLoopIterations = 10_000
+        limits.maximumOutputBytes = 100_000
+        limits.maximumRenderSteps = 50_000
+        limits.maximumIncludeDepth = 5
+        let environment = LiquidEnvironment(
+            limits: limits,
+            loader: DictionaryTemplateLoader(["self": "{% include 'self' %}"])
+        )
+
+        let loops = try #require(
+            error(environment, "{% for a in (1..200) %}{% for b in (1..200) %}{% endfor %}{% endfor %}")
+        )
+        #expect(loops.kind == .limitExceeded)
+        #expect(loops.message.contains("iterations"))
+
+        let range = try #require(error(environment, "{% for a in (1..100000000) %}{% endfor %}"))
+        #expect(range.kind == .limitExceeded)
+
+        let doubling = "{% assign s = 'xxxxxxxxxx' %}{% for i in (1..30) %}{% assign s = s | append: s %}{% endfor %}"
+        let output = try #require(error(environment, doubling))
+        #expect(output.kind == .limitExceeded)
+        #expect(output.message.contains("bytes"))
+
+        let recursion = try #require(error(environment, "{% include 'self' %}"))
+        #expect(recursion.kind == .limitExceeded)
+        #expect(recursion.message.contains("nested"))
+
+        let steps = try #require(error(environment, String(repeating: "{{ 1 }}", count: 60_000)))
+        #expect(steps.kind == .limitExceeded)
+        #expect(steps.message.contains("steps"))
+    }
+
+    @Test func aParsedTemplateRendersConcurrently() async throws {
+        let template = try lax.parse("{% for h in hosts %}{{ h | upcase }},{% endfor %}{{ n | plus: 1 }}")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for iteration in 0..<200 {
+                        let n = Int64(worker * 1000 + iteration)
+                        let output = try template.render(["hosts": ["a", "b"], "n": .int(n)])
+                        #expect(output == "A,B,\(n + 1)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test func customFilters() throws {
+        var environment = LiquidEnvironment()
+        environment.register(filter: "defang") { input, _ in
+            .string(input.liquidText.replacingOccurrences(of: ".", with: "[.]"))
+        }
+        #expect(try environment.parse("{{ 'evil.example' | defang }}").render() == "evil[.]example")
+    }
+
+    @Test func globalsAreVisibleInsideRender() throws {
+        let environment = LiquidEnvironment(
+            globals: ["product": "Quarry"],
+            loader: DictionaryTemplateLoader(["footer": "{{ product }}{{ local }}"])
+        )
+        #expect(try environment.parse("{% assign local = 1 %}{% render 'footer' %}").render() == "Quarry")
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import QuarryTesting
+import Testing
+
+/// `quarry template render`, run as a story author would.
+@Suite("quarry template render")
+struct TemplateCommandTests {
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    func quarry(_ arguments: [String], input: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = try #require(ProjectPaths.quarryExecutable, "build quarry first (swift build)")
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        let stdin = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData, as: UTF8.self)
+        )
+    }
+
+    @Test func rendersAFileWithVariablesAndIncludes() async throws {
+        try await withTemporaryDirectory { directory in
+            try "Hosts:\n{% for h in hosts %}{% render 'row', host: h %}{% endfor %}{{ .dns.Status }}"
+                .write(to: directory.appendingPathComponent("report.liquid"), atomically: true, encoding: .utf8)
+            try "- {{ host.ip }}\n".write(
+                to: directory.appendingPathComponent("row.liquid"),
+                atomically: true,
+                encoding: .utf8
+            )
+            let result = try quarry([
+                "template", "render", directory.appendingPathComponent("report.liquid").path,
+                "--vars", #"{"hosts": [{"ip": "10.1.0.2"}, {"ip": "10.1.0.9"}], "dns": {"Status": 0}}"#,
+            ])
+            #expect(result.status == 0)
+            #expect(result.output == "Hosts:\n- 10.1.0.2\n- 10.1.0.9\n0")
+        }
+    }
+
+    @Test func errorsGiveLineColumnAndAFailingStatus() throws {
+        let strict = try quarry(["template", "render", "-", "--strict"], input: "fine\n  {{ host.name }}")
+        #expect(strict.status == 1)
+        #expect(strict.error.contains("<stdin>:2:3: undefined variable 'host'"))
+        #expect(strict.output.isEmpty)
+
+        let syntax = try quarry(["template", "render", "-"], input: "{% for x in %}")
+        #expect(syntax.status == 1)
+        #expect(syntax.error.contains("<stdin>:1:1:"))
+
+        let lax = try quarry(["template", "render", "-"], input: "[{{ host.name }}]")
+        #expect(lax.status == 0)
+        #expect(lax.output == "[]")
+    }
+}
