@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "QuarryBench",
             dependencies: [
-                "QuarryCore", "QuarrySamples", "QuarrySearch", "QuarryServer",
+                "QuarryCore", "QuarryLiquid", "QuarrySamples", "QuarrySearch", "QuarryServer",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "bench/QuarryBench",

@@ -25,7 +25,9 @@ indirect enum Expression: Sendable {
 }
 
 /// `name.key[index]…`, `[expr].key`, or a Tines reference `.agent_name.key`.
-struct VariablePath: Sendable {
+///
+/// A class so that evaluating an expression retains one object rather than copying its parts.
+final class VariablePath: Sendable {
     enum Root: Sendable {
         case name(String)
         case dynamic(Expression)
@@ -38,8 +40,32 @@ struct VariablePath: Sendable {
         case index(Expression)
     }
 
-    var root: Root
-    var segments: [Segment]
+    let root: Root
+    let segments: [Segment]
+    /// Whether the root is `forloop` or `tablerowloop`, decided once here rather than on every lookup.
+    let loopObject: LoopObject?
+    /// For `forloop.index` and the like, the property, decided once here.
+    let loopProperty: LoopState.Property?
+
+    enum LoopObject: Sendable {
+        case forLoop
+        case tablerowLoop
+    }
+
+    init(root: Root, segments: [Segment]) {
+        self.root = root
+        self.segments = segments
+        switch root {
+        case .name("forloop"): loopObject = .forLoop
+        case .name("tablerowloop"): loopObject = .tablerowLoop
+        default: loopObject = nil
+        }
+        if loopObject != nil, case .key(let key)? = segments.first {
+            loopProperty = LoopState.Property(rawValue: key)
+        } else {
+            loopProperty = nil
+        }
+    }
 
     var sourceText: String {
         var text: String
@@ -63,6 +89,8 @@ struct FilterCall: Sendable {
     var name: String
     var arguments: [Expression]
     var keywordArguments: [(name: String, value: Expression)]
+    /// The filter, looked up when the template is parsed; nil if the environment has none by that name.
+    var filter: LiquidFilter?
 }
 
 /// An expression followed by filters, as in `{{ … }}`, `assign` and `echo`.
@@ -202,9 +230,12 @@ struct ExpressionParser {
     }
 
     /// `expression | filter: args | filter …`
-    mutating func filteredExpression() throws(LiquidError) -> FilteredExpression {
+    /// `expression | filters`, each filter looked up in `table`.
+    mutating func filteredExpression(filters table: [String: LiquidFilter]) throws(LiquidError) -> FilteredExpression {
         let expression = try expression()
-        return FilteredExpression(expression: expression, filters: try filters())
+        var calls = try filters()
+        for index in calls.indices { calls[index].filter = table[calls[index].name] }
+        return FilteredExpression(expression: expression, filters: calls)
     }
 
     mutating func filters() throws(LiquidError) -> [FilterCall] {
@@ -212,7 +243,7 @@ struct ExpressionParser {
         while current == .pipe {
             advance()
             let name = try identifier()
-            var call = FilterCall(name: name, arguments: [], keywordArguments: [])
+            var call = FilterCall(name: name, arguments: [], keywordArguments: [], filter: nil)
             if current == .colon {
                 advance()
                 repeat {

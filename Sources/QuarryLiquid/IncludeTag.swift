@@ -66,7 +66,7 @@ struct IncludeTag: Node {
         let savedName = context.templateName
         context.templateName = name
         context.includeDepth += 1
-        context.pushScope(scope)
+        context.pushScope(Scope(scope))
         defer {
             context.popScope()
             context.includeDepth -= 1
@@ -120,8 +120,8 @@ struct IncludeTag: Node {
             for (index, item) in items.enumerated() {
                 try context.loopIteration()
                 let child = context.isolatedChild(templateName: name)
-                child.scopes[0] = scope
-                child.scopes[0][variable] = item
+                child.scopes[0] = Scope(scope)
+                child.scopes[0].set(variable, item)
                 var loop = LoopState(kind: .forLoop, name: loopName, length: items.count)
                 loop.index0 = index
                 loop.canBeParent = false
@@ -145,7 +145,7 @@ struct IncludeTag: Node {
         context: RenderContext
     ) throws(LiquidError) {
         let child = context.isolatedChild(templateName: name)
-        child.scopes[0] = scope
+        child.scopes[0] = Scope(scope)
         try template.root.render(into: &output, context: child)
     }
 }

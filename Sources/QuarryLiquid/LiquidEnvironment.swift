@@ -132,6 +132,10 @@ public struct LiquidEnvironment: Sendable {
     }
 }
 
+private final class OutputSizeHint: Sendable {
+    let value = Atomic<Int>(0)
+}
+
 /// Parsed includes, shared by copies of an environment.
 private final class TemplateCache: Sendable {
     private let templates = Mutex<[String: LiquidTemplate]>([:])
@@ -150,6 +154,14 @@ public struct LiquidTemplate: Sendable {
     let root: Block
     public let name: String?
     let environment: LiquidEnvironment
+    /// The size of the last output, so the next render reserves its buffer once instead of growing it.
+    private let outputSize = OutputSizeHint()
+
+    init(root: Block, name: String?, environment: LiquidEnvironment) {
+        self.root = root
+        self.name = name
+        self.environment = environment
+    }
 
     /// Renders with `variables`; `story` resolves Tines' references and tags.
     public func render(
@@ -160,7 +172,9 @@ public struct LiquidTemplate: Sendable {
     {
         let context = RenderContext(environment: environment, data: variables, story: story, templateName: name)
         var output = ""
+        output.reserveCapacity(outputSize.value.load(ordering: .relaxed))
         try root.render(into: &output, context: context)
+        outputSize.value.store(output.utf8.count, ordering: .relaxed)
         return output
     }
 

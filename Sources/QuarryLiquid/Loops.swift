@@ -19,34 +19,47 @@ struct LoopState {
     /// False for the loop of `{% render … for %}`, which loops inside the rendered template do not see as a parent.
     var canBeParent = true
 
+    /// The properties of `forloop` and `tablerowloop`.
+    enum Property: String, CaseIterable, Sendable {
+        case name, length, index, index0, rindex, rindex0, first, last, parentloop
+        case col, col0
+        case colFirst = "col_first"
+        case colLast = "col_last"
+        case row
+    }
+
     func property(_ key: String, loops: [LoopState]) -> JSON? {
-        switch key {
-        case "length": return .int(Int64(length))
-        case "index": return .int(Int64(index0 + 1))
-        case "index0": return .int(Int64(index0))
-        case "rindex": return .int(Int64(length - index0))
-        case "rindex0": return .int(Int64(length - index0 - 1))
-        case "first": return .bool(index0 == 0)
-        case "last": return .bool(index0 == length - 1)
+        Property(rawValue: key).flatMap { property($0, loops: loops) }
+    }
+
+    func property(_ property: Property, loops: [LoopState]) -> JSON? {
+        switch property {
+        case .length: return .int(Int64(length))
+        case .index: return .int(Int64(index0 + 1))
+        case .index0: return .int(Int64(index0))
+        case .rindex: return .int(Int64(length - index0))
+        case .rindex0: return .int(Int64(length - index0 - 1))
+        case .first: return .bool(index0 == 0)
+        case .last: return .bool(index0 == length - 1)
         default: break
         }
         switch kind {
         case .forLoop:
-            switch key {
-            case "name": return .string(name)
-            case "parentloop":
+            switch property {
+            case .name: return .string(name)
+            case .parentloop:
                 guard let parent else { return nil }
                 return loops[parent].object(loops: loops)
             default: return nil
             }
         case .tablerow(let columns):
             let column0 = index0 % columns
-            switch key {
-            case "col": return .int(Int64(column0 + 1))
-            case "col0": return .int(Int64(column0))
-            case "col_first": return .bool(column0 == 0)
-            case "col_last": return .bool(column0 == columns - 1 || index0 == length - 1)
-            case "row": return .int(Int64(index0 / columns + 1))
+            switch property {
+            case .col: return .int(Int64(column0 + 1))
+            case .col0: return .int(Int64(column0))
+            case .colFirst: return .bool(column0 == 0)
+            case .colLast: return .bool(column0 == columns - 1 || index0 == length - 1)
+            case .row: return .int(Int64(index0 / columns + 1))
             default: return nil
             }
         }
@@ -54,17 +67,8 @@ struct LoopState {
 
     func object(loops: [LoopState]) -> JSON {
         var object = JSONObject()
-        let keys: [String]
-        switch kind {
-        case .forLoop: keys = ["name", "length", "index", "index0", "rindex", "rindex0", "first", "last", "parentloop"]
-        case .tablerow:
-            keys = [
-                "length", "index", "index0", "rindex", "rindex0", "first", "last", "col", "col0", "col_first",
-                "col_last", "row",
-            ]
-        }
-        for key in keys {
-            if let value = property(key, loops: loops) { object[key] = value }
+        for property in Property.allCases {
+            if let value = self.property(property, loops: loops) { object[property.rawValue] = value }
         }
         return .object(object)
     }

@@ -73,7 +73,7 @@ final class Parser {
     private func parseOutput(_ token: TemplateToken) throws(LiquidError) -> any Node {
         do throws(LiquidError) {
             var parser = try ExpressionParser(markup: token.markup)
-            let expression = try parser.filteredExpression()
+            let expression = try parser.filteredExpression(filters: environment.filters)
             try parser.expectEnd()
             return OutputNode(expression: expression, position: token.position)
         } catch {
@@ -84,7 +84,7 @@ final class Parser {
     private func parseTag(_ token: TemplateToken) throws(LiquidError) -> (any Node)? {
         do throws(LiquidError) {
             switch token.name {
-            case "assign": return try AssignTag(token)
+            case "assign": return try AssignTag(token, filters: environment.filters)
             case "capture": return try CaptureTag(token, parser: self)
             case "if": return try IfTag(token, parser: self, negated: false)
             case "unless": return try IfTag(token, parser: self, negated: true)
@@ -99,7 +99,7 @@ final class Parser {
             case "echo":
                 if token.markup.isEmpty { return nil }
                 var parser = try ExpressionParser(markup: token.markup)
-                let expression = try parser.filteredExpression()
+                let expression = try parser.filteredExpression(filters: environment.filters)
                 try parser.expectEnd()
                 return OutputNode(expression: expression, position: token.position)
             case "raw":

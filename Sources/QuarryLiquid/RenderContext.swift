@@ -9,7 +9,7 @@ final class RenderContext {
     /// Variables given to the render. Not visible inside `{% render %}`, which sees only what it is passed.
     let data: JSONObject
     /// Innermost scope last. `assign` and `capture` write to the first (outermost) scope, as in Shopify Liquid.
-    var scopes: [[String: JSON]]
+    var scopes: [Scope]
     /// `increment` / `decrement` counters, which live apart from assigned variables.
     var counters: [String: Int64] = [:]
     var state: SharedState
@@ -40,7 +40,7 @@ final class RenderContext {
         self.data = data
         self.story = story
         self.templateName = templateName
-        scopes = [[:]]
+        scopes = [Scope()]
         state = SharedState()
     }
 
@@ -83,14 +83,14 @@ final class RenderContext {
     // MARK: Variables
 
     func assign(_ name: String, _ value: JSON) {
-        scopes[0][name] = value
+        scopes[0].set(name, value)
     }
 
     func setLocal(_ name: String, _ value: JSON) {
-        scopes[scopes.count - 1][name] = value
+        scopes[scopes.count - 1].set(name, value)
     }
 
-    func pushScope(_ scope: [String: JSON] = [:]) {
+    func pushScope(_ scope: Scope = Scope()) {
         scopes.append(scope)
     }
 
@@ -102,7 +102,7 @@ final class RenderContext {
     func lookup(_ name: String) -> JSON? {
         var index = scopes.count - 1
         while index >= 0 {
-            if let value = scopes[index][name] { return value }
+            if let value = scopes[index].value(named: name) { return value }
             index -= 1
         }
         if let counter = counters[name] { return .int(counter) }
@@ -144,9 +144,11 @@ final class RenderContext {
         var segments = path.segments[...]
         switch path.root {
         case .name(let name):
-            if let loop = loop(named: name) {
-                if case .key(let key)? = segments.first {
-                    guard let found = loop.property(key, loops: loops) else { return .null }
+            if let kind = path.loopObject, let loop = loop(kind) {
+                if case .key? = segments.first {
+                    guard let property = path.loopProperty, let found = loop.property(property, loops: loops) else {
+                        return .null
+                    }
                     value = found
                     segments = segments.dropFirst()
                 } else {
@@ -192,7 +194,13 @@ final class RenderContext {
         for segment in segments {
             let key: JSON
             switch segment {
-            case .key(let name): key = .string(name)
+            case .key(let name):
+                // The common case, `object.name`, without wrapping the name in a JSON value.
+                if case .object(let object) = value, let member = object[name] {
+                    value = member
+                    continue
+                }
+                key = .string(name)
             case .index(let expression): key = try evaluate(expression)
             }
             guard let next = Self.property(of: value, key) else {
@@ -205,14 +213,10 @@ final class RenderContext {
     }
 
     /// The innermost running loop that `forloop` or `tablerowloop` names.
-    private func loop(named name: String) -> LoopState? {
-        switch name {
-        case "forloop":
-            return loops.last { if case .forLoop = $0.kind { true } else { false } }
-        case "tablerowloop":
-            return loops.last { if case .tablerow = $0.kind { true } else { false } }
-        default:
-            return nil
+    private func loop(_ kind: VariablePath.LoopObject) -> LoopState? {
+        switch kind {
+        case .forLoop: return loops.last { if case .forLoop = $0.kind { true } else { false } }
+        case .tablerowLoop: return loops.last { if case .tablerow = $0.kind { true } else { false } }
         }
     }
 
@@ -257,7 +261,7 @@ final class RenderContext {
     }
 
     func apply(_ call: FilterCall, to value: JSON) throws(LiquidError) -> JSON {
-        guard let filter = environment.filters[call.name] else {
+        guard let filter = call.filter else {
             if isStrict { throw LiquidError(.undefinedFilter, "undefined filter '\(call.name)'") }
             return value
         }
@@ -379,4 +383,38 @@ func rubyToInteger(_ text: String) -> Int64 {
         value = added
     }
     return negative ? -value : value
+}
+
+/// The variables of one scope. Scopes are small (a loop's variable, a template's assigns), where comparing names
+/// beats hashing them, so names are searched in order and indexed only when a scope grows large.
+struct Scope {
+    private var names: [String] = []
+    private var values: [JSON] = []
+    private var index: [String: Int]?
+
+    init() {}
+
+    init(_ variables: [String: JSON]) {
+        for (name, value) in variables { set(name, value) }
+    }
+
+    func value(named name: String) -> JSON? {
+        if let index { return index[name].map { values[$0] } }
+        for position in names.indices where names[position] == name { return values[position] }
+        return nil
+    }
+
+    mutating func set(_ name: String, _ value: JSON) {
+        if let position = index?[name] ?? (index == nil ? names.firstIndex(of: name) : nil) {
+            values[position] = value
+            return
+        }
+        names.append(name)
+        values.append(value)
+        if index != nil {
+            index?[name] = names.count - 1
+        } else if names.count > 16 {
+            index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        }
+    }
 }

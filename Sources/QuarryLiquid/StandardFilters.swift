@@ -265,6 +265,10 @@ enum StandardFilters {
     }
 
     static func escapeHTML(_ value: String, once: Bool = false) -> String {
+        // Most values (host names, addresses) need no escaping: return them as they are.
+        if !value.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) {
+            return value
+        }
         var result = ""
         result.reserveCapacity(value.utf8.count)
         let scalars = Array(value.unicodeScalars)

@@ -19,7 +19,7 @@ struct AssignTag: Node {
     var position: SourcePosition
     var isBlank: Bool { true }
 
-    init(_ token: TemplateToken) throws(LiquidError) {
+    init(_ token: TemplateToken, filters: [String: LiquidFilter]) throws(LiquidError) {
         let markup = token.markup
         guard let equals = markup.firstIndex(of: "=") else {
             throw LiquidError(.syntax, "'assign' needs 'name = value', found \"\(markup)\"")
@@ -27,7 +27,7 @@ struct AssignTag: Node {
         name = String(Substring(markup[..<equals]).trimmingWhitespace())
         try validateVariableName(name, in: "assign")
         var parser = try ExpressionParser(markup: String(markup[markup.index(after: equals)...]))
-        value = try parser.filteredExpression()
+        value = try parser.filteredExpression(filters: filters)
         try parser.expectEnd()
         position = token.position
     }
@@ -260,12 +260,12 @@ struct CycleTag: Node {
             values.append(try parser.expression())
         }
         try parser.expectEnd()
-        unnamedKey = values.map(\.sourceText).joined(separator: ", ")
+        unnamedKey = "unnamed:" + values.map(\.sourceText).joined(separator: ", ")
     }
 
     func render(into output: inout String, context: RenderContext) throws(LiquidError) {
         try context.step()
-        var key = "unnamed:" + unnamedKey
+        var key = unnamedKey
         if let group { key = "named:" + (try context.evaluate(group).liquidText) }
         let index = context.state.cycles[key] ?? 0
         if index < values.count { output += try context.evaluate(values[index]).liquidText }

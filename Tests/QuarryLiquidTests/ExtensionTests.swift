@@ -2,6 +2,10 @@ import QuarryCore
 import QuarryLiquid
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A story context for tests: agents' events, credentials and resources from dictionaries.
 struct TestStory: LiquidStoryContext {
     var events: [String: JSON] = [:]
@@ -136,5 +140,21 @@ struct ExtensionTests {
         #expect(try render("{{ '2026-11-29T07:57:30Z' | date: '%s %b %-d' }}") == "1795939050 Nov 29")
         let now = try render("{{ 'now' | date: '%Y' }}")
         #expect(Int(now).map { $0 >= 2026 } == true)
+    }
+
+    /// The date filter's own strftime agrees with the C library's for the directives both have.
+    @Test(arguments: [0, 1_795_939_050, 951_782_400, -34_560_000, 4_102_444_799, 1_234_567_890])
+    func dateDirectivesAgreeWithTheCLibrary(timestamp: Int) throws {
+        let format = "%Y-%m-%d %H:%M:%S %a %A %b %B %j %e %I %l %p %y %C %u %w %D %F %T %R %h %k %%"
+        var time = time_t(timestamp)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        var buffer = [CChar](repeating: 0, count: 512)
+        let count = format.withCString { strftime(&buffer, buffer.count, $0, &parts) }
+        let expected = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(try render("{{ t | date: f }}", ["t": .int(Int64(timestamp)), "f": .string(format)]) == expected)
+        #expect(
+            try render("{{ t | date: '%s %-d %-m %_H %^a' }}", ["t": .int(Int64(timestamp))]).hasPrefix("\(timestamp) ")
+        )
     }
 }

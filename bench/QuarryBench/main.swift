@@ -11,6 +11,7 @@ import QuarryServer
 //   QuarryBench bulk N DIR                 N documents through the _bulk API into a store in DIR (durable)
 //   QuarryBench sqlite N DIR               the same JSON lines into a plain SQLite table (the floor)
 //   QuarryBench query RUNS DIR             latency of the reference hunt's searches on the store in DIR
+//   QuarryBench liquid WORKLOADS [SECONDS] Liquid renders/s of bench/liquid's workloads (bench/liquid.sh)
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 ? arguments[1] : "breakdown"
@@ -209,6 +210,12 @@ case "query":
         )
     }
     try store.close()
+case "liquid":
+    // QuarryBench liquid WORKLOADS.json [SECONDS]
+    try runLiquidBenchmark(
+        workloadsFile: URL(fileURLWithPath: arguments[2]),
+        seconds: arguments.count > 3 ? Double(arguments[3]) ?? 3 : 3
+    )
 default:
     print("unknown mode \(mode)")
     exit(2)
