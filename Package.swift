@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "QuarrySearch", targets: ["QuarrySearch"]),
         .library(name: "QuarryServer", targets: ["QuarryServer"]),
         .library(name: "QuarryLiquid", targets: ["QuarryLiquid"]),
+        .library(name: "QuarryDNS", targets: ["QuarryDNS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -36,6 +37,11 @@ let package = Package(
     targets: [
         .target(
             name: "QuarryCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryDNS",
+            dependencies: ["QuarryCore"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -113,6 +119,11 @@ let package = Package(
         .testTarget(
             name: "QuarryCoreTests",
             dependencies: ["QuarryCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryDNSTests",
+            dependencies: ["QuarryCore", "QuarryDNS", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

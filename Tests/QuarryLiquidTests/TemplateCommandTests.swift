@@ -12,8 +12,9 @@ struct TemplateCommandTests {
     }
 
     func quarry(_ arguments: [String], input: String? = nil) throws -> Result {
+        let executable = try #require(ProjectPaths.quarryExecutable, "build quarry first (swift build)")
         let process = Process()
-        process.executableURL = try #require(ProjectPaths.quarryExecutable, "build quarry first (swift build)")
+        process.executableURL = executable
         process.arguments = arguments
         let output = Pipe()
         let error = Pipe()
