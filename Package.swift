@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "QuarryServer", targets: ["QuarryServer"]),
         .library(name: "QuarryLiquid", targets: ["QuarryLiquid"]),
         .library(name: "QuarryDNS", targets: ["QuarryDNS"]),
+        .library(name: "QuarryCapture", targets: ["QuarryCapture"]),
+        .library(name: "QuarryPacketbeat", targets: ["QuarryPacketbeat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -42,6 +44,21 @@ let package = Package(
         .target(
             name: "QuarryDNS",
             dependencies: ["QuarryCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryCapture",
+            dependencies: [
+                "QuarryCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryPacketbeat",
+            dependencies: ["QuarryCapture", "QuarryCore", "QuarryDNS"],
+            exclude: ["Resources/README.md"],
+            resources: [.copy("Resources/public_suffix_list.dat")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -84,6 +101,7 @@ let package = Package(
             dependencies: [
                 "QuarryCore",
                 "QuarryLiquid",
+                "QuarryPacketbeat",
                 "QuarrySamples",
                 "QuarrySearch",
                 "QuarryServer",
@@ -98,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "QuarryBench",
             dependencies: [
-                "QuarryCore", "QuarryLiquid", "QuarrySamples", "QuarrySearch", "QuarryServer",
+                "QuarryCore", "QuarryLiquid", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryServer",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "bench/QuarryBench",
@@ -123,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QuarryDNSTests",
-            dependencies: ["QuarryCore", "QuarryDNS", "QuarryTesting"],
+            dependencies: ["QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryPacketbeat", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -133,7 +151,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QuarrySearchTests",
-            dependencies: ["QuarryCore", "QuarrySamples", "QuarrySearch", "QuarryTesting"],
+            dependencies: ["QuarryCore", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryPacketbeat
 import QuarrySamples
 import QuarrySearch
 import QuarryServer

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryPacketbeat
 import QuarrySamples
 
 extension Quarry {
@@ -65,15 +66,5 @@ extension Quarry {
                 output.write(Data(buffer))
             }
         }
-    }
-}
-
-/// Packetbeat's daily index naming: `packetbeat-<version>-YYYY.MM.DD`.
-enum PacketbeatIndex {
-    static let version = "8.17.0"
-
-    static func name(for document: JSON) -> String {
-        let day = document["@timestamp"]?.stringValue?.prefix(10).replacingOccurrences(of: "-", with: ".") ?? "unknown"
-        return "packetbeat-\(version)-\(day)"
     }
 }

@@ -8,7 +8,9 @@ struct Quarry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarry",
         abstract: "Self-hosted threat hunting: an embedded Elasticsearch-compatible store and its REST API.",
-        subcommands: [Serve.self, Index.self, Bulk.self, Search.self, Template.self, Demo.self, Sample.self]
+        subcommands: [
+            Serve.self, Index.self, Bulk.self, Ingest.self, Search.self, Template.self, Demo.self, Sample.self,
+        ]
     )
 }
 

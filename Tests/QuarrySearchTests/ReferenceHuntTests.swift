@@ -1,5 +1,6 @@
 import Foundation
 import QuarryCore
+import QuarryPacketbeat
 import QuarrySamples
 import QuarrySearch
 import Testing

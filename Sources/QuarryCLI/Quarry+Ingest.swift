@@ -1,0 +1,250 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarryPacketbeat
+import QuarrySearch
+
+extension Quarry {
+    /// `quarry ingest FILE...`: packet captures to Packetbeat's DNS and flow documents, into the embedded store or
+    /// as NDJSON.
+    struct Ingest: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode packet captures (pcap, pcapng) into Packetbeat-compatible DNS and flow documents.",
+            discussion: """
+                Documents go to daily indices named like Packetbeat's (packetbeat-\(PacketbeatIndex.version)-YYYY.MM.DD) \
+                of the embedded store, after the Packetbeat index template is installed; --ndjson writes them to \
+                standard output instead. A summary (packets, DNS transactions, flows, errors by kind) goes to \
+                standard error.
+                """
+        )
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Capture files (pcap or pcapng).") var files: [String]
+        @Option(name: .long, help: "Write every document to this index instead of daily packetbeat-* indices.")
+        var index: String?
+        @Flag(name: .long, help: "Write the documents to standard output as NDJSON; the store is not touched.")
+        var ndjson = false
+        @Option(name: .long, help: "host.name of the capturing host.") var hostName: String?
+        @Option(name: .long, help: "host.ip of the capturing host (repeatable); decides network.direction.")
+        var hostIP: [String] = []
+        @Option(name: .long, help: "Seconds between reports of an active flow (0: final reports only).")
+        var flowPeriod: Double = 10
+        @Option(name: .long, help: "Seconds without packets after which a flow ends.") var flowTimeout: Double = 30
+        @Flag(name: .long, help: "Do not publish flow documents.") var noFlows = false
+        @Option(name: .long, help: "Ports decoded as DNS, comma-separated.") var dnsPorts = "53,5353"
+        @Option(name: .long, help: "Seconds a query waits for its response.") var transactionTimeout: Double = 10
+        @Flag(name: .long, help: "Include dns.authorities records.") var includeAuthorities = false
+        @Flag(name: .long, help: "Include dns.additionals records.") var includeAdditionals = false
+        @Option(name: .long, help: "Documents per store transaction.") var batchSize = 5_000
+
+        func options() throws -> PacketbeatOptions {
+            var options = PacketbeatOptions()
+            options.hostName = hostName
+            options.hostIPs = try hostIP.map { text in
+                guard let address = IPAddress(text) else {
+                    throw ValidationError("--host-ip \(text) is not an address")
+                }
+                return address
+            }
+            options.flows = !noFlows
+            options.flowPeriod = flowPeriod > 0 ? Int64(flowPeriod * 1e9) : nil
+            options.flowTimeout = Int64(flowTimeout * 1e9)
+            options.transactionTimeout = Int64(transactionTimeout * 1e9)
+            options.includeAuthorities = includeAuthorities
+            options.includeAdditionals = includeAdditionals
+            options.dnsPorts = Set(
+                try dnsPorts.split(separator: ",").map { text in
+                    guard let port = UInt16(text.trimmingCharacters(in: .whitespaces)) else {
+                        throw ValidationError("--dns-ports: \(text) is not a port")
+                    }
+                    return port
+                }
+            )
+            return options
+        }
+
+        func run() throws {
+            tuneMemoryAllocator()
+            let options = try options()
+            let started = Date()
+            let sink: any DocumentSink
+            if ndjson {
+                sink = NDJSONSink()
+            } else {
+                sink = try StoreSink(dataDirectory: store.dataDirectory, index: index, batchSize: batchSize)
+            }
+            let ingester = CaptureIngester(options: options) { document in sink.add(document) }
+            let progress = ProgressLine(files: files)
+            for (position, file) in files.enumerated() {
+                do {
+                    try ingester.ingest(path: file) { read, size in
+                        progress.update(
+                            file: position,
+                            bytesRead: read,
+                            fileSize: size,
+                            statistics: ingester.processor.statistics,
+                            documents: sink.documents
+                        )
+                    }
+                } catch {
+                    progress.clear()
+                    printError("\(file): \(error)")
+                    throw ExitCode(1)
+                }
+            }
+            let statistics = ingester.finish()
+            try sink.finish()
+            progress.clear()
+            printError(
+                summary(
+                    statistics,
+                    documents: sink.documents,
+                    failed: sink.failed,
+                    seconds: Date().timeIntervalSince(started)
+                )
+            )
+            if sink.failed > 0 { throw ExitCode(2) }
+        }
+
+        func summary(_ statistics: PacketbeatStatistics, documents: Int, failed: Int, seconds: Double) -> String {
+            let rate = seconds > 0 ? Double(statistics.packets) / seconds : 0
+            var text =
+                "\(statistics.packets) packets (\(String(format: "%.1f", Double(statistics.bytes) / 1_048_576)) MB) in "
+                + "\(String(format: "%.2f", seconds)) s (\(Int(rate)) packets/s): \(statistics.dnsMessages) DNS messages, "
+                + "\(statistics.dnsTransactions) DNS transactions, \(statistics.flowReports) flow reports; "
+                + "\(documents) documents \(ndjson ? "written" : "stored")"
+            if failed > 0 { text += ", \(failed) failed" }
+            let errors = statistics.errors.sorted { $0.key < $1.key }
+            if errors.isEmpty {
+                text += "; no errors"
+            } else {
+                text += "; errors:"
+                for (kind, count) in errors { text += "\n  \(count) × \(kind)" }
+            }
+            return text
+        }
+    }
+}
+
+/// Where ingested documents go.
+protocol DocumentSink: AnyObject {
+    func add(_ document: JSONObject)
+    func finish() throws
+    var documents: Int { get }
+    var failed: Int { get }
+}
+
+/// Documents as NDJSON on standard output, written in large blocks.
+final class NDJSONSink: DocumentSink {
+    private var buffer: [UInt8] = []
+    private(set) var documents = 0
+    let failed = 0
+
+    func add(_ document: JSONObject) {
+        JSON.object(document).write(to: &buffer)
+        buffer.append(UInt8(ascii: "\n"))
+        documents += 1
+        if buffer.count >= 1 << 20 { flush() }
+    }
+
+    private func flush() {
+        buffer.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws { flush() }
+}
+
+/// Documents into the embedded store: the Packetbeat template first, then batches of writes, each one
+/// transaction.
+final class StoreSink: DocumentSink {
+    private let store: EmbeddedStore
+    private let index: String?
+    private let batchSize: Int
+    private var batch: [EmbeddedStore.BulkItem] = []
+    private(set) var documents = 0
+    private(set) var failed = 0
+    private var firstErrors: [String] = []
+
+    init(dataDirectory: URL, index: String?, batchSize: Int) throws {
+        store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
+        self.index = index
+        self.batchSize = batchSize
+        try store.putTemplate(PacketbeatTemplate.name, body: PacketbeatTemplate.body)
+    }
+
+    func add(_ document: JSONObject) {
+        let json = JSON.object(document)
+        let target = index ?? PacketbeatIndex.name(for: json)
+        batch.append(
+            .init(
+                index: target,
+                operation: .index(IndexRequest(id: nil, source: json.serializedBytes(), document: json))
+            )
+        )
+        if batch.count >= batchSize { flush() }
+    }
+
+    private func flush() {
+        guard !batch.isEmpty else { return }
+        for result in store.bulk(batch) {
+            if let error = result.error {
+                failed += 1
+                if firstErrors.count < 5 { firstErrors.append("\(result.index): \(error)") }
+            } else {
+                documents += 1
+            }
+        }
+        batch.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws {
+        flush()
+        for error in firstErrors { printError("  failed: \(error)") }
+        try store.close()
+    }
+}
+
+/// One line on a terminal: packets, MB, documents, rate and ETA.
+final class ProgressLine {
+    private let files: [String]
+    private let interactive = isatty(STDERR_FILENO) != 0
+    private let started = Date()
+    private var last = Date.distantPast
+
+    init(files: [String]) {
+        self.files = files
+    }
+
+    func update(file: Int, bytesRead: Int64, fileSize: Int64, statistics: PacketbeatStatistics, documents: Int) {
+        guard interactive, Date().timeIntervalSince(last) > 0.25 else { return }
+        last = Date()
+        let elapsed = Date().timeIntervalSince(started)
+        let rate = elapsed > 0 ? Double(statistics.packets) / elapsed : 0
+        let fraction = fileSize > 0 ? Double(bytesRead) / Double(fileSize) : 0
+        let remaining = fraction > 0 ? elapsed / fraction * (1 - fraction) : 0
+        let line = String(
+            format: "\r%@ [%d/%d] %3.0f%%  %d packets  %.1f MB  %d documents  %.0f packets/s  ETA %.0f s  ",
+            (files[file] as NSString).lastPathComponent,
+            file + 1,
+            files.count,
+            fraction * 100,
+            statistics.packets,
+            Double(statistics.bytes) / 1_048_576,
+            documents,
+            rate,
+            remaining
+        )
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func clear() {
+        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

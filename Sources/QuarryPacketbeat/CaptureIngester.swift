@@ -1,0 +1,50 @@
+public import QuarryCapture
+public import QuarryCore
+
+/// Reads capture files and turns their packets into Packetbeat documents: the whole of `quarry ingest` except where
+/// the documents go.
+public final class CaptureIngester {
+    public let processor: PacketbeatProcessor
+    private let decoder = PacketDecoder()
+    private var readerErrors: [String: Int] = [:]
+
+    public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (JSONObject) -> Void) {
+        processor = PacketbeatProcessor(options: options, emit: emit)
+    }
+
+    /// Reads one file to its end (or to a structural problem, which is counted and reported, not thrown).
+    /// `progress` is called every few thousand packets with the bytes read so far.
+    public func ingest(
+        path: String,
+        progress: ((_ bytesRead: Int64, _ fileSize: Int64) -> Void)? = nil
+    )
+        throws(CaptureError)
+    {
+        let reader = try CaptureReader(path: path)
+        var sinceProgress = 0
+        while let packet = reader.next() {
+            if let decoded = decoder.decode(packet) {
+                processor.process(decoded)
+            } else {
+                processor.countUndecoded(bytes: packet.originalLength)
+            }
+            sinceProgress += 1
+            if sinceProgress == 4096, let progress {
+                sinceProgress = 0
+                progress(reader.bytesRead, reader.fileSize)
+            }
+        }
+        progress?(reader.bytesRead, reader.fileSize)
+        if let error = reader.error { readerErrors["capture: " + error.kind.rawValue, default: 0] += 1 }
+    }
+
+    /// Publishes open transactions and final flow reports, and returns what the run saw.
+    public func finish() -> PacketbeatStatistics {
+        decoder.finish()
+        processor.finish()
+        var statistics = processor.statistics
+        for (problem, count) in decoder.problems { statistics.count("packet: " + problem.rawValue, count) }
+        for (kind, count) in readerErrors { statistics.count(kind, count) }
+        return statistics
+    }
+}

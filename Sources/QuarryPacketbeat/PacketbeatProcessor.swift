@@ -1,0 +1,340 @@
+public import QuarryCapture
+public import QuarryCore
+import QuarryDNS
+
+/// Turns decoded packets into Packetbeat's documents: DNS transactions (`type: dns`) and flows (`type: flow`), with
+/// Packetbeat's field names, value formats and transaction semantics, so that stories written for Packetbeat's data
+/// run on these documents unchanged.
+///
+/// Transactions pair a query with its response by transport, client and server address and port, and DNS id. A
+/// query unanswered within ``PacketbeatOptions/transactionTimeout`` (capture time) is published with
+/// "No response to this query was received"; a response without its query with "Response: received without an
+/// associated Query"; a second query with the same id closes the first with Packetbeat's duplicate-query note. Each
+/// of these has `status: Error` and the note in `error.message`, as Packetbeat writes them.
+public final class PacketbeatProcessor {
+    public let options: PacketbeatOptions
+    public private(set) var statistics = PacketbeatStatistics()
+    private let emit: (JSONObject) -> Void
+    private var transactions: [TransactionKey: Transaction] = [:]
+    private var streams: [StreamKey: TCPStream] = [:]
+    private var flows: [FlowKey: Flow] = [:]
+    private var lastTransactionSweep: Int64 = 0
+    private var nextFlowReport: Int64?
+    private var lastTimestamp: Int64 = 0
+    private var flowCounter: UInt64 = 0
+
+    /// `emit` receives each document as it completes.
+    public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (JSONObject) -> Void) {
+        self.options = options
+        self.emit = emit
+    }
+
+    // MARK: Keys
+
+    struct TransactionKey: Hashable {
+        var transport: UInt8
+        var client: IPAddress
+        var clientPort: UInt16
+        var server: IPAddress
+        var serverPort: UInt16
+        var id: UInt16
+    }
+
+    struct StreamKey: Hashable {
+        var source: IPAddress
+        var sourcePort: UInt16
+        var destination: IPAddress
+        var destinationPort: UInt16
+    }
+
+    struct FlowKey: Hashable {
+        var vlans: [UInt16]
+        var ipProtocol: UInt8
+        var low: IPAddress
+        var lowPort: UInt16
+        var high: IPAddress
+        var highPort: UInt16
+    }
+
+    /// A DNS message as seen on the wire.
+    struct Seen {
+        var message: DNSMessage
+        var timestamp: Int64
+        var length: Int
+        var source: IPAddress
+        var sourcePort: UInt16
+        var destination: IPAddress
+        var destinationPort: UInt16
+        var isIPv6: Bool
+    }
+
+    final class Transaction {
+        var key: TransactionKey
+        var request: Seen?
+        var response: Seen?
+        var notes: [String] = []
+        init(key: TransactionKey) { self.key = key }
+    }
+
+    final class Flow {
+        let id: String
+        let key: FlowKey
+        let ipProtocol: UInt8
+        let source: IPAddress
+        let sourcePort: UInt16?
+        let destination: IPAddress
+        let destinationPort: UInt16?
+        let isIPv6: Bool
+        var sourceMAC: UInt64?
+        var destinationMAC: UInt64?
+        var start: Int64
+        var last: Int64
+        var sourcePackets = 0
+        var sourceBytes = 0
+        var destinationPackets = 0
+        var destinationBytes = 0
+        let communityID: String
+
+        init(id: String, key: FlowKey, packet: DecodedPacket) {
+            self.id = id
+            self.key = key
+            ipProtocol = packet.ipProtocol
+            source = packet.source
+            destination = packet.destination
+            sourcePort = packet.hasPorts ? packet.sourcePort : nil
+            destinationPort = packet.hasPorts ? packet.destinationPort : nil
+            isIPv6 = packet.isIPv6
+            sourceMAC = packet.sourceMAC
+            destinationMAC = packet.destinationMAC
+            start = packet.timestamp
+            last = packet.timestamp
+            communityID = CommunityID.compute(
+                source: packet.source,
+                destination: packet.destination,
+                protocolNumber: packet.ipProtocol,
+                sourcePort: packet.hasPorts ? packet.sourcePort : nil,
+                destinationPort: packet.hasPorts ? packet.destinationPort : nil
+            )
+        }
+    }
+
+    // MARK: Packets
+
+    /// Counts a packet the decoder could not read (so that the summary has every packet).
+    public func countUndecoded(bytes: Int) {
+        statistics.packets += 1
+        statistics.bytes += Int64(bytes)
+    }
+
+    public func process(_ packet: DecodedPacket) {
+        statistics.packets += 1
+        statistics.bytes += Int64(packet.frameLength)
+        lastTimestamp = max(lastTimestamp, packet.timestamp)
+        expireTransactions(now: packet.timestamp)
+        if options.flows { track(packet) }
+
+        let isDNSPort =
+            options.dnsPorts.contains(packet.sourcePort) || options.dnsPorts.contains(packet.destinationPort)
+        guard packet.hasPorts, isDNSPort else { return }
+        switch packet.ipProtocol {
+        case 17:
+            guard !packet.payload.isEmpty else { return }
+            receive(packet.payload, packet: packet, transport: 17)
+        case 6:
+            let key = StreamKey(
+                source: packet.source,
+                sourcePort: packet.sourcePort,
+                destination: packet.destination,
+                destinationPort: packet.destinationPort
+            )
+            var stream = streams.removeValue(forKey: key) ?? TCPStream()
+            let events = stream.add(
+                sequence: packet.tcpSequence,
+                payload: packet.payload,
+                syn: packet.tcpFlags & DecodedPacket.tcpSYN != 0
+            )
+            let closing = packet.tcpFlags & (DecodedPacket.tcpFIN | DecodedPacket.tcpRST) != 0
+            if closing {
+                if stream.incompleteBytes > 0 { statistics.count("dns over tcp: message's data is incomplete") }
+            } else {
+                streams[key] = stream
+            }
+            for event in events {
+                switch event {
+                case .message(let bytes):
+                    bytes.withUnsafeBufferPointer { receive($0, packet: packet, transport: 6) }
+                case .zeroLength:
+                    statistics.count("dns over tcp: message's length was set to zero")
+                }
+            }
+        default:
+            return
+        }
+    }
+
+    private func receive(_ bytes: UnsafeBufferPointer<UInt8>, packet: DecodedPacket, transport: UInt8) {
+        let message: DNSMessage
+        do {
+            message = try DNSMessage.decode(bytes)
+        } catch {
+            statistics.count("dns: message's data could not be decoded as DNS")
+            return
+        }
+        statistics.dnsMessages += 1
+        let seen = Seen(
+            message: message,
+            timestamp: packet.timestamp,
+            length: bytes.count,
+            source: packet.source,
+            sourcePort: packet.sourcePort,
+            destination: packet.destination,
+            destinationPort: packet.destinationPort,
+            isIPv6: packet.isIPv6
+        )
+        if message.isResponse {
+            let key = TransactionKey(
+                transport: transport,
+                client: packet.destination,
+                clientPort: packet.destinationPort,
+                server: packet.source,
+                serverPort: packet.sourcePort,
+                id: message.id
+            )
+            let transaction: Transaction
+            if let pending = transactions.removeValue(forKey: key) {
+                transaction = pending
+            } else {
+                transaction = Transaction(key: key)
+                transaction.notes.append("Response: received without an associated Query")
+            }
+            transaction.response = seen
+            if transport == 17 {
+                let responseEDNS = message.edns != nil
+                if !responseEDNS && bytes.count > 512 {
+                    transaction.notes.append("Response: Non-EDNS packet has size greater than 512")
+                }
+                if let request = transaction.request {
+                    let requestEDNS = request.message.edns != nil
+                    if requestEDNS && !responseEDNS { transaction.notes.append("Responder does not support EDNS") }
+                    if !requestEDNS && responseEDNS { transaction.notes.append("Unexpected EDNS answer") }
+                }
+            }
+            publish(transaction)
+        } else {
+            let key = TransactionKey(
+                transport: transport,
+                client: packet.source,
+                clientPort: packet.sourcePort,
+                server: packet.destination,
+                serverPort: packet.destinationPort,
+                id: message.id
+            )
+            if let earlier = transactions.removeValue(forKey: key) {
+                earlier.notes.append(
+                    "Another query with the same DNS ID from this client was received so this query was closed without receiving a response"
+                )
+                publish(earlier)
+            }
+            let transaction = Transaction(key: key)
+            transaction.request = seen
+            if transport == 17 && message.edns != nil && bytes.count > 512 {
+                transaction.notes.append("Non-EDNS packet has size greater than 512")
+            }
+            transactions[key] = transaction
+        }
+    }
+
+    private func expireTransactions(now: Int64) {
+        guard now - lastTransactionSweep >= 1_000_000_000 else { return }
+        lastTransactionSweep = now
+        for (key, transaction) in transactions {
+            guard let request = transaction.request, now - request.timestamp > options.transactionTimeout else {
+                continue
+            }
+            transactions[key] = nil
+            transaction.notes.append("No response to this query was received")
+            publish(transaction)
+        }
+        reportFlows(now: now, final: false)
+    }
+
+    /// Publishes what is still open: unanswered queries and every flow's final report.
+    public func finish() {
+        for transaction in transactions.values.sorted(by: {
+            ($0.request?.timestamp ?? 0) < ($1.request?.timestamp ?? 0)
+        }) {
+            transaction.notes.append("No response to this query was received")
+            publish(transaction)
+        }
+        transactions.removeAll()
+        for (_, stream) in streams where stream.incompleteBytes > 0 {
+            statistics.count("dns over tcp: message's data is incomplete")
+        }
+        streams.removeAll()
+        for flow in flows.values.sorted(by: { $0.start < $1.start }) { publishFlow(flow, final: true) }
+        flows.removeAll()
+    }
+
+    // MARK: Flows
+
+    private func track(_ packet: DecodedPacket) {
+        let forward =
+            packet.source < packet.destination
+            || (packet.source == packet.destination && packet.sourcePort <= packet.destinationPort)
+        let key = FlowKey(
+            vlans: packet.vlans,
+            ipProtocol: packet.ipProtocol,
+            low: forward ? packet.source : packet.destination,
+            lowPort: packet.hasPorts ? (forward ? packet.sourcePort : packet.destinationPort) : 0,
+            high: forward ? packet.destination : packet.source,
+            highPort: packet.hasPorts ? (forward ? packet.destinationPort : packet.sourcePort) : 0
+        )
+        let flow: Flow
+        if let existing = flows[key] {
+            flow = existing
+        } else {
+            flowCounter += 1
+            flow = Flow(id: flowIdentifier(flowCounter, packet), key: key, packet: packet)
+            flows[key] = flow
+            if nextFlowReport == nil, let period = options.flowPeriod { nextFlowReport = packet.timestamp + period }
+        }
+        flow.last = max(flow.last, packet.timestamp)
+        if packet.source == flow.source && (!packet.hasPorts || packet.sourcePort == flow.sourcePort) {
+            flow.sourcePackets += 1
+            flow.sourceBytes += packet.frameLength
+        } else {
+            flow.destinationPackets += 1
+            flow.destinationBytes += packet.frameLength
+            if flow.destinationMAC == nil { flow.destinationMAC = packet.sourceMAC }
+        }
+    }
+
+    /// A short unique identifier: the flow's start time and sequence number, base-36.
+    private func flowIdentifier(_ counter: UInt64, _ packet: DecodedPacket) -> String {
+        String(UInt64(bitPattern: packet.timestamp), radix: 36) + "-" + String(counter, radix: 36)
+    }
+
+    private func reportFlows(now: Int64, final: Bool) {
+        guard options.flows else { return }
+        for (key, flow) in flows where now - flow.last > options.flowTimeout {
+            flows[key] = nil
+            publishFlow(flow, final: true)
+        }
+        if let period = options.flowPeriod, let due = nextFlowReport, now >= due {
+            for flow in flows.values.sorted(by: { $0.start < $1.start }) { publishFlow(flow, final: false) }
+            var next = due
+            while next <= now { next += period }
+            nextFlowReport = next
+        }
+    }
+
+    private func publishFlow(_ flow: Flow, final: Bool) {
+        statistics.flowReports += 1
+        emit(PacketbeatDocuments.flow(flow, final: final, options: options))
+    }
+
+    private func publish(_ transaction: Transaction) {
+        statistics.dnsTransactions += 1
+        emit(PacketbeatDocuments.dns(transaction, options: options))
+    }
+}
