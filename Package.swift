@@ -141,6 +141,11 @@ let package = Package(
         ),
         .testTarget(
             name: "QuarryDNSTests",
+            dependencies: ["QuarryCore", "QuarryDNS", "QuarryTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryPacketbeatTests",
             dependencies: ["QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryPacketbeat", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
