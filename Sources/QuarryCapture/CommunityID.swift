@@ -13,40 +13,36 @@ public enum CommunityID {
         145: 144,
     ]
 
+    /// The ports the hash uses: the ports themselves, or for ICMP the type and the type of its counterpart (echo
+    /// request ↔ reply, …) so that both directions hash the same; one-way ICMP types keep their code. The third value
+    /// says whether the flow is one-way (then the endpoints are not reordered).
+    public static func portEquivalents(protocolNumber: UInt8, sourcePort: UInt16?, destinationPort: UInt16?)
+        -> (UInt16, UInt16, oneWay: Bool)?
+    {
+        guard let sourcePort, let destinationPort else { return nil }
+        guard protocolNumber == 1 || protocolNumber == 58 else { return (sourcePort, destinationPort, false) }
+        let pairs = protocolNumber == 1 ? icmpPairs : icmp6Pairs
+        if let counterpart = pairs[sourcePort] { return (sourcePort, counterpart, false) }
+        return (sourcePort, destinationPort, true)
+    }
+
     /// The flow's ID; `sourcePort` / `destinationPort` are the ICMP type and code for ICMP, nil for protocols
     /// without ports.
     public static func compute(
-        source: IPAddress,
-        destination: IPAddress,
-        protocolNumber: UInt8,
-        sourcePort: UInt16?,
-        destinationPort: UInt16?,
-        seed: UInt16 = 0
+        source: IPAddress, destination: IPAddress, protocolNumber: UInt8, sourcePort: UInt16?,
+        destinationPort: UInt16?, seed: UInt16 = 0
     ) -> String {
-        var sourceAddress = source
-        var destinationAddress = destination
-        var ports: (UInt16, UInt16)? = sourcePort.flatMap { s in destinationPort.map { (s, $0) } }
-        var oneWay = false
-        if protocolNumber == 1 || protocolNumber == 58, let (type, code) = ports {
-            let pairs = protocolNumber == 1 ? icmpPairs : icmp6Pairs
-            if let counterpart = pairs[type] {
-                ports = (type, counterpart)
-            } else {
-                ports = (type, code)
-                oneWay = true
-            }
-        }
+        let equivalents = portEquivalents(
+            protocolNumber: protocolNumber, sourcePort: sourcePort, destinationPort: destinationPort)
+        var ports = equivalents.map { ($0.0, $0.1) }
+        let oneWay = equivalents?.oneWay ?? false
         // Order the endpoints so both directions hash the same.
-        let sourceBytes = sourceAddress.isIPv4 ? Array(sourceAddress.bytes.suffix(4)) : sourceAddress.bytes
-        let destinationBytes =
-            destinationAddress.isIPv4 ? Array(destinationAddress.bytes.suffix(4)) : destinationAddress.bytes
-        var first = sourceBytes
-        var second = destinationBytes
-        let smaller = sourceBytes.lexicographicallyPrecedes(destinationBytes)
-        let equal = sourceBytes == destinationBytes
-        if !oneWay && !(smaller || (equal && (ports.map { $0.0 < $0.1 } ?? true))) {
+        var first = source.isIPv4 ? Array(source.bytes.suffix(4)) : source.bytes
+        var second = destination.isIPv4 ? Array(destination.bytes.suffix(4)) : destination.bytes
+        let smaller = first.lexicographicallyPrecedes(second)
+        let equal = first == second
+        if !oneWay && !(smaller || (equal && (ports.map { $0.0 <= $0.1 } ?? true))) {
             swap(&first, &second)
-            swap(&sourceAddress, &destinationAddress)
             ports = ports.map { ($0.1, $0.0) }
         }
         var input: [UInt8] = [UInt8(seed >> 8), UInt8(seed & 0xFF)]
