@@ -71,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "QuarrySamples",
-            dependencies: ["QuarryCore"],
+            dependencies: ["QuarryCapture", "QuarryCore", "QuarryDNS"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -99,6 +99,7 @@ let package = Package(
         .executableTarget(
             name: "QuarryCLI",
             dependencies: [
+                "QuarryCapture",
                 "QuarryCore",
                 "QuarryLiquid",
                 "QuarryPacketbeat",
@@ -146,7 +147,10 @@ let package = Package(
         ),
         .testTarget(
             name: "QuarryPacketbeatTests",
-            dependencies: ["QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryPacketbeat", "QuarryTesting"],
+            dependencies: [
+                "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch",
+                "QuarryServer", "QuarryTesting",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuarryCapture
 import QuarryCore
 import QuarryPacketbeat
 import QuarrySamples
@@ -9,8 +10,60 @@ extension Quarry {
     struct Sample: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Generate sample data.",
-            subcommands: [DNS.self, Template.self]
+            subcommands: [DNS.self, Capture.self, Template.self]
         )
+
+        struct Capture: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Write a packet capture of a small network's DNS and the connections that follow it.",
+                discussion: """
+                    The capture ends now and has DNS over UDP and TCP, CNAME chains, AAAA, MX, NXDOMAIN, unanswered \
+                    queries, fragmented responses and TCP connections to the resolved addresses, plus the reference \
+                    hunt's planted domains (update.evil-cdn.example, c2.badactor.example) and a host that connects \
+                    to 203.0.113.66 without resolving it.
+                    """
+            )
+            @Option(name: .long, help: "The capture file to write.") var out: String
+            @Option(name: .long, help: "Client hosts.") var hosts = 50
+            @Option(name: .long, help: "Minutes of traffic, ending now.") var minutes = 30
+            @Option(name: .long, help: "DNS lookups per host per minute.") var rate = 6.0
+            @Option(name: .long, help: "pcap or pcapng.") var format = "pcap"
+            @Option(name: .long, help: "ethernet, linux-sll, linux-sll2, raw, null, loop or ppp.")
+            var linkType = "ethernet"
+            @Option(name: .long, help: "802.1Q VLAN tags (repeat for QinQ; ethernet only).") var vlan: [UInt16] = []
+            @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0x5EED
+
+            func run() throws {
+                let linkTypes: [String: LinkType] = [
+                    "ethernet": .ethernet, "linux-sll": .linuxSLL, "linux-sll2": .linuxSLL2, "raw": .raw,
+                    "null": .null, "loop": .loop, "ppp": .ppp,
+                ]
+                guard let link = linkTypes[linkType] else { throw ValidationError("unknown link type \(linkType)") }
+                let nowSeconds = Int64(Date().timeIntervalSince1970)
+                var configuration = CaptureGenerator.Configuration(
+                    hosts: hosts,
+                    minutes: minutes,
+                    start: (nowSeconds - Int64(minutes) * 60) * 1_000_000_000
+                )
+                configuration.seed = seed
+                configuration.linkType = link
+                configuration.vlans = vlan
+                configuration.lookupsPerHostPerMinute = rate
+                switch format {
+                case "pcap": configuration.format = .pcap()
+                case "pcapng": configuration.format = .pcapng()
+                default: throw ValidationError("--format must be pcap or pcapng")
+                }
+                let started = Date()
+                let summary = try CaptureGenerator.write(path: out, configuration: configuration)
+                printError(
+                    "wrote \(summary.packets) packets (\(String(format: "%.1f", Double(summary.bytes) / 1_048_576)) MB) "
+                        + "in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(summary.transactions) DNS "
+                        + "lookups (\(summary.overTCP) over TCP, \(summary.nxdomain) NXDOMAIN, \(summary.unanswered) "
+                        + "unanswered, \(summary.fragmented) fragmented), \(summary.connections) connections"
+                )
+            }
+        }
 
         struct Template: ParsableCommand {
             static let configuration = CommandConfiguration(

@@ -16,7 +16,11 @@ public enum CommunityID {
     /// The ports the hash uses: the ports themselves, or for ICMP the type and the type of its counterpart (echo
     /// request ↔ reply, …) so that both directions hash the same; one-way ICMP types keep their code. The third value
     /// says whether the flow is one-way (then the endpoints are not reordered).
-    public static func portEquivalents(protocolNumber: UInt8, sourcePort: UInt16?, destinationPort: UInt16?)
+    public static func portEquivalents(
+        protocolNumber: UInt8,
+        sourcePort: UInt16?,
+        destinationPort: UInt16?
+    )
         -> (UInt16, UInt16, oneWay: Bool)?
     {
         guard let sourcePort, let destinationPort else { return nil }
@@ -29,11 +33,18 @@ public enum CommunityID {
     /// The flow's ID; `sourcePort` / `destinationPort` are the ICMP type and code for ICMP, nil for protocols
     /// without ports.
     public static func compute(
-        source: IPAddress, destination: IPAddress, protocolNumber: UInt8, sourcePort: UInt16?,
-        destinationPort: UInt16?, seed: UInt16 = 0
+        source: IPAddress,
+        destination: IPAddress,
+        protocolNumber: UInt8,
+        sourcePort: UInt16?,
+        destinationPort: UInt16?,
+        seed: UInt16 = 0
     ) -> String {
         let equivalents = portEquivalents(
-            protocolNumber: protocolNumber, sourcePort: sourcePort, destinationPort: destinationPort)
+            protocolNumber: protocolNumber,
+            sourcePort: sourcePort,
+            destinationPort: destinationPort
+        )
         var ports = equivalents.map { ($0.0, $0.1) }
         let oneWay = equivalents?.oneWay ?? false
         // Order the endpoints so both directions hash the same.

@@ -133,10 +133,11 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
                 responseCode = "NXDOMAIN"
             } else {
                 // Zipf-like: rank r chosen with probability ~ 1/r.
-                let u = Double(random.next() % 1_000_000) / 1_000_000
-                let count = Double(Self.popularDomains.count)
-                let rank = min(Int(pow(count + 1, u)) - 1, Self.popularDomains.count - 1)
-                name = Self.popularDomains[max(0, rank)]
+                let rank = zipfRank(
+                    count: Self.popularDomains.count,
+                    uniform: Double(random.next() % 1_000_000) / 1_000_000
+                )
+                name = Self.popularDomains[rank]
                 if roll < 150 {
                     cname = "edge-\(rank).cdn.example.net"
                 }
@@ -296,9 +297,10 @@ struct SplitMix64: Sendable {
     }
 }
 
-/// `pow` without Foundation.
-private func pow(_ base: Double, _ exponent: Double) -> Double {
-    exp(exponent * log(base))
+/// A Zipf-like rank in `0..<count` from a uniform `u` in [0, 1): rank r comes with probability about 1/r.
+func zipfRank(count: Int, uniform u: Double) -> Int {
+    let rank = Int(exp(u * log(Double(count + 1)))) - 1
+    return max(0, min(rank, count - 1))
 }
 
 #if canImport(Glibc)

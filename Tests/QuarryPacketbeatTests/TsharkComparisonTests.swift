@@ -238,6 +238,8 @@ struct TsharkView: Equatable, CustomStringConvertible {
             tsharkPath!,
             [
                 "-r", path, "-T", "json", "--no-duplicate-keys", "-d", "udp.port==8053,dns", "-d", "tcp.port==8053,dns",
+                // tshark 4.0 gives up on TCP segments that arrive out of order unless asked; Quarry reorders them.
+                "-o", "tcp.reassemble_out_of_order:TRUE",
             ]
         )
         guard case .array(let packets) = try JSON.parse(Array(output)) else { return [] }

@@ -82,7 +82,9 @@ struct ZeekBaselineTests {
 
     @Test(
         "each logged transaction matches Quarry's document",
-        .enabled(if: root != nil, Comment(rawValue: ProjectPaths.corpusMissing)), arguments: traces.map(\.baseline))
+        .enabled(if: root != nil, Comment(rawValue: ProjectPaths.corpusMissing)),
+        arguments: traces.map(\.baseline)
+    )
     func baseline(_ baseline: String) throws {
         let trace = Self.traces.first { $0.baseline == baseline }!.trace
         var options = PacketbeatOptions()
@@ -101,7 +103,8 @@ struct ZeekBaselineTests {
                 let responder = (row["id.resp_h"], Int64(row["id.resp_p"]))
                 let sameEndpoints =
                     (client.0 == origin.0 && client.1 == origin.1 && server.0 == responder.0 && server.1 == responder.1)
-                    || (client.0 == responder.0 && client.1 == responder.1 && server.0 == origin.0 && server.1 == origin.1)
+                    || (client.0 == responder.0 && client.1 == responder.1 && server.0 == origin.0
+                        && server.1 == origin.1)
                 // An mDNS announcement has no question; Zeek logs its first answer's name as the query.
                 let query =
                     document["dns"]?["question"]?["name"]?.stringValue
@@ -113,7 +116,8 @@ struct ZeekBaselineTests {
             let document = unused.remove(at: index)
             let dns = try #require(document["dns"])
             if row["qtype_name"] != "-" {
-                let zeekType = row["qtype_name"].hasPrefix("query-") ? "TYPE" + row["qtype_name"].dropFirst(6) : row["qtype_name"]
+                let zeekType =
+                    row["qtype_name"].hasPrefix("query-") ? "TYPE" + row["qtype_name"].dropFirst(6) : row["qtype_name"]
                 #expect(dns["question"]?["type"]?.stringValue == zeekType, "\(baseline) \(row["query"])")
             }
             if row["rcode_name"] != "-" {
