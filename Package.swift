@@ -123,6 +123,18 @@ let package = Package(
             path: "bench/QuarryBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "FuzzDNS",
+            dependencies: ["QuarryDNS"],
+            path: "fuzz/FuzzDNS",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FuzzCapture",
+            dependencies: ["QuarryCapture", "QuarryPacketbeat"],
+            path: "fuzz/FuzzCapture",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "QuarryTesting",
             dependencies: [
