@@ -117,7 +117,8 @@ let package = Package(
         .executableTarget(
             name: "QuarryBench",
             dependencies: [
-                "QuarryCore", "QuarryLiquid", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryServer",
+                "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryLiquid", "QuarryPacketbeat", "QuarrySamples",
+                "QuarrySearch", "QuarryServer",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "bench/QuarryBench",

@@ -127,7 +127,7 @@ extension Quarry {
 
 /// Where ingested documents go.
 protocol DocumentSink: AnyObject {
-    func add(_ document: JSONObject)
+    func add(_ document: PacketbeatDocument)
     func finish() throws
     var documents: Int { get }
     var failed: Int { get }
@@ -139,8 +139,8 @@ final class NDJSONSink: DocumentSink {
     private(set) var documents = 0
     let failed = 0
 
-    func add(_ document: JSONObject) {
-        JSON.object(document).write(to: &buffer)
+    func add(_ document: PacketbeatDocument) {
+        buffer += document.bytes
         buffer.append(UInt8(ascii: "\n"))
         documents += 1
         if buffer.count >= 1 << 20 { flush() }
@@ -179,13 +179,12 @@ final class StoreSink: DocumentSink {
         try store.putTemplate(PacketbeatTemplate.name, body: PacketbeatTemplate.body)
     }
 
-    func add(_ document: JSONObject) {
-        let json = JSON.object(document)
-        let target = index ?? PacketbeatIndex.name(for: json)
+    func add(_ document: PacketbeatDocument) {
+        let target = index ?? document.dailyIndex
         batch.append(
             .init(
                 index: target,
-                operation: .index(IndexRequest(id: nil, source: json.serializedBytes(), document: json))
+                operation: .index(IndexRequest(id: nil, source: document.bytes, document: document.json))
             )
         )
         if batch.count >= batchSize { flush() }

@@ -27,6 +27,8 @@ extension Quarry {
             @Option(name: .long, help: "Client hosts.") var hosts = 50
             @Option(name: .long, help: "Minutes of traffic, ending now.") var minutes = 30
             @Option(name: .long, help: "DNS lookups per host per minute.") var rate = 6.0
+            @Option(name: .long, help: "Share of answered lookups followed by a TCP connection (0 to 1).")
+            var connections = 0.5
             @Option(name: .long, help: "pcap or pcapng.") var format = "pcap"
             @Option(name: .long, help: "ethernet, linux-sll, linux-sll2, raw, null, loop or ppp.")
             var linkType = "ethernet"
@@ -49,6 +51,7 @@ extension Quarry {
                 configuration.linkType = link
                 configuration.vlans = vlan
                 configuration.lookupsPerHostPerMinute = rate
+                configuration.connectionShare = connections
                 switch format {
                 case "pcap": configuration.format = .pcap()
                 case "pcapng": configuration.format = .pcapng()

@@ -8,7 +8,7 @@ public final class CaptureIngester {
     private let decoder = PacketDecoder()
     private var readerErrors: [String: Int] = [:]
 
-    public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (JSONObject) -> Void) {
+    public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (PacketbeatDocument) -> Void) {
         processor = PacketbeatProcessor(options: options, emit: emit)
     }
 

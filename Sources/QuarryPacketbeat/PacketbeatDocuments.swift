@@ -6,100 +6,116 @@ import QuarryDNS
 enum PacketbeatDocuments {
     // MARK: DNS
 
-    static func dns(_ transaction: PacketbeatProcessor.Transaction, options: PacketbeatOptions) -> JSONObject {
+    static func dns(_ transaction: PacketbeatProcessor.Transaction, options: PacketbeatOptions) -> PacketbeatDocument {
         let request = transaction.request
         let response = transaction.response
         // The message whose content describes the transaction: the response when there is one.
-        guard let primary = response ?? request else { return [:] }
+        guard let primary = response ?? request else {
+            return PacketbeatDocument(bytes: Array("{}".utf8), timestamp: 0)
+        }
         let key = transaction.key
         let start = request?.timestamp ?? primary.timestamp
-        let isIPv6 = primary.isIPv6
-
-        var document = JSONObject()
-        document["@timestamp"] = .string(timestampText(start))
-        document["type"] = "dns"
         // Packetbeat's rule: OK when both messages were seen and the response code is NOERROR; notes about EDNS do not
         // change it.
         let ok = request != nil && response != nil && primary.message.responseCode == .noError
-        document["status"] = ok ? "OK" : "Error"
-        let method = (request ?? primary).message.opcode.description
-        document["method"] = .string(method)
-        if let question = (request ?? primary).message.questions.first {
-            let name = trimmedName(question.name)
-            document["query"] = .string("class \(question.class), type \(question.type), \(name)")
-            document["resource"] = .string(name)
-        }
-
+        let startText = timestampText(start)
         let clientBytes = request?.length
         let serverBytes = response?.length
-        document["client"] = .object(endpoint(key.client, key.clientPort, bytes: clientBytes))
-        document["server"] = .object(endpoint(key.server, key.serverPort, bytes: serverBytes))
-        document["source"] = .object(endpoint(key.client, key.clientPort, bytes: clientBytes))
-        document["destination"] = .object(endpoint(key.server, key.serverPort, bytes: serverBytes))
+        let client = key.client.description
+        let server = key.server.description
+        let resolved = resolvedAddresses(primary.message)
 
-        var network = JSONObject()
-        network["type"] = isIPv6 ? "ipv6" : "ipv4"
-        network["transport"] = key.transport == 6 ? "tcp" : "udp"
-        network["protocol"] = "dns"
-        network["direction"] = .string(direction(source: key.client, destination: key.server, options: options))
-        network["community_id"] = .string(
-            CommunityID.compute(
-                source: key.client,
-                destination: key.server,
-                protocolNumber: key.transport,
-                sourcePort: key.clientPort,
-                destinationPort: key.serverPort
+        var writer = DocumentWriter()
+        writer.begin()
+        writer.string("@timestamp", startText)
+        writer.literal("type", "dns")
+        if ok { writer.literal("status", "OK") } else { writer.literal("status", "Error") }
+        writer.string("method", (request ?? primary).message.opcode.description)
+        if let question = (request ?? primary).message.questions.first {
+            let name = trimmedName(question.name)
+            writer.string("query", "class \(question.class), type \(question.type), \(name)")
+            writer.string("resource", name)
+        }
+        for (field, address, port, bytes) in [
+            ("client", client, key.clientPort, clientBytes), ("server", server, key.serverPort, serverBytes),
+        ] {
+            let body: (inout DocumentWriter) -> Void = { writer in
+                writer.string("ip", address)
+                writer.int("port", Int64(port))
+                if let bytes { writer.int("bytes", Int64(bytes)) }
+            }
+            if field == "client" {
+                writer.object("client", body)
+                writer.object("source", body)
+            } else {
+                writer.object("server", body)
+                writer.object("destination", body)
+            }
+        }
+        writer.object("network") { writer in
+            if primary.isIPv6 { writer.literal("type", "ipv6") } else { writer.literal("type", "ipv4") }
+            if key.transport == 6 { writer.literal("transport", "tcp") } else { writer.literal("transport", "udp") }
+            writer.literal("protocol", "dns")
+            writer.string("direction", direction(source: key.client, destination: key.server, options: options))
+            writer.string(
+                "community_id",
+                CommunityID.compute(
+                    source: key.client,
+                    destination: key.server,
+                    protocolNumber: key.transport,
+                    sourcePort: key.clientPort,
+                    destinationPort: key.serverPort
+                )
             )
-        )
-        network["bytes"] = .int(Int64((clientBytes ?? 0) + (serverBytes ?? 0)))
-        document["network"] = .object(network)
-
-        var event = JSONObject()
-        event["dataset"] = "dns"
-        event["kind"] = "event"
-        event["category"] = ["network"]
-        event["type"] = ok ? ["connection", "protocol"] : ["connection", "protocol", "error"]
-        event["start"] = .string(timestampText(start))
-        if let response {
-            event["end"] = .string(timestampText(response.timestamp))
-            if request != nil { event["duration"] = .int(response.timestamp - start) }
+            writer.int("bytes", Int64((clientBytes ?? 0) + (serverBytes ?? 0)))
         }
-        document["event"] = .object(event)
-
-        var dns = dnsFields(primary.message, options: options)
-        dns["type"] = response != nil ? "answer" : "query"
-        document["dns"] = .object(dns)
-
-        var related: [JSON] = []
-        var seen: Set<IPAddress> = []
-        for address in [key.client, key.server] + resolvedAddresses(primary.message) where seen.insert(address).inserted
-        {
-            related.append(.string(address.description))
+        writer.object("event") { writer in
+            writer.literal("dataset", "dns")
+            writer.literal("kind", "event")
+            writer.strings("category", ["network"])
+            writer.strings("type", ok ? ["connection", "protocol"] : ["connection", "protocol", "error"])
+            writer.string("start", startText)
+            if let response {
+                writer.string("end", timestampText(response.timestamp))
+                if request != nil { writer.int("duration", response.timestamp - start) }
+            }
         }
-        document["related"] = ["ip": .array(related)]
-
+        writer.object("dns") { writer in
+            dnsFields(primary.message, resolved: resolved, options: options, into: &writer)
+            if response != nil { writer.literal("type", "answer") } else { writer.literal("type", "query") }
+        }
+        var related: [String] = []
+        for address in [client, server] + resolved.map(\.description) where !related.contains(address) {
+            related.append(address)
+        }
+        writer.object("related") { writer in writer.strings("ip", related) }
         if transaction.notes.count == 1 {
-            document["error"] = ["message": .string(transaction.notes[0])]
+            writer.object("error") { writer in writer.string("message", transaction.notes[0]) }
         } else if transaction.notes.count > 1 {
-            document["error"] = ["message": .array(transaction.notes.map { .string($0) })]
+            writer.object("error") { writer in writer.strings("message", transaction.notes) }
         }
-        addAgent(to: &document, options: options)
-        return document
+        addAgent(to: &writer, options: options)
+        writer.end()
+        return PacketbeatDocument(bytes: writer.bytes, timestamp: start)
     }
 
-    static func dnsFields(_ message: DNSMessage, options: PacketbeatOptions) -> JSONObject {
-        var dns = JSONObject()
-        dns["id"] = .int(Int64(message.id))
-        dns["op_code"] = .string(message.opcode.description)
-        var flags = JSONObject()
-        flags["authoritative"] = .bool(message.isAuthoritative)
-        flags["truncated_response"] = .bool(message.isTruncated)
-        flags["recursion_desired"] = .bool(message.recursionDesired)
-        flags["recursion_available"] = .bool(message.recursionAvailable)
-        flags["authentic_data"] = .bool(message.authenticData)
-        flags["checking_disabled"] = .bool(message.checkingDisabled)
-        dns["flags"] = .object(flags)
-        var headerFlags: [JSON] = []
+    static func dnsFields(
+        _ message: DNSMessage,
+        resolved: [IPAddress],
+        options: PacketbeatOptions,
+        into writer: inout DocumentWriter
+    ) {
+        writer.int("id", Int64(message.id))
+        writer.string("op_code", message.opcode.description)
+        writer.object("flags") { writer in
+            writer.bool("authoritative", message.isAuthoritative)
+            writer.bool("truncated_response", message.isTruncated)
+            writer.bool("recursion_desired", message.recursionDesired)
+            writer.bool("recursion_available", message.recursionAvailable)
+            writer.bool("authentic_data", message.authenticData)
+            writer.bool("checking_disabled", message.checkingDisabled)
+        }
+        var headerFlags: [String] = []
         if message.isAuthoritative { headerFlags.append("AA") }
         if message.isTruncated { headerFlags.append("TC") }
         if message.recursionDesired { headerFlags.append("RD") }
@@ -108,59 +124,58 @@ enum PacketbeatDocuments {
         if message.checkingDisabled { headerFlags.append("CD") }
         let edns = message.edns
         if edns?.dnssecOK == true { headerFlags.append("DO") }
-        dns["header_flags"] = .array(headerFlags)
-        dns["response_code"] = .string(message.responseCode.description)
+        writer.strings("header_flags", headerFlags)
+        writer.string("response_code", message.responseCode.description)
 
         if let question = message.questions.first {
-            var fields = JSONObject()
-            let name = trimmedName(question.name)
-            fields["name"] = .string(name)
-            fields["type"] = .string(question.type.description)
-            fields["class"] = .string(question.class.description)
-            if let parts = options.publicSuffixes.parts(of: name) {
-                fields["top_level_domain"] = .string(parts.topLevelDomain)
-                if let registered = parts.registeredDomain {
-                    fields["registered_domain"] = .string(registered)
-                    fields["etld_plus_one"] = .string(registered + ".")
+            writer.object("question") { writer in
+                let name = trimmedName(question.name)
+                writer.string("name", name)
+                writer.string("type", question.type.description)
+                writer.string("class", question.class.description)
+                if let parts = options.publicSuffixes.parts(of: name) {
+                    writer.string("top_level_domain", parts.topLevelDomain)
+                    if let registered = parts.registeredDomain {
+                        writer.string("registered_domain", registered)
+                        writer.string("etld_plus_one", registered + ".")
+                    }
+                    if let subdomain = parts.subdomain { writer.string("subdomain", subdomain) }
                 }
-                if let subdomain = parts.subdomain { fields["subdomain"] = .string(subdomain) }
             }
-            dns["question"] = .object(fields)
         }
 
         if let edns {
-            var opt = JSONObject()
-            opt["version"] = .string(String(edns.version))
-            opt["do"] = .bool(edns.dnssecOK)
-            opt["ext_rcode"] = .string(
-                DNSResponseCode(rawValue: UInt16(edns.extendedResponseCodeHigh) << 4).description
-            )
-            opt["udp_size"] = .int(Int64(edns.udpPayloadSize))
-            for option in edns.options {
-                switch option.code {
-                case EDNSOption.clientSubnet: opt["subnet"] = .string(option.description)
-                case EDNSOption.cookie: opt["cookie"] = .string(option.description)
-                case EDNSOption.nsid: opt["nsid"] = .string(option.description)
-                case EDNSOption.keepalive: opt["keepalive"] = .string(option.description)
-                case EDNSOption.padding: opt["padding"] = .string(option.description)
-                default: opt["local"] = .string(option.description)
+            writer.object("opt") { writer in
+                writer.string("version", String(edns.version))
+                writer.bool("do", edns.dnssecOK)
+                writer.string(
+                    "ext_rcode",
+                    DNSResponseCode(rawValue: UInt16(edns.extendedResponseCodeHigh) << 4).description
+                )
+                writer.int("udp_size", Int64(edns.udpPayloadSize))
+                for option in edns.options {
+                    switch option.code {
+                    case EDNSOption.clientSubnet: writer.string("subnet", option.description)
+                    case EDNSOption.cookie: writer.string("cookie", option.description)
+                    case EDNSOption.nsid: writer.string("nsid", option.description)
+                    case EDNSOption.keepalive: writer.string("keepalive", option.description)
+                    case EDNSOption.padding: writer.string("padding", option.description)
+                    default: writer.string("local", option.description)
+                    }
                 }
             }
-            dns["opt"] = .object(opt)
         }
 
-        dns["answers_count"] = .int(Int64(message.answers.count))
-        if !message.answers.isEmpty { dns["answers"] = .array(message.answers.map(record)) }
-        dns["authorities_count"] = .int(Int64(message.authorities.count))
+        writer.int("answers_count", Int64(message.answers.count))
+        if !message.answers.isEmpty { writer.objects("answers", message.answers, record) }
+        writer.int("authorities_count", Int64(message.authorities.count))
         if options.includeAuthorities && !message.authorities.isEmpty {
-            dns["authorities"] = .array(message.authorities.map(record))
+            writer.objects("authorities", message.authorities, record)
         }
         let additionals = message.additionals.filter { $0.type != .opt }
-        dns["additionals_count"] = .int(Int64(additionals.count))
-        if options.includeAdditionals && !additionals.isEmpty { dns["additionals"] = .array(additionals.map(record)) }
-        let resolved = resolvedAddresses(message)
-        if !resolved.isEmpty { dns["resolved_ip"] = .array(resolved.map { .string($0.description) }) }
-        return dns
+        writer.int("additionals_count", Int64(additionals.count))
+        if options.includeAdditionals && !additionals.isEmpty { writer.objects("additionals", additionals, record) }
+        if !resolved.isEmpty { writer.strings("resolved_ip", resolved.map(\.description)) }
     }
 
     /// A name as Packetbeat writes it: presentation form without the trailing dot (the root stays `.`).
@@ -180,64 +195,56 @@ enum PacketbeatDocuments {
 
     /// One record: `name`, `type`, `class`, `ttl` (a string, as Packetbeat writes it), `data`, and the type's other
     /// fields under Packetbeat's names.
-    static func record(_ record: DNSResourceRecord) -> JSON {
-        var fields = JSONObject()
-        fields["name"] = .string(trimmedName(record.name))
-        fields["type"] = .string(record.type.description)
-        fields["class"] = .string(record.class.description)
-        fields["ttl"] = .string(String(record.ttl))
+    static func record(_ writer: inout DocumentWriter, _ record: DNSResourceRecord) {
+        writer.string("name", trimmedName(record.name))
+        writer.string("type", record.type.description)
+        writer.string("class", record.class.description)
+        writer.string("ttl", String(record.ttl))
         switch record.data {
-        case .a(let address), .aaaa(let address): fields["data"] = .string(address.description)
-        case .cname(let name), .ns(let name), .ptr(let name): fields["data"] = .string(trimmedName(name))
+        case .a(let address), .aaaa(let address): writer.string("data", address.description)
+        case .cname(let name), .ns(let name), .ptr(let name): writer.string("data", trimmedName(name))
         case .mx(let preference, let exchange):
-            fields["preference"] = .int(Int64(preference))
-            fields["data"] = .string(trimmedName(exchange))
+            writer.int("preference", Int64(preference))
+            writer.string("data", trimmedName(exchange))
         case .txt(let strings):
-            fields["data"] = .string(strings.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " "))
+            writer.string("data", strings.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " "))
         case .soa(let soa):
-            fields["rname"] = .string(trimmedName(soa.mailbox))
-            fields["serial"] = .int(Int64(soa.serial))
-            fields["refresh"] = .int(Int64(soa.refresh))
-            fields["retry"] = .int(Int64(soa.retry))
-            fields["expire"] = .int(Int64(soa.expire))
-            fields["minimum"] = .int(Int64(soa.minimum))
-            fields["data"] = .string(trimmedName(soa.primary))
+            writer.string("rname", trimmedName(soa.mailbox))
+            writer.int("serial", Int64(soa.serial))
+            writer.int("refresh", Int64(soa.refresh))
+            writer.int("retry", Int64(soa.retry))
+            writer.int("expire", Int64(soa.expire))
+            writer.int("minimum", Int64(soa.minimum))
+            writer.string("data", trimmedName(soa.primary))
         case .srv(let priority, let weight, let port, let target):
-            fields["priority"] = .int(Int64(priority))
-            fields["weight"] = .int(Int64(weight))
-            fields["port"] = .int(Int64(port))
-            fields["data"] = .string(trimmedName(target))
+            writer.int("priority", Int64(priority))
+            writer.int("weight", Int64(weight))
+            writer.int("port", Int64(port))
+            writer.string("data", trimmedName(target))
         case .ds(let keyTag, let algorithm, let digestType, _):
-            fields["key_tag"] = .string(String(keyTag))
-            fields["algorithm"] = .string(String(algorithm))
-            fields["digest_type"] = .string(String(digestType))
-            fields["data"] = .string(String(record.data.presentation.split(separator: " ").last ?? ""))
+            writer.string("key_tag", String(keyTag))
+            writer.string("algorithm", String(algorithm))
+            writer.string("digest_type", String(digestType))
+            writer.string("data", String(record.data.presentation.split(separator: " ").last ?? ""))
         case .dnskey(let flags, let protocolValue, let algorithm, _):
-            fields["flags"] = .string(String(flags))
-            fields["protocol"] = .string(String(protocolValue))
-            fields["algorithm"] = .string(String(algorithm))
-            fields["data"] = .string(String(record.data.presentation.split(separator: " ").last ?? ""))
+            writer.string("flags", String(flags))
+            writer.string("protocol", String(protocolValue))
+            writer.string("algorithm", String(algorithm))
+            writer.string("data", String(record.data.presentation.split(separator: " ").last ?? ""))
         case .rrsig(let rrsig):
-            fields["type_covered"] = .string(rrsig.typeCovered.description)
-            fields["algorithm"] = .string(String(rrsig.algorithm))
-            fields["labels"] = .string(String(rrsig.labels))
-            fields["original_ttl"] = .string(String(rrsig.originalTTL))
-            fields["key_tag"] = .string(String(rrsig.keyTag))
-            fields["signer_name"] = .string(trimmedName(rrsig.signer))
-            fields["data"] = .string(String(record.data.presentation.split(separator: " ").last ?? ""))
+            writer.string("type_covered", rrsig.typeCovered.description)
+            writer.string("algorithm", String(rrsig.algorithm))
+            writer.string("labels", String(rrsig.labels))
+            writer.string("original_ttl", String(rrsig.originalTTL))
+            writer.string("key_tag", String(rrsig.keyTag))
+            writer.string("signer_name", trimmedName(rrsig.signer))
+            writer.string("data", String(record.data.presentation.split(separator: " ").last ?? ""))
         case .nsec(let next, let types):
-            fields["type_bits"] = .string(types.map(\.description).joined(separator: " "))
-            fields["data"] = .string(trimmedName(next))
+            writer.string("type_bits", types.map(\.description).joined(separator: " "))
+            writer.string("data", trimmedName(next))
         default:
-            fields["data"] = .string(record.data.presentation)
+            writer.string("data", record.data.presentation)
         }
-        return .object(fields)
-    }
-
-    static func endpoint(_ address: IPAddress, _ port: UInt16, bytes: Int?) -> JSONObject {
-        var endpoint: JSONObject = ["ip": .string(address.description), "port": .int(Int64(port))]
-        if let bytes { endpoint["bytes"] = .int(Int64(bytes)) }
-        return endpoint
     }
 
     /// `network.direction`: relative to the capturing host when its addresses are known, else by address ranges.
@@ -263,76 +270,111 @@ enum PacketbeatDocuments {
         privateRanges.contains { $0.contains(address) }
     }
 
-    static func addAgent(to document: inout JSONObject, options: PacketbeatOptions) {
+    static func addAgent(to writer: inout DocumentWriter, options: PacketbeatOptions) {
         if options.hostName != nil || !options.hostIPs.isEmpty {
-            var host = JSONObject()
-            if let name = options.hostName {
-                host["name"] = .string(name)
-                host["hostname"] = .string(name)
+            writer.object("host") { writer in
+                if let name = options.hostName {
+                    writer.string("name", name)
+                    writer.string("hostname", name)
+                }
+                if !options.hostIPs.isEmpty { writer.strings("ip", options.hostIPs.map(\.description)) }
             }
-            if !options.hostIPs.isEmpty { host["ip"] = .array(options.hostIPs.map { .string($0.description) }) }
-            document["host"] = .object(host)
         }
-        document["agent"] = [
-            "type": .string(PacketbeatAgent.name), "name": .string(options.hostName ?? PacketbeatAgent.name),
-            "version": .string(PacketbeatAgent.version),
-        ]
-        document["ecs"] = ["version": .string(PacketbeatAgent.ecsVersion)]
+        writer.object("agent") { writer in
+            writer.string("type", PacketbeatAgent.name)
+            writer.string("name", options.hostName ?? PacketbeatAgent.name)
+            writer.string("version", PacketbeatAgent.version)
+        }
+        writer.object("ecs") { writer in writer.string("version", PacketbeatAgent.ecsVersion) }
     }
 
     // MARK: Flows
 
-    static func flow(_ flow: PacketbeatProcessor.Flow, final: Bool, options: PacketbeatOptions) -> JSONObject {
-        var document = JSONObject()
-        document["@timestamp"] = .string(timestampText(flow.last))
-        document["type"] = "flow"
-        var event = JSONObject()
-        event["dataset"] = "flow"
-        event["kind"] = "event"
-        event["category"] = ["network"]
-        event["type"] = final ? ["connection", "end"] : ["connection"]
-        event["action"] = "network_flow"
-        event["start"] = .string(timestampText(flow.start))
-        event["end"] = .string(timestampText(flow.last))
-        event["duration"] = .int(flow.last - flow.start)
-        document["event"] = .object(event)
-
-        var flowFields: JSONObject = ["id": .string(flow.id), "final": .bool(final)]
-        if flow.key.vlans.count == 1 {
-            flowFields["vlan"] = .int(Int64(flow.key.vlans[0]))
-        } else if flow.key.vlans.count > 1 {
-            flowFields["vlan"] = .array(flow.key.vlans.map { .int(Int64($0)) })
+    /// A flow report. A flow is reported every period until it ends, so the parts of its document that never
+    /// change are built once (``FlowTemplate``) and each report only writes times and counters.
+    static func flow(_ flow: PacketbeatProcessor.Flow, final: Bool, options: PacketbeatOptions) -> PacketbeatDocument {
+        let template = flow.template ?? FlowTemplate(flow, options: options)
+        flow.template = template
+        let lastText = timestampText(flow.last)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(template.size + 96)
+        func number(_ value: Int) {
+            bytes.append(contentsOf: String(value).utf8)
         }
-        document["flow"] = .object(flowFields)
+        bytes += template.segments[0]
+        bytes.append(contentsOf: lastText.utf8)
+        bytes += template.segments[1]
+        bytes.append(contentsOf: (final ? #"["connection","end"]"# : #"["connection"]"#).utf8)
+        bytes += template.segments[2]
+        bytes.append(contentsOf: lastText.utf8)
+        bytes += template.segments[3]
+        number(Int(flow.last - flow.start))
+        bytes += template.segments[4]
+        bytes.append(contentsOf: (final ? "true" : "false").utf8)
+        bytes += template.segments[5]
+        number(flow.sourcePackets)
+        bytes += template.segments[6]
+        number(flow.sourceBytes)
+        bytes += template.segments[7]
+        number(flow.destinationPackets)
+        bytes += template.segments[6]
+        number(flow.destinationBytes)
+        bytes += template.segments[8]
+        number(flow.sourceBytes + flow.destinationBytes)
+        bytes += template.segments[9]
+        number(flow.sourcePackets + flow.destinationPackets)
+        bytes += template.segments[10]
+        return PacketbeatDocument(bytes: bytes, timestamp: flow.last)
+    }
 
-        var source: JSONObject = ["ip": .string(flow.source.description)]
-        if let port = flow.sourcePort, flow.ipProtocol == 6 || flow.ipProtocol == 17 || flow.ipProtocol == 132 {
-            source["port"] = .int(Int64(port))
-        }
-        source["packets"] = .int(Int64(flow.sourcePackets))
-        source["bytes"] = .int(Int64(flow.sourceBytes))
-        if let mac = flow.sourceMAC { source["mac"] = .string(macText(mac)) }
-        document["source"] = .object(source)
-        var destination: JSONObject = ["ip": .string(flow.destination.description)]
-        if let port = flow.destinationPort, flow.ipProtocol == 6 || flow.ipProtocol == 17 || flow.ipProtocol == 132 {
-            destination["port"] = .int(Int64(port))
-        }
-        destination["packets"] = .int(Int64(flow.destinationPackets))
-        destination["bytes"] = .int(Int64(flow.destinationBytes))
-        if let mac = flow.destinationMAC { destination["mac"] = .string(macText(mac)) }
-        document["destination"] = .object(destination)
+    /// The unchanging bytes of a flow's reports, between the values that change (see ``flow(_:final:options:)``
+    /// for the order): `{"@timestamp":"…","type":"flow","event":{…},"flow":{…},"source":{…},"destination":{…},
+    /// "network":{…},"related":{…},"agent":{…},"ecs":{…}}`.
+    struct FlowTemplate {
+        var segments: [[UInt8]]
+        var size: Int
 
-        var network = JSONObject()
-        network["type"] = flow.isIPv6 ? "ipv6" : "ipv4"
-        network["transport"] = .string(transportName(flow.ipProtocol))
-        network["direction"] = .string(direction(source: flow.source, destination: flow.destination, options: options))
-        network["community_id"] = .string(flow.communityID)
-        network["bytes"] = .int(Int64(flow.sourceBytes + flow.destinationBytes))
-        network["packets"] = .int(Int64(flow.sourcePackets + flow.destinationPackets))
-        document["network"] = .object(network)
-        document["related"] = ["ip": .array([.string(flow.source.description), .string(flow.destination.description)])]
-        addAgent(to: &document, options: options)
-        return document
+        init(_ flow: PacketbeatProcessor.Flow, options: PacketbeatOptions) {
+            func text(_ value: String) -> String {
+                var bytes: [UInt8] = []
+                JSON.writeString(value, to: &bytes)
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            let hasPorts = flow.ipProtocol == 6 || flow.ipProtocol == 17 || flow.ipProtocol == 132
+            var vlan = ""
+            if flow.key.vlans.count == 1 {
+                vlan = #","vlan":\#(flow.key.vlans[0])"#
+            } else if flow.key.vlans.count > 1 {
+                vlan = #","vlan":["# + flow.key.vlans.map(String.init).joined(separator: ",") + "]"
+            }
+            let sourcePort = hasPorts ? flow.sourcePort.map { #","port":\#($0)"# } ?? "" : ""
+            let destinationPort = hasPorts ? flow.destinationPort.map { #","port":\#($0)"# } ?? "" : ""
+            let sourceMAC = flow.sourceMAC.map { #","mac":"\#(macText($0))""# } ?? ""
+            let destinationMAC = flow.destinationMAC.map { #","mac":"\#(macText($0))""# } ?? ""
+            let direction = direction(source: flow.source, destination: flow.destination, options: options)
+            var tail = DocumentWriter()
+            tail.begin()
+            tail.object("related") { writer in writer.strings("ip", [flow.sourceText, flow.destinationText]) }
+            addAgent(to: &tail, options: options)
+            tail.end()
+            // The tail object without its opening brace, to follow the network object.
+            let tailText = "," + String(decoding: tail.bytes.dropFirst(), as: UTF8.self)
+            let pieces = [
+                #"{"@timestamp":""#,
+                #"","type":"flow","event":{"dataset":"flow","kind":"event","category":["network"],"type":"#,
+                #","action":"network_flow","start":"\#(flow.startText)","end":""#,
+                #"","duration":"#,
+                #"},"flow":{"id":\#(text(flow.id)),"final":"#,
+                #"\#(vlan)},"source":{"ip":"\#(flow.sourceText)"\#(sourcePort),"packets":"#,
+                #","bytes":"#,
+                #"\#(sourceMAC)},"destination":{"ip":"\#(flow.destinationText)"\#(destinationPort),"packets":"#,
+                #"\#(destinationMAC)},"network":{"type":"\#(flow.isIPv6 ? "ipv6" : "ipv4")","transport":\#(text(transportName(flow.ipProtocol))),"direction":"\#(direction)","community_id":\#(text(flow.communityID)),"bytes":"#,
+                #","packets":"#,
+                "}" + tailText,
+            ]
+            segments = pieces.map { Array($0.utf8) }
+            size = segments.reduce(0) { $0 + $1.count }
+        }
     }
 
     /// IANA's protocol keyword, as ECS's `network.transport` asks.

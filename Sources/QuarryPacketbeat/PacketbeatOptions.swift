@@ -54,7 +54,11 @@ public enum PacketbeatIndex {
     public static let version = "8.17.0"
 
     public static func name(for document: JSON) -> String {
-        let day = document["@timestamp"]?.stringValue?.prefix(10).replacingOccurrences(of: "-", with: ".") ?? "unknown"
-        return "packetbeat-\(version)-\(day)"
+        name(forTimestamp: document["@timestamp"]?.stringValue ?? "unknown")
+    }
+
+    /// The index for a document whose `@timestamp` is `timestamp` (ISO 8601; only the date counts).
+    public static func name(forTimestamp timestamp: String) -> String {
+        "packetbeat-\(version)-" + timestamp.prefix(10).replacingOccurrences(of: "-", with: ".")
     }
 }

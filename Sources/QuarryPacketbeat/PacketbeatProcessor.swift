@@ -14,7 +14,7 @@ import QuarryDNS
 public final class PacketbeatProcessor {
     public let options: PacketbeatOptions
     public private(set) var statistics = PacketbeatStatistics()
-    private let emit: (JSONObject) -> Void
+    private let emit: (PacketbeatDocument) -> Void
     private var transactions: [TransactionKey: Transaction] = [:]
     private var streams: [StreamKey: TCPStream] = [:]
     private var flows: [FlowKey: Flow] = [:]
@@ -24,7 +24,7 @@ public final class PacketbeatProcessor {
     private var flowCounter: UInt64 = 0
 
     /// `emit` receives each document as it completes.
-    public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (JSONObject) -> Void) {
+    public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (PacketbeatDocument) -> Void) {
         self.options = options
         self.emit = emit
     }
@@ -94,6 +94,12 @@ public final class PacketbeatProcessor {
         var destinationPackets = 0
         var destinationBytes = 0
         let communityID: String
+        /// Text that every report of the flow repeats, made once.
+        let sourceText: String
+        let destinationText: String
+        let startText: String
+        /// The unchanging parts of its reports, made at the first one.
+        var template: PacketbeatDocuments.FlowTemplate?
 
         init(id: String, key: FlowKey, packet: DecodedPacket) {
             self.id = id
@@ -108,6 +114,9 @@ public final class PacketbeatProcessor {
             destinationMAC = packet.destinationMAC
             start = packet.timestamp
             last = packet.timestamp
+            sourceText = packet.source.description
+            destinationText = packet.destination.description
+            startText = timestampText(packet.timestamp)
             communityID = CommunityID.compute(
                 source: packet.source,
                 destination: packet.destination,

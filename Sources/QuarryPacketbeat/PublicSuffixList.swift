@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The Public Suffix List, for the registered domain of a name (`www.example.co.uk` → `example.co.uk`), as
 /// Packetbeat fills `dns.question.registered_domain` and `etld_plus_one`.
@@ -10,6 +11,8 @@ public struct PublicSuffixList: Sendable {
     private var rules: Set<String> = []
     private var wildcards: Set<String> = []
     private var exceptions: Set<String> = []
+    /// Names repeat in DNS traffic; their parts are remembered (up to a bound).
+    private let cache = PartsCache()
 
     /// The copy bundled with Quarry (see `Resources/README.md` for where it came from).
     public static let bundled: PublicSuffixList = {
@@ -45,6 +48,13 @@ public struct PublicSuffixList: Sendable {
 
     /// Splits `name` (with or without a trailing dot, any case).
     public func parts(of name: String) -> Parts? {
+        if let cached = cache.parts(for: name) { return cached }
+        let parts = computeParts(of: name)
+        cache.store(parts, for: name)
+        return parts
+    }
+
+    private func computeParts(of name: String) -> Parts? {
         var trimmed = Substring(name)
         if trimmed.hasSuffix(".") { trimmed = trimmed.dropLast() }
         guard !trimmed.isEmpty else { return nil }
@@ -80,5 +90,22 @@ public struct PublicSuffixList: Sendable {
             registeredDomain: registered,
             subdomain: rest.isEmpty ? nil : rest.joined(separator: ".")
         )
+    }
+}
+
+/// A bounded memo of ``PublicSuffixList/parts(of:)``, shared by copies of the list.
+private final class PartsCache: Sendable {
+    private let entries = Mutex<[String: PublicSuffixList.Parts?]>([:])
+    private static let limit = 50_000
+
+    func parts(for name: String) -> PublicSuffixList.Parts?? {
+        entries.withLock { $0[name] }
+    }
+
+    func store(_ parts: PublicSuffixList.Parts?, for name: String) {
+        entries.withLock { entries in
+            if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
+            entries[name] = parts
+        }
     }
 }

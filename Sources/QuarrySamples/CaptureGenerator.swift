@@ -23,6 +23,9 @@ public struct CaptureGenerator {
         public var vlans: [UInt16] = []
         /// DNS lookups per host per minute.
         public var lookupsPerHostPerMinute: Double = 6
+        /// The share of answered lookups followed by a connection to the address (a DNS-heavy benchmark capture
+        /// lowers it).
+        public var connectionShare: Double = 0.5
 
         public init(hosts: Int, minutes: Int, start: Int64) {
             self.hosts = hosts
@@ -131,7 +134,9 @@ public struct CaptureGenerator {
         default:
             let name = popularDomain()
             let address = lookup(host, name: name, type: .a, at: time, cname: roll < 300)
-            if let address, next(2) == 0 { connect(host, to: address, at: time + 30_000_000) }
+            if let address, Double(next(1000)) < configuration.connectionShare * 1000 {
+                connect(host, to: address, at: time + 30_000_000)
+            }
         }
     }
 

@@ -100,7 +100,7 @@ enum CorpusCaptures {
         throws -> (documents: [JSONObject], statistics: PacketbeatStatistics)
     {
         var documents: [JSONObject] = []
-        let ingester = CaptureIngester(options: options) { documents.append($0) }
+        let ingester = CaptureIngester(options: options) { documents.append($0.json.objectValue ?? [:]) }
         try ingester.ingest(path: path(relative))
         let statistics = ingester.finish()
         return (documents, statistics)

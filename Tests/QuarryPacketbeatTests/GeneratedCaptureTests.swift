@@ -44,9 +44,10 @@ struct GeneratedCaptureTests {
         [JSONObject], PacketbeatStatistics
     ) {
         var documents: [JSONObject] = []
-        let ingester = CaptureIngester(options: options) { documents.append($0) }
+        let ingester = CaptureIngester(options: options) { documents.append($0.json.objectValue ?? [:]) }
         try ingester.ingest(path: path)
-        return (documents, ingester.finish())
+        let statistics = ingester.finish()
+        return (documents, statistics)
     }
 
     @Test func everyLookupBecomesOneDocument() async throws {

@@ -13,6 +13,8 @@ import QuarryServer
 //   QuarryBench sqlite N DIR               the same JSON lines into a plain SQLite table (the floor)
 //   QuarryBench query RUNS DIR             latency of the reference hunt's searches on the store in DIR
 //   QuarryBench liquid WORKLOADS [SECONDS] Liquid renders/s of bench/liquid's workloads (bench/liquid.sh)
+//   QuarryBench capture-decode FILE        packets/s decoding a capture down to DNS messages, one core
+//   QuarryBench capture-documents FILE     packets/s to Packetbeat documents, without output (bench/capture.sh)
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 ? arguments[1] : "breakdown"
@@ -211,6 +213,12 @@ case "query":
         )
     }
     try store.close()
+case "capture-decode":
+    // QuarryBench capture-decode FILE
+    try runCaptureDecodeBenchmark(path: arguments[2])
+case "capture-documents":
+    // QuarryBench capture-documents FILE
+    try runCaptureDocumentsBenchmark(path: arguments[2])
 case "liquid":
     // QuarryBench liquid WORKLOADS.json [SECONDS]
     try runLiquidBenchmark(
