@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuarryCapture
 import QuarryCore
 import QuarryPacketbeat
 import QuarrySamples
@@ -7,18 +8,23 @@ import QuarrySearch
 import QuarryServer
 
 extension Quarry {
-    /// `quarry demo`: loads generated Packetbeat DNS and flow data into the embedded store and runs the reference
-    /// hunt's two searches: which hosts asked about a domain, and which hosts then sent traffic to its addresses.
+    /// `quarry demo`: writes a packet capture of a small network, decodes it into Packetbeat's DNS and flow
+    /// documents in the embedded store, and runs the reference hunt's two searches: which hosts asked about a domain,
+    /// and which hosts then sent traffic to its addresses.
     struct Demo: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Load sample Packetbeat data and hunt for the hosts that asked about a domain or contacted it.",
+            abstract:
+                "Capture a sample network, ingest it, and hunt for the hosts that asked about a domain or contacted it.",
             discussion: """
-                Without --data the demo uses a fresh temporary directory and removes it afterwards.
+                Without --data the demo uses a fresh temporary directory and removes it afterwards. --documents \
+                loads generated documents instead of decoding a capture.
                 """
         )
         @Option(name: .long, help: "Data directory to load into (kept).") var data: String?
-        @Option(name: .long, help: "How many documents to generate (spanning the last 24 hours).")
-        var documents = 200_000
+        @Option(name: .long, help: "Hosts on the sample network.") var hosts = 100
+        @Option(name: .long, help: "Minutes of traffic in the capture, ending now.") var minutes = 60
+        @Option(name: .long, help: "Load this many generated documents (last 24 hours) instead of a capture.")
+        var documents: Int?
         @Option(name: .long, help: "The domain to hunt for.") var domain = "update.evil-cdn.example"
         @Option(name: .long, help: "The look-back window (ES date math unit: 4h, 30m, 2d).") var since = "4h"
 
@@ -37,29 +43,13 @@ extension Quarry {
             let api = ElasticsearchAPI(store: store)
             try store.putTemplate(PacketbeatTemplate.name, body: PacketbeatTemplate.body)
 
-            print("Generating \(documents) Packetbeat DNS and flow documents (last 24 hours) into \(directory.path) …")
             let started = Date()
-            var generator = DNSDocumentGenerator(
-                configuration: .init(documents: documents, end: Int64(Date().timeIntervalSince1970 * 1000))
-            )
-            var batch: [UInt8] = []
-            var count = 0
-            func flush() throws {
-                let response = api.handle(ESRequest(method: .post, path: ["_bulk"], body: batch))
-                if let json = response.json, json["errors"]?.boolValue != false {
-                    throw ValidationError("bulk load failed: \(json.serialized().prefix(500))")
-                }
-                batch.removeAll(keepingCapacity: true)
+            let count: Int
+            if let documents {
+                count = try loadDocuments(documents, api: api, into: directory)
+            } else {
+                count = try loadCapture(store: store, into: directory)
             }
-            while let document = generator.next() {
-                JSON.object(["index": ["_index": .string(PacketbeatIndex.name(for: document))]]).write(to: &batch)
-                batch.append(0x0A)
-                document.write(to: &batch)
-                batch.append(0x0A)
-                count += 1
-                if count % 5_000 == 0 { try flush() }
-            }
-            if !batch.isEmpty { try flush() }
             let seconds = Date().timeIntervalSince(started)
             print(
                 String(
@@ -94,13 +84,15 @@ extension Quarry {
                 "   \(dnsHits.total) DNS queries (\(dnsHits.took) ms); it resolved to: \(resolved.sorted().joined(separator: ", "))"
             )
 
+            // Each connection's final flow report, once (active flows are also reported every period).
             let flowQuery: JSON = [
                 "size": 1000,
                 "_source": ["@timestamp", "source.ip", "destination.ip"],
                 "query": [
                     "bool": [
                         "filter": [
-                            ["terms": ["destination.ip": .array(resolved.sorted().map { .string($0) })]], window,
+                            ["terms": ["destination.ip": .array(resolved.sorted().map { .string($0) })]],
+                            ["term": ["flow.final": true]], window,
                         ]
                     ]
                 ],
@@ -117,13 +109,67 @@ extension Quarry {
             print("   \(flowHits.total) connections (\(flowHits.took) ms)")
 
             print("\nhost             queried  connected  first seen                last seen")
-            for (ip, activity) in hosts.sorted(by: { $0.key < $1.key }) {
+            for (ip, activity) in hosts.sorted(by: {
+                (IPAddress($0.key) ?? IPAddress(ipv4: 0)) < (IPAddress($1.key) ?? IPAddress(ipv4: 0))
+            }) {
                 print(
                     ip.padding(toLength: 16, withPad: " ", startingAt: 0) + " " + Self.column(activity.queries, 7)
                         + "  "
                         + Self.column(activity.connections, 9) + "  " + activity.first + "  " + activity.last
                 )
             }
+        }
+
+        /// Writes a capture of the sample network and decodes it into the store, as `quarry ingest` does.
+        func loadCapture(store: EmbeddedStore, into directory: URL) throws -> Int {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let capture = directory.appendingPathComponent("sample-network.pcap").path
+            let now = Int64(Date().timeIntervalSince1970)
+            print("Capturing \(minutes) minutes of a \(hosts)-host network to \(capture) …")
+            let summary = try CaptureGenerator.write(
+                path: capture,
+                configuration: .init(hosts: hosts, minutes: minutes, start: (now - Int64(minutes) * 60) * 1_000_000_000)
+            )
+            print(
+                "Decoding \(summary.packets) packets (\(summary.transactions) DNS lookups, \(summary.connections) "
+                    + "connections) into Packetbeat documents …"
+            )
+            let sink = try StoreSink(store: store, index: nil, batchSize: 5_000)
+            let ingester = CaptureIngester { document in sink.add(document) }
+            try ingester.ingest(path: capture)
+            let statistics = ingester.finish()
+            try sink.finish()
+            if sink.failed > 0 || !statistics.errors.isEmpty {
+                throw ValidationError("ingest failed: \(sink.failed) documents refused, errors \(statistics.errors)")
+            }
+            return sink.documents
+        }
+
+        /// Loads generated documents through the `_bulk` API.
+        func loadDocuments(_ documents: Int, api: ElasticsearchAPI, into directory: URL) throws -> Int {
+            print("Generating \(documents) Packetbeat DNS and flow documents (last 24 hours) into \(directory.path) …")
+            var generator = DNSDocumentGenerator(
+                configuration: .init(documents: documents, end: Int64(Date().timeIntervalSince1970 * 1000))
+            )
+            var batch: [UInt8] = []
+            var count = 0
+            func flush() throws {
+                let response = api.handle(ESRequest(method: .post, path: ["_bulk"], body: batch))
+                if let json = response.json, json["errors"]?.boolValue != false {
+                    throw ValidationError("bulk load failed: \(json.serialized().prefix(500))")
+                }
+                batch.removeAll(keepingCapacity: true)
+            }
+            while let document = generator.next() {
+                JSON.object(["index": ["_index": .string(PacketbeatIndex.name(for: document))]]).write(to: &batch)
+                batch.append(0x0A)
+                document.write(to: &batch)
+                batch.append(0x0A)
+                count += 1
+                if count % 5_000 == 0 { try flush() }
+            }
+            if !batch.isEmpty { try flush() }
+            return count
         }
 
         static func column(_ count: Int, _ width: Int) -> String {

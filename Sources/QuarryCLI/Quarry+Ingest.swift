@@ -165,6 +165,8 @@ final class NDJSONSink: DocumentSink {
 /// transaction.
 final class StoreSink: DocumentSink {
     private let store: EmbeddedStore
+    /// Whether the sink opened the store (and closes it when finished).
+    private let ownsStore: Bool
     private let index: String?
     private let batchSize: Int
     private var batch: [EmbeddedStore.BulkItem] = []
@@ -172,8 +174,14 @@ final class StoreSink: DocumentSink {
     private(set) var failed = 0
     private var firstErrors: [String] = []
 
-    init(dataDirectory: URL, index: String?, batchSize: Int) throws {
-        store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
+    convenience init(dataDirectory: URL, index: String?, batchSize: Int) throws {
+        let store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
+        try self.init(store: store, index: index, batchSize: batchSize, ownsStore: true)
+    }
+
+    init(store: EmbeddedStore, index: String?, batchSize: Int, ownsStore: Bool = false) throws {
+        self.store = store
+        self.ownsStore = ownsStore
         self.index = index
         self.batchSize = batchSize
         try store.putTemplate(PacketbeatTemplate.name, body: PacketbeatTemplate.body)
@@ -206,7 +214,7 @@ final class StoreSink: DocumentSink {
     func finish() throws {
         flush()
         for error in firstErrors { printError("  failed: \(error)") }
-        try store.close()
+        if ownsStore { try store.close() }
     }
 }
 
