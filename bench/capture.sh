@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Capture ingestion against tshark, in one run (results and the machine go to BENCHMARKS.md by hand).
 #
-#   bench/capture.sh [MINUTES]   generate a DNS-heavy capture (2,000 hosts, MINUTES of traffic, default 90: about
-#                                230 MB), then measure:
+#   bench/capture.sh [MINUTES]   generate a DNS-heavy capture (2,000 hosts, MINUTES of traffic, default 130: about
+#                                210 MB), then measure:
 #     - quarry ingest --ndjson FILE > /dev/null    against    tshark -r FILE -T ek > /dev/null
 #     - decode alone on one core (QuarryBench capture-decode) and documents without output (capture-documents)
 #     - quarry ingest FILE into the embedded store: documents/s, and the share of time spent decoding
@@ -14,7 +14,7 @@ if [ "${1:-}" = rss ]; then
     mode=rss
     shift
 fi
-minutes=${1:-$([ "$mode" = rss ] && echo 400 || echo 90)}
+minutes=${1:-$([ "$mode" = rss ] && echo 640 || echo 130)}
 out=bench/out
 mkdir -p "$out"
 swift build -c release --product quarry
