@@ -1,5 +1,5 @@
 public import QuarryCapture
-public import QuarryCore
+import QuarryCore
 
 /// Reads capture files and turns their packets into Packetbeat documents: the whole of `quarry ingest` except where
 /// the documents go.

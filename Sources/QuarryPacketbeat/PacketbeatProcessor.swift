@@ -1,5 +1,5 @@
 public import QuarryCapture
-public import QuarryCore
+import QuarryCore
 import QuarryDNS
 
 /// Turns decoded packets into Packetbeat's documents: DNS transactions (`type: dns`) and flows (`type: flow`), with
