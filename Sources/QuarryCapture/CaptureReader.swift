@@ -362,7 +362,9 @@ public final class CaptureReader {
                 let remainder = units % interface.unitsPerSecond
                 let nanoseconds = remainder.multipliedFullWidth(by: 1_000_000_000)
                 let fraction = interface.unitsPerSecond.dividingFullWidth(nanoseconds).quotient
-                let timestamp = (Int64(seconds) + interface.offsetSeconds) &* 1_000_000_000 &+ Int64(fraction)
+                let timestamp =
+                    (Int64(truncatingIfNeeded: seconds) &+ interface.offsetSeconds) &* 1_000_000_000
+                    &+ Int64(truncatingIfNeeded: fraction)
                 return packet(
                     timestamp: timestamp,
                     link: interface.linkType,

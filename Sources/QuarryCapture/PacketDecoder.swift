@@ -430,9 +430,9 @@ public final class PacketDecoder {
     }
 
     private func expireFragments(now: Int64) {
-        guard !fragments.isEmpty, now - lastExpiry > 1_000_000_000 else { return }
+        guard !fragments.isEmpty, elapsed(from: lastExpiry, to: now) > 1_000_000_000 else { return }
         lastExpiry = now
-        for (key, buffer) in fragments where now - buffer.firstSeen > fragmentTimeout {
+        for (key, buffer) in fragments where elapsed(from: buffer.firstSeen, to: now) > fragmentTimeout {
             fragments[key] = nil
             count(.fragmentExpired)
         }

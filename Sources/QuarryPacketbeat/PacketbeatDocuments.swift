@@ -77,7 +77,7 @@ enum PacketbeatDocuments {
             writer.string("start", startText)
             if let response {
                 writer.string("end", timestampText(response.timestamp))
-                if request != nil { writer.int("duration", response.timestamp - start) }
+                if request != nil { writer.int("duration", elapsed(from: start, to: response.timestamp)) }
             }
         }
         writer.object("dns") { writer in
@@ -291,11 +291,11 @@ enum PacketbeatDocuments {
     // MARK: Flows
 
     /// A flow report. A flow is reported every period until it ends, so the parts of its document that never
-    /// change are built once (``FlowTemplate``) and each report only writes times and counters.
-    static func flow(_ flow: PacketbeatProcessor.Flow, final: Bool, options: PacketbeatOptions) -> PacketbeatDocument {
-        let template = flow.template ?? FlowTemplate(flow, options: options)
-        flow.template = template
-        let lastText = timestampText(flow.last)
+    /// change are built once (``FlowTemplate``, made before the report is built) and each report only writes times and
+    /// counters.
+    static func flow(_ flow: PacketbeatProcessor.Flow, report: PacketbeatProcessor.FlowReport) -> PacketbeatDocument {
+        guard let template = flow.template else { return PacketbeatDocument(bytes: [], timestamp: report.last) }
+        let lastText = timestampText(report.last)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(template.size + 96)
         func number(_ value: Int) {
@@ -304,30 +304,30 @@ enum PacketbeatDocuments {
         bytes += template.segments[0]
         bytes.append(contentsOf: lastText.utf8)
         bytes += template.segments[1]
-        bytes.append(contentsOf: (final ? #"["connection","end"]"# : #"["connection"]"#).utf8)
+        bytes.append(contentsOf: (report.final ? #"["connection","end"]"# : #"["connection"]"#).utf8)
         bytes += template.segments[2]
         bytes.append(contentsOf: lastText.utf8)
         bytes += template.segments[3]
-        number(Int(flow.last - flow.start))
+        number(Int(elapsed(from: flow.start, to: report.last)))
         bytes += template.segments[4]
-        bytes.append(contentsOf: (final ? "true" : "false").utf8)
+        bytes.append(contentsOf: (report.final ? "true" : "false").utf8)
         bytes += template.segments[5]
-        number(flow.sourcePackets)
+        number(report.sourcePackets)
         bytes += template.segments[6]
-        number(flow.sourceBytes)
+        number(report.sourceBytes)
         bytes += template.segments[7]
-        number(flow.destinationPackets)
+        number(report.destinationPackets)
         bytes += template.segments[6]
-        number(flow.destinationBytes)
+        number(report.destinationBytes)
         bytes += template.segments[8]
-        number(flow.sourceBytes + flow.destinationBytes)
+        number(report.sourceBytes + report.destinationBytes)
         bytes += template.segments[9]
-        number(flow.sourcePackets + flow.destinationPackets)
+        number(report.sourcePackets + report.destinationPackets)
         bytes += template.segments[10]
-        return PacketbeatDocument(bytes: bytes, timestamp: flow.last)
+        return PacketbeatDocument(bytes: bytes, timestamp: report.last)
     }
 
-    /// The unchanging bytes of a flow's reports, between the values that change (see ``flow(_:final:options:)``
+    /// The unchanging bytes of a flow's reports, between the values that change (see ``flow(_:report:)``
     /// for the order): `{"@timestamp":"…","type":"flow","event":{…},"flow":{…},"source":{…},"destination":{…},
     /// "network":{…},"related":{…},"agent":{…},"ecs":{…}}`.
     struct FlowTemplate {

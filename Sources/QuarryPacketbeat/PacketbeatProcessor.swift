@@ -254,10 +254,12 @@ public final class PacketbeatProcessor {
     }
 
     private func expireTransactions(now: Int64) {
-        guard now - lastTransactionSweep >= 1_000_000_000 else { return }
+        guard elapsed(from: lastTransactionSweep, to: now) >= 1_000_000_000 else { return }
         lastTransactionSweep = now
         for (key, transaction) in transactions {
-            guard let request = transaction.request, now - request.timestamp > options.transactionTimeout else {
+            guard let request = transaction.request,
+                elapsed(from: request.timestamp, to: now) > options.transactionTimeout
+            else {
                 continue
             }
             transactions[key] = nil
@@ -282,6 +284,7 @@ public final class PacketbeatProcessor {
         streams.removeAll()
         for flow in flows.values.sorted(by: { $0.start < $1.start }) { publishFlow(flow, final: true) }
         flows.removeAll()
+        drain()
     }
 
     // MARK: Flows
@@ -305,7 +308,9 @@ public final class PacketbeatProcessor {
             flowCounter += 1
             flow = Flow(id: flowIdentifier(flowCounter, packet), key: key, packet: packet)
             flows[key] = flow
-            if nextFlowReport == nil, let period = options.flowPeriod { nextFlowReport = packet.timestamp + period }
+            if nextFlowReport == nil, let period = options.flowPeriod {
+                nextFlowReport = packet.timestamp.addingReportingOverflow(period).partialValue
+            }
         }
         flow.last = max(flow.last, packet.timestamp)
         if packet.source == flow.source && (!packet.hasPorts || packet.sourcePort == flow.sourcePort) {
@@ -325,25 +330,110 @@ public final class PacketbeatProcessor {
 
     private func reportFlows(now: Int64, final: Bool) {
         guard options.flows else { return }
-        for (key, flow) in flows where now - flow.last > options.flowTimeout {
+        for (key, flow) in flows where elapsed(from: flow.last, to: now) > options.flowTimeout {
             flows[key] = nil
             publishFlow(flow, final: true)
         }
         if let period = options.flowPeriod, let due = nextFlowReport, now >= due {
             for flow in flows.values.sorted(by: { $0.start < $1.start }) { publishFlow(flow, final: false) }
-            var next = due
-            while next <= now { next += period }
-            nextFlowReport = next
+            // The next period boundary after now (a damaged capture can jump far ahead).
+            let behind = elapsed(from: due, to: now)
+            let (next, overflow) = now.addingReportingOverflow(period - behind % period)
+            nextFlowReport = overflow ? Int64.max : next
         }
     }
 
     private func publishFlow(_ flow: Flow, final: Bool) {
         statistics.flowReports += 1
-        emit(PacketbeatDocuments.flow(flow, final: final, options: options))
+        let report = FlowReport(
+            last: flow.last,
+            sourcePackets: flow.sourcePackets,
+            sourceBytes: flow.sourceBytes,
+            destinationPackets: flow.destinationPackets,
+            destinationBytes: flow.destinationBytes,
+            final: final
+        )
+        enqueue(.flow(flow, report))
     }
 
     private func publish(_ transaction: Transaction) {
         statistics.dnsTransactions += 1
-        emit(PacketbeatDocuments.dns(transaction, options: options))
+        enqueue(.dns(transaction))
+    }
+
+    // MARK: Building documents
+
+    /// A published transaction or flow report whose document is not built yet.
+    enum Pending {
+        case dns(Transaction)
+        case flow(Flow, FlowReport)
+    }
+
+    /// A flow's counters at the moment of a report (the flow goes on counting).
+    struct FlowReport {
+        var last: Int64
+        var sourcePackets: Int
+        var sourceBytes: Int
+        var destinationPackets: Int
+        var destinationBytes: Int
+        var final: Bool
+    }
+
+    /// Documents are built in batches on every core, then emitted in the order they were published: building them
+    /// costs more than decoding the packets.
+    private var pending: [Pending] = []
+    static let batchSize = 8_192
+
+    private func enqueue(_ item: Pending) {
+        pending.append(item)
+        if pending.count >= Self.batchSize { drain() }
+    }
+
+    /// Builds and emits every pending document.
+    func drain() {
+        guard !pending.isEmpty else { return }
+        let batch = Batch(items: pending, options: options)
+        pending.removeAll(keepingCapacity: true)
+        // Flow templates first, one per flow, so that building never writes a flow twice at once.
+        var needing: [Flow] = []
+        var seen = Set<ObjectIdentifier>()
+        for case .flow(let flow, _) in batch.items where flow.template == nil {
+            if seen.insert(ObjectIdentifier(flow)).inserted { needing.append(flow) }
+        }
+        let flows = FlowList(flows: needing, options: options)
+        let templates = parallelChunks(count: needing.count, initial: PacketbeatDocuments.FlowTemplate?.none) {
+            range,
+            store in
+            for position in range {
+                store(position, PacketbeatDocuments.FlowTemplate(flows.flows[position], options: flows.options))
+            }
+        }
+        for (flow, template) in zip(needing, templates) { flow.template = template }
+        let documents = parallelChunks(count: batch.items.count, initial: PacketbeatDocument(bytes: [], timestamp: 0)) {
+            range,
+            store in
+            for position in range {
+                switch batch.items[position] {
+                case .dns(let transaction):
+                    store(position, PacketbeatDocuments.dns(transaction, options: batch.options))
+                case .flow(let flow, let report):
+                    store(position, PacketbeatDocuments.flow(flow, report: report))
+                }
+            }
+        }
+        for document in documents { emit(document) }
+    }
+
+    /// `@unchecked Sendable`: published transactions and flows are not changed while their documents are built
+    /// (building happens between packets), and each is read by one worker.
+    private struct Batch: @unchecked Sendable {
+        var items: [Pending]
+        var options: PacketbeatOptions
+    }
+
+    /// `@unchecked Sendable`: each flow is given its template by exactly one worker.
+    private struct FlowList: @unchecked Sendable {
+        var flows: [Flow]
+        var options: PacketbeatOptions
     }
 }

@@ -2,6 +2,8 @@ import QuarryCore
 
 /// `2015-08-27T08:00:55.638957Z`: UTC with microseconds, as Packetbeat writes `@timestamp` and `event.start`.
 func timestampText(_ nanoseconds: Int64) -> String {
+    // A damaged capture can hold any time; keep the arithmetic below from overflowing.
+    let nanoseconds = min(max(nanoseconds, Int64.min / 2), Int64.max / 2)
     let micros = nanoseconds >= 0 ? nanoseconds / 1000 : (nanoseconds - 999) / 1000
     let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
     let fraction = Int(micros - seconds * 1_000_000)

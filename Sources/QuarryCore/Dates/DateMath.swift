@@ -127,3 +127,10 @@ public enum DateMath {
         return add(1, unit, to: startMillis, calendar: calendar) - 1
     }
 }
+
+/// `to - from` for capture timestamps, saturating instead of trapping: a damaged capture can hold any time.
+public func elapsed(from: Int64, to: Int64) -> Int64 {
+    let (difference, overflow) = to.subtractingReportingOverflow(from)
+    if overflow { return to > from ? Int64.max : Int64.min }
+    return difference
+}
