@@ -16,7 +16,7 @@ final class RenderContext {
     /// Set by `break` / `continue`; the enclosing loop clears it.
     var interrupt: Interrupt?
     var templateName: String?
-    /// The names of the templates being included, innermost last, to bound include depth.
+    /// How deep in `include` / `render` this context is, to bound nesting.
     var includeDepth = 0
     /// Running `for` and `tablerow` loops, innermost last.
     var loops: [LoopState] = []

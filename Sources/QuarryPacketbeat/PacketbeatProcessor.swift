@@ -20,7 +20,6 @@ public final class PacketbeatProcessor {
     private var flows: [FlowKey: Flow] = [:]
     private var lastTransactionSweep: Int64 = 0
     private var nextFlowReport: Int64?
-    private var lastTimestamp: Int64 = 0
     private var flowCounter: UInt64 = 0
 
     /// `emit` receives each document as it completes.
@@ -138,7 +137,6 @@ public final class PacketbeatProcessor {
     public func process(_ packet: DecodedPacket) {
         statistics.packets += 1
         statistics.bytes += Int64(packet.frameLength)
-        lastTimestamp = max(lastTimestamp, packet.timestamp)
         expireTransactions(now: packet.timestamp)
         if options.flows { track(packet) }
 
@@ -266,7 +264,7 @@ public final class PacketbeatProcessor {
             transaction.notes.append("No response to this query was received")
             publish(transaction)
         }
-        reportFlows(now: now, final: false)
+        reportFlows(now: now)
     }
 
     /// Publishes what is still open: unanswered queries and every flow's final report.
@@ -328,7 +326,7 @@ public final class PacketbeatProcessor {
         String(UInt64(bitPattern: packet.timestamp), radix: 36) + "-" + String(counter, radix: 36)
     }
 
-    private func reportFlows(now: Int64, final: Bool) {
+    private func reportFlows(now: Int64) {
         guard options.flows else { return }
         for (key, flow) in flows where elapsed(from: flow.last, to: now) > options.flowTimeout {
             flows[key] = nil
