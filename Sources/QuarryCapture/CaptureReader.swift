@@ -82,7 +82,11 @@ public struct CaptureError: Error, Equatable, Sendable, CustomStringConvertible 
 ///
 /// Hand-written: libpcap is not available as a package, and reading the two formats is a few hundred lines.
 public final class CaptureReader {
+    /// The file being read, or -1 when reading from ``memory``.
     private let descriptor: Int32
+    /// A capture held in memory (``init(bytes:)``) and how much of it has been handed to the buffer.
+    private let memory: [UInt8]
+    private var memoryOffset = 0
     /// Owned memory rather than an array, so packets can point into it between calls without copying.
     private var buffer: UnsafeMutableBufferPointer<UInt8>
     private var start = 0
@@ -128,13 +132,36 @@ public final class CaptureReader {
         }
         var status = stat()
         fileSize = fstat(descriptor, &status) == 0 ? Int64(status.st_size) : 0
+        memory = []
+        buffer = .allocate(capacity: Self.chunkSize * 2)
+        // Every property is set: if the header is wrong, deinit closes the file and frees the buffer.
+        try readHeader()
+    }
+
+    /// Reads a capture already in memory (the fuzz target uses it to avoid a file per input).
+    public init(bytes: [UInt8]) throws(CaptureError) {
+        descriptor = -1
+        memory = bytes
+        fileSize = Int64(bytes.count)
         buffer = .allocate(capacity: Self.chunkSize * 2)
         try readHeader()
     }
 
     deinit {
-        close(descriptor)
+        if descriptor >= 0 { close(descriptor) }
         buffer.deallocate()
+    }
+
+    /// Up to `count` more bytes of the capture into `destination`; 0 at its end.
+    private func fill(_ destination: UnsafeMutablePointer<UInt8>, _ count: Int) -> Int {
+        guard descriptor < 0 else { return read(descriptor, destination, count) }
+        let available = min(count, memory.count - memoryOffset)
+        guard available > 0 else { return 0 }
+        memory.withUnsafeBufferPointer { source in
+            _ = memcpy(destination, source.baseAddress! + memoryOffset, available)
+        }
+        memoryOffset += available
+        return available
     }
 
     // MARK: Buffering
@@ -157,7 +184,7 @@ public final class CaptureReader {
             buffer = larger
         }
         while end - start < count {
-            let got = read(descriptor, buffer.baseAddress! + end, buffer.count - end)
+            let got = fill(buffer.baseAddress! + end, buffer.count - end)
             if got <= 0 {
                 endOfFile = true
                 return end - start >= count

@@ -20,7 +20,15 @@ public final class CaptureIngester {
     )
         throws(CaptureError)
     {
-        let reader = try CaptureReader(path: path)
+        ingest(try CaptureReader(path: path), progress: progress)
+    }
+
+    /// Reads a capture held in memory.
+    public func ingest(bytes: [UInt8]) throws(CaptureError) {
+        ingest(try CaptureReader(bytes: bytes), progress: nil)
+    }
+
+    private func ingest(_ reader: CaptureReader, progress: ((_ bytesRead: Int64, _ fileSize: Int64) -> Void)?) {
         var sinceProgress = 0
         while let packet = reader.next() {
             if let decoded = decoder.decode(packet) {

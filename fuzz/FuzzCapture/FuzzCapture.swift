@@ -5,24 +5,18 @@ import QuarryPacketbeat
 import Glibc
 #endif
 
-/// libFuzzer entry point for the capture reader and everything after it: the bytes are written to a file and
-/// ingested as a capture (pcap, pcapng, link layers, IP, fragments, TCP reassembly, DNS, Packetbeat documents).
-/// Nothing may trap; damage is counted.
+/// libFuzzer entry point for the capture reader and everything after it: the bytes are read as a capture (pcap,
+/// pcapng, link layers, IP, fragments, TCP reassembly, DNS, Packetbeat documents). Nothing may trap; damage is
+/// counted.
 ///
 ///     swift build --product FuzzCapture -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 ///     .build/debug/FuzzCapture -max_total_time=600 fuzz/corpus/capture
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCapture(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    let path = "/tmp/quarry-fuzz-capture-\(getpid()).pcap"
-    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    guard descriptor >= 0 else { return 0 }
-    _ = write(descriptor, data, size)
-    close(descriptor)
-    defer { unlink(path) }
     var documents = 0
     let ingester = CaptureIngester { _ in documents += 1 }
     do {
-        try ingester.ingest(path: path)
+        try ingester.ingest(bytes: Array(UnsafeBufferPointer(start: data, count: size)))
     } catch {
         return 0
     }
