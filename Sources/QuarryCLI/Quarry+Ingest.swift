@@ -133,32 +133,43 @@ protocol DocumentSink: AnyObject {
     var failed: Int { get }
 }
 
-/// Documents as NDJSON on standard output, written in large blocks.
+/// Documents as NDJSON on standard output, written in large blocks. If standard output fails (a full disk, a closed
+/// pipe), the error is printed and the documents not written count as failed, so the run exits with status 2.
 final class NDJSONSink: DocumentSink {
     private var buffer: [UInt8] = []
+    private var pending = 0
     private(set) var documents = 0
-    let failed = 0
+    private(set) var failed = 0
+    private var writeError: (any Error)?
 
     func add(_ document: PacketbeatDocument) {
+        guard writeError == nil else {
+            failed += 1
+            return
+        }
         buffer += document.bytes
         buffer.append(UInt8(ascii: "\n"))
-        documents += 1
+        pending += 1
         if buffer.count >= 1 << 20 { flush() }
     }
 
     private func flush() {
-        buffer.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
+        guard !buffer.isEmpty else { return }
+        do {
+            try FileHandle.standardOutput.write(contentsOf: buffer)
+            documents += pending
+        } catch {
+            writeError = error
+            failed += pending
         }
+        pending = 0
         buffer.removeAll(keepingCapacity: true)
     }
 
-    func finish() throws { flush() }
+    func finish() throws {
+        flush()
+        if let writeError { printError("writing to standard output failed: \(writeError.localizedDescription)") }
+    }
 }
 
 /// Documents into the embedded store: the Packetbeat template first, then batches of writes, each one

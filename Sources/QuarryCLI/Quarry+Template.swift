@@ -44,7 +44,13 @@ extension Quarry {
                 var variables = JSONObject()
                 if let vars {
                     let bytes = try readArgument(vars)
-                    guard case .object(let object) = try JSON.parse(bytes) else {
+                    let parsed: JSON
+                    do {
+                        parsed = try JSON.parse(bytes)
+                    } catch {
+                        throw ValidationError("--vars is not JSON: \(error)")
+                    }
+                    guard case .object(let object) = parsed else {
                         throw ValidationError("--vars must be a JSON object")
                     }
                     variables = object

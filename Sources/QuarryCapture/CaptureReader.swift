@@ -55,8 +55,8 @@ public struct CaptureError: Error, Equatable, Sendable, CustomStringConvertible 
         case unknownFormat = "not a pcap or pcapng file"
         case truncatedFile = "the file ends inside a packet record"
         case corruptRecord = "a record's length is impossible"
-        case unsupportedLinkType = "unsupported link type"
         case unreadable = "cannot read the file"
+        case unwritable = "cannot write the file"
     }
 
     public var kind: Kind
@@ -132,6 +132,10 @@ public final class CaptureReader {
         }
         var status = stat()
         fileSize = fstat(descriptor, &status) == 0 ? Int64(status.st_size) : 0
+        if status.st_mode & S_IFMT == S_IFDIR {
+            close(descriptor)
+            throw CaptureError(.unreadable, at: 0, "\(path) is a directory")
+        }
         memory = []
         buffer = .allocate(capacity: Self.chunkSize * 2)
         // Every property is set: if the header is wrong, deinit closes the file and frees the buffer.

@@ -25,7 +25,7 @@ public final class CaptureWriter {
     public init(path: String, format: Format, linkTypes: [LinkType]) throws(CaptureError) {
         descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
-            throw CaptureError(.unreadable, at: 0, "\(path): \(String(cString: strerror(errno)))")
+            throw CaptureError(.unwritable, at: 0, "\(path): \(String(cString: strerror(errno)))")
         }
         self.format = format
         self.linkTypes = linkTypes
@@ -120,12 +120,23 @@ public final class CaptureWriter {
         if buffer.count >= 1 << 20 { flush() }
     }
 
+    /// The first write that failed (a full disk, say); ``close()`` reports it.
+    private var writeFailure: String?
+
     private func flush() {
+        guard writeFailure == nil else {
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
         buffer.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 { break }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else {
+                    writeFailure = String(cString: strerror(errno))
+                    return
+                }
                 offset += written
             }
         }
@@ -135,10 +146,13 @@ public final class CaptureWriter {
 
     private var closed = false
 
+    /// Writes what is buffered and closes the file; throws if any write failed.
     public func close() throws(CaptureError) {
         guard !closed else { return }
         closed = true
         flush()
-        if Glibc.close(descriptor) != 0 { throw CaptureError(.unreadable, at: bytesWritten, "close failed") }
+        let closeFailed = Glibc.close(descriptor) != 0
+        if let writeFailure { throw CaptureError(.unwritable, at: bytesWritten, "write failed: \(writeFailure)") }
+        if closeFailed { throw CaptureError(.unwritable, at: bytesWritten, "close failed") }
     }
 }

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 public import QuarryCore
 
 /// The Community ID flow hash, version 1 (corelight/community-id-spec): the same string for both directions of a
@@ -64,25 +65,6 @@ public enum CommunityID {
             input += [UInt8(a >> 8), UInt8(a & 0xFF), UInt8(b >> 8), UInt8(b & 0xFF)]
         }
         let digest = Array(Insecure.SHA1.hash(data: input))
-        return "1:" + base64(digest)
-    }
-
-    private static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var text: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let remaining = bytes.count - index
-            let b0 = UInt32(bytes[index])
-            let b1 = remaining > 1 ? UInt32(bytes[index + 1]) : 0
-            let b2 = remaining > 2 ? UInt32(bytes[index + 2]) : 0
-            let value = b0 << 16 | b1 << 8 | b2
-            text.append(alphabet[Int(value >> 18 & 63)])
-            text.append(alphabet[Int(value >> 12 & 63)])
-            text.append(remaining > 1 ? alphabet[Int(value >> 6 & 63)] : UInt8(ascii: "="))
-            text.append(remaining > 2 ? alphabet[Int(value & 63)] : UInt8(ascii: "="))
-            index += 3
-        }
-        return String(decoding: text, as: UTF8.self)
+        return "1:" + Data(digest).base64EncodedString()
     }
 }

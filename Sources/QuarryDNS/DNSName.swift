@@ -52,28 +52,6 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible {
         self.wire = wire
     }
 
-    /// The labels, outermost last, without the root.
-    public var labels: [ArraySlice<UInt8>] {
-        var labels: [ArraySlice<UInt8>] = []
-        var index = 0
-        while index < wire.count, wire[index] != 0 {
-            let length = Int(wire[index])
-            labels.append(wire[(index + 1)..<(index + 1 + length)])
-            index += 1 + length
-        }
-        return labels
-    }
-
-    public var labelCount: Int {
-        var count = 0
-        var index = 0
-        while index < wire.count, wire[index] != 0 {
-            count += 1
-            index += 1 + Int(wire[index])
-        }
-        return count
-    }
-
     /// Presentation form with a trailing dot, as dig, Packetbeat and Zeek's logs write it (Zeek without the dot):
     /// `.` and `\` inside labels escaped, bytes outside printable ASCII as `\DDD`.
     public var description: String {
@@ -102,16 +80,5 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible {
             index += 1 + length
         }
         return String(decoding: text, as: UTF8.self)
-    }
-
-    /// The name without its trailing dot (`www.example.com`), as Zeek and ECS registered-domain fields write it.
-    public var withoutTrailingDot: String {
-        let text = description
-        return text == "." ? "" : String(text.dropLast())
-    }
-
-    /// The same name in lower case (ASCII only, as DNS compares names).
-    public var lowercased: DNSName {
-        DNSName(wire: wire.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 })
     }
 }

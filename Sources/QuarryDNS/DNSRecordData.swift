@@ -1,3 +1,4 @@
+import Foundation
 public import QuarryCore
 
 /// The data of a resource record, decoded by type. Types without a case here are kept as their raw bytes and
@@ -226,22 +227,9 @@ func hex(_ bytes: some Sequence<UInt8>) -> String {
     return String(decoding: text, as: UTF8.self)
 }
 
+/// Standard base 64 with padding, as DNSKEY and RRSIG data are written.
 func base64(_ bytes: [UInt8]) -> String {
-    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    var text: [UInt8] = []
-    var index = 0
-    while index < bytes.count {
-        let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
-        let value =
-            (UInt32(chunk[0]) << 16) | (chunk.count > 1 ? UInt32(chunk[1]) << 8 : 0)
-            | (chunk.count > 2 ? UInt32(chunk[2]) : 0)
-        text.append(alphabet[Int(value >> 18 & 63)])
-        text.append(alphabet[Int(value >> 12 & 63)])
-        text.append(chunk.count > 1 ? alphabet[Int(value >> 6 & 63)] : UInt8(ascii: "="))
-        text.append(chunk.count > 2 ? alphabet[Int(value & 63)] : UInt8(ascii: "="))
-        index += 3
-    }
-    return String(decoding: text, as: UTF8.self)
+    Data(bytes).base64EncodedString()
 }
 
 /// Base 32 with the extended hex alphabet, no padding (RFC 4648 §7), as NSEC3 writes hashed names.

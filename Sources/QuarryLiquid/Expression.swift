@@ -15,7 +15,7 @@ indirect enum Expression: Sendable {
         switch self {
         case .literal(let value):
             if case .string(let text) = value { return "'\(text)'" }
-            return value.liquidText.isEmpty && value.isNull ? "nil" : value.liquidText
+            return value.isNull ? "nil" : value.liquidText
         case .variable(let path): return path.sourceText
         case .range(let start, let end): return "(\(start.sourceText)..\(end.sourceText))"
         case .empty: return "empty"

@@ -114,7 +114,7 @@ enum ExtensionFilters {
     {
         let regex = try compile(pattern)
         var template = ""
-        var characters = Array(replacement)
+        let characters = Array(replacement)
         var index = 0
         while index < characters.count {
             let character = characters[index]
@@ -130,7 +130,6 @@ enum ExtensionFilters {
             }
             index += 1
         }
-        characters = []
         let range = NSRange(text.startIndex..., in: text)
         if all {
             return regex.stringByReplacingMatches(in: text, range: range, withTemplate: template)
@@ -157,7 +156,7 @@ struct JSONPath {
     var returnsList = false
 
     init(_ path: String) throws(LiquidError) {
-        var scalars = Substring(path.trimmingCharacters(in: [" "]))
+        var scalars = Substring(path).trimmingWhitespace()
         if scalars.hasPrefix("$") { scalars = scalars.dropFirst() }
         func readName() -> String {
             let name = scalars.prefix { $0 != "." && $0 != "[" }

@@ -48,11 +48,9 @@ public struct FilterArguments {
     public let filterName: String
     public internal(set) var positional: [JSON] = []
     public internal(set) var keyword: [(name: String, value: JSON)] = []
-    let context: RenderContext?
 
-    init(filterName: String, context: RenderContext?) {
+    init(filterName: String) {
         self.filterName = filterName
-        self.context = context
     }
 
     public subscript(index: Int) -> JSON? {

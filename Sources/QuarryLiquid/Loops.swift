@@ -163,12 +163,6 @@ struct LoopHeader: Sendable {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: Set<Character>) -> String {
-        String(Substring(self).drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
-    }
-}
-
 /// `{% for item in collection limit: n offset: m reversed %}…{% else %}…{% endfor %}`
 struct ForTag: Node {
     var header: LoopHeader

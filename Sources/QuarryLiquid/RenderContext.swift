@@ -265,7 +265,7 @@ final class RenderContext {
             if isStrict { throw LiquidError(.undefinedFilter, "undefined filter '\(call.name)'") }
             return value
         }
-        var arguments = FilterArguments(filterName: call.name, context: self)
+        var arguments = FilterArguments(filterName: call.name)
         arguments.positional.reserveCapacity(call.arguments.count)
         for argument in call.arguments { arguments.positional.append(try evaluate(argument)) }
         for (name, expression) in call.keywordArguments {
@@ -309,7 +309,7 @@ final class RenderContext {
     {
         // `empty` and `blank` are tests, not values, when compared.
         switch (leftExpression, rightExpression) {
-        case (.empty, .empty), (.blank, .blank): return op == "==" ? true : (op == "!=" || op == "<>" ? false : false)
+        case (.empty, .empty), (.blank, .blank): return op == "=="
         case (.empty, .blank), (.blank, .empty): return op == "!=" || op == "<>"
         case (.empty, _), (_, .empty):
             let other = try evaluate(leftExpression.isSpecialLiteral ? rightExpression : leftExpression)

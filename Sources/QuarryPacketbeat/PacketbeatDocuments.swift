@@ -36,22 +36,13 @@ enum PacketbeatDocuments {
             writer.string("query", "class \(question.class), type \(question.type), \(name)")
             writer.string("resource", name)
         }
-        for (field, address, port, bytes) in [
-            ("client", client, key.clientPort, clientBytes), ("server", server, key.serverPort, serverBytes),
-        ] {
-            let body: (inout DocumentWriter) -> Void = { writer in
-                writer.string("ip", address)
-                writer.int("port", Int64(port))
-                if let bytes { writer.int("bytes", Int64(bytes)) }
-            }
-            if field == "client" {
-                writer.object("client", body)
-                writer.object("source", body)
-            } else {
-                writer.object("server", body)
-                writer.object("destination", body)
-            }
-        }
+        // ECS repeats the endpoints: client is the source, server the destination.
+        let clientFields = endpoint(client, key.clientPort, bytes: clientBytes)
+        let serverFields = endpoint(server, key.serverPort, bytes: serverBytes)
+        writer.object("client", clientFields)
+        writer.object("server", serverFields)
+        writer.object("source", clientFields)
+        writer.object("destination", serverFields)
         writer.object("network") { writer in
             if primary.isIPv6 { writer.literal("type", "ipv6") } else { writer.literal("type", "ipv4") }
             if key.transport == 6 { writer.literal("transport", "tcp") } else { writer.literal("transport", "udp") }
@@ -244,6 +235,15 @@ enum PacketbeatDocuments {
             writer.string("data", trimmedName(next))
         default:
             writer.string("data", record.data.presentation)
+        }
+    }
+
+    /// An endpoint's `ip`, `port` and, when its message was seen, `bytes`.
+    static func endpoint(_ address: String, _ port: UInt16, bytes: Int?) -> (inout DocumentWriter) -> Void {
+        { writer in
+            writer.string("ip", address)
+            writer.int("port", Int64(port))
+            if let bytes { writer.int("bytes", Int64(bytes)) }
         }
     }
 

@@ -70,8 +70,6 @@ public struct CaptureGenerator {
         }
     }
 
-    /// The client hosts (10.1.0.2, 10.1.0.3, …).
-    public var clientAddresses: [IPAddress] { hosts }
     /// The host that connects to the planted address without resolving it.
     public var silentConnector: IPAddress { hosts[hosts.count - 1] }
 
