@@ -17,6 +17,9 @@ swift build -c release --product QuarryBench
 golden=../shared/corpus/liquid/golden_liquid.json
 [ -f "$golden" ] || golden=""
 python3 bench/liquid/workloads.py "$out/liquid-workloads.json" $golden
+# The HTML report alone, for profiling: perf record -g .build/release/QuarryBench liquid bench/out/liquid-report.json
+python3 -c 'import json, sys; w = json.load(open(sys.argv[1])); w["workloads"] = w["workloads"][:1]; json.dump(w, open(sys.argv[2], "w"))' \
+    "$out/liquid-workloads.json" "$out/liquid-report.json"
 
 echo "== machine: $(nproc) cores, $(uname -r)"
 .build/release/QuarryBench liquid "$out/liquid-workloads.json" "$seconds" | tee "$out/liquid-quarry.jsonl"
