@@ -100,6 +100,7 @@ public final class EmbeddedStore: @unchecked Sendable {
 
         var catalogConfiguration = GRDB.Configuration()
         catalogConfiguration.journalMode = .wal
+        catalogConfiguration.busyMode = .timeout(10)
         catalog = try DatabaseQueue(
             path: directory.appendingPathComponent("catalog.sqlite").path,
             configuration: catalogConfiguration
@@ -137,6 +138,10 @@ public final class EmbeddedStore: @unchecked Sendable {
     }
 
     deinit {
+        // A store dropped without close() keeps its unflushed segment in the index file (replayed on the next open),
+        // but the directory lock is released only after segment writes already started have ended, so the next
+        // store never sees a half-written segments file change under it.
+        for index in indices.values { index.waitForBackgroundWrites() }
         closeDescriptor(lockDescriptor)
     }
 

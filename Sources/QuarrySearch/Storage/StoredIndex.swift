@@ -81,6 +81,8 @@ final class StoredIndex: @unchecked Sendable {
     private static func openDatabase(_ url: URL) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.journalMode = .wal
+        // A second connection (the segment reader, or a store still closing) may hold a lock for a moment.
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -16384")
@@ -216,7 +218,7 @@ final class StoredIndex: @unchecked Sendable {
         if writingSegments {
             try flush()
         } else {
-            flushQueue.sync {}
+            waitForBackgroundWrites()
         }
         try lock.withLock {
             try database.close()
@@ -521,6 +523,11 @@ final class StoredIndex: @unchecked Sendable {
     /// The 64 URL-safe characters in byte order, so that later ids sort after earlier ones and SQLite's `id`
     /// index grows at its end instead of splitting pages all over.
     private static let base64URL = Array("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// Waits until the segment writes already handed to the background queue have ended.
+    func waitForBackgroundWrites() {
+        flushQueue.sync {}
+    }
 
     /// Writes every in-memory segment to the segments file and waits until they are written.
     func flush() throws {
