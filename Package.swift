@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "QuarryDNS", targets: ["QuarryDNS"]),
         .library(name: "QuarryCapture", targets: ["QuarryCapture"]),
         .library(name: "QuarryPacketbeat", targets: ["QuarryPacketbeat"]),
+        .library(name: "QuarryMail", targets: ["QuarryMail"]),
+        .library(name: "QuarryStories", targets: ["QuarryStories"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -35,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -70,6 +75,35 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "QuarryMail",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryStories",
+            dependencies: [
+                "QuarryCore",
+                "QuarryDNS",
+                "QuarryLiquid",
+                "QuarryMail",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "QuarrySamples",
             dependencies: ["QuarryCapture", "QuarryCore", "QuarryDNS"],
             swiftSettings: swiftSettings
@@ -88,6 +122,7 @@ let package = Package(
             dependencies: [
                 "QuarryCore",
                 "QuarrySearch",
+                "QuarryStories",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -106,7 +141,9 @@ let package = Package(
                 "QuarrySamples",
                 "QuarrySearch",
                 "QuarryServer",
+                "QuarryStories",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -169,6 +206,14 @@ let package = Package(
         .testTarget(
             name: "QuarryLiquidTests",
             dependencies: ["QuarryCore", "QuarryLiquid", "QuarryTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryStoriesTests",
+            dependencies: [
+                "QuarryCore", "QuarryDNS", "QuarryMail", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch",
+                "QuarryServer", "QuarryStories", "QuarryTesting",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -183,6 +183,8 @@ final class StoreSink: DocumentSink {
     private var batch: [EmbeddedStore.BulkItem] = []
     private(set) var documents = 0
     private(set) var failed = 0
+    /// The earliest and latest `@timestamp` added, in nanoseconds: the window a capture covers.
+    private(set) var timestamps: ClosedRange<Int64>?
     private var firstErrors: [String] = []
 
     convenience init(dataDirectory: URL, index: String?, batchSize: Int) throws {
@@ -199,6 +201,11 @@ final class StoreSink: DocumentSink {
     }
 
     func add(_ document: PacketbeatDocument) {
+        if let range = timestamps {
+            timestamps = min(range.lowerBound, document.timestamp)...max(range.upperBound, document.timestamp)
+        } else {
+            timestamps = document.timestamp...document.timestamp
+        }
         let target = index ?? document.dailyIndex
         batch.append(
             .init(

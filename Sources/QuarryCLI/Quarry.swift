@@ -7,9 +7,11 @@ import Logging
 struct Quarry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarry",
-        abstract: "Self-hosted threat hunting: an embedded Elasticsearch-compatible store and its REST API.",
+        abstract: "Self-hosted threat hunting: stories of agents over an embedded Elasticsearch-compatible store.",
         subcommands: [
-            Serve.self, Index.self, Bulk.self, Ingest.self, Search.self, Template.self, Demo.self, Sample.self,
+            Hunt.self, StoryCommand.self, Runs.self, Credentials.self, Resources.self, Serve.self, Index.self,
+            Bulk.self,
+            Ingest.self, Search.self, Template.self, Demo.self, Sample.self,
         ]
     )
 }
@@ -86,4 +88,11 @@ private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 /// Writes a line to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// A command that could not do its work (unlike `ValidationError`, which is about its arguments, this prints
+/// no usage).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

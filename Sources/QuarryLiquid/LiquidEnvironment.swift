@@ -176,18 +176,23 @@ public struct LiquidTemplate: Sendable {
         return output
     }
 
-    /// Renders to a JSON value: the value itself when the template is exactly one `{{ … | as_object }}` output,
-    /// the rendered text otherwise.
+    /// Renders to a JSON value: the value itself when the template's output is one `{{ … | as_object }}` (tags
+    /// that write nothing, such as `assign` and `capture`, and whitespace may come before it, whitespace after
+    /// it), the rendered text otherwise.
     public func renderValue(
         _ variables: JSONObject = [:],
         story: (any LiquidStoryContext)? = nil
     ) throws(LiquidError)
         -> JSON
     {
-        if root.nodes.count == 1, let output = root.nodes[0] as? OutputNode,
-            output.expression.filters.last?.name == "as_object"
+        let significant = root.nodes.indices.filter { !(root.nodes[$0] is TextNode && root.nodes[$0].isBlank) }
+        if let last = significant.last, let output = root.nodes[last] as? OutputNode,
+            output.expression.filters.last?.name == "as_object",
+            root.nodes[..<last].allSatisfy(\.isBlank)
         {
             let context = RenderContext(environment: environment, data: variables, story: story, templateName: name)
+            var discarded = ""
+            try Block(Array(root.nodes[..<last])).render(into: &discarded, context: context)
             do {
                 return try context.evaluate(output.expression)
             } catch {

@@ -1,0 +1,228 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarryPacketbeat
+import QuarrySearch
+import QuarryStories
+
+extension Quarry {
+    /// `quarry hunt dns DOMAIN`: the reference story, once.
+    struct Hunt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a canned hunt once.",
+            subcommands: [DNS.self]
+        )
+
+        struct DNS: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "dns",
+                abstract:
+                    "Which hosts asked about DOMAIN, and which hosts sent traffic to the addresses it resolves to?",
+                discussion: """
+                    Runs stories/dns-threat-hunt.yaml on the embedded store (or --cluster). With --capture the files \
+                    are decoded into the store first and, without --since/--from, the window is the whole capture. \
+                    When the resolver cannot be reached the hunt still answers from the resolutions seen in the data, \
+                    and says that live resolution failed. Exit status: 0 when hosts were found, 2 when none were, \
+                    1 on failure.
+                    """
+            )
+            @Argument(help: "The domain to hunt for.") var domain: String
+            @Option(name: .long, help: "Look back this far (30m, 4h, 2d); default 4h without --capture.") var since:
+                String?
+            @Option(name: .long, help: "Window start: ISO 8601 or Elasticsearch date math.") var from: String?
+            @Option(name: .long, help: "Window end: ISO 8601 or Elasticsearch date math (default now).") var to: String?
+            @Option(name: .long, parsing: .upToNextOption, help: "pcap/pcapng files to ingest first.") var capture:
+                [String] = []
+            @Option(
+                name: .long,
+                help: "DoH URL (https://…/dns-query), udp://HOST:PORT, tcp://HOST:PORT, system, or none."
+            )
+            var resolver: String?
+            @Option(
+                name: .long,
+                help: "Email the report to these addresses (comma-separated); needs the smtp resource."
+            )
+            var email: String?
+            @Option(
+                name: .long,
+                help: "Search this Elasticsearch/OpenSearch URL (or resource name) instead of the embedded store."
+            )
+            var cluster: String?
+            @Option(name: .long, help: "The credential holding the cluster's API key.") var clusterCredential: String?
+            @Option(name: .long, help: "Index pattern (default packetbeat-*).") var index: String?
+            @Option(name: .long, help: "The story file (default stories/dns-threat-hunt.yaml).") var story: String?
+            @Option(name: .long, help: "Extra certificate authorities (PEM) to trust for HTTPS and SMTP.") var caFile:
+                String?
+            @Flag(name: .long, help: "Print the report as JSON (the contract in docs/stories.md).") var json = false
+            @OptionGroup var store: StoreOptions
+
+            func validate() throws {
+                if since != nil && from != nil { throw ValidationError("give --since or --from, not both") }
+                if let since,
+                    !["s", "m", "h", "d", "w"].contains(since.last.map(String.init) ?? "")
+                        || Double(since.dropLast()) == nil
+                {
+                    throw ValidationError("--since takes a number and a unit: 30m, 4h, 2d")
+                }
+            }
+
+            func run() async throws {
+                tuneMemoryAllocator()
+                let logger = store.makeLogger()
+                guard let path = story ?? StoryRuntime.referenceStoryPath() else {
+                    throw ValidationError(
+                        "stories/dns-threat-hunt.yaml not found: run from the checkout, or pass --story"
+                    )
+                }
+                let definition = try loadStory(path)
+                let runtime = try StoryRuntime(
+                    dataDirectory: store.dataDirectory,
+                    openStore: cluster == nil || !capture.isEmpty,
+                    trustedCertificates: caFile,
+                    resolver: nil,
+                    logger: logger
+                )
+                do {
+                    let result = try await hunt(definition, runtime: runtime)
+                    await runtime.shutdown()
+                    if result { return }
+                    throw ExitCode(2)
+                } catch {
+                    await runtime.shutdown()
+                    throw error
+                }
+            }
+
+            private func loadStory(_ path: String) throws -> Story {
+                do {
+                    return try Story(contentsOf: path)
+                } catch let error as StoryProblems {
+                    throw ValidationError(error.problems.map { "\(path): \($0)" }.joined(separator: "\n"))
+                }
+            }
+
+            /// Runs the hunt; true when it found hosts.
+            private func hunt(_ definition: Story, runtime: StoryRuntime) async throws -> Bool {
+                var window: (from: String, to: String) = ("now-\(since ?? "4h")", to ?? "now")
+                if let from { window.from = from }
+                if !capture.isEmpty, let store = runtime.store {
+                    let sink = try StoreSink(store: store, index: nil, batchSize: 5_000)
+                    let ingester = CaptureIngester { document in sink.add(document) }
+                    for file in capture {
+                        if !json { printError("Decoding \(file) into the embedded store …") }
+                        try ingester.ingest(path: file)
+                    }
+                    _ = ingester.finish()
+                    try sink.finish()
+                    if sink.failed > 0 { throw CommandFailure("\(sink.failed) documents were refused by the store") }
+                    if since == nil && from == nil, let range = sink.timestamps {
+                        window = (
+                            ISO8601.format(range.lowerBound / 1_000_000),
+                            ISO8601.format(range.upperBound / 1_000_000 + 1)
+                        )
+                    }
+                    _ = try store.refresh("_all")
+                }
+                if try email != nil && runtime.engine.vault.resource("smtp") == nil {
+                    throw ValidationError(
+                        #"--email needs the SMTP server: quarry resources set smtp '{"host":"…","port":587,"from":"…"}'"#
+                    )
+                }
+                try runtime.engine.register(definition)
+                runtime.engine.start()
+                var payload: JSONObject = [
+                    "domain": .string(domain), "from": .string(window.from), "to": .string(window.to),
+                ]
+                if let resolver { payload["resolver"] = .string(resolver) }
+                if let email { payload["recipients"] = .string(email) }
+                if let cluster { payload["cluster"] = .string(cluster) }
+                if let clusterCredential { payload["cluster_credential"] = .string(clusterCredential) }
+                if let index { payload["index"] = .string(index) }
+                let guid = try runtime.engine.startRun(story: definition.name, payload: .object(payload))
+                let record = try await runtime.engine.waitForRun(guid)
+                let exit = definition.exitAgent ?? "build_report"
+                guard
+                    let report = try runtime.engine.events(run: guid, agent: exit).last(where: { !$0.isError })?.payload
+                else {
+                    for entry in try runtime.engine.timeline(guid) where entry.outcome == .failed {
+                        printError("\(entry.agent): \(entry.message ?? "failed")")
+                    }
+                    throw CommandFailure("the hunt failed (run \(guid)): \(record.error ?? record.status.rawValue)")
+                }
+                if record.status == .failed {
+                    printError("warning: \(record.error ?? "an agent failed") (run \(guid))")
+                }
+                let hosts = report["hosts"]?.arrayValue ?? []
+                if json {
+                    var output = JSONObject()
+                    for key in [
+                        "domain", "window", "resolved_ips", "hosts", "live_resolution_error", "dns_queries",
+                        "connections",
+                    ] {
+                        output[key] = report[key] ?? .null
+                    }
+                    output["run"] = .string(guid)
+                    print(JSON.object(output).serialized(pretty: true))
+                } else {
+                    printReport(report, hosts: hosts, guid: guid)
+                }
+                return !hosts.isEmpty
+            }
+
+            private func printReport(_ report: JSON, hosts: [JSON], guid: String) {
+                let text = { (value: JSON?) -> String in
+                    value?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? ""
+                }
+                let domain = report["domain"]?.stringValue ?? domain
+                print(
+                    "DNS threat hunt for \(domain), \(report["window"]?["from"]?.stringValue ?? "") to \(report["window"]?["to"]?.stringValue ?? "")"
+                )
+                if let error = report["live_resolution_error"]?.stringValue {
+                    print("  live resolution failed: \(error) — using the resolutions seen in the data")
+                } else {
+                    print(
+                        "  resolves to (live):   \(text(report["resolved_ips"]?["live"]).isEmpty ? "nothing" : text(report["resolved_ips"]?["live"]))"
+                    )
+                }
+                print(
+                    "  resolved on the wire: \(text(report["resolved_ips"]?["observed"]).isEmpty ? "nothing" : text(report["resolved_ips"]?["observed"]))"
+                )
+                print(
+                    "  \(report["dns_queries"]?.intValue ?? 0) DNS queries, \(report["connections"]?.intValue ?? 0) connections\n"
+                )
+                guard !hosts.isEmpty else {
+                    print("No host asked about \(domain) or sent traffic to its addresses in the window.")
+                    return
+                }
+                print(
+                    "host             queried  connected  DNS queries  connections  first seen                   last seen"
+                )
+                let sorted = hosts.sorted {
+                    (IPAddress($0["ip"]?.stringValue ?? "") ?? IPAddress(ipv4: 0))
+                        < (IPAddress($1["ip"]?.stringValue ?? "") ?? IPAddress(ipv4: 0))
+                }
+                for host in sorted {
+                    let columns = [
+                        (host["ip"]?.stringValue ?? "").padding(toLength: 16, withPad: " ", startingAt: 0),
+                        (host["queried"]?.boolValue == true ? "yes" : "no").padding(
+                            toLength: 8,
+                            withPad: " ",
+                            startingAt: 0
+                        ),
+                        (host["connected"]?.boolValue == true ? "yes" : "no").padding(
+                            toLength: 10,
+                            withPad: " ",
+                            startingAt: 0
+                        ),
+                        String(host["dns_queries"]?.intValue ?? 0).padding(toLength: 12, withPad: " ", startingAt: 0),
+                        String(host["connections"]?.intValue ?? 0).padding(toLength: 12, withPad: " ", startingAt: 0),
+                        (host["first_seen"]?.stringValue ?? "").padding(toLength: 28, withPad: " ", startingAt: 0),
+                        host["last_seen"]?.stringValue ?? "",
+                    ]
+                    print(columns.joined(separator: " "))
+                }
+                print("\nrun \(guid)")
+            }
+        }
+    }
+}

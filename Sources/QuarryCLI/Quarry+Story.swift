@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarryStories
+
+extension Quarry {
+    /// `quarry story lint|run|schema`.
+    struct StoryCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "story",
+            abstract: "Check, run and describe stories (docs/stories.md).",
+            subcommands: [Lint.self, Run.self, Schema.self]
+        )
+
+        struct Lint: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Report every problem of a story file, with the agent and option it concerns; exit 1 if any."
+            )
+            @Argument(help: "The story file (YAML or JSON).") var file: String
+
+            func run() throws {
+                var problems: [StoryProblem]
+                do {
+                    let story = try Story(contentsOf: file)
+                    problems = StoryLinter.problems(in: story)
+                } catch let error as StoryProblems {
+                    problems = error.problems
+                }
+                if problems.isEmpty {
+                    print("\(file): ok")
+                    return
+                }
+                for problem in problems { printError("\(file): \(problem)") }
+                throw ExitCode(1)
+            }
+        }
+
+        struct Run: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Run a story once and print its timeline and its exit event.",
+                discussion: "Exit status: 0 when the run succeeded, 2 when it ended without a match, 1 when it failed."
+            )
+            @Argument(help: "The story file (YAML or JSON).") var file: String
+            @Option(
+                name: .long,
+                help: "A member of the entry event, key=value (repeatable; JSON values keep their type)."
+            )
+            var input: [String] = []
+            @Flag(
+                name: .long,
+                help:
+                    "Run every agent, but record HTTP requests other than GET, emails and sub-stories instead of performing them."
+            )
+            var dryRun = false
+            @Flag(name: .long, help: "Print the run, timeline and events as JSON.") var json = false
+            @Option(name: .long, help: "Extra certificate authorities (PEM) to trust for HTTPS and SMTP.") var caFile:
+                String?
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let logger = store.makeLogger()
+                let story: Story
+                do {
+                    story = try Story(contentsOf: file)
+                } catch let error as StoryProblems {
+                    for problem in error.problems { printError("\(file): \(problem)") }
+                    throw ExitCode(1)
+                }
+                let runtime = try StoryRuntime(
+                    dataDirectory: store.dataDirectory,
+                    openStore: true,
+                    trustedCertificates: caFile,
+                    resolver: nil,
+                    logger: logger
+                )
+                do {
+                    try runtime.engine.register(story)
+                } catch let error as StoryProblems {
+                    await runtime.shutdown()
+                    for problem in error.problems { printError("\(file): \(problem)") }
+                    throw ExitCode(1)
+                }
+                runtime.engine.start()
+                let guid = try runtime.engine.startRun(
+                    story: story.name,
+                    payload: try inputEvent(input),
+                    dryRun: dryRun
+                )
+                let record = try await runtime.engine.waitForRun(guid)
+                let timeline = try runtime.engine.timeline(guid)
+                let events = try runtime.engine.events(run: guid)
+                await runtime.shutdown()
+                let exit =
+                    events.last { !$0.isError && (story.exitAgent.map { Story.snakeCase($0) } == $0.agent) }
+                    ?? events.last { !$0.isError }
+                if json {
+                    let output: JSON = [
+                        "run": record.json, "timeline": .array(timeline.map(\.json)),
+                        "exit_event": exit.map { ["agent": .string($0.agent), "payload": $0.payload] } ?? .null,
+                    ]
+                    print(output.serialized(pretty: true))
+                } else {
+                    print("run \(record.guid): \(record.status.rawValue)\(record.dryRun ? " (dry run)" : "")")
+                    for entry in timeline {
+                        let milliseconds = String(format: "%8.1f ms", (entry.ended - entry.started) * 1000)
+                        var line =
+                            "  \(milliseconds)  \(entry.agent.padding(toLength: 24, withPad: " ", startingAt: 0)) \(entry.outcome.rawValue)"
+                        if entry.emitted > 0 { line += " (\(entry.emitted))" }
+                        if let message = entry.message { line += ": \(message)" }
+                        print(line)
+                    }
+                    if let exit {
+                        print("exit event (\(exit.agent)):")
+                        print(exit.payload.serialized(pretty: true))
+                    }
+                    if let error = record.error { printError("error: \(error)") }
+                }
+                switch record.status {
+                case .succeeded: return
+                case .noMatch: throw ExitCode(2)
+                default: throw ExitCode(1)
+                }
+            }
+        }
+
+        struct Schema: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Print the JSON Schema of story files (for editors), generated from the agents' options."
+            )
+
+            func run() {
+                print(StorySchema.json.serialized(pretty: true))
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarryStories
+
+extension Quarry {
+    /// `quarry credentials set|list|remove`: secrets encrypted at rest, for `{% credential NAME %}`.
+    struct Credentials: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manage credentials (AES-GCM encrypted; key in QUARRY_SECRET_KEY or DATA/stories/secret.key).",
+            subcommands: [Set.self, List.self, Remove.self]
+        )
+
+        struct Set: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Set NAME to the value read from standard input (one line, or all of it)."
+            )
+            @Argument var name: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let data = FileHandle.standardInput.readDataToEndOfFile()
+                var value = String(decoding: data, as: UTF8.self)
+                if value.hasSuffix("\n") { value.removeLast() }
+                if value.hasSuffix("\r") { value.removeLast() }
+                guard !value.isEmpty else { throw ValidationError("no value on standard input") }
+                try await withEngine(store) { try $0.vault.setCredential(name, value: value) }
+                print("credential \(name) set")
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List credential names (never their values).")
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                try await withEngine(store) { engine in
+                    for name in try engine.vault.credentialNames() { print(name) }
+                }
+            }
+        }
+
+        struct Remove: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove a credential.")
+            @Argument var name: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let removed = try await withEngine(store) { try $0.vault.removeCredential(name) }
+                guard removed else { throw ValidationError("no credential named \(name)") }
+            }
+        }
+    }
+
+    /// `quarry resources set|list|show|remove`: values stories share, for `{% global_resource NAME %}`.
+    struct Resources: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manage global resources (text or JSON).",
+            subcommands: [Set.self, List.self, Show.self, Remove.self]
+        )
+
+        struct Set: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Set NAME to VALUE (text, or JSON; @file and - read it)."
+            )
+            @Argument var name: String
+            @Argument var value: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let text = String(decoding: try readArgument(value), as: UTF8.self)
+                try await withEngine(store) { try $0.vault.setResource(name, value: text) }
+                print("resource \(name) set")
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List resource names.")
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                try await withEngine(store) { engine in
+                    for name in try engine.vault.resourceNames() { print(name) }
+                }
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print a resource's value.")
+            @Argument var name: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let value = try await withEngine(store) { try $0.vault.resource(name) }
+                guard let value else { throw ValidationError("no resource named \(name)") }
+                print(value.stringValue ?? value.serialized(pretty: true))
+            }
+        }
+
+        struct Remove: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove a resource.")
+            @Argument var name: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let removed = try await withEngine(store) { try $0.vault.removeResource(name) }
+                guard removed else { throw ValidationError("no resource named \(name)") }
+            }
+        }
+    }
+
+    /// `quarry runs list|show`.
+    struct Runs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Inspect story runs: status, timeline, events.",
+            subcommands: [List.self, Show.self]
+        )
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "The latest runs, newest first.")
+            @Option(name: .long, help: "Only runs of this story.") var story: String?
+            @Option(name: .long, help: "How many.") var limit = 20
+            @Flag(name: .long, help: "As JSON.") var json = false
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let runs = try await withEngine(store) { try $0.runs(story: story, limit: limit) }
+                if json {
+                    print(JSON.array(runs.map(\.json)).serialized(pretty: true))
+                    return
+                }
+                for run in runs {
+                    let ended = run.ended.map { String(format: "%.2f s", $0 - run.started) } ?? "…"
+                    print(
+                        "\(run.guid)  \(run.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(ended.padding(toLength: 9, withPad: " ", startingAt: 0))  \(run.story)"
+                    )
+                }
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "A run's record, timeline and events as JSON.")
+            @Argument var guid: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let output = try await withEngine(store) { engine -> JSON? in
+                    guard let record = try engine.run(guid) else { return nil }
+                    return [
+                        "run": record.json,
+                        "timeline": .array(try engine.timeline(guid).map(\.json)),
+                        "events": .array(
+                            try engine.events(run: guid).map {
+                                [
+                                    "id": .int($0.id), "agent": .string($0.agent), "error": .bool($0.isError),
+                                    "payload": $0.payload,
+                                ]
+                            }
+                        ),
+                    ]
+                }
+                guard let output else { throw ValidationError("no run \(guid)") }
+                print(output.serialized(pretty: true))
+            }
+        }
+    }
+}
+
+/// Opens the engine's state (not the store, so these commands work while `quarry serve` holds it).
+private func withEngine<Result>(_ store: StoreOptions, _ body: (StoryEngine) throws -> Result) async throws -> Result {
+    let runtime = try StoryRuntime(
+        dataDirectory: store.dataDirectory,
+        openStore: false,
+        trustedCertificates: nil,
+        resolver: nil,
+        logger: store.makeLogger()
+    )
+    do {
+        let result = try body(runtime.engine)
+        await runtime.shutdown()
+        return result
+    } catch {
+        await runtime.shutdown()
+        throw error
+    }
+}

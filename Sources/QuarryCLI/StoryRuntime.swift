@@ -1,0 +1,69 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import QuarryCore
+import QuarryPacketbeat
+import QuarrySearch
+import QuarryServer
+import QuarryStories
+
+/// The story engine with what it reaches: the embedded store in the data directory (as the default cluster), an
+/// HTTP client, and the engine's own state under `stories/`.
+final class StoryRuntime {
+    let store: EmbeddedStore?
+    let engine: StoryEngine
+    let httpClient: HTTPClient
+
+    init(dataDirectory: URL, openStore: Bool, trustedCertificates: String?, resolver: String?, logger: Logger) throws {
+        httpClient = StoryServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates)
+        var services = StoryServices(httpClient: httpClient, trustedCertificatesFile: trustedCertificates)
+        if let resolver { services.defaultResolver = resolver }
+        if openStore {
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
+            services.defaultCluster = EmbeddedCluster(api: ElasticsearchAPI(store: store))
+            self.store = store
+        } else {
+            store = nil
+        }
+        engine = try StoryEngine(
+            configuration: .init(directory: dataDirectory.appendingPathComponent("stories")),
+            services: services,
+            logger: logger
+        )
+    }
+
+    func shutdown() async {
+        await engine.shutdown()
+        try? await httpClient.shutdown()
+        try? store?.close()
+    }
+
+    /// The reference story: `stories/dns-threat-hunt.yaml` under the working directory, or under the checkout the
+    /// executable was built in (`.build/<configuration>/quarry`).
+    static func referenceStoryPath() -> String? {
+        let relative = "stories/dns-threat-hunt.yaml"
+        var candidates = [FileManager.default.currentDirectoryPath + "/" + relative]
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(directory.appendingPathComponent(relative).path)
+            directory = directory.deletingLastPathComponent()
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    }
+}
+
+/// `key=value` pairs as an event: a value that parses as JSON (a number, `true`, `[…]`, `{…}`) keeps its type,
+/// anything else is text.
+func inputEvent(_ pairs: [String]) throws -> JSON {
+    var object = JSONObject()
+    for pair in pairs {
+        guard let equals = pair.firstIndex(of: "=") else {
+            throw ValidationError("--input takes key=value, got '\(pair)'")
+        }
+        let value = String(pair[pair.index(after: equals)...])
+        object[String(pair[..<equals])] = (try? JSON.parse(value)) ?? .string(value)
+    }
+    return .object(object)
+}

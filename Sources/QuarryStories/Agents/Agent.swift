@@ -1,0 +1,130 @@
+import Foundation
+public import QuarryCore
+public import QuarryLiquid
+
+/// What a type of agent is: its options (for the linter, the schema and the docs) and what it does with an event.
+///
+/// The engine renders the agent's options with the incoming event and the run's story context before each call,
+/// so `receive` sees plain JSON. An agent is created once per story and called from several workers at once.
+public protocol StoryAgent: Sendable {
+    /// The `type` a story file names.
+    static var type: String { get }
+    static var summary: String { get }
+    static var options: [OptionSpec] { get }
+
+    init(definition: AgentDefinition) throws(StoryProblem)
+
+    /// Handles one event; what it returns is emitted (stored, then delivered to the agent's receivers).
+    func receive(_ input: AgentInput, context: AgentContext) async throws -> AgentOutput
+
+    /// A timer the agent asked for (``AgentOutput/timers``) has come due.
+    func timerFired(_ payload: JSON, context: AgentContext) async throws -> AgentOutput
+}
+
+extension StoryAgent {
+    public func timerFired(_ payload: JSON, context: AgentContext) async throws -> AgentOutput { AgentOutput() }
+}
+
+/// One call of an agent: the event it receives and its options rendered for that event.
+public struct AgentInput: Sendable {
+    /// The payload of the received event.
+    public var event: JSON
+    /// The agent's options, rendered.
+    public var options: JSON
+    /// The options before rendering, for agents that render parts themselves (per exploded item, say).
+    public var templates: LiquidOptions
+
+    public func string(_ name: String) -> String? {
+        switch options[name] {
+        case .string(let text)?: return text
+        case .int(let number)?: return String(number)
+        case .double(let number)?: return JSON.format(number)
+        case .bool(let flag)?: return String(flag)
+        default: return nil
+        }
+    }
+
+    public func bool(_ name: String, default defaultValue: Bool = false) -> Bool {
+        switch options[name] {
+        case .bool(let flag)?: return flag
+        case .string(let text)?: return ["true", "yes", "1"].contains(text.lowercased())
+        case .int(let number)?: return number != 0
+        default: return defaultValue
+        }
+    }
+
+    public func number(_ name: String) -> Double? {
+        switch options[name] {
+        case .int(let number)?: return Double(number)
+        case .double(let number)?: return number
+        case .string(let text)?: return Double(text.trimmingCharacters(in: .whitespaces))
+        default: return nil
+        }
+    }
+
+    /// A list option written as a list, or as one comma-separated string.
+    public func list(_ name: String) -> [String] {
+        switch options[name] {
+        case .array(let items)?: return items.compactMap { $0.stringValue ?? ($0.isNull ? nil : $0.serialized()) }
+        case .string(let text)?:
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        default: return []
+        }
+    }
+}
+
+/// What one call of an agent produced.
+public struct AgentOutput: Sendable {
+    public var events: [JSON]
+    /// Seconds before the emitted events are delivered (the `delay` transform).
+    public var deliverAfter: Double
+    /// Timers to fire later on this agent: (seconds from now, payload handed back to ``StoryAgent/timerFired``).
+    public var timers: [(after: Double, payload: JSON)]
+    /// Side effects a dry run recorded instead of performing.
+    public var skipped: [String]
+
+    public init(events: [JSON] = [], deliverAfter: Double = 0, timers: [(after: Double, payload: JSON)] = []) {
+        self.events = events
+        self.deliverAfter = deliverAfter
+        self.timers = timers
+        self.skipped = []
+    }
+}
+
+/// Failures an agent reports; the engine retries the retryable ones with backoff, up to the agent's attempts.
+public enum AgentError: Error, Sendable, CustomStringConvertible {
+    /// May pass on another attempt (a refused connection, a 503).
+    case retryable(String)
+    /// Will not pass however often it is tried (a bad option value, a 400).
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .retryable(let message), .failed(let message): message
+        }
+    }
+}
+
+/// One option of an agent type: for the linter, the JSON Schema and the documentation.
+public struct OptionSpec: Sendable {
+    public enum Kind: String, Sendable {
+        case string, integer, number, boolean, array, object, any
+        /// A list, or one comma-separated string.
+        case list
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var required: Bool
+    public var summary: String
+    /// The values a string option may take (empty: any).
+    public var allowed: [String]
+
+    public init(_ name: String, _ kind: Kind, required: Bool = false, allowed: [String] = [], _ summary: String) {
+        self.name = name
+        self.kind = kind
+        self.required = required
+        self.summary = summary
+        self.allowed = allowed
+    }
+}

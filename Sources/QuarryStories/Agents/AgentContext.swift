@@ -1,0 +1,70 @@
+public import AsyncHTTPClient
+public import Logging
+import NIOSSL
+public import QuarryCore
+
+/// What an agent may reach while it works: the run it belongs to, the outside world (HTTP, clusters, SMTP trust),
+/// and its own durable memory.
+public struct AgentContext: Sendable {
+    public var storyName: String
+    public var agent: AgentDefinition
+    public var runGUID: String
+    /// Side effects (HTTP requests that are not GET, emails, sub-story calls) are recorded, not performed.
+    public var dryRun: Bool
+    public var services: StoryServices
+    public var memory: AgentMemory
+    public var logger: Logger
+    /// The attempt this call is (1 for the first).
+    public var attempt: Int
+    /// The variables the options were rendered with: the event's members and upstream agents' events by name.
+    public var variables: JSONObject
+    let vault: Vault
+    /// Runs another story to its end and returns its result (for `send_to_story`).
+    var runStory: (@Sendable (String, JSON) async throws -> JSON)?
+
+    /// The value of credential `name`, or nil. The engine redacts every credential's value from what it stores.
+    public func credential(_ name: String) throws -> String? { try vault.credential(name) }
+
+    /// The value of global resource `name`, or nil.
+    public func resource(_ name: String) throws -> JSON? { try vault.resource(name) }
+}
+
+/// Searches a cluster: the embedded store, or a remote Elasticsearch or OpenSearch.
+public protocol SearchCluster: Sendable {
+    /// Runs `POST /<index>/_search` with `body` and returns Elasticsearch's response.
+    func search(index: String, body: JSON) async throws -> JSON
+}
+
+/// The outside world as the engine hands it to agents; tests and the CLI fill it.
+public struct StoryServices: Sendable {
+    public var httpClient: HTTPClient
+    /// The cluster searches go to when an `elasticsearch` agent names none.
+    public var defaultCluster: (any SearchCluster)?
+    /// Extra certificate authorities (PEM file) trusted for SMTP and HTTPS besides the system's.
+    public var trustedCertificatesFile: String?
+    /// The DoH resolver a `dns` agent uses when it names none.
+    public var defaultResolver: String
+    /// The base URL of the web interface, for `story_run_link`.
+    public var baseURL: String
+
+    /// An HTTP client that trusts the system's certificate authorities and those in `trustedCertificatesFile`.
+    public static func makeHTTPClient(trustedCertificatesFile: String?) -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let trustedCertificatesFile { tls.additionalTrustRoots = [.file(trustedCertificatesFile)] }
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    }
+
+    public init(
+        httpClient: HTTPClient,
+        defaultCluster: (any SearchCluster)? = nil,
+        trustedCertificatesFile: String? = nil,
+        defaultResolver: String = "https://cloudflare-dns.com/dns-query",
+        baseURL: String = "http://127.0.0.1:8080"
+    ) {
+        self.httpClient = httpClient
+        self.defaultCluster = defaultCluster
+        self.trustedCertificatesFile = trustedCertificatesFile
+        self.defaultResolver = defaultResolver
+        self.baseURL = baseURL
+    }
+}

@@ -1,0 +1,155 @@
+public import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+public import QuarryCore
+
+/// `elasticsearch` — a search against a cluster: the embedded store by default, or a remote Elasticsearch or
+/// OpenSearch named by `cluster` (a URL, or a global resource holding `{"url": …}` or the URL).
+///
+/// Options: `index` (default `*`), `query` (a Query DSL body, `| as_object` for structured parts), `paginate`
+/// (`true` for every hit, or a number: at most that many; pages of `page_size` with `search_after`, so there is
+/// no 10,000-hit cap), `credential` (the name of a credential holding an API key as `id:key`, an encoded API key,
+/// or a whole `Authorization` value such as `Basic …`). Emits `{hits, total, aggregations, took}`, `hits` being
+/// Elasticsearch's hit objects.
+public struct ElasticsearchAgent: StoryAgent {
+    public static let type = "elasticsearch"
+    public static let summary = "Searches the embedded store or a remote Elasticsearch/OpenSearch, with pagination."
+    public static let options: [OptionSpec] = [
+        OptionSpec("index", .string, "Index pattern (default *)."),
+        OptionSpec("query", .object, required: true, "The search body (Query DSL)."),
+        OptionSpec("paginate", .any, "true: all hits; a number: at most that many (search_after pages)."),
+        OptionSpec("page_size", .integer, "Hits per page when paginating (default 1000)."),
+        OptionSpec("cluster", .string, "A cluster URL, or a global resource naming one; empty: the embedded store."),
+        OptionSpec(
+            "credential",
+            .string,
+            "The credential to authenticate with (API key id:key, encoded key, or an Authorization value)."
+        ),
+    ]
+
+    public init(definition: AgentDefinition) throws(StoryProblem) {}
+
+    public func receive(_ input: AgentInput, context: AgentContext) async throws -> AgentOutput {
+        let cluster = try await Self.cluster(input, context: context)
+        let index = input.string("index") ?? "*"
+        guard var body = input.options["query"], body.objectValue != nil else {
+            throw AgentError.failed("query must render to a JSON object (use | as_object for structured values)")
+        }
+        var limit: Int?
+        switch input.options["paginate"] {
+        case .bool(true)?: limit = Int.max
+        case .int(let number)?: limit = Int(number)
+        case .string(let text)?: limit = text == "true" ? Int.max : Int(text)
+        default: limit = nil
+        }
+        guard let limit else {
+            let response = try await cluster.search(index: index, body: body)
+            return AgentOutput(events: [Self.event(response, hits: response["hits"]?["hits"]?.arrayValue ?? [])])
+        }
+        let pageSize = max(1, min(10_000, Int(input.number("page_size") ?? 1_000)))
+        var sort = body["sort"]?.arrayValue ?? (body["sort"].map { [$0] } ?? [])
+        if !sort.contains(where: { $0.stringValue == "_doc" || $0["_doc"] != nil }) { sort.append("_doc") }
+        body["sort"] = .array(sort)
+        body["from"] = nil
+        var hits: [JSON] = []
+        var first: JSON?
+        while hits.count < limit {
+            body["size"] = .int(Int64(min(pageSize, limit - hits.count)))
+            let response = try await cluster.search(index: index, body: body)
+            if first == nil { first = response }
+            let page = response["hits"]?["hits"]?.arrayValue ?? []
+            hits += page
+            guard page.count == pageSize, let last = page.last?["sort"] else { break }
+            body["search_after"] = last
+        }
+        return AgentOutput(events: [Self.event(first ?? .object([:]), hits: hits)])
+    }
+
+    static func event(_ response: JSON, hits: [JSON]) -> JSON {
+        var event: JSONObject = [
+            "hits": .array(hits),
+            "total": response["hits"]?["total"]?["value"] ?? response["hits"]?["total"] ?? .int(Int64(hits.count)),
+            "took": response["took"] ?? .null,
+        ]
+        if let aggregations = response["aggregations"] { event["aggregations"] = aggregations }
+        return .object(event)
+    }
+
+    static func cluster(_ input: AgentInput, context: AgentContext) async throws -> any SearchCluster {
+        var authorization: String?
+        if let name = input.string("credential"), !name.isEmpty {
+            guard let secret = try context.credential(name) else {
+                throw AgentError.failed("no credential named '\(name)'")
+            }
+            authorization = RemoteCluster.authorization(secret)
+        }
+        guard let target = input.string("cluster"), !target.isEmpty else {
+            guard let cluster = context.services.defaultCluster else {
+                throw AgentError.failed("no cluster: name one with the cluster option, or run with the embedded store")
+            }
+            return cluster
+        }
+        var url = target
+        if !target.contains("://") {
+            guard let resource = try context.resource(target) else {
+                throw AgentError.failed("no resource named '\(target)'")
+            }
+            url = resource["url"]?.stringValue ?? resource.stringValue ?? ""
+        }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw AgentError.failed("cluster '\(target)' is not an http(s) URL")
+        }
+        return RemoteCluster(url: url, authorization: authorization, client: context.services.httpClient)
+    }
+}
+
+/// A remote Elasticsearch or OpenSearch over HTTP(S), authenticated with an API key, Basic or Bearer.
+public struct RemoteCluster: SearchCluster {
+    public var url: String
+    var authorization: String?
+    var client: HTTPClient
+
+    public init(url: String, authorization: String?, client: HTTPClient) {
+        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+        self.authorization = authorization
+        self.client = client
+    }
+
+    /// `id:key` → `ApiKey base64(id:key)`; a value that already names its scheme is used as it is; anything else
+    /// is taken as an encoded API key.
+    public static func authorization(_ secret: String) -> String {
+        let trimmed = secret.trimmingCharacters(in: .whitespacesAndNewlines)
+        for scheme in ["ApiKey ", "Basic ", "Bearer "] where trimmed.hasPrefix(scheme) { return trimmed }
+        if trimmed.contains(":") { return "ApiKey " + Data(trimmed.utf8).base64EncodedString() }
+        return "ApiKey " + trimmed
+    }
+
+    public func search(index: String, body: JSON) async throws -> JSON {
+        let encodedIndex =
+            index.addingPercentEncoding(
+                withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+            ) ?? index
+        var request = HTTPClientRequest(url: "\(url)/\(encodedIndex)/_search")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        request.body = .bytes(ByteBuffer(bytes: body.serializedBytes()))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(120))
+        } catch {
+            throw AgentError.retryable("cannot reach \(url): \(error)")
+        }
+        let bytes = try await response.body.collect(upTo: 1 << 30)
+        let json = (try? JSON.parse(bytes.readableBytesView)) ?? .null
+        guard response.status == .ok else {
+            let reason =
+                json["error"]?["reason"]?.stringValue ?? json["error"]?.stringValue ?? "HTTP \(response.status.code)"
+            let message = "search on \(url)/\(index) failed: \(response.status.code) \(reason)"
+            if response.status.code >= 500 || response.status.code == 429 { throw AgentError.retryable(message) }
+            throw AgentError.failed(message)
+        }
+        return json
+    }
+}

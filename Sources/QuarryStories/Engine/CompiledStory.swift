@@ -1,0 +1,57 @@
+import QuarryCore
+import QuarryLiquid
+
+/// A story checked and ready to run: each agent created once, its options parsed once.
+struct CompiledStory: Sendable {
+    struct Agent: Sendable {
+        var definition: AgentDefinition
+        var instance: any StoryAgent
+        var templates: LiquidOptions
+        /// Snake-cased names of the agents that receive this one's events.
+        var receivers: [String]
+    }
+
+    var story: Story
+    var agents: [String: Agent]
+
+    /// Compiles `story`, or throws every problem ``StoryLinter`` finds.
+    init(_ story: Story) throws(StoryProblems) {
+        let problems = StoryLinter.problems(in: story)
+        guard problems.isEmpty else { throw StoryProblems(problems) }
+        self.story = story
+        var agents: [String: Agent] = [:]
+        for definition in story.agents {
+            // The linter has created each agent and parsed each option already; these cannot fail now.
+            guard let type = AgentTypes.all[definition.type],
+                let instance = try? type.init(definition: definition),
+                let templates = try? StoryLinter.environment.parseOptions(definition.options)
+            else { continue }
+            agents[definition.key] = Agent(
+                definition: definition,
+                instance: instance,
+                templates: templates,
+                receivers: story.receivers(of: definition).map(\.key)
+            )
+        }
+        self.agents = agents
+    }
+
+    /// Whether an event of `agent` means the run reached the end of the story.
+    func isTerminal(_ agent: String) -> Bool {
+        if let exit = story.exitAgent { return agent == exit }
+        return agents[agent]?.receivers.isEmpty ?? false
+    }
+}
+
+/// Every agent type, by the `type` a story names.
+public enum AgentTypes {
+    public static let all: [String: any StoryAgent.Type] = Dictionary(
+        uniqueKeysWithValues: list.map { ($0.type, $0) }
+    )
+
+    /// In the order the documentation lists them.
+    public static let list: [any StoryAgent.Type] = [
+        WebhookAgent.self, HTTPRequestAgent.self, ElasticsearchAgent.self, DNSAgent.self, TriggerAgent.self,
+        TransformAgent.self, EmailAgent.self, SendToStoryAgent.self,
+    ]
+}

@@ -1,0 +1,83 @@
+public import QuarryCore
+
+/// A run as the engine records it.
+public struct RunRecord: Sendable {
+    public enum Status: String, Sendable {
+        case running
+        /// An agent at the end of the story (one nothing receives from, or the story's exit agent) emitted.
+        case succeeded
+        /// An agent failed after its attempts.
+        case failed
+        /// The run ended before reaching the end of the story (a trigger did not match).
+        case noMatch = "no_match"
+    }
+
+    public var guid: String
+    public var story: String
+    public var status: Status
+    public var dryRun: Bool
+    public var started: Double
+    public var ended: Double?
+    public var error: String?
+
+    public var json: JSON {
+        var object: JSONObject = [
+            "guid": .string(guid), "story": .string(story), "status": .string(status.rawValue),
+            "dry_run": .bool(dryRun), "started": .string(isoTime(started)),
+        ]
+        if let ended { object["ended"] = .string(isoTime(ended)) }
+        if let error { object["error"] = .string(error) }
+        return .object(object)
+    }
+}
+
+/// One step of a run's timeline: an agent handling one event (or one attempt at it).
+public struct TimelineEntry: Sendable {
+    public enum Outcome: String, Sendable {
+        /// The agent emitted one or more events.
+        case emitted
+        /// The agent handled the event and emitted nothing (a trigger that did not match).
+        case nothing
+        /// The attempt failed and another is scheduled.
+        case retrying
+        /// The agent failed for good.
+        case failed
+    }
+
+    public var agent: String
+    public var event: Int64?
+    public var attempt: Int
+    public var started: Double
+    public var ended: Double
+    public var outcome: Outcome
+    public var emitted: Int
+    public var message: String?
+
+    public var json: JSON {
+        var object: JSONObject = [
+            "agent": .string(agent), "attempt": .int(Int64(attempt)),
+            "started": .string(isoTime(started)),
+            "duration_ms": .double(((ended - started) * 1_000_000).rounded() / 1_000),
+            "outcome": .string(outcome.rawValue), "emitted": .int(Int64(emitted)),
+        ]
+        if let event { object["event"] = .int(event) }
+        if let message { object["message"] = .string(message) }
+        return .object(object)
+    }
+}
+
+/// An event as stored: who emitted it, in which run, and its payload.
+public struct EventRecord: Sendable {
+    public var id: Int64
+    public var agent: String
+    public var run: String
+    public var created: Double
+    public var payload: JSON
+    /// The event records an agent's failure rather than its output; it is not delivered.
+    public var isError: Bool
+}
+
+/// Seconds since 1970 as ISO 8601 with milliseconds, UTC: how runs, timelines and reports print times.
+func isoTime(_ seconds: Double) -> String {
+    ISO8601.format(Int64((seconds * 1_000).rounded()))
+}

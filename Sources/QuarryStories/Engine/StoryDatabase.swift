@@ -1,0 +1,105 @@
+import CompressNIO
+import Foundation
+import GRDB
+import NIOCore
+import QuarryCore
+
+/// The engine's state in one SQLite file (WAL): stories, runs, events, the delivery queue, the run timelines,
+/// agents' memory, credentials and resources. Payloads over ``externalThreshold`` bytes live in gzip files under
+/// `payloads/`, referenced from their event row.
+final class StoryDatabase: Sendable {
+    let pool: DatabasePool
+    let payloadDirectory: URL
+    /// Payloads larger than this are kept out of the event table (a 100,000-hit search is tens of megabytes).
+    static let externalThreshold = 256 * 1024
+
+    init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        payloadDirectory = directory.appendingPathComponent("payloads")
+        try FileManager.default.createDirectory(at: payloadDirectory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(
+            path: directory.appendingPathComponent("stories.sqlite").path,
+            configuration: configuration
+        )
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS stories(name TEXT PRIMARY KEY, source TEXT NOT NULL, updated REAL NOT NULL);
+                    CREATE TABLE IF NOT EXISTS runs(
+                        guid TEXT PRIMARY KEY, story TEXT NOT NULL, status TEXT NOT NULL, dry_run INTEGER NOT NULL,
+                        started REAL NOT NULL, ended REAL, error TEXT, entry_event INTEGER);
+                    CREATE INDEX IF NOT EXISTS runs_story ON runs(story, started);
+                    CREATE TABLE IF NOT EXISTS events(
+                        id INTEGER PRIMARY KEY, story TEXT NOT NULL, agent TEXT NOT NULL, run TEXT NOT NULL,
+                        lineage TEXT NOT NULL, created REAL NOT NULL, expires REAL, payload BLOB, payload_file TEXT,
+                        size INTEGER NOT NULL, error INTEGER NOT NULL DEFAULT 0);
+                    CREATE INDEX IF NOT EXISTS events_run ON events(run, agent);
+                    CREATE INDEX IF NOT EXISTS events_story ON events(story, agent, id);
+                    CREATE INDEX IF NOT EXISTS events_expires ON events(expires) WHERE expires IS NOT NULL;
+                    CREATE TABLE IF NOT EXISTS deliveries(
+                        id INTEGER PRIMARY KEY, event INTEGER NOT NULL, story TEXT NOT NULL, agent TEXT NOT NULL,
+                        run TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL,
+                        timer TEXT);
+                    CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries(run);
+                    CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(not_before);
+                    CREATE TABLE IF NOT EXISTS timeline(
+                        id INTEGER PRIMARY KEY, run TEXT NOT NULL, agent TEXT NOT NULL, event INTEGER,
+                        attempt INTEGER NOT NULL, started REAL NOT NULL, ended REAL NOT NULL, outcome TEXT NOT NULL,
+                        emitted INTEGER NOT NULL, message TEXT);
+                    CREATE INDEX IF NOT EXISTS timeline_run ON timeline(run, id);
+                    CREATE TABLE IF NOT EXISTS memory(
+                        story TEXT NOT NULL, agent TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                        created REAL NOT NULL);
+                    CREATE INDEX IF NOT EXISTS memory_key ON memory(story, agent, key);
+                    CREATE TABLE IF NOT EXISTS credentials(name TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated REAL NOT NULL);
+                    CREATE TABLE IF NOT EXISTS resources(name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
+                    """
+            )
+        }
+    }
+
+    // MARK: Payloads
+
+    /// An event payload ready to store: inline bytes, or the name of the gzip file it was written to.
+    struct StoredPayload {
+        var inline: Data?
+        var file: String?
+        var size: Int
+    }
+
+    /// Serializes `payload`, writing it to a compressed file when it is large. Runs before the transaction that
+    /// stores the event, so the transaction stays short; a crash in between leaves only an unreferenced file.
+    func prepare(_ payload: JSON) throws -> StoredPayload {
+        let bytes = payload.serializedBytes()
+        guard bytes.count > Self.externalThreshold else {
+            return StoredPayload(inline: Data(bytes), file: nil, size: bytes.count)
+        }
+        var buffer = ByteBuffer(bytes: bytes)
+        let compressed = try buffer.compress(with: .gzip())
+        let name = "\(UUID().uuidString.lowercased()).json.gz"
+        try Data(compressed.readableBytesView).write(
+            to: payloadDirectory.appendingPathComponent(name),
+            options: .atomic
+        )
+        return StoredPayload(inline: nil, file: name, size: bytes.count)
+    }
+
+    /// The payload of an event row.
+    func payload(inline: Data?, file: String?) throws -> JSON {
+        if let inline { return try JSON.parse(inline) }
+        guard let file else { return .null }
+        let data = try Data(contentsOf: payloadDirectory.appendingPathComponent(file))
+        var buffer = ByteBuffer(bytes: data)
+        let bytes = try buffer.decompress(with: .gzip())
+        return try JSON.parse(bytes.readableBytesView)
+    }
+
+    func removePayloadFile(_ name: String) {
+        try? FileManager.default.removeItem(at: payloadDirectory.appendingPathComponent(name))
+    }
+}

@@ -1,0 +1,806 @@
+public import Foundation
+import GRDB
+public import Logging
+public import QuarryCore
+import QuarryLiquid
+
+/// Runs stories: every event stored before it is delivered, deliveries a durable queue, a bounded pool of workers.
+///
+/// An agent's work and the events it emits commit in one transaction that also removes the delivery, so after a
+/// crash or `kill -9` at any point, the next engine on the same directory finds every delivery that had not
+/// completed and performs it again: no accepted event is lost, and none is delivered twice in effect (an agent
+/// whose work was cut off has emitted nothing). Side effects outside the database — an email sent, a POST made —
+/// can repeat after a crash, as in any at-least-once system.
+public final class StoryEngine: Sendable {
+    public struct Configuration: Sendable {
+        public var directory: URL
+        /// Deliveries processed at once.
+        public var workers: Int
+        public var environment: [String: String]
+
+        public init(
+            directory: URL,
+            workers: Int = 8,
+            environment: [String: String] = ProcessInfo.processInfo.environment
+        ) {
+            self.directory = directory
+            self.workers = max(1, workers)
+            self.environment = environment
+        }
+    }
+
+    public let configuration: Configuration
+    public let services: StoryServices
+    public let vault: Vault
+    let database: StoryDatabase
+    let logger: Logger
+    private let state = Locked(State())
+    private let wake = WakeSignal()
+
+    struct State {
+        var stories: [String: CompiledStory] = [:]
+        var claimed: Set<Int64> = []
+        var waiters: [String: [CheckedContinuation<RunRecord, Never>]] = [:]
+        var dispatcher: Task<Void, Never>?
+        var scheduler: Task<Void, Never>?
+        var stopping = false
+        var lastSweep: Double = 0
+    }
+
+    public init(
+        configuration: Configuration,
+        services: StoryServices,
+        logger: Logger = Logger(label: "quarry.stories")
+    )
+        throws
+    {
+        self.configuration = configuration
+        self.services = services
+        self.logger = logger
+        database = try StoryDatabase(directory: configuration.directory)
+        vault = try Vault(
+            database: database,
+            directory: configuration.directory,
+            environment: configuration.environment
+        )
+        // Stories registered before a restart come back, so that their pending deliveries resume.
+        let sources = try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, source FROM stories").map {
+                ($0["name"] as String, $0["source"] as String)
+            }
+        }
+        for (name, source) in sources {
+            do {
+                let story = try Story(text: source)
+                let compiled = try CompiledStory(story)
+                state.withLock { $0.stories[story.name] = compiled }
+            } catch {
+                logger.error("stored story cannot be loaded", metadata: ["story": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Stories
+
+    /// Checks `story` and makes it runnable (replacing a story of the same name); throws every problem the linter
+    /// finds.
+    public func register(_ story: Story) throws {
+        let compiled = try CompiledStory(story)
+        try database.pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO stories(name, source, updated) VALUES (?, ?, ?)",
+                arguments: [story.name, story.source.serialized(), Date().timeIntervalSince1970]
+            )
+        }
+        state.withLock { $0.stories[story.name] = compiled }
+    }
+
+    public func story(named name: String) -> Story? {
+        state.withLock { $0.stories[name]?.story }
+    }
+
+    public var storyNames: [String] { state.withLock { $0.stories.keys.sorted() } }
+
+    // MARK: Running
+
+    /// Starts the workers (and the schedules); deliveries left by an earlier process resume.
+    public func start() {
+        state.withLock { state in
+            guard state.dispatcher == nil else { return }
+            state.stopping = false
+            state.dispatcher = Task { await self.dispatch() }
+            state.scheduler = Task { await self.runSchedules() }
+        }
+        wake.signal()
+    }
+
+    /// Stops taking deliveries and waits for the ones in progress to finish.
+    public func shutdown() async {
+        let tasks = state.withLock { state -> [Task<Void, Never>] in
+            state.stopping = true
+            state.scheduler?.cancel()
+            defer {
+                state.dispatcher = nil
+                state.scheduler = nil
+            }
+            return [state.dispatcher, state.scheduler].compactMap { $0 }
+        }
+        wake.signal()
+        for task in tasks { await task.value }
+    }
+
+    /// Starts a run of `story` with `payload` as the event of its entry agent (the one nothing feeds, or `entry`).
+    /// Returns the run's guid once the run and its first deliveries are stored.
+    @discardableResult
+    public func startRun(story name: String, entry: String? = nil, payload: JSON, dryRun: Bool = false) throws -> String
+    {
+        guard let compiled = state.withLock({ $0.stories[name] }) else {
+            throw StoryEngineError("no story named '\(name)'")
+        }
+        let entryAgent: CompiledStory.Agent
+        if let entry {
+            guard let agent = compiled.agents[Story.snakeCase(entry)] else {
+                throw StoryEngineError("story '\(name)' has no agent named '\(entry)'")
+            }
+            entryAgent = agent
+        } else {
+            guard let first = compiled.story.entryAgents.first, let agent = compiled.agents[first.key] else {
+                throw StoryEngineError("story '\(name)' has no entry agent")
+            }
+            entryAgent = agent
+        }
+        let guid = UUID().uuidString.lowercased()
+        let now = Date().timeIntervalSince1970
+        let stored = try database.prepare(payload)
+        try database.pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO runs(guid, story, status, dry_run, started) VALUES (?, ?, 'running', ?, ?)",
+                arguments: [guid, name, dryRun, now]
+            )
+            // The entry agent receives the starting payload as its input event (emitted by no agent).
+            let event = try insertEvent(
+                db,
+                story: name,
+                agent: "",
+                run: guid,
+                lineage: [:],
+                payload: stored,
+                expires: nil,
+                isError: false,
+                now: now
+            )
+            try db.execute(sql: "UPDATE runs SET entry_event = ? WHERE guid = ?", arguments: [event, guid])
+            try db.execute(
+                sql: "INSERT INTO deliveries(event, story, agent, run, not_before) VALUES (?, ?, ?, ?, ?)",
+                arguments: [event, name, entryAgent.definition.key, guid, now]
+            )
+        }
+        wake.signal()
+        return guid
+    }
+
+    /// Waits until run `guid` has no pending delivery, and returns its record.
+    public func waitForRun(_ guid: String) async throws -> RunRecord {
+        guard let record = try run(guid) else { throw StoryEngineError("no run \(guid)") }
+        if record.status != .running { return record }
+        return await withCheckedContinuation { continuation in
+            let finished: RunRecord? = state.withLock { state in
+                if let again = try? run(guid), again.status != .running { return again }
+                state.waiters[guid, default: []].append(continuation)
+                return nil
+            }
+            if let finished { continuation.resume(returning: finished) }
+        }
+    }
+
+    // MARK: Records
+
+    public func run(_ guid: String) throws -> RunRecord? {
+        try database.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE guid = ?", arguments: [guid]).map(Self.runRecord)
+        }
+    }
+
+    public func runs(story: String? = nil, limit: Int = 50) throws -> [RunRecord] {
+        try database.pool.read { db in
+            if let story {
+                return try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM runs WHERE story = ? ORDER BY started DESC LIMIT ?",
+                    arguments: [story, limit]
+                ).map(Self.runRecord)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY started DESC LIMIT ?", arguments: [limit])
+                .map(Self.runRecord)
+        }
+    }
+
+    public func timeline(_ guid: String) throws -> [TimelineEntry] {
+        try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM timeline WHERE run = ? ORDER BY id", arguments: [guid]).map {
+                row in
+                TimelineEntry(
+                    agent: row["agent"],
+                    event: row["event"],
+                    attempt: row["attempt"],
+                    started: row["started"],
+                    ended: row["ended"],
+                    outcome: TimelineEntry.Outcome(rawValue: row["outcome"]) ?? .failed,
+                    emitted: row["emitted"],
+                    message: row["message"]
+                )
+            }
+        }
+    }
+
+    /// The events of run `guid` in the order they were emitted (`agent` filters by snake-cased agent name).
+    public func events(run guid: String, agent: String? = nil) throws -> [EventRecord] {
+        let rows = try database.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT id, agent, run, created, payload, payload_file, error FROM events WHERE run = ? AND agent != '' ORDER BY id",
+                arguments: [guid]
+            )
+        }
+        return try rows.compactMap { row in
+            let name: String = row["agent"]
+            if let agent, Story.snakeCase(agent) != name { return nil }
+            return EventRecord(
+                id: row["id"],
+                agent: name,
+                run: row["run"],
+                created: row["created"],
+                payload: try database.payload(inline: row["payload"], file: row["payload_file"]),
+                isError: row["error"]
+            )
+        }
+    }
+
+    /// The number of deliveries waiting (all runs).
+    public func pendingDeliveries() throws -> Int {
+        try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries") ?? 0 }
+    }
+
+    static func runRecord(_ row: Row) -> RunRecord {
+        RunRecord(
+            guid: row["guid"],
+            story: row["story"],
+            status: RunRecord.Status(rawValue: row["status"]) ?? .failed,
+            dryRun: row["dry_run"],
+            started: row["started"],
+            ended: row["ended"],
+            error: row["error"]
+        )
+    }
+
+    // MARK: Dispatching
+
+    struct Delivery: Sendable {
+        var id: Int64
+        var event: Int64
+        var story: String
+        var agent: String
+        var run: String
+        var attempts: Int
+        var timer: String?
+    }
+
+    private func dispatch() async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            while !state.withLock({ $0.stopping }) {
+                sweepIfDue()
+                let (ready, nextDue): ([Delivery], Double?)
+                do {
+                    (ready, nextDue) = try claimReady(limit: configuration.workers * 2)
+                } catch {
+                    logger.error("cannot read the delivery queue", metadata: ["error": "\(error)"])
+                    await wake.wait(seconds: 1)
+                    continue
+                }
+                if ready.isEmpty {
+                    let seconds = nextDue.map { max(0.001, $0 - Date().timeIntervalSince1970) } ?? 60
+                    await wake.wait(seconds: min(seconds, 60))
+                    continue
+                }
+                for delivery in ready {
+                    if running >= configuration.workers {
+                        await group.next()
+                        running -= 1
+                    }
+                    running += 1
+                    group.addTask {
+                        await self.perform(delivery)
+                        self.state.withLock { _ = $0.claimed.remove(delivery.id) }
+                        self.wake.signal()
+                    }
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    /// Due deliveries not already in progress, oldest first, marked as claimed; and when the next one is due.
+    private func claimReady(limit: Int) throws -> ([Delivery], Double?) {
+        let now = Date().timeIntervalSince1970
+        let claimed = state.withLock { $0.claimed }
+        let rows = try database.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT id, event, story, agent, run, attempts, timer FROM deliveries WHERE not_before <= ? ORDER BY id LIMIT ?",
+                arguments: [now, limit + claimed.count]
+            )
+        }
+        var ready: [Delivery] = []
+        for row in rows {
+            let id: Int64 = row["id"]
+            if claimed.contains(id) { continue }
+            ready.append(
+                Delivery(
+                    id: id,
+                    event: row["event"],
+                    story: row["story"],
+                    agent: row["agent"],
+                    run: row["run"],
+                    attempts: row["attempts"],
+                    timer: row["timer"]
+                )
+            )
+            if ready.count == limit { break }
+        }
+        state.withLock { state in for delivery in ready { state.claimed.insert(delivery.id) } }
+        var nextDue: Double?
+        if ready.isEmpty {
+            nextDue = try database.pool.read { db in
+                try Double.fetchOne(db, sql: "SELECT MIN(not_before) FROM deliveries")
+            }
+        }
+        return (ready, nextDue)
+    }
+
+    // MARK: Performing one delivery
+
+    private func perform(_ delivery: Delivery) async {
+        let started = Date().timeIntervalSince1970
+        guard let compiled = state.withLock({ $0.stories[delivery.story] }),
+            let agent = compiled.agents[delivery.agent]
+        else {
+            fail(
+                delivery,
+                message: "story '\(delivery.story)' or its agent '\(delivery.agent)' is not registered",
+                started: started
+            )
+            return
+        }
+        let context: RunStoryContext
+        let input: AgentInput
+        let event: (payload: JSON, lineage: [String: Int64])
+        let dryRun: Bool
+        do {
+            event = try loadEvent(delivery.event)
+            dryRun = try isDryRun(delivery.run)
+            context = RunStoryContext(engine: self, story: compiled.story, run: delivery.run, lineage: event.lineage)
+            var variables = event.payload.objectValue ?? [:]
+            for (name, id) in event.lineage where variables[name] == nil {
+                variables[name] = try context.payload(of: id)
+            }
+            let options = try agent.templates.render(variables, story: context)
+            input = AgentInput(event: event.payload, options: options, templates: agent.templates)
+            let agentContext = AgentContext(
+                storyName: delivery.story,
+                agent: agent.definition,
+                runGUID: delivery.run,
+                dryRun: dryRun,
+                services: services,
+                memory: AgentMemory(database: database, story: delivery.story, agent: delivery.agent),
+                logger: logger,
+                attempt: delivery.attempts + 1,
+                variables: variables,
+                vault: vault,
+                runStory: { [self] name, payload in try await self.runSubStory(name, payload: payload) }
+            )
+            let output = try await withTimeout(agent.definition.timeout) {
+                if let timer = delivery.timer {
+                    return try await agent.instance.timerFired(try JSON.parse(timer), context: agentContext)
+                }
+                return try await agent.instance.receive(input, context: agentContext)
+            }
+            try complete(
+                delivery,
+                agent: agent,
+                compiled: compiled,
+                lineage: event.lineage,
+                output: output,
+                started: started
+            )
+        } catch let error as AgentError {
+            if case .retryable = error, delivery.attempts + 1 < agentRetry(compiled, delivery).maximumAttempts {
+                retry(delivery, policy: agentRetry(compiled, delivery), message: error.description, started: started)
+            } else {
+                fail(delivery, message: error.description, started: started)
+            }
+        } catch let error as AgentTimeout {
+            if delivery.attempts + 1 < agentRetry(compiled, delivery).maximumAttempts {
+                retry(delivery, policy: agentRetry(compiled, delivery), message: error.description, started: started)
+            } else {
+                fail(delivery, message: error.description, started: started)
+            }
+        } catch {
+            fail(delivery, message: "\(error)", started: started)
+        }
+    }
+
+    /// Runs story `name` to its end and returns its result: the exit agent's last event.
+    func runSubStory(_ name: String, payload: JSON) async throws -> JSON {
+        let guid: String
+        do {
+            guid = try startRun(story: name, payload: payload)
+        } catch {
+            throw AgentError.failed("\(error)")
+        }
+        let record = try await waitForRun(guid)
+        guard let compiled = state.withLock({ $0.stories[name] }) else {
+            throw AgentError.failed("no story named '\(name)'")
+        }
+        let result = try events(run: guid).last { !$0.isError && compiled.isTerminal($0.agent) }
+        if record.status == .failed {
+            throw AgentError.failed("story '\(name)' failed (run \(guid)): \(record.error ?? "")")
+        }
+        var event = result?.payload.objectValue ?? [:]
+        event["story_run"] = .string(guid)
+        if result == nil { event["status"] = .string(record.status.rawValue) }
+        return .object(event)
+    }
+
+    private func isDryRun(_ run: String) throws -> Bool {
+        try database.pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT dry_run FROM runs WHERE guid = ?", arguments: [run]) ?? false
+        }
+    }
+
+    private func agentRetry(_ compiled: CompiledStory, _ delivery: Delivery) -> RetryPolicy {
+        compiled.agents[delivery.agent]?.definition.retry ?? RetryPolicy()
+    }
+
+    private func loadEvent(_ id: Int64) throws -> (payload: JSON, lineage: [String: Int64]) {
+        guard
+            let row = try database.pool.read({ db in
+                try Row.fetchOne(
+                    db,
+                    sql: "SELECT lineage, payload, payload_file FROM events WHERE id = ?",
+                    arguments: [id]
+                )
+            })
+        else { throw StoryEngineError("event \(id) is gone (removed by retention before its delivery)") }
+        let payload = try database.payload(inline: row["payload"], file: row["payload_file"])
+        var lineage: [String: Int64] = [:]
+        if let object = try JSON.parse(row["lineage"] as String).objectValue {
+            for (name, value) in object { if let id = value.intValue { lineage[name] = id } }
+        }
+        return (payload, lineage)
+    }
+
+    /// Stores what the agent emitted, queues its deliveries and removes this one, in one transaction.
+    private func complete(
+        _ delivery: Delivery,
+        agent: CompiledStory.Agent,
+        compiled: CompiledStory,
+        lineage: [String: Int64],
+        output: AgentOutput,
+        started: Double
+    ) throws {
+        let secrets = try vault.credentialValues()
+        let now = Date().timeIntervalSince1970
+        let prepared = try output.events.map { try database.prepare(Redaction.redact($0, secrets: secrets)) }
+        let expires = agent.definition.keepEventsFor.map { now + $0 }
+        var message: String?
+        if !output.skipped.isEmpty { message = "dry run: " + output.skipped.joined(separator: "; ") }
+        let finished = try database.pool.write { db -> RunRecord? in
+            for stored in prepared {
+                let id = try insertEvent(
+                    db,
+                    story: delivery.story,
+                    agent: delivery.agent,
+                    run: delivery.run,
+                    lineage: lineage,
+                    payload: stored,
+                    expires: expires,
+                    isError: false,
+                    now: now
+                )
+                for receiver in agent.receivers {
+                    try db.execute(
+                        sql: "INSERT INTO deliveries(event, story, agent, run, not_before) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [id, delivery.story, receiver, delivery.run, now + output.deliverAfter]
+                    )
+                }
+            }
+            for timer in output.timers {
+                try db.execute(
+                    sql:
+                        "INSERT INTO deliveries(event, story, agent, run, not_before, timer) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        delivery.event, delivery.story, delivery.agent, delivery.run, now + timer.after,
+                        timer.payload.serialized(),
+                    ]
+                )
+            }
+            try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [delivery.id])
+            try insertTimeline(
+                db,
+                delivery,
+                started: started,
+                outcome: prepared.isEmpty ? .nothing : .emitted,
+                emitted: prepared.count,
+                message: message.map { Redaction.redact($0, secrets: secrets) }
+            )
+            return try finishRunIfDone(db, run: delivery.run, compiled: compiled)
+        }
+        if let finished { notify(finished) }
+    }
+
+    private func insertEvent(
+        _ db: Database,
+        story: String,
+        agent: String,
+        run: String,
+        lineage: [String: Int64],
+        payload: StoryDatabase.StoredPayload,
+        expires: Double?,
+        isError: Bool,
+        now: Double
+    ) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO events(story, agent, run, lineage, created, expires, payload, payload_file, size, error)
+                VALUES (?, ?, ?, '{}', ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [story, agent, run, now, expires, payload.inline, payload.file, payload.size, isError]
+        )
+        let id = db.lastInsertedRowID
+        if !agent.isEmpty {
+            var object = JSONObject()
+            for (name, event) in lineage.sorted(by: { $0.key < $1.key }) { object[name] = .int(event) }
+            object[agent] = .int(id)
+            try db.execute(
+                sql: "UPDATE events SET lineage = ? WHERE id = ?",
+                arguments: [JSON.object(object).serialized(), id]
+            )
+        }
+        return id
+    }
+
+    private func insertTimeline(
+        _ db: Database,
+        _ delivery: Delivery,
+        started: Double,
+        outcome: TimelineEntry.Outcome,
+        emitted: Int,
+        message: String?
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO timeline(run, agent, event, attempt, started, ended, outcome, emitted, message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                delivery.run, delivery.agent, delivery.event, delivery.attempts + 1, started,
+                Date().timeIntervalSince1970, outcome.rawValue, emitted, message,
+            ]
+        )
+    }
+
+    private func retry(_ delivery: Delivery, policy: RetryPolicy, message: String, started: Double) {
+        let delay = policy.delay(afterAttempt: delivery.attempts + 1)
+        let secrets = (try? vault.credentialValues()) ?? []
+        do {
+            try database.pool.write { db in
+                try db.execute(
+                    sql: "UPDATE deliveries SET attempts = attempts + 1, not_before = ? WHERE id = ?",
+                    arguments: [Date().timeIntervalSince1970 + delay, delivery.id]
+                )
+                try insertTimeline(
+                    db,
+                    delivery,
+                    started: started,
+                    outcome: .retrying,
+                    emitted: 0,
+                    message: Redaction.redact(message, secrets: secrets)
+                        + String(format: " (next attempt in %.1f s)", delay)
+                )
+            }
+        } catch {
+            logger.error("cannot schedule a retry", metadata: ["run": "\(delivery.run)", "error": "\(error)"])
+        }
+    }
+
+    /// Records the failure as an error event of the agent (not delivered) and ends the delivery.
+    private func fail(_ delivery: Delivery, message rawMessage: String, started: Double) {
+        let secrets = (try? vault.credentialValues()) ?? []
+        let message = Redaction.redact(rawMessage, secrets: secrets)
+        logger.warning(
+            "agent failed",
+            metadata: [
+                "story": "\(delivery.story)", "agent": "\(delivery.agent)", "run": "\(delivery.run)",
+                "error": "\(message)",
+            ]
+        )
+        let compiled = state.withLock { $0.stories[delivery.story] }
+        do {
+            let now = Date().timeIntervalSince1970
+            let payload: JSON = [
+                "error": ["message": .string(message), "attempts": .int(Int64(delivery.attempts + 1))]
+            ]
+            let stored = try database.prepare(payload)
+            let finished = try database.pool.write { db -> RunRecord? in
+                _ = try insertEvent(
+                    db,
+                    story: delivery.story,
+                    agent: delivery.agent,
+                    run: delivery.run,
+                    lineage: [:],
+                    payload: stored,
+                    expires: nil,
+                    isError: true,
+                    now: now
+                )
+                try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [delivery.id])
+                try insertTimeline(db, delivery, started: started, outcome: .failed, emitted: 0, message: message)
+                try db.execute(
+                    sql: "UPDATE runs SET error = COALESCE(error, ?) WHERE guid = ?",
+                    arguments: ["\(delivery.agent): \(message)", delivery.run]
+                )
+                return try finishRunIfDone(db, run: delivery.run, compiled: compiled)
+            }
+            if let finished { notify(finished) }
+        } catch {
+            logger.error("cannot record a failure", metadata: ["run": "\(delivery.run)", "error": "\(error)"])
+        }
+    }
+
+    /// Ends the run when nothing is pending: failed if an agent failed, succeeded if an agent at the end of the
+    /// story emitted, no match otherwise.
+    private func finishRunIfDone(_ db: Database, run: String, compiled: CompiledStory?) throws -> RunRecord? {
+        let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE run = ?", arguments: [run]) ?? 0
+        guard pending == 0 else { return nil }
+        let failed =
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT EXISTS(SELECT 1 FROM timeline WHERE run = ? AND outcome = 'failed')",
+                arguments: [run]
+            ) ?? false
+        var status = RunRecord.Status.noMatch
+        if failed {
+            status = .failed
+        } else if let compiled {
+            let agents = try String.fetchAll(
+                db,
+                sql: "SELECT DISTINCT agent FROM events WHERE run = ? AND error = 0 AND agent != ''",
+                arguments: [run]
+            )
+            if agents.contains(where: compiled.isTerminal) { status = .succeeded }
+        }
+        try db.execute(
+            sql: "UPDATE runs SET status = ?, ended = ? WHERE guid = ? AND status = 'running'",
+            arguments: [status.rawValue, Date().timeIntervalSince1970, run]
+        )
+        return try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE guid = ?", arguments: [run]).map(Self.runRecord)
+    }
+
+    private func notify(_ record: RunRecord) {
+        let waiters = state.withLock { $0.waiters.removeValue(forKey: record.guid) ?? [] }
+        for waiter in waiters { waiter.resume(returning: record) }
+    }
+
+    // MARK: Retention
+
+    /// At most once a minute: removes events past their agent's `keep_events_for`, and the oldest events of a
+    /// story beyond its `max_events`, except events a pending delivery still needs.
+    private func sweepIfDue() {
+        let now = Date().timeIntervalSince1970
+        let due = state.withLock { state -> Bool in
+            guard now - state.lastSweep >= 60 else { return false }
+            state.lastSweep = now
+            return true
+        }
+        guard due else { return }
+        do {
+            try sweep(now: now)
+        } catch {
+            logger.error("retention sweep failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Applies retention now; returns the number of events removed.
+    @discardableResult
+    public func sweep(now: Double = Date().timeIntervalSince1970) throws -> Int {
+        let limits = state.withLock { $0.stories.mapValues(\.story.maxEvents) }
+        let (removed, files) = try database.pool.write { db -> (Int, [String]) in
+            var doomed = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM events WHERE expires IS NOT NULL AND expires < ?
+                    AND id NOT IN (SELECT event FROM deliveries)
+                    """,
+                arguments: [now]
+            )
+            for (story, limit) in limits where limit > 0 {
+                doomed += try Int64.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id FROM events WHERE story = ? AND id NOT IN (SELECT event FROM deliveries)
+                        ORDER BY id DESC LIMIT -1 OFFSET ?
+                        """,
+                    arguments: [story, limit]
+                )
+            }
+            doomed = Array(Set(doomed))
+            guard !doomed.isEmpty else { return (0, []) }
+            var files: [String] = []
+            for chunk in stride(from: 0, to: doomed.count, by: 500) {
+                let ids = Array(doomed[chunk..<min(chunk + 500, doomed.count)])
+                let list = ids.map(String.init).joined(separator: ",")
+                files += try String.fetchAll(
+                    db,
+                    sql: "SELECT payload_file FROM events WHERE id IN (\(list)) AND payload_file IS NOT NULL"
+                )
+                try db.execute(sql: "DELETE FROM events WHERE id IN (\(list))")
+            }
+            return (doomed.count, files)
+        }
+        for file in files { database.removePayloadFile(file) }
+        return removed
+    }
+
+    // MARK: Schedules
+
+    /// Starts a run at each agent with a schedule when its cron expression comes due.
+    private func runSchedules() async {
+        var nextFire: [String: Date] = [:]
+        while !Task.isCancelled && !state.withLock({ $0.stopping }) {
+            let now = Date()
+            let stories = state.withLock { Array($0.stories.values) }
+            var earliest = now.addingTimeInterval(60)
+            for compiled in stories {
+                for agent in compiled.story.agents {
+                    for (index, definition) in agent.schedules.enumerated() {
+                        guard let schedule = try? CronSchedule(definition.cron, timeZone: definition.timeZone) else {
+                            continue
+                        }
+                        let key = "\(compiled.story.name)/\(agent.key)/\(index)/\(definition.cron)"
+                        guard let due = nextFire[key] ?? schedule.next(after: now) else { continue }
+                        if due <= now {
+                            do {
+                                try startRun(
+                                    story: compiled.story.name,
+                                    entry: agent.key,
+                                    payload: [
+                                        "scheduled_at": .string(isoTime(due.timeIntervalSince1970)),
+                                        "cron": .string(definition.cron),
+                                    ]
+                                )
+                            } catch {
+                                logger.error(
+                                    "scheduled run failed to start",
+                                    metadata: ["story": "\(compiled.story.name)", "error": "\(error)"]
+                                )
+                            }
+                            nextFire[key] = schedule.next(after: now)
+                        } else {
+                            nextFire[key] = due
+                        }
+                        if let next = nextFire[key], next < earliest { earliest = next }
+                    }
+                }
+            }
+            try? await Task.sleep(for: .seconds(max(0.05, min(60, earliest.timeIntervalSinceNow))))
+        }
+    }
+}
+
+public struct StoryEngineError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

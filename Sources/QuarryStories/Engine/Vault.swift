@@ -1,0 +1,147 @@
+import Crypto
+import Foundation
+import GRDB
+public import QuarryCore
+
+/// Credentials encrypted at rest (AES-GCM, a 256-bit key) and global resources, in the engine's database.
+///
+/// The key comes from `QUARRY_SECRET_KEY` (base64 of 32 bytes) or from `secret.key` in the data directory, created
+/// on first use with mode 0600. A credential's value leaves the vault only to render a template; the engine
+/// redacts it from everything it stores or logs.
+public final class Vault: Sendable {
+    private let database: StoryDatabase
+    private let key: SymmetricKey
+    /// Decrypted values by name, so that redaction does not decrypt every credential for every event.
+    private let cache = Locked<[String: String]?>(nil)
+
+    init(database: StoryDatabase, directory: URL, environment: [String: String]) throws {
+        self.database = database
+        if let encoded = environment["QUARRY_SECRET_KEY"] {
+            guard let bytes = Data(base64Encoded: encoded), bytes.count == 32 else {
+                throw VaultError("QUARRY_SECRET_KEY must be the base64 encoding of 32 random bytes")
+            }
+            key = SymmetricKey(data: bytes)
+        } else {
+            key = try Self.keyFile(directory.appendingPathComponent("secret.key"))
+        }
+    }
+
+    /// Reads the key file, or creates it (0600, written before anything is encrypted with it).
+    private static func keyFile(_ url: URL) throws -> SymmetricKey {
+        if let data = try? Data(contentsOf: url) {
+            guard
+                let bytes = Data(
+                    base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                ),
+                bytes.count == 32
+            else {
+                throw VaultError("\(url.path) is not a Quarry secret key (base64 of 32 bytes)")
+            }
+            return SymmetricKey(data: bytes)
+        }
+        let key = SymmetricKey(size: .bits256)
+        let encoded = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
+        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            throw VaultError("cannot create \(url.path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let written = encoded.withCString { write(descriptor, $0, strlen($0)) }
+        guard written == encoded.utf8.count, fsync(descriptor) == 0 else {
+            throw VaultError("cannot write \(url.path): \(String(cString: strerror(errno)))")
+        }
+        return key
+    }
+
+    // MARK: Credentials
+
+    public func setCredential(_ name: String, value: String) throws {
+        let sealed = try AES.GCM.seal(Data(value.utf8), using: key, authenticating: Data(name.utf8))
+        guard let combined = sealed.combined else { throw VaultError("cannot seal credential \(name)") }
+        try database.pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO credentials(name, sealed, updated) VALUES (?, ?, ?)",
+                arguments: [name, combined, Date().timeIntervalSince1970]
+            )
+        }
+        cache.withLock { $0 = nil }
+    }
+
+    /// The value of credential `name`, or nil when there is none. The name is authenticated with the value, so a
+    /// sealed value copied to another name does not open.
+    public func credential(_ name: String) throws -> String? {
+        guard
+            let combined = try database.pool.read({ db in
+                try Data.fetchOne(db, sql: "SELECT sealed FROM credentials WHERE name = ?", arguments: [name])
+            })
+        else { return nil }
+        do {
+            let box = try AES.GCM.SealedBox(combined: combined)
+            return String(decoding: try AES.GCM.open(box, using: key, authenticating: Data(name.utf8)), as: UTF8.self)
+        } catch {
+            throw VaultError("credential \(name) cannot be decrypted with this key (QUARRY_SECRET_KEY or secret.key)")
+        }
+    }
+
+    /// Every credential's value, for redaction from everything the engine stores or logs.
+    func credentialValues() throws -> [String] {
+        if let cached = cache.withLock({ $0 }) { return Array(cached.values) }
+        var values: [String: String] = [:]
+        for name in try credentialNames() { values[name] = try credential(name) }
+        cache.withLock { $0 = values }
+        return Array(values.values)
+    }
+
+    public func credentialNames() throws -> [String] {
+        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM credentials ORDER BY name") }
+    }
+
+    @discardableResult
+    public func removeCredential(_ name: String) throws -> Bool {
+        try database.pool.write { db in
+            try db.execute(sql: "DELETE FROM credentials WHERE name = ?", arguments: [name])
+            defer { cache.withLock { $0 = nil } }
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Resources
+
+    /// Sets a global resource: JSON when `value` parses as a JSON object or array, text otherwise.
+    public func setResource(_ name: String, value: String) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO resources(name, value, updated) VALUES (?, ?, ?)",
+                arguments: [name, value, Date().timeIntervalSince1970]
+            )
+        }
+    }
+
+    public func resource(_ name: String) throws -> JSON? {
+        guard
+            let text = try database.pool.read({ db in
+                try String.fetchOne(db, sql: "SELECT value FROM resources WHERE name = ?", arguments: [name])
+            })
+        else { return nil }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("{") || trimmed.hasPrefix("["), let json = try? JSON.parse(trimmed) { return json }
+        return .string(text)
+    }
+
+    public func resourceNames() throws -> [String] {
+        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM resources ORDER BY name") }
+    }
+
+    @discardableResult
+    public func removeResource(_ name: String) throws -> Bool {
+        try database.pool.write { db in
+            try db.execute(sql: "DELETE FROM resources WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+}
+
+public struct VaultError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

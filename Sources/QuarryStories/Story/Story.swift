@@ -1,0 +1,153 @@
+public import QuarryCore
+
+/// A hunt written down: agents that receive events from each other, as a story file says (YAML or JSON).
+///
+/// ```yaml
+/// name: DNS threat hunt
+/// agents:
+///   - name: Start hunt
+///     type: webhook
+///   - name: Search DNS queries
+///     type: elasticsearch
+///     receives_from: [Start hunt]
+///     options: { index: "packetbeat-*", query: { … } }
+/// ```
+///
+/// Agents are referred to in templates by their snake-cased name (`{{ .search_dns_queries.hits }}`), as in Tines.
+/// Parsing only reads the shape; ``StoryLinter`` says what is wrong with it, agent by agent.
+public struct Story: Sendable {
+    public var name: String
+    public var description: String
+    public var agents: [AgentDefinition]
+    /// The agent whose event a caller (`send_to_story`, `quarry story run`) receives as the story's result.
+    public var exitAgent: String?
+    /// The credentials and global resources the story needs, by name.
+    public var credentials: [String]
+    public var resources: [String]
+    /// The most events the story keeps; older ones are removed first (0: no limit).
+    public var maxEvents: Int
+    public var form: StoryForm?
+    /// The story as it was read, for the engine's records.
+    public var source: JSON
+
+    /// The agent named `name`, by its display name or its snake-cased name.
+    public func agent(named name: String) -> AgentDefinition? {
+        let key = Story.snakeCase(name)
+        return agents.first { $0.key == key }
+    }
+
+    /// The agents that receive the events of `agent`.
+    public func receivers(of agent: AgentDefinition) -> [AgentDefinition] {
+        agents.filter { $0.sources.contains(agent.key) }
+    }
+
+    /// The agents that nothing feeds: where runs start.
+    public var entryAgents: [AgentDefinition] { agents.filter(\.sources.isEmpty) }
+
+    /// `Search DNS queries` → `search_dns_queries`: lower case, runs of anything but letters and digits as one `_`.
+    public static func snakeCase(_ name: String) -> String {
+        var result = ""
+        var pendingUnderscore = false
+        for character in name.lowercased() {
+            if character.isLetter || character.isNumber {
+                if pendingUnderscore && !result.isEmpty { result.append("_") }
+                pendingUnderscore = false
+                result.append(character)
+            } else {
+                pendingUnderscore = true
+            }
+        }
+        return result
+    }
+}
+
+/// One agent of a story as written.
+public struct AgentDefinition: Sendable {
+    public var name: String
+    /// The snake-cased name templates use.
+    public var key: String
+    public var type: String
+    public var options: JSON
+    /// Snake-cased names of the agents this one receives events from.
+    public var sources: [String]
+    public var schedules: [ScheduleDefinition]
+    /// Seconds an event of this agent is kept (nil: until the story's `max_events` pushes it out).
+    public var keepEventsFor: Double?
+    public var retry: RetryPolicy
+    /// Seconds one attempt may take before it counts as failed.
+    public var timeout: Double
+    /// Where in the story file the agent is, for messages: `agents[2] (Search DNS queries)`.
+    public var location: String
+}
+
+/// A cron schedule that starts runs at an agent, in a time zone.
+public struct ScheduleDefinition: Sendable {
+    public var cron: String
+    public var timeZone: String
+}
+
+/// How often and how patiently the engine tries an agent again after a failure that may pass.
+public struct RetryPolicy: Sendable, Equatable {
+    public var maximumAttempts: Int
+    /// Seconds before the second attempt; each later one waits twice as long, with jitter, up to `maximumDelay`.
+    public var initialDelay: Double
+    public var maximumDelay: Double
+
+    public init(maximumAttempts: Int = 3, initialDelay: Double = 1, maximumDelay: Double = 300) {
+        self.maximumAttempts = maximumAttempts
+        self.initialDelay = initialDelay
+        self.maximumDelay = maximumDelay
+    }
+
+    /// The wait before attempt `attempt + 1` (after `attempt` failures): exponential, with ±25 % jitter so that
+    /// retries of many runs do not arrive together.
+    public func delay(afterAttempt attempt: Int) -> Double {
+        let exponential = min(maximumDelay, initialDelay * Double(1 << min(attempt - 1, 30)))
+        return exponential * Double.random(in: 0.75...1.25)
+    }
+}
+
+/// The web form that starts a story: fields become the webhook event's members.
+public struct StoryForm: Sendable {
+    public struct Field: Sendable {
+        public var name: String
+        public var label: String
+        public var type: String
+        public var required: Bool
+        public var defaultValue: JSON?
+        public var options: [String]
+    }
+
+    public var title: String
+    public var description: String
+    public var fields: [Field]
+}
+
+/// A problem in a story file, with the agent and the option it concerns.
+public struct StoryProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `agents[2] (Search DNS queries)`, or `story` for the file as a whole.
+    public var location: String
+    /// The option concerned (`options.query.size`), if any.
+    public var option: String?
+    public var message: String
+
+    public init(_ location: String, option: String? = nil, _ message: String) {
+        self.location = location
+        self.option = option
+        self.message = message
+    }
+
+    public var description: String {
+        if let option { return "\(location): \(option): \(message)" }
+        return "\(location): \(message)"
+    }
+}
+
+/// Several problems at once: the linter reports every problem, not the first.
+public struct StoryProblems: Error, Sendable, CustomStringConvertible {
+    public var problems: [StoryProblem]
+
+    public init(_ problems: [StoryProblem]) { self.problems = problems }
+
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}

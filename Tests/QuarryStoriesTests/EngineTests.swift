@@ -1,0 +1,329 @@
+import AsyncHTTPClient
+import Foundation
+import QuarryCore
+import QuarryStories
+import QuarryTesting
+import Testing
+
+/// Runs `body` with an engine on a fresh directory, started, and shuts everything down afterwards.
+func withEngine<T>(
+    environment: [String: String] = [:],
+    _ body: (StoryEngine, URL) async throws -> T
+) async throws -> T {
+    try await withTemporaryDirectory { directory in
+        let client = StoryServices.makeHTTPClient(trustedCertificatesFile: nil)
+        let engine = try StoryEngine(
+            configuration: .init(directory: directory, workers: 4, environment: environment),
+            services: StoryServices(httpClient: client)
+        )
+        engine.start()
+        do {
+            let result = try await body(engine, directory)
+            await engine.shutdown()
+            try await client.shutdown()
+            return result
+        } catch {
+            await engine.shutdown()
+            try await client.shutdown()
+            throw error
+        }
+    }
+}
+
+@Suite struct EngineTests {
+    @Test func aChainRunsAndRecordsItsTimeline() async throws {
+        try await withEngine { engine, _ in
+            let story = try Story(
+                text: """
+                    name: chain
+                    agents:
+                      - {name: Start, type: webhook}
+                      - name: Shape
+                        type: transform
+                        receives_from: Start
+                        options: {payload: {host: "{{ host | upcase }}", count: "{{ .start.count | plus: 1 | as_object }}"}}
+                      - name: Big enough
+                        type: trigger
+                        receives_from: Shape
+                        options: {rules: [{type: "field>=value", path: "{{ .shape.count }}", value: 10}]}
+                      - name: Done
+                        type: transform
+                        receives_from: Big enough
+                        options: {payload: {message: "{{ .shape.host }} has {{ .shape.count }}", matched: "{{ .big_enough.rule_matched | as_object }}"}}
+                    """
+            )
+            try engine.register(story)
+            let guid = try engine.startRun(story: "chain", payload: ["host": "web-1", "count": 9])
+            let record = try await engine.waitForRun(guid)
+            #expect(record.status == .succeeded)
+            let done = try engine.events(run: guid, agent: "Done")
+            #expect(done.map(\.payload) == [["message": "WEB-1 has 10", "matched": true]])
+            #expect(try engine.timeline(guid).map(\.agent) == ["start", "shape", "big_enough", "done"])
+
+            let small = try engine.startRun(story: "chain", payload: ["host": "web-2", "count": 1])
+            #expect(try await engine.waitForRun(small).status == .noMatch)
+        }
+    }
+
+    @Test func lintReportsEveryProblemWithItsAgentAndOption() throws {
+        let story = try Story(
+            text: """
+                name: broken
+                agents:
+                  - {name: Start, type: webhook}
+                  - {name: Mystery, type: teleport, receives_from: Start}
+                  - name: Search
+                    type: elasticsearch
+                    receives_from: [Start, Later]
+                    options: {query: {size: 1}, colour: blue, index: "{{ .later.index }}"}
+                  - name: Later
+                    type: transform
+                    receives_from: Search
+                    options: {payload: "{% if %}"}
+                  - name: Nowhere
+                    type: trigger
+                    receives_from: Ghost
+                    options: {rules: [{type: "field~value", path: x}]}
+                """
+        )
+        let problems = StoryLinter.problems(in: story).map(\.description)
+        #expect(problems.contains { $0.hasPrefix("agents[1] (Mystery): type: unknown agent type 'teleport'") })
+        #expect(
+            problems.contains { $0.hasPrefix("agents[2] (Search): options.colour: unknown option for elasticsearch") }
+        )
+        #expect(problems.contains { $0.hasPrefix("agents[3] (Later): options.payload: template error") })
+        #expect(problems.contains { $0.contains("agents form a cycle") })
+        #expect(problems.contains { $0 == "agents[4] (Nowhere): receives_from: no agent named 'ghost' in this story" })
+        #expect(problems.contains { $0.hasPrefix("agents[4] (Nowhere): options.rules[0].type: unknown rule type") })
+        #expect(problems.count >= 6)
+        // The engine refuses the story with the same messages.
+        let engineProblems = try #require(
+            throws: StoryProblems.self,
+            performing: {
+                let client = StoryServices.makeHTTPClient(trustedCertificatesFile: nil)
+                defer { try? client.syncShutdown() }
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lint-\(UUID())")
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let engine = try StoryEngine(
+                    configuration: .init(directory: directory),
+                    services: StoryServices(httpClient: client)
+                )
+                try engine.register(story)
+            }
+        )
+        #expect(engineProblems.problems.map(\.description) == problems)
+    }
+
+    @Test func referencesMustPointUpstream() throws {
+        let story = try Story(
+            text: """
+                {"name": "refs", "agents": [
+                  {"name": "A", "type": "webhook"},
+                  {"name": "B", "type": "transform", "receives_from": "A", "options": {"payload": "{{ .c.x }} {{ 'a.b' }} {{ .a.y }}"}},
+                  {"name": "C", "type": "transform", "receives_from": "B", "options": {"payload": "{{ .nobody.z }}"}}
+                ]}
+                """
+        )
+        let problems = StoryLinter.problems(in: story).map(\.description)
+        #expect(
+            problems == [
+                "agents[1] (B): options.payload: refers to '.c', which is not upstream of this agent",
+                "agents[2] (C): options.payload: refers to '.nobody', but no agent has that name",
+            ]
+        )
+    }
+
+    @Test func transformModesExplodeImplodeExtractDeduplicate() async throws {
+        try await withEngine { engine, _ in
+            try engine.register(
+                try Story(
+                    text: """
+                        name: modes
+                        agents:
+                          - {name: Start, type: webhook}
+                          - {name: Split, type: transform, receives_from: Start, options: {mode: explode, path: items, to: item}}
+                          - {name: Fresh, type: transform, receives_from: Split, options: {mode: deduplicate, path: "{{ .split.item }}", lookback: 100}}
+                          - name: Words
+                            type: transform
+                            receives_from: Fresh
+                            options: {mode: extract, matchers: [{path: "{{ .split.item }}", regexp: "([a-z]+)-\\\\d", to: words}]}
+                          - name: Join
+                            type: transform
+                            receives_from: Words
+                            options: {mode: implode, guid_path: "{{ .split.guid }}", size_path: "{{ .split.size }}", item_path: "{{ .words.words | first }}", timeout: 0.5}
+                        """
+                )
+            )
+            let guid = try engine.startRun(story: "modes", payload: ["items": ["web-1", "db-2", "web-1", "mail-3"]])
+            _ = try await engine.waitForRun(guid)
+            #expect(try engine.events(run: guid, agent: "Split").count == 4)
+            #expect(try engine.events(run: guid, agent: "Fresh").count == 3)
+            let words = try engine.events(run: guid, agent: "Words").map { $0.payload["words"] }
+            #expect(words == [["web"], ["db"], ["mail"]])
+            // Only 3 of the 4 exploded items reach the implode, so it emits what it has when its timeout fires.
+            let joined = try #require(try engine.events(run: guid, agent: "Join").first?.payload)
+            #expect(joined["complete"] == false)
+            #expect(Set(joined["items"]?.arrayValue ?? []) == ["web", "db", "mail"])
+        }
+    }
+
+    @Test func triggerRulesFollowTines() throws {
+        func matches(_ type: String, _ path: JSON, _ value: JSON) throws -> Bool {
+            let story = try Story(
+                text: #"{"name":"t","agents":[{"name":"T","type":"trigger","options":{"rules":[]}}]}"#
+            )
+            _ = story
+            return try TriggerRules.matches(["type": .string(type), "path": path, "value": value])
+        }
+        #expect(try matches("regex", "Evil-CDN.example", "evil-cdn"))
+        #expect(try !matches("!regex", "evil-cdn.example", "^evil"))
+        #expect(try matches("field<value", "9", "10"))  // numbers, not text ("9" > "10" as text)
+        #expect(try matches("field<=value", "10", "10"))
+        #expect(try matches("field>value", "10.5", "9"))
+        #expect(try matches("field>=value", "b", "a"))
+        #expect(try matches("field==value", "dns", ["flow", "dns"]))
+        #expect(try matches("field!=value", "dns", ["flow", "tls"]))
+        #expect(try !matches("field!=value", "dns", ["flow", "dns"]))
+        #expect(try matches("in", "10.0.0.1", ["10.0.0.1", "10.0.0.2"]))
+        #expect(try matches("not in", "10.0.0.3", "10.0.0.1, 10.0.0.2"))
+        #expect(throws: AgentError.self) { try matches("regex", "x", "(") }
+    }
+
+    @Test func credentialsAreEncryptedAndRedacted() async throws {
+        let secret = "s3cr3t-api-key-\(UUID().uuidString)"
+        try await withEngine { engine, directory in
+            try engine.vault.setCredential("token", value: secret)
+            #expect(try engine.vault.credential("token") == secret)
+            let keyFile = directory.appendingPathComponent("secret.key")
+            let attributes = try FileManager.default.attributesOfItem(atPath: keyFile.path)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            try engine.register(
+                try Story(
+                    text: """
+                        name: secrets
+                        credentials: [token]
+                        agents:
+                          - {name: Start, type: webhook}
+                          - {name: Echo, type: transform, receives_from: Start, options: {payload: {header: "Bearer {% credential token %}"}}}
+                          - name: Leak
+                            type: http_request
+                            receives_from: Echo
+                            retry: {max_attempts: 1}
+                            options: {url: "http://127.0.0.1:1/{{ .CREDENTIAL.token }}"}
+                        """
+                )
+            )
+            let guid = try engine.startRun(story: "secrets", payload: [:])
+            let record = try await engine.waitForRun(guid)
+            #expect(record.status == .failed)
+            #expect(try engine.events(run: guid, agent: "Echo").first?.payload["header"] == "Bearer [redacted]")
+            #expect(record.error?.contains("[redacted]") == true)
+            #expect(record.error?.contains(secret) == false)
+            // Nowhere in the database files, encrypted or not.
+            for file in try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            where file.hasPrefix("stories.sqlite") {
+                let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(file)")
+            }
+        }
+    }
+
+    @Test func largePayloadsLiveInCompressedFiles() async throws {
+        try await withEngine { engine, directory in
+            try engine.register(
+                try Story(
+                    text: """
+                        name: large
+                        agents:
+                          - {name: Start, type: webhook}
+                          - {name: Copy, type: transform, receives_from: Start, options: {payload: "{{ .start.hits | as_object }}"}}
+                        """
+                )
+            )
+            let hits = JSON.array(
+                (0..<20_000).map {
+                    [
+                        "_id": .string("doc-\($0)"),
+                        "_source": ["client": ["ip": .string("10.0.\($0 / 256).\($0 % 256)")]],
+                    ]
+                }
+            )
+            let guid = try engine.startRun(story: "large", payload: ["hits": hits])
+            #expect(try await engine.waitForRun(guid).status == .succeeded)
+            #expect(try engine.events(run: guid, agent: "Copy").first?.payload == hits)
+            let files = try FileManager.default.contentsOfDirectory(
+                atPath: directory.appendingPathComponent("payloads").path
+            )
+            #expect(files.count == 3)  // the run's input, the webhook's event and the copy
+            #expect(files.allSatisfy { $0.hasSuffix(".json.gz") })
+        }
+    }
+
+    @Test func retentionRemovesExpiredEvents() async throws {
+        try await withEngine { engine, _ in
+            try engine.register(
+                try Story(
+                    text: """
+                        name: short-lived
+                        agents:
+                          - {name: Start, type: webhook}
+                          - {name: Note, type: transform, receives_from: Start, keep_events_for: 1s, options: {payload: {n: 1}}}
+                        """
+                )
+            )
+            let guid = try engine.startRun(story: "short-lived", payload: [:])
+            _ = try await engine.waitForRun(guid)
+            #expect(try engine.events(run: guid, agent: "Note").count == 1)
+            #expect(try engine.sweep(now: Date().timeIntervalSince1970 + 2) == 1)
+            #expect(try engine.events(run: guid, agent: "Note").isEmpty)
+        }
+    }
+
+    @Test func cronSchedulesFollowTheirTimeZone() throws {
+        let weekdays = try CronSchedule("0 9 * * mon-fri", timeZone: "Europe/Berlin")
+        // Saturday 2026-03-28 12:00 UTC → Monday 2026-03-30 09:00 CEST (07:00 UTC, after the DST change).
+        let next = try #require(weekdays.next(after: Date(timeIntervalSince1970: 1_774_699_200)))
+        #expect(ISO8601.format(Int64(next.timeIntervalSince1970 * 1000)) == "2026-03-30T07:00:00.000Z")
+        let every15 = try CronSchedule("*/15 * * * *")
+        let after = try #require(every15.next(after: Date(timeIntervalSince1970: 1_774_699_260)))
+        #expect(Int(after.timeIntervalSince1970) % 900 == 0)
+        #expect(throws: CronError.self) { try CronSchedule("61 * * * *") }
+        #expect(throws: CronError.self) { try CronSchedule("* * *") }
+        #expect(throws: CronError.self) { try CronSchedule("@daily", timeZone: "Mars/Olympus") }
+    }
+
+    @Test func webhookBodiesParseByContentType() throws {
+        let form = try WebhookAgent.event(
+            body: Array("domain=evil.example&window=4h&note=a+b%21".utf8),
+            contentType: "application/x-www-form-urlencoded",
+            query: [("source", "form")],
+            headers: [("Authorization", "secret"), ("X-Team", "blue")],
+            options: ["include_query": true, "include_headers": true]
+        )
+        #expect(form["domain"] == "evil.example")
+        #expect(form["note"] == "a b!")
+        #expect(form["query"]?["source"] == "form")
+        #expect(form["headers"]?["x-team"] == "blue")
+        #expect(form["headers"]?["authorization"] == nil)
+        let multipart =
+            "--XyZ\r\nContent-Disposition: form-data; name=\"domain\"\r\n\r\nevil.example\r\n--XyZ\r\nContent-Disposition: form-data; name=\"ioc\"; filename=\"list.txt\"\r\nContent-Type: text/plain\r\n\r\n1.2.3.4\r\n--XyZ--\r\n"
+        let parsed = try WebhookAgent.event(
+            body: Array(multipart.utf8),
+            contentType: "multipart/form-data; boundary=XyZ",
+            query: [],
+            headers: [],
+            options: [:]
+        )
+        #expect(parsed["domain"] == "evil.example")
+        #expect(parsed["ioc"]?["content"] == "1.2.3.4")
+        #expect(throws: AgentError.self) {
+            try WebhookAgent.event(
+                body: Array("{nope".utf8),
+                contentType: "application/json",
+                query: [],
+                headers: [],
+                options: [:]
+            )
+        }
+    }
+}
