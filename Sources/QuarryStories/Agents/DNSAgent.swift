@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-public import QuarryCore
+import QuarryCore
 import QuarryDNS
 
 /// `dns` — resolves a name over DNS-over-HTTPS (RFC 8484 wire format by GET or POST, or the JSON API of

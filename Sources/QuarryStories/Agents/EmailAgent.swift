@@ -1,5 +1,5 @@
 import Foundation
-public import QuarryCore
+import QuarryCore
 import QuarryMail
 
 /// `email` — sends the report: an HTML `body` with a plain-text alternative (given as `text_body`, or made from

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-public import QuarryCore
+import QuarryCore
 
 /// `http_request` — Tines' HTTP Request agent: sends a request and emits `{body, status, headers}`, `body` parsed
 /// when the response is JSON.

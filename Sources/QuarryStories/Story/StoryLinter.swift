@@ -207,13 +207,13 @@ public enum StoryLinter {
     }
 
     // A leading-dot reference inside an output or tag: `{{ .search.hits }}`, `{% if .trigger.rule_matched %}`.
-    nonisolated(unsafe) private static let agentReference = try! NSRegularExpression(
+    private static let agentReference = try! NSRegularExpression(
         pattern: #"(?:\{\{-?|\{%-?)[^}]*?(?<![\w\]\)])\.([A-Za-z_][A-Za-z0-9_]*)"#
     )
-    nonisolated(unsafe) private static let credentialReference = try! NSRegularExpression(
+    private static let credentialReference = try! NSRegularExpression(
         pattern: #"(?:\{%-?\s*credential\s+([A-Za-z0-9_\-]+)|\.CREDENTIAL\.([A-Za-z0-9_\-]+))"#
     )
-    nonisolated(unsafe) private static let resourceReference = try! NSRegularExpression(
+    private static let resourceReference = try! NSRegularExpression(
         pattern: #"(?:\{%-?\s*global_resource\s+([A-Za-z0-9_\-]+)|\.RESOURCE\.([A-Za-z0-9_\-]+))"#
     )
 

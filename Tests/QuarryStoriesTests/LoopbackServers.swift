@@ -1,0 +1,172 @@
+import Foundation
+import QuarryTesting
+
+/// Real servers the story tests talk to on loopback, each a child process stopped when the test ends.
+enum LoopbackServers {
+    /// Why the servers cannot run here, or nil when they can (`scripts/test` installs them as root).
+    static var missing: String? {
+        if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/unbound") {
+            return "unbound is not installed (apt-get install unbound): the DoH end-to-end tests are skipped"
+        }
+        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") {
+            return "openssl is not installed: the end-to-end tests cannot make their certificate and are skipped"
+        }
+        if !FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/aiosmtpd") {
+            return "python3-aiosmtpd is not installed: the SMTP end-to-end tests are skipped"
+        }
+        return nil
+    }
+
+    /// A self-signed certificate for `localhost` and 127.0.0.1: (certificate, key) paths.
+    static func certificate(in directory: URL) throws -> (String, String) {
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        try run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "2",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ]
+        )
+        return (certificate, key)
+    }
+
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw ServerError("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Debian's unbound answering DNS on UDP/TCP and DNS-over-HTTPS (`/dns-query`) from local zones.
+    final class Unbound {
+        let process = Process()
+        let dnsPort: Int
+        let httpsPort: Int
+        var dohURL: String { "https://localhost:\(httpsPort)/dns-query" }
+
+        init(directory: URL, certificate: (String, String), localData: [String]) throws {
+            dnsPort = try freePort()
+            httpsPort = try freePort()
+            var lines = [
+                "server:", "  interface: 127.0.0.1@\(dnsPort)", "  interface: 127.0.0.1@\(httpsPort)",
+                "  https-port: \(httpsPort)", "  tls-service-pem: \"\(certificate.0)\"",
+                "  tls-service-key: \"\(certificate.1)\"", "  http-endpoint: \"/dns-query\"", "  do-daemonize: no",
+                "  username: \"\"", "  chroot: \"\"", "  directory: \"\(directory.path)\"",
+                "  pidfile: \"\(directory.path)/unbound.pid\"", "  use-syslog: no", "  verbosity: 0",
+                "  access-control: 127.0.0.0/8 allow", "  module-config: \"iterator\"", "  do-not-query-localhost: yes",
+            ]
+            for data in localData {
+                let name = data.split(separator: " ")[0]
+                lines.append("  local-zone: \"\(name)\" static")
+                lines.append("  local-data: \"\(data)\"")
+            }
+            let configuration = directory.appendingPathComponent("unbound.conf")
+            try (lines.joined(separator: "\n") + "\n").write(to: configuration, atomically: true, encoding: .utf8)
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/unbound")
+            process.arguments = ["-d", "-c", configuration.path]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            try waitForPort(httpsPort)
+        }
+
+        deinit { stop(process) }
+    }
+
+    /// aiosmtpd writing each message it receives as JSON (Tests/python/smtp_sink.py).
+    final class SMTPSink {
+        let process = Process()
+        let folder: URL
+        let port: Int
+
+        init(directory: URL, arguments: [String]) throws {
+            folder = directory.appendingPathComponent("mail")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let output = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments =
+                [ProjectPaths.root.appendingPathComponent("Tests/python/smtp_sink.py").path, folder.path] + arguments
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var line = Data()
+            while !line.contains(UInt8(ascii: "\n")) {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { throw ServerError("the SMTP sink exited before listening") }
+                line += chunk
+            }
+            guard
+                let port = Int(
+                    String(decoding: line, as: UTF8.self).split(separator: " ").last?.trimmingCharacters(
+                        in: .whitespacesAndNewlines
+                    ) ?? ""
+                )
+            else { throw ServerError("the SMTP sink printed no port") }
+            self.port = port
+        }
+
+        /// The messages received so far, oldest first.
+        func messages() throws -> [[String: Any]] {
+            try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
+                .map {
+                    try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent($0)))
+                        as? [String: Any] ?? [:]
+                }
+        }
+
+        deinit { stop(process) }
+    }
+
+    static func waitForPort(_ port: Int) throws {
+        for _ in 0..<100 {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(descriptor)
+            if connected { return }
+            usleep(50_000)
+        }
+        throw ServerError("nothing listens on 127.0.0.1:\(port)")
+    }
+
+    /// SIGKILL: a child of the test runner may inherit a signal mask that blocks SIGTERM.
+    static func stop(_ process: Process) {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ServerError("\(executable) failed") }
+    }
+
+    struct ServerError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
