@@ -213,6 +213,9 @@ let package = Package(
             dependencies: [
                 "QuarryCore", "QuarryDNS", "QuarryMail", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch",
                 "QuarryServer", "QuarryStories", "QuarryTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

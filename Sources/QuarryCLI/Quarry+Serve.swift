@@ -4,17 +4,20 @@ import Hummingbird
 import Logging
 import QuarrySearch
 import QuarryServer
+import QuarryStories
 import ServiceLifecycle
 import UnixSignals
 
 extension Quarry {
-    /// `quarry serve`: the Elasticsearch REST API over the embedded store.
+    /// `quarry serve`: the Elasticsearch REST API over the embedded store, and the stories: their engine (which
+    /// resumes the deliveries a stopped process left), their schedules and their webhooks.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve the Elasticsearch REST API for the embedded store.",
+            abstract: "Serve the Elasticsearch REST API for the embedded store, and run stories (webhooks, schedules).",
             discussion: """
-                Listens on loopback only by default: the API has no authentication yet, so binding another \
-                address exposes every index to whoever can reach it.
+                Listens on loopback only by default: the Elasticsearch API has no authentication yet, so binding \
+                another address exposes every index to whoever can reach it. Webhooks answer only at \
+                /webhook/<story>/<secret> for stories whose webhook declares a secret.
                 """
         )
 
@@ -26,10 +29,47 @@ extension Quarry {
         @Option(name: .long, help: "Port of the Elasticsearch API (0 picks a free port).")
         var esPort = 9200
 
+        @Option(name: .long, help: "Address of the webhooks.")
+        var host = "127.0.0.1"
+
+        @Option(name: .long, help: "Port of the webhooks (0 picks a free port).")
+        var port = 8080
+
+        @Option(name: .long, help: "Load every story file (.yaml, .yml, .json) in this directory.")
+        var stories: String?
+
+        @Option(name: .long, help: "Extra certificate authorities (PEM) to trust for HTTPS and SMTP.")
+        var caFile: String?
+
         func run() async throws {
             tuneMemoryAllocator()
             let logger = store.makeLogger()
-            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+            let runtime = try StoryRuntime(
+                dataDirectory: store.dataDirectory,
+                openStore: true,
+                trustedCertificates: caFile,
+                resolver: nil,
+                logger: logger
+            )
+            guard let embedded = runtime.store else { return }
+            if let stories {
+                for file in try FileManager.default.contentsOfDirectory(atPath: stories).sorted()
+                where [".yaml", ".yml", ".json"].contains(where: file.hasSuffix) {
+                    let path = (stories as NSString).appendingPathComponent(file)
+                    do {
+                        try runtime.engine.register(try Story(contentsOf: path))
+                    } catch {
+                        throw CommandFailure("\(path):\n\(error)")
+                    }
+                    logger.info("story loaded", metadata: ["file": "\(path)"])
+                }
+            }
+            runtime.engine.start()
+            let webhookHost = host
+            let webhooks = buildWebhookApplication(engine: runtime.engine, host: host, port: port, logger: logger) {
+                port in
+                FileHandle.standardOutput.write(Data("Webhooks listening on http://\(webhookHost):\(port)\n".utf8))
+            }
             let host = esHost
             let application = buildElasticsearchApplication(
                 store: embedded,
@@ -41,13 +81,13 @@ extension Quarry {
             }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [application],
+                    services: [application, webhooks],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )
             )
             try await group.run()
-            try embedded.close()
+            await runtime.shutdown()
         }
     }
 }

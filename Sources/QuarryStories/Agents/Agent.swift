@@ -14,6 +14,10 @@ public protocol StoryAgent: Sendable {
 
     init(definition: AgentDefinition) throws(StoryProblem)
 
+    /// Whether the engine hands this agent one event at a time (agents that keep memory between events, so that
+    /// what one call remembers is there for the next).
+    var isSerial: Bool { get }
+
     /// Handles one event; what it returns is emitted (stored, then delivered to the agent's receivers).
     func receive(_ input: AgentInput, context: AgentContext) async throws -> AgentOutput
 
@@ -22,6 +26,8 @@ public protocol StoryAgent: Sendable {
 }
 
 extension StoryAgent {
+    public var isSerial: Bool { false }
+
     public func timerFired(_ payload: JSON, context: AgentContext) async throws -> AgentOutput { AgentOutput() }
 }
 
@@ -78,12 +84,19 @@ public struct AgentOutput: Sendable {
     public var events: [JSON]
     /// Seconds before the emitted events are delivered (the `delay` transform).
     public var deliverAfter: Double
-    /// Timers to fire later on this agent: (seconds from now, payload handed back to ``StoryAgent/timerFired``).
-    public var timers: [(after: Double, payload: JSON)]
+    /// Timers to fire later on this agent: (seconds from now, payload handed back to ``StoryAgent/timerFired``,
+    /// a key to cancel it by).
+    public var timers: [(after: Double, payload: JSON, key: String)]
+    /// Keys of this agent's pending timers (in this run) that are no longer needed.
+    public var cancelledTimers: [String] = []
     /// Side effects a dry run recorded instead of performing.
     public var skipped: [String]
 
-    public init(events: [JSON] = [], deliverAfter: Double = 0, timers: [(after: Double, payload: JSON)] = []) {
+    public init(
+        events: [JSON] = [],
+        deliverAfter: Double = 0,
+        timers: [(after: Double, payload: JSON, key: String)] = []
+    ) {
         self.events = events
         self.deliverAfter = deliverAfter
         self.timers = timers

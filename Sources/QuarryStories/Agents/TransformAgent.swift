@@ -36,6 +36,8 @@ public struct TransformAgent: StoryAgent {
 
     let mode: String
 
+    public var isSerial: Bool { mode == "implode" || mode == "deduplicate" }
+
     public init(definition: AgentDefinition) throws(StoryProblem) {
         mode = definition.options["mode"]?.stringValue ?? "message_only"
         let required: [String: [String]] = [
@@ -89,14 +91,16 @@ public struct TransformAgent: StoryAgent {
             let items = try context.memory.append(item, to: guid)
             if items.count >= size {
                 _ = try context.memory.take(guid)
-                return AgentOutput(events: [
+                var output = AgentOutput(events: [
                     ["guid": .string(guid), "size": .int(Int64(size)), "items": .array(items), "complete": true]
                 ])
+                output.cancelledTimers = [guid]
+                return output
             }
             if items.count == 1 {
                 let timeout = input.number("timeout") ?? 300
                 return AgentOutput(timers: [
-                    (after: timeout, payload: ["guid": .string(guid), "size": .int(Int64(size))])
+                    (after: timeout, payload: ["guid": .string(guid), "size": .int(Int64(size))], key: guid)
                 ])
             }
             return AgentOutput()

@@ -63,6 +63,11 @@ public struct WebhookAgent: StoryAgent {
         return event
     }
 
+    /// `a=1&b=2` as (name, value) pairs, `+` and percent escapes decoded.
+    public static func queryParameters(_ text: String) -> [(String, String)] {
+        FormEncoding.pairs(text)
+    }
+
     static func parseBody(_ body: [UInt8], contentType: String?) throws -> JSON {
         let type =
             (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -92,13 +97,15 @@ public struct WebhookAgent: StoryAgent {
 enum FormEncoding {
     static func decode(_ text: String) -> JSONObject {
         var object = JSONObject()
-        for pair in text.split(separator: "&") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = unescape(String(parts[0]))
-            let value = parts.count > 1 ? unescape(String(parts[1])) : ""
-            object[name] = .string(value)
-        }
+        for (name, value) in pairs(text) { object[name] = .string(value) }
         return object
+    }
+
+    static func pairs(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").filter { !$0.isEmpty }.map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (unescape(String(parts[0])), parts.count > 1 ? unescape(String(parts[1])) : "")
+        }
     }
 
     static func unescape(_ text: String) -> String {

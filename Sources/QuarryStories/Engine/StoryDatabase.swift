@@ -44,7 +44,7 @@ final class StoryDatabase: Sendable {
                     CREATE TABLE IF NOT EXISTS deliveries(
                         id INTEGER PRIMARY KEY, event INTEGER NOT NULL, story TEXT NOT NULL, agent TEXT NOT NULL,
                         run TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL,
-                        timer TEXT);
+                        timer TEXT, timer_key TEXT);
                     CREATE INDEX IF NOT EXISTS deliveries_run ON deliveries(run);
                     CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(not_before);
                     CREATE TABLE IF NOT EXISTS timeline(

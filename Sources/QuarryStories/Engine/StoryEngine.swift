@@ -40,6 +40,8 @@ public final class StoryEngine: Sendable {
     struct State {
         var stories: [String: CompiledStory] = [:]
         var claimed: Set<Int64> = []
+        /// Serial agents (story/agent) with a delivery in progress.
+        var busyAgents: Set<String> = []
         var waiters: [String: [CheckedContinuation<RunRecord, Never>]] = [:]
         var dispatcher: Task<Void, Never>?
         var scheduler: Task<Void, Never>?
@@ -179,6 +181,44 @@ public final class StoryEngine: Sendable {
         return guid
     }
 
+    /// Records a run that could not start (a webhook body that does not parse), so that it shows with its error.
+    @discardableResult
+    public func recordFailedRun(story name: String, error message: String) throws -> String {
+        let guid = UUID().uuidString.lowercased()
+        let now = Date().timeIntervalSince1970
+        try database.pool.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO runs(guid, story, status, dry_run, started, ended, error) VALUES (?, ?, 'failed', 0, ?, ?, ?)",
+                arguments: [guid, name, now, now, message]
+            )
+        }
+        return guid
+    }
+
+    /// The entry agent of the story called `name` (or snake-cased so) whose webhook `secret` renders to `secret`,
+    /// with its rendered options; nil when there is none, so that a wrong secret and a wrong story look the same.
+    public func webhook(story name: String, secret: String) -> (story: String, agent: AgentDefinition, options: JSON)? {
+        let stories = state.withLock { Array($0.stories.values) }
+        guard let compiled = stories.first(where: { $0.story.name == name || Story.snakeCase($0.story.name) == name })
+        else { return nil }
+        for agent in compiled.agents.values where agent.definition.type == WebhookAgent.type {
+            guard let options = try? agent.templates.render([:], story: nil),
+                let expected = options["secret"]?.stringValue, !expected.isEmpty,
+                Self.constantTimeEqual(Array(expected.utf8), Array(secret.utf8))
+            else { continue }
+            return (compiled.story.name, agent.definition, options)
+        }
+        return nil
+    }
+
+    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
     /// Waits until run `guid` has no pending delivery, and returns its record.
     public func waitForRun(_ guid: String) async throws -> RunRecord {
         guard let record = try run(guid) else { throw StoryEngineError("no run \(guid)") }
@@ -312,7 +352,10 @@ public final class StoryEngine: Sendable {
                     running += 1
                     group.addTask {
                         await self.perform(delivery)
-                        self.state.withLock { _ = $0.claimed.remove(delivery.id) }
+                        self.state.withLock { state in
+                            state.claimed.remove(delivery.id)
+                            state.busyAgents.remove("\(delivery.story)/\(delivery.agent)")
+                        }
                         self.wake.signal()
                     }
                 }
@@ -337,6 +380,15 @@ public final class StoryEngine: Sendable {
         for row in rows {
             let id: Int64 = row["id"]
             if claimed.contains(id) { continue }
+            let story: String = row["story"]
+            let agent: String = row["agent"]
+            // One delivery at a time for an agent that keeps memory between events.
+            let serialKey = "\(story)/\(agent)"
+            let admitted = state.withLock { state -> Bool in
+                guard state.stories[story]?.agents[agent]?.instance.isSerial == true else { return true }
+                return state.busyAgents.insert(serialKey).inserted
+            }
+            if !admitted { continue }
             ready.append(
                 Delivery(
                     id: id,
@@ -519,12 +571,20 @@ public final class StoryEngine: Sendable {
             }
             for timer in output.timers {
                 try db.execute(
-                    sql:
-                        "INSERT INTO deliveries(event, story, agent, run, not_before, timer) VALUES (?, ?, ?, ?, ?, ?)",
+                    sql: """
+                        INSERT INTO deliveries(event, story, agent, run, not_before, timer, timer_key)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
                     arguments: [
                         delivery.event, delivery.story, delivery.agent, delivery.run, now + timer.after,
-                        timer.payload.serialized(),
+                        timer.payload.serialized(), timer.key,
                     ]
+                )
+            }
+            for key in output.cancelledTimers {
+                try db.execute(
+                    sql: "DELETE FROM deliveries WHERE run = ? AND agent = ? AND timer_key = ? AND id != ?",
+                    arguments: [delivery.run, delivery.agent, key, delivery.id]
                 )
             }
             try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [delivery.id])
