@@ -213,7 +213,7 @@ struct SMTPSession {
                 promise.fail(SMTPError("the connection is not set up"))
                 return promise.futureResult
             }
-            responses.waiting.append(promise)
+            responses.wait(promise)
             if let command {
                 channel.writeAndFlush(ByteBuffer(string: command + "\r\n"), promise: nil)
             }
@@ -245,8 +245,22 @@ struct SMTPSession {
 final class SMTPResponseHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    var waiting = CircularBuffer<EventLoopPromise<SMTPResponse>>()
+    private var waiting = CircularBuffer<EventLoopPromise<SMTPResponse>>()
+    /// Replies that arrived before anyone asked for them (the greeting races the first `expect`).
+    private var unclaimed = CircularBuffer<SMTPResponse>()
+    private var failure: SMTPError?
     private var partial: [UInt8] = []
+
+    /// Hands `promise` the next reply: one already received, or the next to arrive.
+    func wait(_ promise: EventLoopPromise<SMTPResponse>) {
+        if let response = unclaimed.popFirst() {
+            promise.succeed(response)
+        } else if let failure {
+            promise.fail(failure)
+        } else {
+            waiting.append(promise)
+        }
+    }
     private var lines: [String] = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -265,7 +279,11 @@ final class SMTPResponseHandler: ChannelInboundHandler {
             if isLast {
                 let response = SMTPResponse(code: code, lines: lines)
                 lines = []
-                if let promise = waiting.popFirst() { promise.succeed(response) }
+                if let promise = waiting.popFirst() {
+                    promise.succeed(response)
+                } else {
+                    unclaimed.append(response)
+                }
             }
         }
     }
@@ -281,6 +299,7 @@ final class SMTPResponseHandler: ChannelInboundHandler {
     }
 
     private func failAll(_ error: SMTPError) {
+        if failure == nil { failure = error }
         while let promise = waiting.popFirst() { promise.fail(error) }
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import QuarryCore
 import QuarryStories
 import QuarryTesting
@@ -8,13 +9,24 @@ import Testing
 /// Runs `body` with an engine on a fresh directory, started, and shuts everything down afterwards.
 func withEngine<T>(
     environment: [String: String] = [:],
+    trusting certificates: String? = nil,
+    defaultCluster: (any SearchCluster)? = nil,
     _ body: (StoryEngine, URL) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
-        let client = StoryServices.makeHTTPClient(trustedCertificatesFile: nil)
+        let client = StoryServices.makeHTTPClient(trustedCertificatesFile: certificates)
         let engine = try StoryEngine(
-            configuration: .init(directory: directory, workers: 4, environment: environment),
-            services: StoryServices(httpClient: client)
+            configuration: .init(
+                directory: directory.appendingPathComponent("engine"),
+                workers: 4,
+                environment: environment
+            ),
+            services: StoryServices(
+                httpClient: client,
+                defaultCluster: defaultCluster,
+                trustedCertificatesFile: certificates
+            ),
+            logger: Logger(label: "quarry.test") { LogCapture.Handler(label: $0) }
         )
         engine.start()
         do {
@@ -194,7 +206,7 @@ func withEngine<T>(
         try await withEngine { engine, directory in
             try engine.vault.setCredential("token", value: secret)
             #expect(try engine.vault.credential("token") == secret)
-            let keyFile = directory.appendingPathComponent("secret.key")
+            let keyFile = directory.appendingPathComponent("engine/secret.key")
             let attributes = try FileManager.default.attributesOfItem(atPath: keyFile.path)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
             try engine.register(
@@ -220,11 +232,18 @@ func withEngine<T>(
             #expect(record.error?.contains("[redacted]") == true)
             #expect(record.error?.contains(secret) == false)
             // Nowhere in the database files, encrypted or not.
-            for file in try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            where file.hasPrefix("stories.sqlite") {
-                let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
+            let engineDirectory = directory.appendingPathComponent("engine")
+            let files = try FileManager.default.contentsOfDirectory(atPath: engineDirectory.path)
+                .filter { $0.hasPrefix("stories.sqlite") }
+            #expect(files.contains("stories.sqlite"))
+            for file in files {
+                let bytes = try Data(contentsOf: engineDirectory.appendingPathComponent(file))
                 #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(file)")
             }
+            // Nor in the log, where the failure was reported.
+            let logged = LogCapture.shared.text
+            #expect(logged.contains("agent failed"))
+            #expect(!logged.contains(secret))
         }
     }
 
@@ -252,7 +271,7 @@ func withEngine<T>(
             #expect(try await engine.waitForRun(guid).status == .succeeded)
             #expect(try engine.events(run: guid, agent: "Copy").first?.payload == hits)
             let files = try FileManager.default.contentsOfDirectory(
-                atPath: directory.appendingPathComponent("payloads").path
+                atPath: directory.appendingPathComponent("engine/payloads").path
             )
             #expect(files.count == 3)  // the run's input, the webhook's event and the copy
             #expect(files.allSatisfy { $0.hasSuffix(".json.gz") })
@@ -324,6 +343,34 @@ func withEngine<T>(
                 headers: [],
                 options: [:]
             )
+        }
+    }
+}
+
+/// Every log line the engines of these tests write, to check what reaches a log.
+final class LogCapture: @unchecked Sendable {
+    static let shared = LogCapture()
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
+
+    struct Handler: LogHandler {
+        var label: String
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+
+        init(label: String) { self.label = label }
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            let line = "\(event.level) \(event.message) \(merged.map { "\($0)=\($1)" }.sorted().joined(separator: " "))"
+            LogCapture.shared.lock.withLock { LogCapture.shared.lines.append(line) }
         }
     }
 }

@@ -66,10 +66,11 @@ enum LoopbackServers {
                 "  pidfile: \"\(directory.path)/unbound.pid\"", "  use-syslog: no", "  verbosity: 0",
                 "  access-control: 127.0.0.0/8 allow", "  module-config: \"iterator\"", "  do-not-query-localhost: yes",
             ]
+            var zones = Set<Substring>()
             for data in localData {
                 let name = data.split(separator: " ")[0]
-                lines.append("  local-zone: \"\(name)\" static")
-                lines.append("  local-data: \"\(data)\"")
+                if zones.insert(name).inserted { lines.append("  local-zone: \"\(name)\" static") }
+                lines.append("  local-data: '\(data)'")
             }
             let configuration = directory.appendingPathComponent("unbound.conf")
             try (lines.joined(separator: "\n") + "\n").write(to: configuration, atomically: true, encoding: .utf8)
