@@ -94,6 +94,7 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -155,8 +156,13 @@ let package = Package(
             name: "QuarryBench",
             dependencies: [
                 "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryLiquid", "QuarryPacketbeat", "QuarrySamples",
-                "QuarrySearch", "QuarryServer",
+                "QuarrySearch", "QuarryServer", "QuarryStories",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "bench/QuarryBench",
             swiftSettings: swiftSettings

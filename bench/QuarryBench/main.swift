@@ -15,6 +15,8 @@ import QuarryServer
 //   QuarryBench liquid WORKLOADS [SECONDS] Liquid renders/s of bench/liquid's workloads (bench/liquid.sh)
 //   QuarryBench capture-decode FILE        packets/s decoding a capture down to DNS messages, one core
 //   QuarryBench capture-documents FILE     packets/s to Packetbeat documents, without output (bench/capture.sh)
+//   QuarryBench stories-chain RUNS DIR     events/s through a 10-agent message_only chain vs bare SQLite writes
+//   QuarryBench stories-hunt RUNS DIR …    webhook → email latency of the reference hunt (bench/stories.sh)
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 ? arguments[1] : "breakdown"
@@ -224,6 +226,23 @@ case "liquid":
     try runLiquidBenchmark(
         workloadsFile: URL(fileURLWithPath: arguments[2]),
         seconds: arguments.count > 3 ? Double(arguments[3]) ?? 3 : 3
+    )
+case "stories-chain":
+    // QuarryBench stories-chain RUNS DIR
+    try await runStoryChainBenchmark(
+        runs: count,
+        directory: directory,
+        workers: arguments.count > 4 ? Int(arguments[4]) ?? 32 : 32
+    )
+case "stories-hunt":
+    // QuarryBench stories-hunt RUNS DIR DOH_URL SMTP_PORT CA_FILE STORY
+    try await runStoryHuntBenchmark(
+        runs: count,
+        directory: directory,
+        resolver: arguments[4],
+        smtpPort: Int(arguments[5]) ?? 25,
+        certificates: arguments[6],
+        story: arguments[7]
     )
 default:
     print("unknown mode \(mode)")

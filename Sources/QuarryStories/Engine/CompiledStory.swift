@@ -9,6 +9,9 @@ struct CompiledStory: Sendable {
         var templates: LiquidOptions
         /// Snake-cased names of the agents that receive this one's events.
         var receivers: [String]
+        /// The agents whose names appear in this one's options: their events become template variables
+        /// (`{{ search.hits }}`, Tines' form without the dot), loaded only for agents that are named.
+        var namedAgents: Set<String>
     }
 
     var story: Story
@@ -30,7 +33,8 @@ struct CompiledStory: Sendable {
                 definition: definition,
                 instance: instance,
                 templates: templates,
-                receivers: story.receivers(of: definition).map(\.key)
+                receivers: story.receivers(of: definition).map(\.key),
+                namedAgents: Set(story.agents.map(\.key).filter { definition.options.serialized().contains($0) })
             )
         }
         self.agents = agents

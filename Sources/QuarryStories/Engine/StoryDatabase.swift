@@ -103,3 +103,11 @@ final class StoryDatabase: Sendable {
         try? FileManager.default.removeItem(at: payloadDirectory.appendingPathComponent(name))
     }
 }
+
+extension Database {
+    /// `execute(sql:arguments:)` for one statement, compiled once per connection and reused: the engine runs the
+    /// same few statements for every event.
+    func cachedExecute(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+}

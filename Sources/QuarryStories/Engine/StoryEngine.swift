@@ -14,13 +14,14 @@ import QuarryLiquid
 public final class StoryEngine: Sendable {
     public struct Configuration: Sendable {
         public var directory: URL
-        /// Deliveries processed at once.
+        /// Deliveries processed at once: most agents wait on the network, and more deliveries at once also make
+        /// larger group commits.
         public var workers: Int
         public var environment: [String: String]
 
         public init(
             directory: URL,
-            workers: Int = 8,
+            workers: Int = 32,
             environment: [String: String] = ProcessInfo.processInfo.environment
         ) {
             self.directory = directory
@@ -36,6 +37,9 @@ public final class StoryEngine: Sendable {
     let logger: Logger
     private let state = Locked(State())
     private let wake = WakeSignal()
+    private let commits: GroupCommitter
+    /// Events just emitted, so that the agents receiving them do not read them back from the database.
+    private let recentEvents = Locked(RecentEvents(capacity: 4_096))
 
     struct State {
         var stories: [String: CompiledStory] = [:]
@@ -60,6 +64,7 @@ public final class StoryEngine: Sendable {
         self.services = services
         self.logger = logger
         database = try StoryDatabase(directory: configuration.directory)
+        commits = GroupCommitter(pool: database.pool)
         vault = try Vault(
             database: database,
             directory: configuration.directory,
@@ -89,7 +94,7 @@ public final class StoryEngine: Sendable {
     public func register(_ story: Story) throws {
         let compiled = try CompiledStory(story)
         try database.pool.write { db in
-            try db.execute(
+            try db.cachedExecute(
                 sql: "INSERT OR REPLACE INTO stories(name, source, updated) VALUES (?, ?, ?)",
                 arguments: [story.name, story.source.serialized(), Date().timeIntervalSince1970]
             )
@@ -155,7 +160,7 @@ public final class StoryEngine: Sendable {
         let now = Date().timeIntervalSince1970
         let stored = try database.prepare(payload)
         try database.pool.write { db in
-            try db.execute(
+            try db.cachedExecute(
                 sql: "INSERT INTO runs(guid, story, status, dry_run, started) VALUES (?, ?, 'running', ?, ?)",
                 arguments: [guid, name, dryRun, now]
             )
@@ -171,8 +176,8 @@ public final class StoryEngine: Sendable {
                 isError: false,
                 now: now
             )
-            try db.execute(sql: "UPDATE runs SET entry_event = ? WHERE guid = ?", arguments: [event, guid])
-            try db.execute(
+            try db.cachedExecute(sql: "UPDATE runs SET entry_event = ? WHERE guid = ?", arguments: [event, guid])
+            try db.cachedExecute(
                 sql: "INSERT INTO deliveries(event, story, agent, run, not_before) VALUES (?, ?, ?, ?, ?)",
                 arguments: [event, name, entryAgent.definition.key, guid, now]
             )
@@ -187,7 +192,7 @@ public final class StoryEngine: Sendable {
         let guid = UUID().uuidString.lowercased()
         let now = Date().timeIntervalSince1970
         try database.pool.write { db in
-            try db.execute(
+            try db.cachedExecute(
                 sql:
                     "INSERT INTO runs(guid, story, status, dry_run, started, ended, error) VALUES (?, ?, 'failed', 0, ?, ?, ?)",
                 arguments: [guid, name, now, now, message]
@@ -199,17 +204,28 @@ public final class StoryEngine: Sendable {
     /// The entry agent of the story called `name` (or snake-cased so) whose webhook `secret` renders to `secret`,
     /// with its rendered options; nil when there is none, so that a wrong secret and a wrong story look the same.
     public func webhook(story name: String, secret: String) -> (story: String, agent: AgentDefinition, options: JSON)? {
+        webhooks(story: name).first { Self.constantTimeEqual(Array($0.secret.utf8), Array(secret.utf8)) }
+            .map { ($0.story, $0.agent, $0.options) }
+    }
+
+    /// The secrets of the webhooks that start the story called `name`, for whoever sets up its callers.
+    public func webhookSecrets(story name: String) -> [String] {
+        webhooks(story: name).map(\.secret)
+    }
+
+    private func webhooks(
+        story name: String
+    ) -> [(story: String, agent: AgentDefinition, options: JSON, secret: String)] {
         let stories = state.withLock { Array($0.stories.values) }
         guard let compiled = stories.first(where: { $0.story.name == name || Story.snakeCase($0.story.name) == name })
-        else { return nil }
-        for agent in compiled.agents.values where agent.definition.type == WebhookAgent.type {
-            guard let options = try? agent.templates.render([:], story: nil),
-                let expected = options["secret"]?.stringValue, !expected.isEmpty,
-                Self.constantTimeEqual(Array(expected.utf8), Array(secret.utf8))
-            else { continue }
-            return (compiled.story.name, agent.definition, options)
+        else { return [] }
+        return compiled.story.agents.compactMap { definition in
+            guard definition.type == WebhookAgent.type, let agent = compiled.agents[definition.key],
+                let options = try? agent.templates.render([:], story: nil),
+                let secret = options["secret"]?.stringValue, !secret.isEmpty
+            else { return nil }
+            return (compiled.story.name, definition, options, secret)
         }
-        return nil
     }
 
     private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -324,6 +340,7 @@ public final class StoryEngine: Sendable {
         var run: String
         var attempts: Int
         var timer: String?
+        var dryRun: Bool
     }
 
     private func dispatch() async {
@@ -371,8 +388,11 @@ public final class StoryEngine: Sendable {
         let rows = try database.pool.read { db in
             try Row.fetchAll(
                 db,
-                sql:
-                    "SELECT id, event, story, agent, run, attempts, timer FROM deliveries WHERE not_before <= ? ORDER BY id LIMIT ?",
+                sql: """
+                    SELECT d.id, d.event, d.story, d.agent, d.run, d.attempts, d.timer, r.dry_run
+                    FROM deliveries d LEFT JOIN runs r ON r.guid = d.run
+                    WHERE d.not_before <= ? ORDER BY d.id LIMIT ?
+                    """,
                 arguments: [now, limit + claimed.count]
             )
         }
@@ -397,7 +417,8 @@ public final class StoryEngine: Sendable {
                     agent: row["agent"],
                     run: row["run"],
                     attempts: row["attempts"],
-                    timer: row["timer"]
+                    timer: row["timer"],
+                    dryRun: row["dry_run"] ?? false
                 )
             )
             if ready.count == limit { break }
@@ -419,7 +440,7 @@ public final class StoryEngine: Sendable {
         guard let compiled = state.withLock({ $0.stories[delivery.story] }),
             let agent = compiled.agents[delivery.agent]
         else {
-            fail(
+            await fail(
                 delivery,
                 message: "story '\(delivery.story)' or its agent '\(delivery.agent)' is not registered",
                 started: started
@@ -432,10 +453,10 @@ public final class StoryEngine: Sendable {
         let dryRun: Bool
         do {
             event = try loadEvent(delivery.event)
-            dryRun = try isDryRun(delivery.run)
+            dryRun = delivery.dryRun
             context = RunStoryContext(engine: self, story: compiled.story, run: delivery.run, lineage: event.lineage)
             var variables = event.payload.objectValue ?? [:]
-            for (name, id) in event.lineage where variables[name] == nil {
+            for (name, id) in event.lineage where variables[name] == nil && agent.namedAgents.contains(name) {
                 variables[name] = try context.payload(of: id)
             }
             let options = try agent.templates.render(variables, story: context)
@@ -459,7 +480,7 @@ public final class StoryEngine: Sendable {
                 }
                 return try await agent.instance.receive(input, context: agentContext)
             }
-            try complete(
+            try await complete(
                 delivery,
                 agent: agent,
                 compiled: compiled,
@@ -469,18 +490,28 @@ public final class StoryEngine: Sendable {
             )
         } catch let error as AgentError {
             if case .retryable = error, delivery.attempts + 1 < agentRetry(compiled, delivery).maximumAttempts {
-                retry(delivery, policy: agentRetry(compiled, delivery), message: error.description, started: started)
+                await retry(
+                    delivery,
+                    policy: agentRetry(compiled, delivery),
+                    message: error.description,
+                    started: started
+                )
             } else {
-                fail(delivery, message: error.description, started: started)
+                await fail(delivery, message: error.description, started: started)
             }
         } catch let error as AgentTimeout {
             if delivery.attempts + 1 < agentRetry(compiled, delivery).maximumAttempts {
-                retry(delivery, policy: agentRetry(compiled, delivery), message: error.description, started: started)
+                await retry(
+                    delivery,
+                    policy: agentRetry(compiled, delivery),
+                    message: error.description,
+                    started: started
+                )
             } else {
-                fail(delivery, message: error.description, started: started)
+                await fail(delivery, message: error.description, started: started)
             }
         } catch {
-            fail(delivery, message: "\(error)", started: started)
+            await fail(delivery, message: "\(error)", started: started)
         }
     }
 
@@ -506,22 +537,19 @@ public final class StoryEngine: Sendable {
         return .object(event)
     }
 
-    private func isDryRun(_ run: String) throws -> Bool {
-        try database.pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT dry_run FROM runs WHERE guid = ?", arguments: [run]) ?? false
-        }
-    }
-
     private func agentRetry(_ compiled: CompiledStory, _ delivery: Delivery) -> RetryPolicy {
         compiled.agents[delivery.agent]?.definition.retry ?? RetryPolicy()
     }
 
-    private func loadEvent(_ id: Int64) throws -> (payload: JSON, lineage: [String: Int64]) {
+    /// An event's payload and lineage (the event of each agent it descends from, itself included): from the
+    /// cache of recent events, else from the database.
+    func loadEvent(_ id: Int64) throws -> (payload: JSON, lineage: [String: Int64]) {
+        if let cached = recentEvents.withLock({ $0.get(id) }) { return cached }
         guard
             let row = try database.pool.read({ db in
                 try Row.fetchOne(
                     db,
-                    sql: "SELECT lineage, payload, payload_file FROM events WHERE id = ?",
+                    sql: "SELECT agent, lineage, payload, payload_file FROM events WHERE id = ?",
                     arguments: [id]
                 )
             })
@@ -531,6 +559,9 @@ public final class StoryEngine: Sendable {
         if let object = try JSON.parse(row["lineage"] as String).objectValue {
             for (name, value) in object { if let id = value.intValue { lineage[name] = id } }
         }
+        let agent: String = row["agent"]
+        if !agent.isEmpty { lineage[agent] = id }
+        recentEvents.withLock { $0.put(id, (payload, lineage)) }
         return (payload, lineage)
     }
 
@@ -542,15 +573,18 @@ public final class StoryEngine: Sendable {
         lineage: [String: Int64],
         output: AgentOutput,
         started: Double
-    ) throws {
+    ) async throws {
         let secrets = try vault.credentialValues()
         let now = Date().timeIntervalSince1970
-        let prepared = try output.events.map { try database.prepare(Redaction.redact($0, secrets: secrets)) }
+        let redacted = output.events.map { Redaction.redact($0, secrets: secrets) }
+        let prepared = try redacted.map { try database.prepare($0) }
         let expires = agent.definition.keepEventsFor.map { now + $0 }
-        var message: String?
-        if !output.skipped.isEmpty { message = "dry run: " + output.skipped.joined(separator: "; ") }
-        let finished = try database.pool.write { db -> RunRecord? in
-            for stored in prepared {
+        var note: String?
+        if !output.skipped.isEmpty { note = "dry run: " + output.skipped.joined(separator: "; ") }
+        let message = note
+        let (finished, emitted) = try await commits.write { [self] db -> (RunRecord?, [(Int64, JSON)]) in
+            var emitted: [(Int64, JSON)] = []
+            for (index, stored) in prepared.enumerated() {
                 let id = try insertEvent(
                     db,
                     story: delivery.story,
@@ -562,15 +596,16 @@ public final class StoryEngine: Sendable {
                     isError: false,
                     now: now
                 )
+                emitted.append((id, redacted[index]))
                 for receiver in agent.receivers {
-                    try db.execute(
+                    try db.cachedExecute(
                         sql: "INSERT INTO deliveries(event, story, agent, run, not_before) VALUES (?, ?, ?, ?, ?)",
                         arguments: [id, delivery.story, receiver, delivery.run, now + output.deliverAfter]
                     )
                 }
             }
             for timer in output.timers {
-                try db.execute(
+                try db.cachedExecute(
                     sql: """
                         INSERT INTO deliveries(event, story, agent, run, not_before, timer, timer_key)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -582,12 +617,12 @@ public final class StoryEngine: Sendable {
                 )
             }
             for key in output.cancelledTimers {
-                try db.execute(
+                try db.cachedExecute(
                     sql: "DELETE FROM deliveries WHERE run = ? AND agent = ? AND timer_key = ? AND id != ?",
                     arguments: [delivery.run, delivery.agent, key, delivery.id]
                 )
             }
-            try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [delivery.id])
+            try db.cachedExecute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [delivery.id])
             try insertTimeline(
                 db,
                 delivery,
@@ -596,7 +631,14 @@ public final class StoryEngine: Sendable {
                 emitted: prepared.count,
                 message: message.map { Redaction.redact($0, secrets: secrets) }
             )
-            return try finishRunIfDone(db, run: delivery.run, compiled: compiled)
+            return (try finishRunIfDone(db, run: delivery.run, compiled: compiled), emitted)
+        }
+        recentEvents.withLock { cache in
+            for (id, payload) in emitted {
+                var eventLineage = lineage
+                eventLineage[delivery.agent] = id
+                cache.put(id, (payload, eventLineage))
+            }
         }
         if let finished { notify(finished) }
     }
@@ -612,24 +654,20 @@ public final class StoryEngine: Sendable {
         isError: Bool,
         now: Double
     ) throws -> Int64 {
-        try db.execute(
+        // The lineage stored is the ancestors'; the event itself is added when it is read (see `loadEvent`).
+        var ancestors = JSONObject()
+        for (name, event) in lineage.sorted(by: { $0.key < $1.key }) { ancestors[name] = .int(event) }
+        try db.cachedExecute(
             sql: """
                 INSERT INTO events(story, agent, run, lineage, created, expires, payload, payload_file, size, error)
-                VALUES (?, ?, ?, '{}', ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [story, agent, run, now, expires, payload.inline, payload.file, payload.size, isError]
+            arguments: [
+                story, agent, run, JSON.object(ancestors).serialized(), now, expires, payload.inline, payload.file,
+                payload.size, isError,
+            ]
         )
-        let id = db.lastInsertedRowID
-        if !agent.isEmpty {
-            var object = JSONObject()
-            for (name, event) in lineage.sorted(by: { $0.key < $1.key }) { object[name] = .int(event) }
-            object[agent] = .int(id)
-            try db.execute(
-                sql: "UPDATE events SET lineage = ? WHERE id = ?",
-                arguments: [JSON.object(object).serialized(), id]
-            )
-        }
-        return id
+        return db.lastInsertedRowID
     }
 
     private func insertTimeline(
@@ -640,7 +678,7 @@ public final class StoryEngine: Sendable {
         emitted: Int,
         message: String?
     ) throws {
-        try db.execute(
+        try db.cachedExecute(
             sql: """
                 INSERT INTO timeline(run, agent, event, attempt, started, ended, outcome, emitted, message)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -652,12 +690,12 @@ public final class StoryEngine: Sendable {
         )
     }
 
-    private func retry(_ delivery: Delivery, policy: RetryPolicy, message: String, started: Double) {
+    private func retry(_ delivery: Delivery, policy: RetryPolicy, message: String, started: Double) async {
         let delay = policy.delay(afterAttempt: delivery.attempts + 1)
         let secrets = (try? vault.credentialValues()) ?? []
         do {
-            try database.pool.write { db in
-                try db.execute(
+            try await commits.write { [self] db in
+                try db.cachedExecute(
                     sql: "UPDATE deliveries SET attempts = attempts + 1, not_before = ? WHERE id = ?",
                     arguments: [Date().timeIntervalSince1970 + delay, delivery.id]
                 )
@@ -677,7 +715,7 @@ public final class StoryEngine: Sendable {
     }
 
     /// Records the failure as an error event of the agent (not delivered) and ends the delivery.
-    private func fail(_ delivery: Delivery, message rawMessage: String, started: Double) {
+    private func fail(_ delivery: Delivery, message rawMessage: String, started: Double) async {
         let secrets = (try? vault.credentialValues()) ?? []
         let message = Redaction.redact(rawMessage, secrets: secrets)
         logger.warning(
@@ -694,7 +732,7 @@ public final class StoryEngine: Sendable {
                 "error": ["message": .string(message), "attempts": .int(Int64(delivery.attempts + 1))]
             ]
             let stored = try database.prepare(payload)
-            let finished = try database.pool.write { db -> RunRecord? in
+            let finished = try await commits.write { [self] db -> RunRecord? in
                 _ = try insertEvent(
                     db,
                     story: delivery.story,
@@ -706,9 +744,9 @@ public final class StoryEngine: Sendable {
                     isError: true,
                     now: now
                 )
-                try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [delivery.id])
+                try db.cachedExecute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [delivery.id])
                 try insertTimeline(db, delivery, started: started, outcome: .failed, emitted: 0, message: message)
-                try db.execute(
+                try db.cachedExecute(
                     sql: "UPDATE runs SET error = COALESCE(error, ?) WHERE guid = ?",
                     arguments: ["\(delivery.agent): \(message)", delivery.run]
                 )
@@ -723,7 +761,9 @@ public final class StoryEngine: Sendable {
     /// Ends the run when nothing is pending: failed if an agent failed, succeeded if an agent at the end of the
     /// story emitted, no match otherwise.
     private func finishRunIfDone(_ db: Database, run: String, compiled: CompiledStory?) throws -> RunRecord? {
-        let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE run = ?", arguments: [run]) ?? 0
+        let pending =
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM deliveries WHERE run = ?"), arguments: [run])
+            ?? 0
         guard pending == 0 else { return nil }
         let failed =
             try Bool.fetchOne(
@@ -742,7 +782,7 @@ public final class StoryEngine: Sendable {
             )
             if agents.contains(where: compiled.isTerminal) { status = .succeeded }
         }
-        try db.execute(
+        try db.cachedExecute(
             sql: "UPDATE runs SET status = ?, ended = ? WHERE guid = ? AND status = 'running'",
             arguments: [status.rawValue, Date().timeIntervalSince1970, run]
         )
@@ -863,4 +903,27 @@ public final class StoryEngine: Sendable {
 public struct StoryEngineError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// The most recent events by id, up to a capacity; the oldest are forgotten first.
+struct RecentEvents {
+    let capacity: Int
+    private var entries: [Int64: (payload: JSON, lineage: [String: Int64])] = [:]
+    private var order: [Int64] = []
+    private var head = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func get(_ id: Int64) -> (payload: JSON, lineage: [String: Int64])? { entries[id] }
+
+    mutating func put(_ id: Int64, _ event: (payload: JSON, lineage: [String: Int64])) {
+        if entries.updateValue(event, forKey: id) != nil { return }
+        if order.count < capacity {
+            order.append(id)
+        } else {
+            entries[order[head]] = nil
+            order[head] = id
+            head = (head + 1) % capacity
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// A value guarded by a lock (Swift's `Mutex` needs macOS 15 APIs on Linux too; this is the same idea with NSLock).
 final class Locked<Value>: @unchecked Sendable {
@@ -85,5 +86,85 @@ func withTimeout<Result: Sendable>(
         defer { group.cancelAll() }
         guard let first = try await group.next(), let result = first else { throw AgentTimeout(seconds: seconds) }
         return result
+    }
+}
+
+/// Runs the write transactions that workers submit at about the same time as one SQLite transaction (group
+/// commit): each piece of work in a savepoint of its own, so one failing piece rolls back alone, and each submitter
+/// resumed only after the transaction holding its work has committed. Pages that many events touch (the indexes'
+/// last pages) are then written once per group instead of once per event.
+final class GroupCommitter: Sendable {
+    private final class Item: @unchecked Sendable {
+        let work: (Database) throws -> Void
+        var error: (any Error)?
+        let resume: @Sendable ((any Error)?) -> Void
+
+        init(work: @escaping (Database) throws -> Void, resume: @escaping @Sendable ((any Error)?) -> Void) {
+            self.work = work
+            self.resume = resume
+        }
+    }
+
+    private let pool: DatabasePool
+    private let queue = DispatchQueue(label: "quarry.stories.commit")
+    private let pending = Locked<(items: [Item], draining: Bool)>(([], false))
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    /// Runs `work` in the next group transaction and returns its result once that transaction has committed.
+    func write<Result: Sendable>(_ work: @escaping @Sendable (Database) throws -> Result) async throws -> Result {
+        let box = Locked<Result?>(nil)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let item = Item(
+                work: { db in
+                    let value = try work(db)
+                    box.withLock { $0 = value }
+                },
+                resume: { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                }
+            )
+            let start = pending.withLock { state -> Bool in
+                state.items.append(item)
+                if state.draining { return false }
+                state.draining = true
+                return true
+            }
+            if start { queue.async { self.drain() } }
+        }
+        guard let value = box.withLock({ $0 }) else { throw StoryEngineError("a group commit lost its result") }
+        return value
+    }
+
+    private func drain() {
+        while true {
+            let batch = pending.withLock { state -> [Item] in
+                let items = state.items
+                state.items = []
+                if items.isEmpty { state.draining = false }
+                return items
+            }
+            if batch.isEmpty { return }
+            var commitError: (any Error)?
+            do {
+                try pool.write { db in
+                    for item in batch {
+                        do {
+                            try db.inSavepoint {
+                                try item.work(db)
+                                return .commit
+                            }
+                        } catch {
+                            item.error = error
+                        }
+                    }
+                }
+            } catch {
+                commitError = error
+            }
+            for item in batch { item.resume(commitError ?? item.error) }
+        }
     }
 }
