@@ -488,30 +488,16 @@ public final class StoryEngine: Sendable {
                 output: output,
                 started: started
             )
-        } catch let error as AgentError {
-            if case .retryable = error, delivery.attempts + 1 < agentRetry(compiled, delivery).maximumAttempts {
-                await retry(
-                    delivery,
-                    policy: agentRetry(compiled, delivery),
-                    message: error.description,
-                    started: started
-                )
-            } else {
-                await fail(delivery, message: error.description, started: started)
-            }
-        } catch let error as AgentTimeout {
-            if delivery.attempts + 1 < agentRetry(compiled, delivery).maximumAttempts {
-                await retry(
-                    delivery,
-                    policy: agentRetry(compiled, delivery),
-                    message: error.description,
-                    started: started
-                )
-            } else {
-                await fail(delivery, message: error.description, started: started)
-            }
         } catch {
-            await fail(delivery, message: "\(error)", started: started)
+            // Retryable failures and timeouts get another attempt while the agent's policy allows one.
+            var mayPass = error is AgentTimeout
+            if case .retryable = error as? AgentError { mayPass = true }
+            let policy = compiled.agents[delivery.agent]?.definition.retry ?? RetryPolicy()
+            if mayPass && delivery.attempts + 1 < policy.maximumAttempts {
+                await retry(delivery, policy: policy, message: "\(error)", started: started)
+            } else {
+                await fail(delivery, message: "\(error)", started: started)
+            }
         }
     }
 
@@ -535,10 +521,6 @@ public final class StoryEngine: Sendable {
         event["story_run"] = .string(guid)
         if result == nil { event["status"] = .string(record.status.rawValue) }
         return .object(event)
-    }
-
-    private func agentRetry(_ compiled: CompiledStory, _ delivery: Delivery) -> RetryPolicy {
-        compiled.agents[delivery.agent]?.definition.retry ?? RetryPolicy()
     }
 
     /// An event's payload and lineage (the event of each agent it descends from, itself included): from the

@@ -1,6 +1,6 @@
 import Foundation
 import QuarryCore
-import Yams
+import QuarryStories
 
 /// One file of Elastic's YAML REST tests: `requires`, `setup`, `teardown` and named tests, each a list of steps.
 /// The format is described in the corpus's `es-yaml/clients-tests/README.md`.
@@ -11,11 +11,9 @@ struct YAMLTestFile {
     var tests: [(name: String, steps: [JSON])] = []
 
     init(contents: String) throws {
-        for document in try Yams.compose_all(yaml: contents) {
-            guard case .mapping(let mapping) = document else { continue }
-            for (key, value) in mapping {
-                let name = key.string ?? ""
-                let json = Self.json(value)
+        for document in try YAMLText.documents(contents) {
+            guard case .object(let mapping) = document else { continue }
+            for (name, json) in mapping {
                 switch name {
                 case "requires": requiresStack = json["stack"]?.boolValue ?? true
                 case "setup": setup = json.arrayValue ?? []
@@ -23,29 +21,6 @@ struct YAMLTestFile {
                 default: tests.append((name, json.arrayValue ?? []))
                 }
             }
-        }
-    }
-
-    /// Converts a YAML node to JSON, keeping mapping order and YAML's scalar types.
-    static func json(_ node: Node) -> JSON {
-        switch node {
-        case .scalar(let scalar):
-            if scalar.style == .plain {
-                switch node.tag.description {
-                case "tag:yaml.org,2002:int": if let value = node.int { return .int(Int64(value)) }
-                case "tag:yaml.org,2002:float": if let value = node.float { return .double(value) }
-                case "tag:yaml.org,2002:bool": if let value = node.bool { return .bool(value) }
-                case "tag:yaml.org,2002:null": return .null
-                default: break
-                }
-            }
-            return .string(scalar.string)
-        case .sequence(let sequence): return .array(sequence.map(json))
-        case .mapping(let mapping):
-            var object = JSONObject()
-            for (key, value) in mapping { object[key.string ?? ""] = json(value) }
-            return .object(object)
-        case .alias: return .null
         }
     }
 }
