@@ -89,9 +89,8 @@ import Testing
             )
             #expect(try observer.run(guid)?.status == .running)
             #expect(try observer.pendingDeliveries() == 5)
-            if let failed = try observer.runs(story: "crash test").first(where: { $0.status == .failed }) {
-                #expect(failed.error?.contains("not valid JSON") == true)
-            }
+            let failed = try #require(try observer.runs(story: "crash test").first { $0.status == .failed })
+            #expect(failed.error?.contains("not valid JSON") == true)
 
             let (second, _) = try Self.serve(data: data, stories: stories)
             defer { kill(second.processIdentifier, SIGKILL) }

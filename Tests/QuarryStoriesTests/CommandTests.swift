@@ -1,0 +1,127 @@
+import Foundation
+import QuarryCore
+import QuarrySamples
+import QuarryTesting
+import Testing
+
+/// The story commands as a user runs them: `quarry story lint`, `quarry hunt dns`, `quarry credentials`.
+@Suite struct CommandTests {
+    /// Runs `quarry ARGUMENTS` with `input` on standard input; returns the exit status, standard output and error.
+    static func quarry(_ arguments: [String], input: String = "") throws -> (Int32, String, String) {
+        let executable = try #require(ProjectPaths.quarryExecutable, "the quarry executable is built by scripts/test")
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let (output, error, standardInput) = (Pipe(), Pipe(), Pipe())
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = standardInput
+        try process.run()
+        standardInput.fileHandleForWriting.write(Data(input.utf8))
+        try standardInput.fileHandleForWriting.close()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: outputData, as: UTF8.self),
+            String(decoding: errorData, as: UTF8.self)
+        )
+    }
+
+    @Test func lintAcceptsTheReferenceStoryAndReportsEveryProblem() async throws {
+        let reference = ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
+        let (status, output, _) = try Self.quarry(["story", "lint", reference])
+        #expect(status == 0)
+        #expect(output.hasSuffix("ok\n"))
+        try await withTemporaryDirectory { directory in
+            let broken = directory.appendingPathComponent("broken.yaml")
+            try """
+            name: broken
+            agents:
+              - {name: Start, type: webhook}
+              - {name: Decide, type: trigger, receives_from: Start, options: {rules: [{type: regex, path: "{{ .nobody.x }}", value: "("}]}}
+              - {name: Mail, type: email, receives_from: Decide, options: {recipients: a@b.c, from: a@b.c, subject: s, body: b, smtp_host: h, smtp_password: hunter2}}
+            """.write(to: broken, atomically: true, encoding: .utf8)
+            let (status, _, errors) = try Self.quarry(["story", "lint", broken.path])
+            #expect(status == 1)
+            let lines = errors.split(separator: "\n").map(String.init)
+            #expect(
+                lines.contains {
+                    $0.contains("agents[1] (Decide): options.rules[0].value: not a valid regular expression")
+                }
+            )
+            #expect(
+                lines.contains {
+                    $0.contains(
+                        "agents[1] (Decide): options.rules[0].path: refers to '.nobody', but no agent has that name"
+                    )
+                }
+            )
+            #expect(
+                lines.contains {
+                    $0.contains("agents[2] (Mail): options.smtp_password: a password written in the story")
+                }
+            )
+            #expect(!errors.contains("hunter2"))
+        }
+    }
+
+    @Test func huntDNSOnACaptureAnswersWithTheJSONContract() async throws {
+        try await withTemporaryDirectory { directory in
+            let capture = directory.appendingPathComponent("net.pcap").path
+            let now = Int64(Date().timeIntervalSince1970)
+            let summary = try CaptureGenerator.write(
+                path: capture,
+                configuration: .init(hosts: 12, minutes: 12, start: (now - 720) * 1_000_000_000)
+            )
+            let domain = CaptureGenerator.plantedDomains[0].name
+            let (status, output, errors) = try Self.quarry([
+                "hunt", "dns", domain, "--capture", capture, "--resolver", "none", "--json", "--data",
+                directory.appendingPathComponent("data").path, "--log-level", "error",
+            ])
+            #expect(status == 0, "\(errors)")
+            let report = try JSON.parse(output)
+            #expect(report["domain"] == .string(domain))
+            #expect(report["resolved_ips"]?["observed"] == ["203.0.113.66"])
+            #expect(report["resolved_ips"]?["live"] == [])
+            #expect(report["window"]?["from"]?.stringValue?.hasPrefix("20") == true)
+            let queried = Set(
+                report["hosts"]?.arrayValue?.filter { $0["queried"] == true }.compactMap { $0["ip"]?.stringValue } ?? []
+            )
+            #expect(queried == summary.plantedLookups[domain])
+            for key in [
+                "ip", "hostname", "queried", "connected", "first_seen", "last_seen", "dns_queries", "connections",
+            ] {
+                #expect(report["hosts"]?[0]?[key] != nil, "\(key)")
+            }
+
+            // Nobody asked about this one: exit status 2 and the "nothing found" text.
+            let (quiet, text, _) = try Self.quarry([
+                "hunt", "dns", "nobody.quiet.example", "--since", "1h", "--resolver", "none", "--data",
+                directory.appendingPathComponent("data").path, "--log-level", "error",
+            ])
+            #expect(quiet == 2)
+            #expect(text.contains("No host asked about nobody.quiet.example"))
+        }
+    }
+
+    @Test func credentialsComeFromStandardInputAndNeverPrint() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.path
+            let (set, _, _) = try Self.quarry(
+                ["credentials", "set", "es_key", "--data", data],
+                input: "id-1:very-secret-value\n"
+            )
+            #expect(set == 0)
+            let (_, list, _) = try Self.quarry(["credentials", "list", "--data", data])
+            #expect(list == "es_key\n")
+            let (_, _, _) = try Self.quarry(["resources", "set", "smtp", #"{"host": "mail.example"}"#, "--data", data])
+            let (_, shown, _) = try Self.quarry(["resources", "show", "smtp", "--data", data])
+            #expect(try JSON.parse(shown)["host"] == "mail.example")
+            let database = try Data(contentsOf: directory.appendingPathComponent("stories/stories.sqlite"))
+            #expect(database.range(of: Data("very-secret-value".utf8)) == nil)
+            let (removed, _, _) = try Self.quarry(["credentials", "remove", "es_key", "--data", data])
+            #expect(removed == 0)
+        }
+    }
+}
