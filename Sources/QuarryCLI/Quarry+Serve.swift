@@ -32,7 +32,7 @@ extension Quarry {
         @Option(name: .long, help: "Address of the webhooks.")
         var host = "127.0.0.1"
 
-        @Option(name: .long, help: "Port of the webhooks (0 picks a free port).")
+        @Option(name: .long, help: "Port of the webhooks, which listen when --stories is given (0 picks a free port).")
         var port = 8080
 
         @Option(name: .long, help: "Load every story file (.yaml, .yml, .json) in this directory.")
@@ -65,10 +65,17 @@ extension Quarry {
                 }
             }
             runtime.engine.start()
-            let webhookHost = host
-            let webhooks = buildWebhookApplication(engine: runtime.engine, host: host, port: port, logger: logger) {
-                port in
-                FileHandle.standardOutput.write(Data("Webhooks listening on http://\(webhookHost):\(port)\n".utf8))
+            var services: [any Service] = []
+            // The webhooks listen only when stories were given: nothing listens that the user did not open.
+            if stories != nil {
+                let webhookHost = host
+                services.append(
+                    buildWebhookApplication(engine: runtime.engine, host: host, port: port, logger: logger) { port in
+                        FileHandle.standardOutput.write(
+                            Data("Webhooks listening on http://\(webhookHost):\(port)\n".utf8)
+                        )
+                    }
+                )
             }
             let host = esHost
             let application = buildElasticsearchApplication(
@@ -81,7 +88,7 @@ extension Quarry {
             }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [application, webhooks],
+                    services: [application] + services,
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

@@ -24,7 +24,8 @@ struct DurabilityTests {
         try process.run()
         var line = ""
         let handle = output.fileHandleForReading
-        while !line.contains("\n") {
+        // Other listeners may print their lines first; read until the API's.
+        while !(line.contains("Elasticsearch API listening on") && line.hasSuffix("\n")) {
             let chunk = handle.availableData
             guard !chunk.isEmpty else { break }
             line += String(decoding: chunk, as: UTF8.self)
