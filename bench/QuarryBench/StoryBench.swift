@@ -42,6 +42,13 @@ func runStoryChainBenchmark(runs: Int, directory: URL, workers: Int = 32) async 
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     let events = runs * 10
+    // Every run delivered each event once: ten events, one per agent.
+    for guid in guids {
+        let emitted = try engine.events(run: guid)
+        guard emitted.count == 10, Set(emitted.map(\.agent)).count == 10 else {
+            throw StoryEngineError("run \(guid) has \(emitted.count) events")
+        }
+    }
     print(
         String(
             format: "engine: %d runs × 10 agents = %d events in %.2f s: %.0f events/s",

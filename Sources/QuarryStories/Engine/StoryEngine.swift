@@ -46,6 +46,8 @@ public final class StoryEngine: Sendable {
         var claimed: Set<Int64> = []
         /// Serial agents (story/agent) with a delivery in progress.
         var busyAgents: Set<String> = []
+        /// Deliveries just committed and already due, handed to the dispatcher without reading them back.
+        var handedOff: [Delivery] = []
         var waiters: [String: [CheckedContinuation<RunRecord, Never>]] = [:]
         var dispatcher: Task<Void, Never>?
         var scheduler: Task<Void, Never>?
@@ -383,6 +385,21 @@ public final class StoryEngine: Sendable {
 
     /// Due deliveries not already in progress, oldest first, marked as claimed; and when the next one is due.
     private func claimReady(limit: Int) throws -> ([Delivery], Double?) {
+        let handedOff = state.withLock { state -> [Delivery] in
+            var taken: [Delivery] = []
+            var kept: [Delivery] = []
+            for delivery in state.handedOff {
+                if taken.count < limit, !state.claimed.contains(delivery.id), admit(delivery, &state) {
+                    state.claimed.insert(delivery.id)
+                    taken.append(delivery)
+                } else if !state.claimed.contains(delivery.id) {
+                    kept.append(delivery)
+                }
+            }
+            state.handedOff = kept
+            return taken
+        }
+        if !handedOff.isEmpty { return (handedOff, nil) }
         let now = Date().timeIntervalSince1970
         let claimed = state.withLock { $0.claimed }
         let rows = try database.pool.read { db in
@@ -400,30 +417,26 @@ public final class StoryEngine: Sendable {
         for row in rows {
             let id: Int64 = row["id"]
             if claimed.contains(id) { continue }
-            let story: String = row["story"]
-            let agent: String = row["agent"]
-            // One delivery at a time for an agent that keeps memory between events.
-            let serialKey = "\(story)/\(agent)"
-            let admitted = state.withLock { state -> Bool in
-                guard state.stories[story]?.agents[agent]?.instance.isSerial == true else { return true }
-                return state.busyAgents.insert(serialKey).inserted
-            }
-            if !admitted { continue }
-            ready.append(
-                Delivery(
-                    id: id,
-                    event: row["event"],
-                    story: row["story"],
-                    agent: row["agent"],
-                    run: row["run"],
-                    attempts: row["attempts"],
-                    timer: row["timer"],
-                    dryRun: row["dry_run"] ?? false
-                )
+            let delivery = Delivery(
+                id: id,
+                event: row["event"],
+                story: row["story"],
+                agent: row["agent"],
+                run: row["run"],
+                attempts: row["attempts"],
+                timer: row["timer"],
+                dryRun: row["dry_run"] ?? false
             )
+            let admitted = state.withLock { state -> Bool in
+                guard !state.claimed.contains(id), admit(delivery, &state) else { return false }
+                state.claimed.insert(id)
+                // Claimed here, so never again from the hand-off list once it has completed.
+                if !state.handedOff.isEmpty { state.handedOff.removeAll { $0.id == id } }
+                return true
+            }
+            if admitted { ready.append(delivery) }
             if ready.count == limit { break }
         }
-        state.withLock { state in for delivery in ready { state.claimed.insert(delivery.id) } }
         var nextDue: Double?
         if ready.isEmpty {
             nextDue = try database.pool.read { db in
@@ -431,6 +444,13 @@ public final class StoryEngine: Sendable {
             }
         }
         return (ready, nextDue)
+    }
+
+    /// One delivery at a time for an agent that keeps memory between events: admits `delivery` unless another
+    /// of its serial agent is in progress.
+    private func admit(_ delivery: Delivery, _ state: inout State) -> Bool {
+        guard state.stories[delivery.story]?.agents[delivery.agent]?.instance.isSerial == true else { return true }
+        return state.busyAgents.insert("\(delivery.story)/\(delivery.agent)").inserted
     }
 
     // MARK: Performing one delivery
@@ -564,8 +584,10 @@ public final class StoryEngine: Sendable {
         var note: String?
         if !output.skipped.isEmpty { note = "dry run: " + output.skipped.joined(separator: "; ") }
         let message = note
-        let (finished, emitted) = try await commits.write { [self] db -> (RunRecord?, [(Int64, JSON)]) in
+        let (finished, emitted, queued) = try await commits.write {
+            [self] db -> (RunRecord?, [(Int64, JSON)], [Delivery]) in
             var emitted: [(Int64, JSON)] = []
+            var queued: [Delivery] = []
             for (index, stored) in prepared.enumerated() {
                 let id = try insertEvent(
                     db,
@@ -584,6 +606,20 @@ public final class StoryEngine: Sendable {
                         sql: "INSERT INTO deliveries(event, story, agent, run, not_before) VALUES (?, ?, ?, ?, ?)",
                         arguments: [id, delivery.story, receiver, delivery.run, now + output.deliverAfter]
                     )
+                    if output.deliverAfter <= 0 {
+                        queued.append(
+                            Delivery(
+                                id: db.lastInsertedRowID,
+                                event: id,
+                                story: delivery.story,
+                                agent: receiver,
+                                run: delivery.run,
+                                attempts: 0,
+                                timer: nil,
+                                dryRun: delivery.dryRun
+                            )
+                        )
+                    }
                 }
             }
             for timer in output.timers {
@@ -613,8 +649,9 @@ public final class StoryEngine: Sendable {
                 emitted: prepared.count,
                 message: message.map { Redaction.redact($0, secrets: secrets) }
             )
-            return (try finishRunIfDone(db, run: delivery.run, compiled: compiled), emitted)
+            return (try finishRunIfDone(db, run: delivery.run, compiled: compiled), emitted, queued)
         }
+        if !queued.isEmpty { state.withLock { $0.handedOff += queued } }
         recentEvents.withLock { cache in
             for (id, payload) in emitted {
                 var eventLineage = lineage

@@ -90,8 +90,8 @@ func withTimeout<Result: Sendable>(
 }
 
 /// Runs the write transactions that workers submit at about the same time as one SQLite transaction (group
-/// commit): each piece of work in a savepoint of its own, so one failing piece rolls back alone, and each submitter
-/// resumed only after the transaction holding its work has committed. Pages that many events touch (the indexes'
+/// commit), each submitter resumed only after the transaction holding its work has committed; when a piece fails,
+/// the group runs again with each piece in a savepoint of its own, so only the failing piece is lost. Pages that many events touch (the indexes'
 /// last pages) are then written once per group instead of once per event.
 final class GroupCommitter: Sendable {
     private final class Item: @unchecked Sendable {
@@ -149,20 +149,28 @@ final class GroupCommitter: Sendable {
             if batch.isEmpty { return }
             var commitError: (any Error)?
             do {
+                // All at once; if a piece fails (rare), the whole transaction rolls back and the pieces run
+                // again, each in a savepoint of its own, so only the failing one is lost.
                 try pool.write { db in
-                    for item in batch {
-                        do {
-                            try db.inSavepoint {
-                                try item.work(db)
-                                return .commit
-                            }
-                        } catch {
-                            item.error = error
-                        }
-                    }
+                    for item in batch { try item.work(db) }
                 }
             } catch {
-                commitError = error
+                do {
+                    try pool.write { db in
+                        for item in batch {
+                            do {
+                                try db.inSavepoint {
+                                    try item.work(db)
+                                    return .commit
+                                }
+                            } catch {
+                                item.error = error
+                            }
+                        }
+                    }
+                } catch {
+                    commitError = error
+                }
             }
             for item in batch { item.resume(commitError ?? item.error) }
         }
