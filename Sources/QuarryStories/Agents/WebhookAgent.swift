@@ -1,4 +1,5 @@
 import Foundation
+import MultipartKit
 public import QuarryCore
 
 /// `webhook` — where a run starts: the request's body (JSON, form-urlencoded or multipart form data) becomes the
@@ -136,49 +137,36 @@ enum FormEncoding {
     }
 
     /// The text fields of a multipart body by name; a file part becomes `{filename, content_type, content}`.
+    /// MultipartKit's parser splits the parts; the fields are not known in advance, so they become JSON here.
     static func multipart(_ body: [UInt8], boundary: String) throws -> JSONObject {
-        let delimiter = Array("--\(boundary)".utf8)
-        var object = JSONObject()
-        var parts: [ArraySlice<UInt8>] = []
-        var start: Int?
-        var index = 0
-        while index + delimiter.count <= body.count {
-            if body[index..<index + delimiter.count].elementsEqual(delimiter) {
-                if let start { parts.append(body[start..<max(start, index - 2)]) }
-                index += delimiter.count
-                if body[index..<min(index + 2, body.count)].elementsEqual(Array("--".utf8)) { break }
-                index += 2
-                start = index
-            } else {
-                index += 1
-            }
+        guard !boundary.isEmpty else { throw AgentError.failed("multipart/form-data body with an empty boundary") }
+        let parser = MultipartParser(boundary: boundary)
+        var parts: [(headers: [(String, String)], content: [UInt8])] = []
+        var headers: [(String, String)] = []
+        var content: [UInt8] = []
+        parser.onHeader = { name, value in headers.append((name.lowercased(), value)) }
+        parser.onBody = { buffer in content += buffer.readableBytesView }
+        parser.onPartComplete = {
+            parts.append((headers, content))
+            headers = []
+            content = []
+        }
+        do {
+            try parser.execute(body)
+        } catch {
+            throw AgentError.failed("the multipart body does not parse with boundary '\(boundary)'")
         }
         guard !parts.isEmpty else { throw AgentError.failed("multipart body has no part with boundary '\(boundary)'") }
+        var object = JSONObject()
         for part in parts {
-            let bytes = Array(part)
-            guard let split = bytes.firstRange(of: Array("\r\n\r\n".utf8)) else { continue }
-            let head = String(decoding: bytes[..<split.lowerBound], as: UTF8.self)
-            let content = Array(bytes[split.upperBound...])
-            var name: String?
-            var filename: String?
-            var type: String?
-            for line in head.split(separator: "\r\n") {
-                let lower = line.lowercased()
-                if lower.hasPrefix("content-disposition:") {
-                    name = parameter("name", in: String(line))
-                    filename = parameter("filename", in: String(line))
-                } else if lower.hasPrefix("content-type:") {
-                    type = line.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces)
-                }
-            }
-            guard let name else { continue }
-            if let filename {
-                object[name] = [
-                    "filename": .string(filename), "content_type": .string(type ?? "application/octet-stream"),
-                    "content": .string(String(decoding: content, as: UTF8.self)),
-                ]
+            let disposition = part.headers.first { $0.0 == "content-disposition" }?.1 ?? ""
+            guard let name = parameter("name", in: disposition) else { continue }
+            let text = String(decoding: part.content, as: UTF8.self)
+            if let filename = parameter("filename", in: disposition) {
+                let type = part.headers.first { $0.0 == "content-type" }?.1 ?? "application/octet-stream"
+                object[name] = ["filename": .string(filename), "content_type": .string(type), "content": .string(text)]
             } else {
-                object[name] = .string(String(decoding: content, as: UTF8.self))
+                object[name] = .string(text)
             }
         }
         return object
