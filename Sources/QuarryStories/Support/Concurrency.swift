@@ -20,48 +20,54 @@ final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Ends the wait after its time; cancelled by a signal, so that no sleeping timer outlives its wait.
+        var timer: Task<Void, Never>?
         var generation = 0
     }
 
     private let state = Locked(State())
 
     func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
+        let (waiter, timer) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Task<Void, Never>?) in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return (nil, nil)
             }
-            state.pending = true
-            return nil
+            defer {
+                state.waiter = nil
+                state.timer = nil
+            }
+            return (waiter, state.timer)
         }
+        timer?.cancel()
         waiter?.resume()
     }
 
     /// Returns at the next signal, or after `seconds`.
     func wait(seconds: Double) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let generation = state.withLock { state -> Int? in
+            let waitingNow = state.withLock { state -> Bool in
                 if state.pending {
                     state.pending = false
-                    return nil
+                    return false
                 }
-                state.waiter = continuation
                 state.generation += 1
-                return state.generation
-            }
-            guard let generation else {
-                continuation.resume()
-                return
-            }
-            Task {
-                try? await Task.sleep(for: .seconds(seconds))
-                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    guard state.generation == generation, let waiter = state.waiter else { return nil }
-                    state.waiter = nil
-                    return waiter
+                let generation = state.generation
+                state.waiter = continuation
+                state.timer = Task {
+                    try? await Task.sleep(for: .seconds(seconds))
+                    if Task.isCancelled { return }
+                    let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                        guard state.generation == generation, let waiter = state.waiter else { return nil }
+                        state.waiter = nil
+                        state.timer = nil
+                        return waiter
+                    }
+                    waiter?.resume()
                 }
-                waiter?.resume()
+                return true
             }
+            if !waitingNow { continuation.resume() }
         }
     }
 }
