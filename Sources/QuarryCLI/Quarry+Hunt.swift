@@ -60,9 +60,11 @@ extension Quarry {
                 if since != nil && from != nil { throw ValidationError("give --since or --from, not both") }
                 if let since,
                     !["s", "m", "h", "d", "w"].contains(since.last.map(String.init) ?? "")
-                        || Double(since.dropLast()) == nil
+                        || Int(since.dropLast()) == nil
                 {
-                    throw ValidationError("--since takes a number and a unit: 30m, 4h, 2d")
+                    throw ValidationError(
+                        "--since takes a whole number and a unit (Elasticsearch date math): 30m, 4h, 2d"
+                    )
                 }
             }
 

@@ -1,6 +1,5 @@
 import Foundation
 public import QuarryCore
-public import QuarryLiquid
 
 /// What a type of agent is: its options (for the linter, the schema and the docs) and what it does with an event.
 ///
@@ -37,8 +36,6 @@ public struct AgentInput: Sendable {
     public var event: JSON
     /// The agent's options, rendered.
     public var options: JSON
-    /// The options before rendering, for agents that render parts themselves (per exploded item, say).
-    public var templates: LiquidOptions
 
     public func string(_ name: String) -> String? {
         switch options[name] {

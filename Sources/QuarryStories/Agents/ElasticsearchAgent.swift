@@ -31,7 +31,7 @@ public struct ElasticsearchAgent: StoryAgent {
     public init(definition: AgentDefinition) throws(StoryProblem) {}
 
     public func receive(_ input: AgentInput, context: AgentContext) async throws -> AgentOutput {
-        let cluster = try await Self.cluster(input, context: context)
+        let cluster = try Self.cluster(input, context: context)
         let index = input.string("index") ?? "*"
         guard var body = input.options["query"], body.objectValue != nil else {
             throw AgentError.failed("query must render to a JSON object (use | as_object for structured values)")
@@ -76,7 +76,7 @@ public struct ElasticsearchAgent: StoryAgent {
         return .object(event)
     }
 
-    static func cluster(_ input: AgentInput, context: AgentContext) async throws -> any SearchCluster {
+    static func cluster(_ input: AgentInput, context: AgentContext) throws -> any SearchCluster {
         var authorization: String?
         if let name = input.string("credential"), !name.isEmpty {
             guard let secret = try context.credential(name) else {

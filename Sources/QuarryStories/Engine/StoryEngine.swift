@@ -474,13 +474,13 @@ public final class StoryEngine: Sendable {
         do {
             event = try loadEvent(delivery.event)
             dryRun = delivery.dryRun
-            context = RunStoryContext(engine: self, story: compiled.story, run: delivery.run, lineage: event.lineage)
+            context = RunStoryContext(engine: self, run: delivery.run, lineage: event.lineage)
             var variables = event.payload.objectValue ?? [:]
             for (name, id) in event.lineage where variables[name] == nil && agent.namedAgents.contains(name) {
                 variables[name] = try context.payload(of: id)
             }
             let options = try agent.templates.render(variables, story: context)
-            input = AgentInput(event: event.payload, options: options, templates: agent.templates)
+            input = AgentInput(event: event.payload, options: options)
             let agentContext = AgentContext(
                 storyName: delivery.story,
                 agent: agent.definition,
@@ -576,7 +576,7 @@ public final class StoryEngine: Sendable {
         output: AgentOutput,
         started: Double
     ) async throws {
-        let secrets = try vault.credentialValues()
+        let secrets = vault.redactedValues
         let now = Date().timeIntervalSince1970
         let redacted = output.events.map { Redaction.redact($0, secrets: secrets) }
         let prepared = try redacted.map { try database.prepare($0) }
@@ -711,7 +711,7 @@ public final class StoryEngine: Sendable {
 
     private func retry(_ delivery: Delivery, policy: RetryPolicy, message: String, started: Double) async {
         let delay = policy.delay(afterAttempt: delivery.attempts + 1)
-        let secrets = (try? vault.credentialValues()) ?? []
+        let secrets = vault.redactedValues
         do {
             try await commits.write { [self] db in
                 try db.cachedExecute(
@@ -735,7 +735,7 @@ public final class StoryEngine: Sendable {
 
     /// Records the failure as an error event of the agent (not delivered) and ends the delivery.
     private func fail(_ delivery: Delivery, message rawMessage: String, started: Double) async {
-        let secrets = (try? vault.credentialValues()) ?? []
+        let secrets = vault.redactedValues
         let message = Redaction.redact(rawMessage, secrets: secrets)
         logger.warning(
             "agent failed",

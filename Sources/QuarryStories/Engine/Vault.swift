@@ -11,8 +11,10 @@ public import QuarryCore
 public final class Vault: Sendable {
     private let database: StoryDatabase
     private let key: SymmetricKey
-    /// Decrypted values by name, so that redaction does not decrypt every credential for every event.
-    private let cache = Locked<[String: String]?>(nil)
+    /// Every value this process has decrypted. A credential reaches an event, a message or a log line only
+    /// through a value handed out here, so redacting these is enough, stays right when another process (`quarry
+    /// credentials set` beside `quarry serve`) changes a credential, and costs no database read per event.
+    private let handedOut = Locked<Set<String>>([])
 
     init(database: StoryDatabase, directory: URL, environment: [String: String]) throws {
         self.database = database
@@ -64,7 +66,6 @@ public final class Vault: Sendable {
                 arguments: [name, combined, Date().timeIntervalSince1970]
             )
         }
-        cache.withLock { $0 = nil }
     }
 
     /// The value of credential `name`, or nil when there is none. The name is authenticated with the value, so a
@@ -77,20 +78,19 @@ public final class Vault: Sendable {
         else { return nil }
         do {
             let box = try AES.GCM.SealedBox(combined: combined)
-            return String(decoding: try AES.GCM.open(box, using: key, authenticating: Data(name.utf8)), as: UTF8.self)
+            let value = String(
+                decoding: try AES.GCM.open(box, using: key, authenticating: Data(name.utf8)),
+                as: UTF8.self
+            )
+            handedOut.withLock { _ = $0.insert(value) }
+            return value
         } catch {
             throw VaultError("credential \(name) cannot be decrypted with this key (QUARRY_SECRET_KEY or secret.key)")
         }
     }
 
-    /// Every credential's value, for redaction from everything the engine stores or logs.
-    func credentialValues() throws -> [String] {
-        if let cached = cache.withLock({ $0 }) { return Array(cached.values) }
-        var values: [String: String] = [:]
-        for name in try credentialNames() { values[name] = try credential(name) }
-        cache.withLock { $0 = values }
-        return Array(values.values)
-    }
+    /// The credential values to redact from everything the engine stores or logs: all this process handed out.
+    var redactedValues: [String] { Array(handedOut.withLock { $0 }) }
 
     public func credentialNames() throws -> [String] {
         try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM credentials ORDER BY name") }
@@ -100,7 +100,6 @@ public final class Vault: Sendable {
     public func removeCredential(_ name: String) throws -> Bool {
         try database.pool.write { db in
             try db.execute(sql: "DELETE FROM credentials WHERE name = ?", arguments: [name])
-            defer { cache.withLock { $0 = nil } }
             return db.changesCount > 0
         }
     }

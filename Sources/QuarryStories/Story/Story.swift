@@ -30,12 +30,6 @@ public struct Story: Sendable {
     /// The story as it was read, for the engine's records.
     public var source: JSON
 
-    /// The agent named `name`, by its display name or its snake-cased name.
-    public func agent(named name: String) -> AgentDefinition? {
-        let key = Story.snakeCase(name)
-        return agents.first { $0.key == key }
-    }
-
     /// The agents that receive the events of `agent`.
     public func receivers(of agent: AgentDefinition) -> [AgentDefinition] {
         agents.filter { $0.sources.contains(agent.key) }

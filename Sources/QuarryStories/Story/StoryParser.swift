@@ -134,7 +134,7 @@ extension AgentDefinition {
         }
         keepEventsFor = nil
         if let keep = object["keep_events_for"] {
-            if let seconds = Duration.seconds(keep) {
+            if let seconds = DurationText.seconds(keep) {
                 keepEventsFor = seconds
             } else {
                 problems.append(StoryProblem(location, option: "keep_events_for", "expected a duration like 7d or 12h"))
@@ -148,14 +148,14 @@ extension AgentDefinition {
                 problems.append(StoryProblem(location, option: "retry.max_attempts", "expected a number ≥ 1"))
             }
             if let delay = retryObject["initial_delay"] {
-                if let seconds = Duration.seconds(delay) {
+                if let seconds = DurationText.seconds(delay) {
                     retry.initialDelay = seconds
                 } else {
                     problems.append(StoryProblem(location, option: "retry.initial_delay", "expected a duration"))
                 }
             }
             if let delay = retryObject["max_delay"] {
-                if let seconds = Duration.seconds(delay) {
+                if let seconds = DurationText.seconds(delay) {
                     retry.maximumDelay = seconds
                 } else {
                     problems.append(StoryProblem(location, option: "retry.max_delay", "expected a duration"))
@@ -164,7 +164,7 @@ extension AgentDefinition {
         }
         timeout = 60
         if let value = object["timeout"] {
-            if let seconds = Duration.seconds(value), seconds > 0 {
+            if let seconds = DurationText.seconds(value), seconds > 0 {
                 timeout = seconds
             } else {
                 problems.append(StoryProblem(location, option: "timeout", "expected a duration like 30s"))
@@ -208,7 +208,7 @@ extension StoryForm {
 }
 
 /// Durations as stories write them: `30s`, `5m`, `12h`, `7d`, `2w`, or a number of seconds.
-enum Duration {
+enum DurationText {
     static func seconds(_ value: JSON) -> Double? {
         switch value {
         case .int(let number): return number >= 0 ? Double(number) : nil
