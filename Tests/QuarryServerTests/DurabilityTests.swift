@@ -12,36 +12,10 @@ import Testing
 struct DurabilityTests {
     /// Starts `quarry serve` on an ephemeral port and returns the process and its port.
     static func startServer(data: URL) throws -> (Process, Int) {
-        let executable = try #require(
-            ProjectPaths.quarryExecutable,
-            "the quarry executable is built by `swift build` (scripts/test does it before the tests)"
+        try QuarryServerProcess.start(
+            ["serve", "--data", data.path, "--es-port", "0", "--log-level", "error"],
+            announcement: "Elasticsearch API listening on"
         )
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["serve", "--data", data.path, "--es-port", "0", "--log-level", "error"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        var line = ""
-        let handle = output.fileHandleForReading
-        // Other listeners may print their lines first; read until the API's.
-        while !(line.contains("Elasticsearch API listening on") && line.hasSuffix("\n")) {
-            let chunk = handle.availableData
-            guard !chunk.isEmpty else { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        let prefix = "Elasticsearch API listening on http://127.0.0.1:"
-        guard let range = line.range(of: prefix),
-            let port = Int(line[range.upperBound...].prefix { $0.isNumber })
-        else {
-            process.terminate()
-            throw Failure(description: "quarry serve printed no listening line: \(line)")
-        }
-        return (process, port)
-    }
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
     }
 
     static func bulkBody(batch: Int, size: Int) -> String {

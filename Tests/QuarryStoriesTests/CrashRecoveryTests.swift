@@ -22,29 +22,13 @@ import Testing
 
     /// Starts `quarry serve` with the story and returns the process and the webhook port.
     static func serve(data: URL, stories: URL) throws -> (Process, Int) {
-        let executable = try #require(ProjectPaths.quarryExecutable, "the quarry executable is built by scripts/test")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = [
-            "serve", "--data", data.path, "--stories", stories.path, "--es-port", "0", "--port", "0", "--log-level",
-            "error",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        var text = ""
-        while !text.contains("Webhooks listening on") || !text.hasSuffix("\n") {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = text.range(of: "Webhooks listening on http://127.0.0.1:"),
-            let port = Int(text[range.upperBound...].prefix { $0.isNumber })
-        else {
-            process.terminate()
-            throw LoopbackServers.ServerError("quarry serve printed no webhook line: \(text)")
-        }
-        return (process, port)
+        try QuarryServerProcess.start(
+            [
+                "serve", "--data", data.path, "--stories", stories.path, "--es-port", "0", "--port", "0",
+                "--log-level", "error",
+            ],
+            announcement: "Webhooks listening on"
+        )
     }
 
     @Test(.timeLimit(.minutes(2))) func aRunKilledMidwayCompletesAfterRestart() async throws {
