@@ -45,6 +45,9 @@ public struct EmailAgent: StoryAgent {
         }
         .filter { !$0.isEmpty }
         guard !recipients.isEmpty else { throw AgentError.failed("recipients rendered empty") }
+        for option in ["from", "smtp_host"] where (input.string(option) ?? "").isEmpty {
+            throw AgentError.failed("\(option) rendered empty (a resource or variable it names is missing?)")
+        }
         for recipient in recipients where !MailMessage.address(in: recipient).contains("@") {
             throw AgentError.failed("'\(recipient)' is not an email address")
         }
