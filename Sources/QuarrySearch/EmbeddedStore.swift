@@ -266,6 +266,7 @@ public final class EmbeddedStore: @unchecked Sendable {
             if let requested = object["settings"]?.objectValue {
                 for (key, value) in try IndexMetadata.flattenSettings(requested) { settings[key] = value }
             }
+            try mappings.checkLimits(MappingLimits(settings: settings))
             if let requested = object["aliases"]?.objectValue {
                 for (key, value) in requested { aliases[key] = value }
             }
@@ -289,8 +290,11 @@ public final class EmbeddedStore: @unchecked Sendable {
                 aliases: aliases
             )
             do {
+                // Files are named by the index's unique id, never by its name: names may hold characters a file
+                // system treats specially, differ only where a file system folds them, or end like the segments
+                // file (`foo.segments`). The name is read back from the file's metadata.
                 let index = try StoredIndex.create(
-                    at: indicesDirectory.appendingPathComponent(name + ".sqlite"),
+                    at: indicesDirectory.appendingPathComponent(uuid + ".sqlite"),
                     metadata: metadata,
                     segmentDocuments: configuration.segmentDocuments
                 )
@@ -342,7 +346,10 @@ public final class EmbeddedStore: @unchecked Sendable {
         let names = try resolve(expression, options: .strict)
         for index in openIndices(names) {
             do {
-                try index.updateMetadata { metadata in try metadata.mappings.merge(body) }
+                try index.updateMetadata { metadata in
+                    try metadata.mappings.merge(body)
+                    try metadata.mappings.checkLimits(MappingLimits(settings: metadata.settings))
+                }
             } catch let error as StoreError {
                 throw error
             } catch {

@@ -54,3 +54,37 @@ struct DateTests {
         )
     }
 }
+
+/// Date math and number conversions on values past every range: errors, never traps.
+struct DateRangeTests {
+    @Test func dateMathPastTheRangeIsAnError() {
+        let now: Int64 = 1_764_400_000_000
+        for expression in [
+            "now-99999999999y", "now+300000000y", "now+99999999999999999999d", "now-9223372036854775807s",
+            "now+106751991167300d", "now+3000000000000M/y",
+        ] {
+            #expect(throws: DateFormatError.self, "\(expression)") {
+                try DateMath.resolve(expression, now: now, roundUp: true)
+            }
+        }
+        #expect((try? DateMath.resolve("now-1y/d", now: now, roundUp: false)) != nil)
+    }
+
+    @Test func epochNumbersPastTheRangeDoNotParse() {
+        #expect(DateFormat.defaultFormat.parse(number: 1e300) == nil)
+        #expect(DateFormat.defaultFormat.parse(number: -.infinity) == nil)
+        #expect(DateFormat.defaultFormat.parse("99999999999999999999999") == nil)
+        #expect(DateFormat.defaultFormat.parse(number: 1_764_400_000_000) == 1_764_400_000_000)
+    }
+
+    @Test func checkedConversions() {
+        #expect(Int64(checkedTruncating: 1e19) == nil)
+        #expect(Int64(checkedTruncating: .nan) == nil)
+        #expect(Int64(checkedTruncating: -0x1p63) == .min)
+        #expect(Int64(checkedTruncating: 0x1p63) == nil)
+        #expect(Int64(checkedTruncating: -2.7) == -2)
+        #expect(Int64.clamping(.infinity, rounding: .down) == .max)
+        #expect(Int64.clamping(-1e19, rounding: .up) == .min)
+        #expect(Int64.clamping(2.5, rounding: .up) == 3)
+    }
+}

@@ -65,8 +65,8 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
     public func parse(number: Double) -> Int64? {
         for alternative in alternatives {
             switch alternative {
-            case .epochMillis: return Int64(number.rounded(.down))
-            case .epochSecond: return Int64((number * 1000).rounded(.down))
+            case .epochMillis: return Int64(checkedTruncating: number.rounded(.down))
+            case .epochSecond: return Int64(checkedTruncating: (number * 1000).rounded(.down))
             default: continue
             }
         }
@@ -90,10 +90,10 @@ public struct DateFormat: Sendable, Hashable, CustomStringConvertible {
             guard let value = Double(text), value.isFinite, !text.contains("e"), !text.contains("E") else {
                 return nil
             }
-            return Int64(value.rounded(.down))
+            return Int64(checkedTruncating: value.rounded(.down))
         case .epochSecond:
             guard let value = Double(text), value.isFinite else { return nil }
-            return Int64((value * 1000).rounded(.down))
+            return Int64(checkedTruncating: (value * 1000).rounded(.down))
         case .pattern(let tokens): return PatternToken.parse(text, tokens, timeZone: timeZone ?? .gmt)
         }
     }

@@ -50,14 +50,17 @@ public enum DateMath {
                     )
                 }
                 rest.removeFirst()
-                value = round(value, to: unit, calendar: calendar, up: roundUp)
+                guard let rounded = round(value, to: unit, calendar: calendar, up: roundUp) else {
+                    throw outOfRange(expression)
+                }
+                value = rounded
             case "+", "-":
                 var digits = ""
                 while let c = rest.first, c.isNumber {
                     digits.append(c)
                     rest.removeFirst()
                 }
-                let amount = digits.isEmpty ? 1 : Int(digits) ?? 0
+                guard let amount = digits.isEmpty ? 1 : Int64(digits) else { throw outOfRange(expression) }
                 guard let unitCharacter = rest.first, let unit = Unit(rawValue: unitCharacter) else {
                     throw DateFormatError(
                         reason: "unit [\(rest.first.map(String.init) ?? "")] not supported for "
@@ -65,7 +68,10 @@ public enum DateMath {
                     )
                 }
                 rest.removeFirst()
-                value = add(op == "-" ? -amount : amount, unit, to: value, calendar: calendar)
+                guard let moved = add(op == "-" ? -amount : amount, unit, to: value, calendar: calendar) else {
+                    throw outOfRange(expression)
+                }
+                value = moved
             default:
                 throw DateFormatError(reason: "operator not supported for date math [\(operations)]")
             }
@@ -100,19 +106,47 @@ public enum DateMath {
         }
     }
 
-    static func add(_ amount: Int, _ unit: Unit, to millis: Int64, calendar: Calendar) -> Int64 {
+    static func outOfRange(_ expression: String) -> DateFormatError {
+        DateFormatError(reason: "failed to parse date field [\(expression)]: the date is out of the supported range")
+    }
+
+    /// The latest instant date math works with, in epoch milliseconds: year 292278994, as Elasticsearch's
+    /// millisecond dates (Java's `Long.MAX_VALUE` milliseconds).
+    static let limit: Int64 = 9_223_372_036_854_775_000
+
+    /// `millis` moved by `amount` units; `nil` when the result leaves ±``limit``.
+    static func add(_ amount: Int64, _ unit: Unit, to millis: Int64, calendar: Calendar) -> Int64? {
+        func moved(by factor: Int64) -> Int64? {
+            let (offset, overflow) = amount.multipliedReportingOverflow(by: factor)
+            let (result, overflow2) = millis.addingReportingOverflow(offset)
+            guard !overflow, !overflow2, (-limit...limit).contains(result) else { return nil }
+            return result
+        }
         switch unit {
-        case .second: return millis + Int64(amount) * 1000
-        case .minute: return millis + Int64(amount) * 60_000
-        case .hour, .hour24: return millis + Int64(amount) * 3_600_000
+        case .second: return moved(by: 1000)
+        case .minute: return moved(by: 60_000)
+        case .hour, .hour24: return moved(by: 3_600_000)
         default:
+            // Calendar arithmetic through Foundation, but only for moves that stay within the range: an estimate
+            // with the unit's longest length (a generous margin) is checked first, so Foundation never sees an
+            // amount it cannot represent.
+            let longest: Double
+            switch unit {
+            case .year: longest = 366 * 86_400_000
+            case .month: longest = 31 * 86_400_000
+            case .week: longest = 7 * 86_400_000
+            default: longest = 86_400_000
+            }
+            let estimate = Double(millis) + Double(amount) * longest
+            guard abs(estimate) < 0.99 * Double(limit), let value = Int(exactly: amount) else { return nil }
             let date = Date(timeIntervalSince1970: TimeInterval(millis) / 1000)
-            let moved = calendar.date(byAdding: unit.component, value: amount, to: date) ?? date
-            return Int64((moved.timeIntervalSince1970 * 1000).rounded())
+            guard let moved = calendar.date(byAdding: unit.component, value: value, to: date) else { return nil }
+            return Int64(checkedTruncating: (moved.timeIntervalSince1970 * 1000).rounded())
         }
     }
 
-    static func round(_ millis: Int64, to unit: Unit, calendar: Calendar, up: Bool) -> Int64 {
+    /// The first (or with `up`, the last) millisecond of the unit that holds `millis`; `nil` out of range.
+    static func round(_ millis: Int64, to unit: Unit, calendar: Calendar, up: Bool) -> Int64? {
         let date = Date(timeIntervalSince1970: TimeInterval(millis.floorDivided(by: 1000).quotient))
         let start: Date
         if unit == .week {
@@ -122,9 +156,11 @@ public enum DateMath {
         } else {
             start = calendar.dateInterval(of: unit.component, for: date)?.start ?? date
         }
-        let startMillis = Int64((start.timeIntervalSince1970 * 1000).rounded())
+        guard let startMillis = Int64(checkedTruncating: (start.timeIntervalSince1970 * 1000).rounded()) else {
+            return nil
+        }
         guard up else { return startMillis }
-        return add(1, unit, to: startMillis, calendar: calendar) - 1
+        return add(1, unit, to: startMillis, calendar: calendar).map { $0 - 1 }
     }
 }
 

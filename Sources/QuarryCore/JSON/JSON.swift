@@ -95,6 +95,14 @@ extension JSON {
         return false
     }
 
+    /// Whether this is an object or an array.
+    public var isContainer: Bool {
+        switch self {
+        case .array, .object: true
+        default: false
+        }
+    }
+
     /// The name Elasticsearch's parser gives this kind of token (`VALUE_STRING`, `START_OBJECT`, …), used in
     /// error messages that must read like ES's own.
     public var tokenName: String {

@@ -229,14 +229,17 @@ struct JSONParser {
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
+        var isASCII = true
         // Fast path: no escapes.
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let string = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                let string = try isASCII ? String(decoding: raw, as: UTF8.self) : validated(raw, at: start)
                 index += 1
                 return string
             }
+            if byte >= 0x80 { isASCII = false }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 {
                 throw error(
@@ -251,7 +254,9 @@ struct JSONParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                return String(decoding: scalars, as: UTF8.self)
+                return try scalars.withUnsafeBufferPointer { raw throws(JSONParseError) in
+                    try validated(raw, at: start)
+                }
             }
             if byte < 0x20 {
                 throw error(
@@ -297,6 +302,15 @@ struct JSONParser {
             }
         }
         throw error("Unexpected end-of-input: was expecting closing quote for a string value")
+    }
+
+    /// The string of `raw`, which must be valid UTF-8: invalid bytes are an error, as in Elasticsearch's parser,
+    /// not replaced characters that would change the value silently.
+    func validated(_ raw: UnsafeBufferPointer<UInt8>, at start: Int) throws(JSONParseError) -> String {
+        guard let string = String(validating: raw, as: UTF8.self) else {
+            throw error("Invalid UTF-8 in a string value", at: start)
+        }
+        return string
     }
 
     mutating func parseHex4() throws(JSONParseError) -> UInt32 {

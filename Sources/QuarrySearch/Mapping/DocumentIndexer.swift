@@ -47,8 +47,25 @@ package struct DocumentIndexer {
                 }
                 continue
             }
+            try Self.validateDottedName(key)
             let path = prefix.isEmpty ? key : prefix + "." + key
             try visitUnknown(value, path: path, into: &document)
+        }
+    }
+
+    /// A key with dots names a path of objects: every part must be a name (`.`, `a.`, `.a` and `a..b` are not).
+    static func validateDottedName(_ key: String) throws(StoreError) {
+        guard key.utf8.contains(UInt8(ascii: ".")) else { return }
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.allSatisfy(\.isEmpty) {
+            throw .documentParsing(
+                "failed to parse: field name cannot contain only dots",
+                causedBy: .illegalArgument("field name cannot contain only dots")
+            )
+        }
+        if parts.contains(where: { $0.allSatisfy(\.isWhitespace) }) {
+            let reason = "field name cannot contain only whitespace: ['\(key)']"
+            throw .documentParsing("failed to parse: \(reason)", causedBy: .illegalArgument(reason))
         }
     }
 

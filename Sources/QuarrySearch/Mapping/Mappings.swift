@@ -63,7 +63,15 @@ public struct Mappings: Sendable {
                 var existing = merged["properties"]?.objectValue ?? [:]
                 try Self.mergeProperties(&existing, properties, prefix: "")
                 merged["properties"] = .object(existing)
-            case "dynamic", "date_detection", "numeric_detection", "dynamic_templates", "_source", "_meta",
+            case "dynamic":
+                guard [.bool(true), .bool(false), "true", "false", "strict", "runtime"].contains(value) else {
+                    throw .mapperParsing(
+                        "Failed to parse mapping: dynamic must be one of [true, false, strict, runtime], found "
+                            + "[\(value.stringValue ?? value.serialized())]"
+                    )
+                }
+                merged[key] = value
+            case "date_detection", "numeric_detection", "dynamic_templates", "_source", "_meta",
                 "_routing", "dynamic_date_formats", "runtime", "_field_names", "enabled", "subobjects",
                 "_data_stream_timestamp":
                 merged[key] = value
@@ -101,6 +109,9 @@ public struct Mappings: Sendable {
             }
             guard !rawName.isEmpty else {
                 throw .mapperParsing("field name cannot be an empty string")
+            }
+            guard !rawName.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                throw .mapperParsing("Invalid field name [\(rawName)]: field names cannot start or end with a dot")
             }
             var name = rawName
             if let dot = rawName.firstIndex(of: ".") {
@@ -226,6 +237,14 @@ public struct Mappings: Sendable {
 
     /// Fields and objects, counted as `index.mapping.total_fields.limit` counts them.
     var totalFields: Int { fields.count + objects.count - 1 }
+
+    /// Elasticsearch's `index.mapping.total_fields.limit` for explicit mappings, as dynamic mapping applies it to
+    /// new fields.
+    func checkLimits(_ limits: MappingLimits) throws(StoreError) {
+        if totalFields > limits.totalFields {
+            throw .illegalArgument("Limit of total fields [\(limits.totalFields)] has been exceeded")
+        }
+    }
 
     /// The leaf field at `path`.
     public func field(_ path: String) -> FieldDefinition? { fields[path] }

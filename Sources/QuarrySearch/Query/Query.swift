@@ -54,6 +54,20 @@ extension Query {
     /// Parses a query object such as `{"term": {"dns.question.name": "example.com"}}`.
     /// - Throws: ``StoreError`` `parsing_exception` (or `x_content_parse_exception`) as ES reports it.
     public static func parse(_ json: JSON) throws(StoreError) -> Query {
+        try parse(json, depth: 1)
+    }
+
+    /// Elasticsearch's `indices.query.bool.max_nested_depth`: compound queries nest at most this deep, so that
+    /// parsing and evaluating (both recursive) cannot exhaust the stack.
+    public static let maximumNestedDepth = 30
+
+    static func parse(_ json: JSON, depth: Int) throws(StoreError) -> Query {
+        guard depth <= maximumNestedDepth else {
+            throw .parsing(
+                "The nested depth of the query exceeds the maximum nested depth for queries set in "
+                    + "[indices.query.bool.max_nested_depth]"
+            )
+        }
         guard case .object(let object) = json else {
             throw .parsing("[_na] query malformed, must start with start_object")
         }
@@ -70,7 +84,7 @@ extension Query {
             try allowOnly(name, params, ["boost", "_name"])
             return .matchAll(boost: params["boost"]?.doubleValue ?? 1)
         case "match_none": return .matchNone
-        case "bool": return .bool(try parseBool(body))
+        case "bool": return .bool(try parseBool(body, depth: depth))
         case "term":
             let (field, value, params) = try singleField(name, body, valueKey: "value")
             try allowOnly(name, params, ["value", "boost", "case_insensitive", "_name"])
@@ -110,15 +124,18 @@ extension Query {
         case "ids":
             let params = try objectBody(name, body)
             try allowOnly(name, params, ["values", "boost", "_name", "type"])
-            let values = params["values"]?.arrayValue ?? []
+            guard let values = params["values"]?.arrayValue else {
+                throw .parsing("[ids] query requires [values] as an array")
+            }
             return .ids(values.compactMap { $0.stringValue ?? $0.intValue.map { String($0) } })
         case "prefix", "wildcard":
             let (field, value, params) = try singleField(name, body, valueKey: "value")
             let allowed = ["value", "wildcard", "boost", "case_insensitive", "rewrite", "_name"]
             try allowOnly(name, params, allowed)
-            guard let text = (value ?? params["wildcard"])?.stringValue ?? value.map({ $0.serialized() }) else {
+            guard let given = value ?? params["wildcard"], !given.isContainer, given != .null else {
                 throw .parsing("[\(name)] query does not support [\(field)]")
             }
+            let text = given.stringValue ?? given.serialized()
             let insensitive = params["case_insensitive"]?.boolValue ?? false
             let boost = params["boost"]?.doubleValue ?? 1
             return name == "prefix"
@@ -177,7 +194,7 @@ extension Query {
             guard let filter = params["filter"] else {
                 throw .parsing("[constant_score] requires a 'filter' element")
             }
-            return .constantScore(filter: try parse(filter), boost: params["boost"]?.doubleValue ?? 1)
+            return .constantScore(filter: try parse(filter, depth: depth + 1), boost: params["boost"]?.doubleValue ?? 1)
         case "query_string", "simple_query_string":
             let params = try objectBody(name, body)
             guard let text = params["query"]?.stringValue else {
@@ -251,7 +268,7 @@ extension Query {
         return result
     }
 
-    private static func parseBool(_ body: JSON) throws(StoreError) -> BoolQuery {
+    private static func parseBool(_ body: JSON, depth: Int) throws(StoreError) -> BoolQuery {
         let object = try objectBody("bool", body)
         var query = BoolQuery()
         for (key, value) in object {
@@ -260,8 +277,8 @@ extension Query {
                 var clauses: [Query] = []
                 switch value {
                 case .array(let items):
-                    for item in items { clauses.append(try parse(item)) }
-                case .object: clauses = [try parse(value)]
+                    for item in items { clauses.append(try parse(item, depth: depth + 1)) }
+                case .object: clauses = [try parse(value, depth: depth + 1)]
                 default: throw .parsing("[bool] query does not support [\(key)]")
                 }
                 switch key {

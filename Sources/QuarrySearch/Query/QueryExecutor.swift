@@ -382,6 +382,22 @@ struct QueryExecutor {
             try reader.addPostings(field: field, term: address.description, into: &bitmap)
             return Matches(bitmap, .constant(scoring ? boost : 0))
         case .integer, .floating, .date:
+            if let limits = definition.type.integerBounds {
+                let number: Double? =
+                    switch value {
+                    case .int(let v): Double(v)
+                    case .double(let v): v
+                    case .string(let v): Double(v.trimmingSpaces)
+                    default: nil
+                    }
+                // Elasticsearch refuses a term its field's type cannot hold (a long of 1e19), as at index time.
+                if let number, !(number >= Double(limits.lowerBound) && number <= Double(limits.upperBound)) {
+                    let article = definition.type == .integer ? "an" : "a"
+                    throw queryShardError(
+                        "Value [\(text(value))] is out of range for \(article) \(definition.type.rawValue)"
+                    )
+                }
+            }
             let bounds = try numericBounds(
                 definition,
                 RangeQuery(field: field, gte: value, lte: value)
@@ -513,7 +529,7 @@ struct QueryExecutor {
             case .int(let number): return Double(number)
             case .double(let number): return number
             case .string(let string):
-                guard let number = Double(string.trimmingSpaces) else {
+                guard let number = Double(string.trimmingSpaces), !number.isNaN else {
                     throw queryShardError("For input string: \"\(string)\"")
                 }
                 return number
@@ -570,8 +586,8 @@ struct QueryExecutor {
             let base = segment.base
             switch column.kind {
             case .int:
-                let lo = bounds.lowerBound < -9.2e18 ? Int64.min : Int64(bounds.lowerBound.rounded(.up))
-                let hi = bounds.upperBound > 9.2e18 ? Int64.max : Int64(bounds.upperBound.rounded(.down))
+                let lo = Int64.clamping(bounds.lowerBound, rounding: .up)
+                let hi = Int64.clamping(bounds.upperBound, rounding: .down)
                 column.ints.withUnsafeBufferPointer { values in
                     column.offsets.withUnsafeBufferPointer { offsets in
                         for doc in 0..<(offsets.count - 1) {

@@ -8,11 +8,11 @@ struct QueryStringParser {
     private var index = 0
     private let defaultFields: [String]
     private let requireAll: Bool
+    /// Groups (parentheses) open at the current position, bounded by ``Query/maximumNestedDepth``.
+    private var depth = 0
 
     init(_ text: String, defaultFields: [String], requireAll: Bool) {
-        scalars = Array(text)
-        self.defaultFields = defaultFields
-        self.requireAll = requireAll
+        self.init(scalars: Array(text), defaultFields: defaultFields, requireAll: requireAll)
     }
 
     mutating func parse() throws(StoreError) -> Query {
@@ -110,7 +110,7 @@ struct QueryStringParser {
         guard index < scalars.count else { throw failure("Cannot parse query: unexpected end of input") }
         if scalars[index] == "(" {
             index += 1
-            return try parseSequence(closing: ")")
+            return try parseGroup(fields: nil)
         }
         // field:value?
         let start = index
@@ -135,18 +135,24 @@ struct QueryStringParser {
             index = start
         }
         if field == "_exists_" {
-            let value = readTerm()
+            let value = try readTerm()
             return .exists(field: value)
         }
         let fields = field.map { [$0] } ?? defaultFields
         guard index < scalars.count else { throw failure("Cannot parse query: missing value") }
         if scalars[index] == "(" {
             index += 1
-            var inner = QueryStringParser(String(scalars), defaultFields: fields, requireAll: requireAll)
-            inner.index = index
-            let query = try inner.parseSequence(closing: ")")
-            index = inner.index
-            return query
+            return try parseGroup(fields: fields)
+        }
+        if scalars[index] == "/" {
+            index += 1
+            while index < scalars.count, scalars[index] != "/" {
+                index += scalars[index] == "\\" ? 2 : 1
+            }
+            guard index < scalars.count else {
+                throw failure("Cannot parse query: unterminated regular expression")
+            }
+            throw failure("regular expressions (/…/) in query_string are not supported by this store")
         }
         if scalars[index] == "\"" {
             index += 1
@@ -164,9 +170,9 @@ struct QueryStringParser {
             let includeLower = scalars[index] == "["
             index += 1
             skipSpaces()
-            let lower = readTerm(stopAt: " ")
+            let lower = try readTerm(stopAt: " ")
             skipSpaces()
-            guard readTerm(stopAt: " ") == "TO" else { throw failure("Cannot parse query: expected TO in range") }
+            guard try readTerm(stopAt: " ") == "TO" else { throw failure("Cannot parse query: expected TO in range") }
             skipSpaces()
             var upper = ""
             while index < scalars.count, scalars[index] != "]", scalars[index] != "}" {
@@ -186,7 +192,7 @@ struct QueryStringParser {
         }
         for op in [">=", "<=", ">", "<"] where String(scalars[index...]).hasPrefix(op) {
             index += op.count
-            let value = readTerm()
+            let value = try readTerm()
             return combine(fields) { field in
                 var range = RangeQuery(field: field)
                 switch op {
@@ -198,7 +204,7 @@ struct QueryStringParser {
                 return .range(range)
             }
         }
-        let term = readTerm()
+        let term = try readTerm()
         guard !term.isEmpty else { throw failure("Cannot parse query: unexpected character") }
         if term == "*", field != nil { return combine(fields) { .exists(field: $0) } }
         if term == "*" { return .matchAll(boost: 1) }
@@ -218,12 +224,37 @@ struct QueryStringParser {
         return .bool(bool)
     }
 
-    private mutating func readTerm(stopAt extra: Character? = nil) -> String {
+    /// A group's clauses, read with `fields` as the default fields when the group follows `field:`.
+    private mutating func parseGroup(fields: [String]?) throws(StoreError) -> Query {
+        guard depth < Query.maximumNestedDepth else {
+            throw failure("Cannot parse query: groups nest deeper than \(Query.maximumNestedDepth)")
+        }
+        depth += 1
+        defer { depth -= 1 }
+        guard let fields else { return try parseSequence(closing: ")") }
+        var inner = QueryStringParser(scalars: scalars, defaultFields: fields, requireAll: requireAll)
+        inner.index = index
+        inner.depth = depth
+        let query = try inner.parseSequence(closing: ")")
+        index = inner.index
+        return query
+    }
+
+    private init(scalars: [Character], defaultFields: [String], requireAll: Bool) {
+        self.scalars = scalars
+        self.defaultFields = defaultFields
+        self.requireAll = requireAll
+    }
+
+    private mutating func readTerm(stopAt extra: Character? = nil) throws(StoreError) -> String {
         var term = ""
         while index < scalars.count {
             let c = scalars[index]
             if c.isWhitespace || c == ")" || c == extra { break }
-            if c == "\\", index + 1 < scalars.count {
+            if c == "\\" {
+                guard index + 1 < scalars.count else {
+                    throw failure("Lexical error at end of input: a '\\' escapes nothing")
+                }
                 term.append(scalars[index + 1])
                 index += 2
                 continue

@@ -57,9 +57,20 @@ public struct SearchRequest: Sendable {
             case "track_scores": trackScores = value.boolValue ?? false
             case "version": version = value.boolValue ?? false
             case "seq_no_primary_term": seqNoPrimaryTerm = value.boolValue ?? false
-            case "min_score": minScore = value.doubleValue
-            case "terminate_after": terminateAfter = try Self.integer(key, value)
-            case "timeout", "explain", "stored_fields", "docvalue_fields", "highlight", "profile", "_name",
+            case "min_score":
+                guard let score = value.doubleValue ?? value.stringValue.flatMap(Double.init) else {
+                    throw .xContentParse("[min_score] failed to parse field [min_score]: not a number [\(value)]")
+                }
+                minScore = score
+            case "terminate_after":
+                terminateAfter = try Self.integer(key, value)
+                if let limit = terminateAfter, limit <= 0 { throw .illegalArgument("terminateAfter must be > 0") }
+            case "timeout":
+                guard let text = value.stringValue else {
+                    throw .xContentParse("[timeout] failed to parse field [timeout]")
+                }
+                try Self.validateTimeValue(text, setting: "timeout")
+            case "explain", "stored_fields", "docvalue_fields", "highlight", "profile", "_name",
                 "indices_boost", "stats", "allow_partial_search_results", "batched_reduce_size", "fields",
                 "runtime_mappings", "pit", "ext":
                 if key == "pit" {
@@ -83,7 +94,7 @@ public struct SearchRequest: Sendable {
 
     static func integer(_ key: String, _ value: JSON) throws(StoreError) -> Int {
         if let number = value.intValue, number >= Int64(Int32.min), number <= Int64(Int32.max) { return Int(number) }
-        if case .string(let text) = value, let number = Int(text) { return number }
+        if case .string(let text) = value, let number = Int32(text) { return Int(number) }
         throw StoreError(
             type: "x_content_parse_exception",
             reason: "[\(key)] failed to parse field [\(key)]",
@@ -92,6 +103,19 @@ public struct SearchRequest: Sendable {
                 value.stringValue.map { "For input string: \"\($0)\"" }
                     ?? "Numeric value (\(value)) out of range of int"
             )
+        )
+    }
+
+    /// Checks a time value (`30s`, `1m`, `-1`) as Elasticsearch reads `timeout` settings.
+    public static func validateTimeValue(_ text: String, setting: String) throws(StoreError) {
+        let units = ["nanos", "micros", "ms", "s", "m", "h", "d"]
+        if text == "-1" || text == "0" { return }
+        if let unit = units.first(where: { text.hasSuffix($0) }), Double(text.dropLast(unit.count)) != nil { return }
+        throw StoreError(
+            type: "parse_exception",
+            reason: "failed to parse setting [\(setting)] with value [\(text)] as a time value: unit is missing or "
+                + "unrecognized",
+            status: 400
         )
     }
 
@@ -200,7 +224,14 @@ public struct SourceFilter: Sendable, Hashable {
         case .array(let patterns): includes = patterns.compactMap(\.stringValue)
         case .object(let object):
             for (key, value) in object {
-                let list = value.arrayValue?.compactMap(\.stringValue) ?? value.stringValue.map { [$0] } ?? []
+                let list: [String]
+                switch value {
+                case .string(let pattern): list = [pattern]
+                case .array(let patterns) where patterns.allSatisfy({ $0.stringValue != nil }):
+                    list = patterns.compactMap(\.stringValue)
+                default:
+                    throw .parsing("Unknown key for a \(value.tokenName) in [\(key)].")
+                }
                 switch key {
                 case "includes", "include": includes = list
                 case "excludes", "exclude": excludes = list

@@ -286,6 +286,11 @@ final class StoredIndex: @unchecked Sendable {
                         _ id: String,
                         _ current: ExistingDocument?
                     ) throws(StoreError) {
+                        if let external = conditions.externalVersion, let current,
+                            let reason = external.conflict(with: current.version)
+                        {
+                            throw StoreError.versionConflict(index: indexName, uuid: uuid, id: id, reason: reason)
+                        }
                         guard let required = conditions.ifSeqNo else { return }
                         let term = conditions.ifPrimaryTerm ?? 1
                         guard let current else {
@@ -313,7 +318,8 @@ final class StoredIndex: @unchecked Sendable {
                         source: [UInt8],
                         document: JSON,
                         replacing current: ExistingDocument?,
-                        preindexed: IndexedDocument? = nil
+                        preindexed: IndexedDocument? = nil,
+                        externalVersion: Int64? = nil
                     ) throws -> WriteResult {
                         let indexed: IndexedDocument
                         if let preindexed {
@@ -331,7 +337,7 @@ final class StoredIndex: @unchecked Sendable {
                             try tombstone.execute(arguments: [current.doc])
                             newlyDeleted.append(current.doc)
                         }
-                        let version = (current?.version ?? 0) + 1
+                        let version = externalVersion ?? (current?.version ?? 0) + 1
                         try insert.execute(arguments: [nextDoc, id, version, nextSeqNo, Data(source)])
                         pending.append((nextDoc, indexed))
                         let result = WriteResult(
@@ -369,7 +375,8 @@ final class StoredIndex: @unchecked Sendable {
                                     source: request.source,
                                     document: request.document,
                                     replacing: current,
-                                    preindexed: preindexed[position]
+                                    preindexed: preindexed[position],
+                                    externalVersion: request.conditions.externalVersion?.version
                                 )
                             case .delete(let id, let conditions):
                                 let current = try existing(id)
@@ -381,7 +388,7 @@ final class StoredIndex: @unchecked Sendable {
                                     result = WriteResult(
                                         index: indexName,
                                         id: id,
-                                        version: current.version + 1,
+                                        version: conditions.externalVersion?.version ?? current.version + 1,
                                         result: "deleted",
                                         seqNo: nextSeqNo,
                                         status: 200
@@ -390,7 +397,7 @@ final class StoredIndex: @unchecked Sendable {
                                     result = WriteResult(
                                         index: indexName,
                                         id: id,
-                                        version: 1,
+                                        version: conditions.externalVersion?.version ?? 1,
                                         result: "not_found",
                                         seqNo: nextSeqNo,
                                         status: 404

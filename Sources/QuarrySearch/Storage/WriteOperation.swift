@@ -20,10 +20,37 @@ public enum WriteOperation: Sendable {
 public struct WriteConditions: Sendable, Hashable {
     public var ifSeqNo: Int64?
     public var ifPrimaryTerm: Int64?
+    /// A version kept by another system (`version_type=external|external_gte`): the write succeeds only when it is
+    /// newer than the document's (or, for `external_gte`, not older), and the document then takes that version.
+    public var externalVersion: ExternalVersion?
 
-    public init(ifSeqNo: Int64? = nil, ifPrimaryTerm: Int64? = nil) {
+    public struct ExternalVersion: Sendable, Hashable {
+        public var version: Int64
+        /// `external_gte`: an equal version is accepted too.
+        public var allowsEqual: Bool
+
+        public init(version: Int64, allowsEqual: Bool) {
+            self.version = version
+            self.allowsEqual = allowsEqual
+        }
+
+        /// Why a write with this version may not replace a document at `current`, or `nil` when it may.
+        func conflict(with current: Int64) -> String? {
+            if allowsEqual {
+                return version >= current
+                    ? nil
+                    : "version conflict, current version [\(current)] is higher than the one provided [\(version)]"
+            }
+            return version > current
+                ? nil
+                : "version conflict, current version [\(current)] is higher or equal to the one provided [\(version)]"
+        }
+    }
+
+    public init(ifSeqNo: Int64? = nil, ifPrimaryTerm: Int64? = nil, externalVersion: ExternalVersion? = nil) {
         self.ifSeqNo = ifSeqNo
         self.ifPrimaryTerm = ifPrimaryTerm
+        self.externalVersion = externalVersion
     }
 }
 

@@ -1,5 +1,5 @@
 public import QuarryCore
-import QuarrySearch
+public import QuarrySearch
 
 /// An Elasticsearch REST request, independent of the HTTP server: method, decoded path components, URL
 /// parameters and body.
@@ -25,22 +25,25 @@ public struct ESRequest: Sendable {
     }
 
     /// Splits a request target (`/logs/_search?size=1&pretty`) into decoded path components and parameters.
-    public init(method: Method, target: String, body: [UInt8] = []) {
+    /// - Throws: ``StoreError`` when a component or parameter is not valid UTF-8 once decoded, as Elasticsearch
+    ///   refuses such requests rather than reading replacement characters.
+    public init(method: Method, target: String, body: [UInt8] = []) throws(StoreError) {
         let (pathPart, queryPart) = Self.split(target)
         self.method = method
-        path = pathPart.split(separator: "/", omittingEmptySubsequences: true).map {
-            Self.percentDecode($0, plusIsSpace: false)
+        path = []
+        for component in pathPart.split(separator: "/", omittingEmptySubsequences: true) {
+            path.append(try Self.percentDecode(component, plusIsSpace: false))
         }
         parameters = [:]
         if let queryPart {
             for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
                 if let equals = pair.firstIndex(of: "=") {
-                    parameters[Self.percentDecode(pair[..<equals], plusIsSpace: true)] = Self.percentDecode(
+                    parameters[try Self.percentDecode(pair[..<equals], plusIsSpace: true)] = try Self.percentDecode(
                         pair[pair.index(after: equals)...],
                         plusIsSpace: true
                     )
                 } else {
-                    parameters[Self.percentDecode(pair, plusIsSpace: true)] = ""
+                    parameters[try Self.percentDecode(pair, plusIsSpace: true)] = ""
                 }
             }
         }
@@ -52,7 +55,7 @@ public struct ESRequest: Sendable {
         return (target[..<question], target[target.index(after: question)...])
     }
 
-    static func percentDecode(_ text: Substring, plusIsSpace: Bool) -> String {
+    static func percentDecode(_ text: Substring, plusIsSpace: Bool) throws(StoreError) -> String {
         guard text.contains("%") || (plusIsSpace && text.contains("+")) else { return String(text) }
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8)[...]
@@ -68,7 +71,10 @@ public struct ESRequest: Sendable {
                 bytes.append(byte)
             }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw .illegalArgument("invalid UTF-8 in the request URI [\(text)] once percent-decoded")
+        }
+        return decoded
     }
 
     /// A boolean parameter: present without a value or `true` is true.
@@ -84,11 +90,20 @@ public struct ESRequest: Sendable {
         }
     }
 
-    /// An integer parameter.
+    /// An integer parameter, within Java's `int` as Elasticsearch reads it (so sums of two cannot overflow).
     func integer(_ name: String) throws(StoreError) -> Int? {
         guard let text = parameters[name] else { return nil }
-        guard let value = Int(text) else {
+        guard let value = Int32(text).map(Int.init) else {
             throw .illegalArgument("Failed to parse int parameter [\(name)] with value [\(text)]")
+        }
+        return value
+    }
+
+    /// A long parameter (`if_seq_no`, `version`).
+    func long(_ name: String) throws(StoreError) -> Int64? {
+        guard let text = parameters[name] else { return nil }
+        guard let value = Int64(text) else {
+            throw .illegalArgument("Failed to parse long parameter [\(name)] with value [\(text)]")
         }
         return value
     }

@@ -13,11 +13,65 @@ extension ElasticsearchAPI {
         return refresh == "" || refresh == "true"
     }
 
-    func conditions(_ request: ESRequest) throws(StoreError) -> WriteConditions {
-        WriteConditions(
-            ifSeqNo: try request.integer("if_seq_no").map(Int64.init),
-            ifPrimaryTerm: try request.integer("if_primary_term").map(Int64.init)
+    /// The concurrency conditions of a single-document write of `kind` (`index`, `create`, `delete`, `update`).
+    func conditions(_ request: ESRequest, kind: String) throws(StoreError) -> WriteConditions {
+        try Self.conditions(
+            ifSeqNo: try request.long("if_seq_no"),
+            ifPrimaryTerm: try request.long("if_primary_term"),
+            version: try request.long("version"),
+            versionType: request.parameters["version_type"],
+            kind: kind
         )
+    }
+
+    /// Elasticsearch's rules for `if_seq_no`, `if_primary_term`, `version` and `version_type` on a write of
+    /// `kind`, with its validation messages.
+    static func conditions(
+        ifSeqNo: Int64?,
+        ifPrimaryTerm: Int64?,
+        version: Int64?,
+        versionType: String?,
+        kind: String
+    ) throws(StoreError) -> WriteConditions {
+        func invalid(_ reason: String) -> StoreError {
+            StoreError(
+                type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: \(reason);",
+                status: 400
+            )
+        }
+        var conditions = WriteConditions(ifSeqNo: ifSeqNo, ifPrimaryTerm: ifPrimaryTerm)
+        let type = versionType ?? "internal"
+        switch type {
+        case "internal":
+            if version != nil {
+                throw invalid(
+                    kind == "create"
+                        ? "create operations do not support explicit versions. use index instead"
+                        : "internal versioning can not be used for optimistic concurrency control. Please use "
+                            + "`if_seq_no` and `if_primary_term` instead"
+                )
+            }
+        case "external", "external_gt", "external_gte":
+            let name = type == "external_gte" ? "EXTERNAL_GTE" : "EXTERNAL"
+            if kind == "update" { throw invalid("version type [\(name)] is not supported by the update API") }
+            if kind == "create" {
+                throw invalid("create operations only support internal versioning. use index instead")
+            }
+            guard let version, version >= 0 else {
+                throw invalid("illegal version value [\(version ?? -3)] for version type [\(name)]")
+            }
+            if ifSeqNo != nil { throw invalid("compare and write operations can not use versioning") }
+            conditions.externalVersion = .init(version: version, allowsEqual: type == "external_gte")
+        case "force":
+            throw invalid("version type [force] may no longer be used")
+        default:
+            throw .illegalArgument("No version type match [\(type)]")
+        }
+        if let ifSeqNo, ifSeqNo < 0 {
+            throw invalid("ifSeqNo is unassigned, but primary term is [\(ifPrimaryTerm ?? 0)]")
+        }
+        return conditions
     }
 
     // MARK: Single documents
@@ -54,7 +108,7 @@ extension ElasticsearchAPI {
                     source: request.body.trimmedWhitespace,
                     document: document,
                     createOnly: createOnly,
-                    conditions: try conditions(request)
+                    conditions: try conditions(request, kind: createOnly ? "create" : "index")
                 )
             )
         )
@@ -167,14 +221,14 @@ extension ElasticsearchAPI {
     func deleteDocument(_ request: ESRequest, _ index: String, _ id: String) throws(StoreError) -> ESResponse {
         let forced = try checkRefresh(request)
         _ = try store.resolve(index, options: .strict)
-        let result = try store.write(index: index, .delete(id: id, conditions: try conditions(request)))
+        let result = try store.write(index: index, .delete(id: id, conditions: try conditions(request, kind: "delete")))
         return ESResponse(status: result.status, json: result.singleJSON(forced: forced))
     }
 
     func updateDocument(_ request: ESRequest, _ index: String, _ id: String) throws(StoreError) -> ESResponse {
         let forced = try checkRefresh(request)
         let body = try request.requiredObject()
-        let update = try Self.updateRequest(id: id, body: body, conditions: try conditions(request))
+        let update = try Self.updateRequest(id: id, body: body, conditions: try conditions(request, kind: "update"))
         let result = try store.write(index: index, .update(update))
         return ESResponse(status: result.status, json: result.singleJSON(forced: forced))
     }
@@ -357,17 +411,38 @@ package struct BulkParser {
             }
             var targetIndex = defaultIndex
             var id: String?
-            var conditions = WriteConditions()
+            var ifSeqNo: Int64?
+            var ifPrimaryTerm: Int64?
+            var version: Int64?
+            var versionType: String?
             var opType: String?
             for (key, value) in meta {
+                // Metadata values are simple values (the `_source` option excepted), as Elasticsearch reads them.
+                if key != "_source" && key != "dynamic_templates", value.isContainer {
+                    throw .illegalArgument(
+                        "Malformed action/metadata line [\(lineNumber)], expected a simple value for field [\(key)] "
+                            + "but found [\(value.tokenName)]"
+                    )
+                }
+                func long() throws(StoreError) -> Int64 {
+                    guard let number = value.intValue ?? value.stringValue.flatMap({ Int64($0) }) else {
+                        throw .illegalArgument(
+                            "Malformed action/metadata line [\(lineNumber)]: [\(key)] must be a number, found "
+                                + "[\(value.serialized())]"
+                        )
+                    }
+                    return number
+                }
                 switch key {
                 case "_index": targetIndex = value.stringValue
                 case "_id": id = value.stringValue ?? value.intValue.map { String($0) }
-                case "if_seq_no": conditions.ifSeqNo = value.intValue
-                case "if_primary_term": conditions.ifPrimaryTerm = value.intValue
+                case "if_seq_no": ifSeqNo = try long()
+                case "if_primary_term": ifPrimaryTerm = try long()
+                case "version": version = try long()
+                case "version_type": versionType = value.stringValue
                 case "op_type": opType = value.stringValue
-                case "routing", "_routing", "pipeline", "require_alias", "retry_on_conflict", "version",
-                    "version_type", "_source", "dynamic_templates", "list_executed_pipelines", "require_data_stream":
+                case "routing", "_routing", "pipeline", "require_alias", "retry_on_conflict", "_source",
+                    "dynamic_templates", "list_executed_pipelines", "require_data_stream":
                     continue
                 default:
                     throw .illegalArgument(
@@ -397,6 +472,19 @@ package struct BulkParser {
                 )
             }
             let itemID = id ?? ""
+            let conditions: WriteConditions
+            do {
+                conditions = try ElasticsearchAPI.conditions(
+                    ifSeqNo: ifSeqNo,
+                    ifPrimaryTerm: ifPrimaryTerm,
+                    version: version,
+                    versionType: versionType,
+                    kind: kind == "index" && opType == "create" ? "create" : kind
+                )
+            } catch {
+                entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, error)))
+                continue
+            }
             if let id {
                 do { try ElasticsearchAPI.validateID(id) } catch {
                     entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: id, error)))

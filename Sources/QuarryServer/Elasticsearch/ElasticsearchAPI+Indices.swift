@@ -199,6 +199,10 @@ extension ElasticsearchAPI {
     /// Renders `_cat` rows as JSON (`format=json`) or ES's aligned text table (`v` adds the header).
     private func catResponse(_ request: ESRequest, _ rows: [[(String, String)]]) throws(StoreError) -> ESResponse {
         var rows = rows
+        if let format = request.parameters["format"], !["json", "text", "txt"].contains(format) {
+            // Quarry renders `_cat` as text or JSON only (Elasticsearch also has YAML, CBOR and Smile).
+            throw .illegalArgument("Unsupported format [\(format)]: this store renders _cat as [text] or [json]")
+        }
         if let columns = request.parameters["h"]?.split(separator: ",").map(String.init) {
             rows = rows.map { row in columns.compactMap { name in row.first { $0.0 == name } } }
         }

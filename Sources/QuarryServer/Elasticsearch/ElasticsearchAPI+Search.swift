@@ -46,7 +46,10 @@ extension ElasticsearchAPI {
         if try request.flag("version") { search.version = true }
         if try request.flag("seq_no_primary_term") { search.seqNoPrimaryTerm = true }
         if try request.flag("track_scores") { search.trackScores = true }
-        if let limit = try request.integer("terminate_after") { search.terminateAfter = limit }
+        if let limit = try request.integer("terminate_after") {
+            guard limit > 0 else { throw .illegalArgument("terminateAfter must be > 0") }
+            search.terminateAfter = limit
+        }
         let totalAsInt = try request.flag("rest_total_hits_as_int")
         if totalAsInt, case .upTo = search.trackTotalHits { search.trackTotalHits = .exact }
         let response = try store.search(

@@ -296,6 +296,15 @@ public struct ElasticsearchAPI: Sendable {
         "include_named_queries_score", "force_synthetic_source", "max_concurrent_searches",
     ]
 
+    /// Parameters every endpoint reads, checked as Elasticsearch checks them (`pretty=maybe` and `timeout=banana`
+    /// are errors there, not ignored).
+    static func validateCommonParameters(_ request: ESRequest) throws(StoreError) {
+        for flag in ["pretty", "human", "error_trace"] { _ = try request.flag(flag) }
+        for setting in ["timeout", "master_timeout"] {
+            if let text = request.parameters[setting] { try SearchRequest.validateTimeValue(text, setting: setting) }
+        }
+    }
+
     /// Answers one request, never throwing: errors become ES error responses.
     public func handle(_ request: ESRequest) -> ESResponse {
         let path = "/" + request.path.joined(separator: "/")
@@ -310,6 +319,7 @@ public struct ElasticsearchAPI: Sendable {
                 )
             }
             do {
+                try Self.validateCommonParameters(request)
                 var response = try route.handler(self, request, captures)
                 if request.method == .head { response.body = .empty }
                 return try postProcess(response, request)

@@ -11,12 +11,18 @@ public struct ElasticsearchResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
     let api: ElasticsearchAPI
-    /// ES's default `http.max_content_length`.
+    /// ES's `http.max_content_length`.
     let maximumBodySize: Int
+    let indexingPressure: IndexingPressure
 
-    public init(api: ElasticsearchAPI, maximumBodySize: Int = 100 << 20) {
+    public init(api: ElasticsearchAPI, maximumBodySize: Int = 100 << 20, indexingPressureLimit: Int = 128 << 20) {
+        self.init(api: api, maximumBodySize: maximumBodySize, indexingPressure: .init(limit: indexingPressureLimit))
+    }
+
+    init(api: ElasticsearchAPI, maximumBodySize: Int, indexingPressure: IndexingPressure) {
         self.api = api
         self.maximumBodySize = maximumBodySize
+        self.indexingPressure = indexingPressure
     }
 
     static let productHeader = HTTPField.Name("X-Elastic-Product")!
@@ -49,23 +55,37 @@ public struct ElasticsearchResponder: HTTPResponder {
                 compatible: compatible
             )
         }
+        let tooLarge = ESResponse(
+            status: 413,
+            json: ["error": .string("Request body is larger than [\(maximumBodySize)] bytes"), "status": 413]
+        )
+        // The declared length is checked and reserved before the body is read, so memory stays bounded.
+        let declared = request.headers[.contentLength].flatMap { Int($0) } ?? 0
+        if declared > maximumBodySize { return render(tooLarge, pretty: false, compatible: compatible) }
+        guard indexingPressure.reserve(declared) else {
+            return render(indexingPressure.rejection(declared), pretty: false, compatible: compatible)
+        }
+        var reserved = declared
+        defer { indexingPressure.release(reserved) }
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: maximumBodySize)
         } catch {
-            return render(
-                ESResponse(
-                    status: 413,
-                    json: [
-                        "error": .string("Request body is larger than [\(maximumBodySize)] bytes"),
-                        "status": 413,
-                    ]
-                ),
-                pretty: false,
-                compatible: compatible
-            )
+            return render(tooLarge, pretty: false, compatible: compatible)
         }
-        let esRequest = ESRequest(method: method, target: target, body: Array(buffer: body))
+        if body.readableBytes > reserved {
+            // A body without a declared length (chunked): reserve what arrived.
+            guard indexingPressure.reserve(body.readableBytes - reserved) else {
+                return render(indexingPressure.rejection(body.readableBytes), pretty: false, compatible: compatible)
+            }
+            reserved = body.readableBytes
+        }
+        let esRequest: ESRequest
+        do {
+            esRequest = try ESRequest(method: method, target: target, body: Array(buffer: body))
+        } catch {
+            return render(.error(error), pretty: false, compatible: compatible)
+        }
         let api = self.api
         // The store works synchronously on SQLite: run it off the cooperative pool.
         let response = try await NIOThreadPool.singleton.runIfActive { api.handle(esRequest) }
@@ -113,11 +133,31 @@ public struct ElasticsearchResponder: HTTPResponder {
 public struct ElasticsearchServerConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// A connection that sends and receives nothing for this long is closed.
+    public var idleTimeout: Duration
+    /// A request's head (request line and headers) must arrive within this time of its first byte.
+    public var headerTimeout: Duration
+    /// Elasticsearch's `http.max_content_length`: larger bodies are refused with 413.
+    public var maximumBodySize: Int
+    /// Elasticsearch's `indexing_pressure.memory.limit`: write requests whose bodies, with those already being
+    /// indexed, would exceed it are refused with 429 `es_rejected_execution_exception`, which clients retry.
+    public var indexingPressureLimit: Int
 
     /// Loopback only by default: the API has no authentication yet.
-    public init(host: String = "127.0.0.1", port: Int = 9200) {
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 9200,
+        idleTimeout: Duration = .seconds(60),
+        headerTimeout: Duration = .seconds(30),
+        maximumBodySize: Int = 100 << 20,
+        indexingPressureLimit: Int = 128 << 20
+    ) {
         self.host = host
         self.port = port
+        self.idleTimeout = idleTimeout
+        self.headerTimeout = headerTimeout
+        self.maximumBodySize = maximumBodySize
+        self.indexingPressureLimit = indexingPressureLimit
     }
 }
 
@@ -130,8 +170,19 @@ public func buildElasticsearchApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    Application(
-        responder: ElasticsearchResponder(api: ElasticsearchAPI(store: store)),
+    let headerTimeout = TimeAmount(configuration.headerTimeout)
+    return Application(
+        responder: ElasticsearchResponder(
+            api: ElasticsearchAPI(store: store),
+            maximumBodySize: configuration.maximumBodySize,
+            indexingPressure: IndexingPressure(limit: configuration.indexingPressureLimit)
+        ),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionGuard(headerTimeout: headerTimeout)],
+                idleTimeout: TimeAmount(configuration.idleTimeout)
+            )
+        ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger
