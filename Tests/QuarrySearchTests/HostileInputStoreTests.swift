@@ -78,7 +78,8 @@ struct HostileInputStoreTests {
             ]
             for query in empty { #expect(try store.ids("t", ["query": query]).isEmpty, "\(query)") }
             let everything: [JSON] = [
-                ["range": ["n": ["gte": -1e19]]], ["range": ["n": ["lte": .double(.infinity)]]], ["range": ["ts": ["gte": -1e300]]],
+                ["range": ["n": ["gte": -1e19]]], ["range": ["n": ["lte": .double(.infinity)]]],
+                ["range": ["ts": ["gte": -1e300]]],
             ]
             for query in everything { #expect(try store.ids("t", ["query": query]).count == 2, "\(query)") }
             for query: JSON in [["term": ["n": 1e19]], ["terms": ["n": [1e19]]], ["term": ["i": 3e9]]] {
