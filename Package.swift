@@ -179,6 +179,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "FuzzQuarry",
+            dependencies: ["QuarryCore", "QuarryLiquid", "QuarrySearch", "QuarryServer", "QuarryStories"],
+            path: "fuzz/FuzzQuarry",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "FuzzCapture",
             dependencies: ["QuarryCapture", "QuarryPacketbeat"],
             path: "fuzz/FuzzCapture",

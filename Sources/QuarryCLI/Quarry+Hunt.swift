@@ -103,6 +103,32 @@ extension Quarry {
                 }
             }
 
+            /// The story with this run's settings written into it. The story takes only data (domain, window,
+            /// recipients) from its input; which cluster, index and resolver it uses, which credential it sends and
+            /// to whom it may write are the story's, and the person running the command sets them here.
+            private func configured(_ story: Story) -> Story {
+                var story = story
+                if let clusterCredential, !story.credentials.contains(clusterCredential) {
+                    story.credentials.append(clusterCredential)
+                }
+                for position in story.agents.indices {
+                    guard case .object(var options) = story.agents[position].options else { continue }
+                    switch story.agents[position].type {
+                    case ElasticsearchAgent.type:
+                        if let cluster { options["cluster"] = .string(cluster) }
+                        if let clusterCredential { options["credential"] = .string(clusterCredential) }
+                        if let index { options["index"] = .string(index) }
+                    case DNSAgent.type:
+                        if let resolver { options["resolver"] = .string(resolver) }
+                    case EmailAgent.type:
+                        if let email { options["allowed_recipients"] = [.string(email)] }
+                    default: continue
+                    }
+                    story.agents[position].options = .object(options)
+                }
+                return story
+            }
+
             /// Runs the hunt; true when it found hosts.
             private func hunt(_ definition: Story, runtime: StoryRuntime) async throws -> Bool {
                 var window: (from: String, to: String) = ("now-\(since ?? "4h")", to ?? "now")
@@ -130,16 +156,12 @@ extension Quarry {
                         #"--email needs the SMTP server: quarry resources set smtp '{"host":"…","port":587,"from":"…"}'"#
                     )
                 }
-                try runtime.engine.register(definition)
+                try runtime.engine.register(configured(definition))
                 runtime.engine.start()
                 var payload: JSONObject = [
                     "domain": .string(domain), "from": .string(window.from), "to": .string(window.to),
                 ]
-                if let resolver { payload["resolver"] = .string(resolver) }
                 if let email { payload["recipients"] = .string(email) }
-                if let cluster { payload["cluster"] = .string(cluster) }
-                if let clusterCredential { payload["cluster_credential"] = .string(clusterCredential) }
-                if let index { payload["index"] = .string(index) }
                 let guid = try runtime.engine.startRun(story: definition.name, payload: .object(payload))
                 let record = try await runtime.engine.waitForRun(guid)
                 let exit = definition.exitAgent ?? "build_report"

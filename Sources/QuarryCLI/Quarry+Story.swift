@@ -14,7 +14,8 @@ extension Quarry {
 
         struct Lint: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Report every problem of a story file, with the agent and option it concerns; exit 1 if any."
+                abstract: "Report every problem of a story file, with the agent and option it concerns.",
+                discussion: "Exit status: 0 when the story has no error (warnings are printed), 1 otherwise."
             )
             @Argument(help: "The story file (YAML or JSON).") var file: String
 
@@ -26,12 +27,9 @@ extension Quarry {
                 } catch let error as StoryProblems {
                     problems = error.problems
                 }
-                if problems.isEmpty {
-                    print("\(file): ok")
-                    return
-                }
                 for problem in problems { printError("\(file): \(problem)") }
-                throw ExitCode(1)
+                if problems.contains(where: { !$0.isWarning }) { throw ExitCode(1) }
+                print(problems.isEmpty ? "\(file): ok" : "\(file): ok, with \(problems.count) warning(s)")
             }
         }
 

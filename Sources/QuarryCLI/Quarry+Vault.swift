@@ -8,14 +8,24 @@ extension Quarry {
     struct Credentials: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Manage credentials (AES-GCM encrypted; key in QUARRY_SECRET_KEY or DATA/stories/secret.key).",
-            subcommands: [Set.self, List.self, Remove.self]
+            subcommands: [Set.self, List.self, Show.self, Remove.self]
         )
 
         struct Set: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Set NAME to the value read from standard input (one line, or all of it)."
+                abstract: "Set NAME to the value read from standard input (one line, or all of it).",
+                discussion: """
+                    With --allowed-host, agents send the credential only to those hosts (an agent that would connect \
+                    elsewhere with it fails), as Tines' credentials carry allowed domains. A story reads only the \
+                    credentials it declares.
+                    """
             )
             @Argument var name: String
+            @Option(
+                name: .customLong("allowed-host"),
+                help: "A host the credential may be sent to (repeatable; *.example.com for any name under it)."
+            )
+            var allowedHosts: [String] = []
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -24,8 +34,28 @@ extension Quarry {
                 if value.hasSuffix("\n") { value.removeLast() }
                 if value.hasSuffix("\r") { value.removeLast() }
                 guard !value.isEmpty else { throw ValidationError("no value on standard input") }
-                try await withEngine(store) { try $0.vault.setCredential(name, value: value) }
-                print("credential \(name) set")
+                let hosts = allowedHosts.isEmpty ? nil : allowedHosts
+                try await withEngine(store) { try $0.vault.setCredential(name, value: value, allowedHosts: hosts) }
+                print(
+                    "credential \(name) set" + (hosts.map { " (allowed hosts: \($0.joined(separator: ", ")))" } ?? "")
+                )
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Print the value of credential NAME (for a generated webhook secret, say) and its hosts."
+            )
+            @Argument var name: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let (value, hosts) = try await withEngine(store) { engine in
+                    (try engine.vault.credential(name), try engine.vault.allowedHosts(name))
+                }
+                guard let value else { throw CommandFailure("no credential named \(name)") }
+                print(value)
+                if let hosts { printError("allowed hosts: \(hosts.joined(separator: ", "))") }
             }
         }
 

@@ -12,7 +12,9 @@ enum DateFilter {
     static let date: LiquidFilter = { input, arguments in
         try arguments.expect(1)
         guard case .string(let format)? = arguments[0], !format.isEmpty else { return input }
-        guard let seconds = timestamp(of: input) else { return input }
+        // Past ±10^14 seconds (three million years) the calendar arithmetic would overflow: such a value is not a
+        // date the filter formats, so it is returned as it came, as other inputs that are not dates are.
+        guard let seconds = timestamp(of: input), seconds.isFinite, abs(seconds) < 1e14 else { return input }
         return .string(strftime(format, seconds: seconds))
     }
 

@@ -153,7 +153,8 @@ struct LoopHeader: Sendable {
         switch value {
         case .null: return nil
         case .int(let number): return Int(clamping: number)
-        case .double(let number) where number.isFinite: return Int(number.rounded(.towardZero))
+        case .double(let number) where number.isFinite:
+            return Int(clamping: Int64.clamping(number, rounding: .towardZero))
         case .string(let text):
             if let number = Int(Substring(text).trimmingWhitespace()) { return number }
             throw LiquidError(.argument, "invalid integer '\(text)' for \(attribute)")

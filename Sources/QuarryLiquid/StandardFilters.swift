@@ -63,7 +63,8 @@ enum StandardFilters {
         guard let value, !value.isNull else { return nil }
         switch value {
         case .int(let number): return Int(clamping: number)
-        case .double(let number) where number.isFinite: return Int(number.rounded(.towardZero))
+        case .double(let number) where number.isFinite:
+            return Int(clamping: Int64.clamping(number, rounding: .towardZero))
         case .string(let text):
             guard let number = Int(Substring(text).trimmingWhitespace()) else {
                 throw LiquidError(.argument, "\(name): '\(text)' is not an integer")

@@ -71,9 +71,11 @@ import Testing
                     #"{"host": "localhost", "port": \#(sink.port), "security": "starttls", "username": "hunter", "from": "Quarry hunts <hunts@quarry.test>"}"#
             )
             try engine.vault.setCredential("smtp_password", value: "correct-horse-battery")
-            try engine.register(
-                try Story(contentsOf: ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path)
+            try engine.vault.setResource("hunt_recipients", value: #"["@quarry.test"]"#)
+            let story = try Story(
+                contentsOf: ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
             )
+            try engine.register(story)
             engine.start()
 
             let domain = CaptureGenerator.plantedDomains[0].name
@@ -141,10 +143,18 @@ import Testing
                 ) == true
             )
 
-            // An unreachable resolver: the hunt still answers from the wire, and says live resolution failed.
+            // An unreachable resolver (the story's setting, as `quarry hunt dns --resolver` writes it): the hunt
+            // still answers from the wire, and says live resolution failed.
+            var offlineStory = story
+            for position in offlineStory.agents.indices where offlineStory.agents[position].type == "dns" {
+                guard case .object(var options) = offlineStory.agents[position].options else { continue }
+                options["resolver"] = "https://localhost:1/dns-query"
+                offlineStory.agents[position].options = .object(options)
+            }
+            try engine.register(offlineStory)
             let offline = try engine.startRun(
                 story: "DNS threat hunt",
-                payload: ["domain": .string(domain), "from": "now-1h", "resolver": "https://localhost:1/dns-query"]
+                payload: ["domain": .string(domain), "from": "now-1h"]
             )
             #expect(try await engine.waitForRun(offline).status == .succeeded)
             let offlineReport = try #require(try engine.events(run: offline, agent: "Build report").first?.payload)

@@ -364,7 +364,9 @@ public struct Mappings: Sendable {
     /// Adds a dynamically mapped field at `path`, creating the objects on the way.
     mutating func addDynamicField(path: String, definition: JSONObject) throws(StoreError) {
         var components = path.split(separator: ".").map(String.init)
-        let leaf = components.removeLast()
+        guard let leaf = components.popLast() else {
+            throw .mapperParsing("field name cannot contain only dots: [\(path)]")
+        }
         var nested: JSONObject = [leaf: .object(definition)]
         while let parent = components.popLast() {
             nested = [parent: .object(["properties": .object(nested)])]

@@ -56,6 +56,12 @@ public struct AgentInput: Sendable {
         }
     }
 
+    /// An option that must be a whole number: fractions are truncated, and values past `Int`'s range (or not
+    /// numbers at all, such as `NaN`) are nil, never a trap.
+    public func integer(_ name: String) -> Int? {
+        number(name).flatMap { Int64(checkedTruncating: $0) }.map { Int($0) }
+    }
+
     public func number(_ name: String) -> Double? {
         switch options[name] {
         case .int(let number)?: return Double(number)

@@ -1,5 +1,6 @@
 public import AsyncHTTPClient
 public import Logging
+import NIOCore
 import NIOSSL
 public import QuarryCore
 
@@ -19,11 +20,30 @@ public struct AgentContext: Sendable {
     /// The variables the options were rendered with: the event's members and upstream agents' events by name.
     public var variables: JSONObject
     let vault: Vault
+    /// The credentials this delivery may read (those its story declares) and where they may go.
+    let credentials: CredentialAccess
     /// Runs another story to its end and returns its result (for `send_to_story`).
     var runStory: (@Sendable (String, JSON) async throws -> JSON)?
 
-    /// The value of credential `name`, or nil. The engine redacts every credential's value from what it stores.
-    public func credential(_ name: String) throws -> String? { try vault.credential(name) }
+    /// The value of credential `name`, or nil. Only credentials the story declares can be read; the engine redacts
+    /// every credential's value from what it stores.
+    public func credential(_ name: String) throws -> String? {
+        do {
+            return try credentials.value(named: name)
+        } catch let error as CredentialAccessError {
+            throw AgentError.failed(error.description)
+        }
+    }
+
+    /// Call before connecting to `host`: fails when a credential read in this delivery (by a template or by
+    /// ``credential(_:)``) carries allowed hosts and `host` is not one of them.
+    public func checkDestination(_ host: String) throws {
+        do {
+            try credentials.checkDestination(host)
+        } catch let error as CredentialAccessError {
+            throw AgentError.failed(error.description)
+        }
+    }
 
     /// The value of global resource `name`, or nil.
     public func resource(_ name: String) throws -> JSON? { try vault.resource(name) }
@@ -48,10 +68,24 @@ public struct StoryServices: Sendable {
     public var baseURL: String
 
     /// An HTTP client that trusts the system's certificate authorities and those in `trustedCertificatesFile`.
-    public static func makeHTTPClient(trustedCertificatesFile: String?) -> HTTPClient {
+    ///
+    /// A connection that cannot be made fails at once (refused) or within `connectTimeout` (an unreachable host):
+    /// the engine retries agents with its own backoff, so the client does not retry connecting within an attempt
+    /// (AsyncHTTPClient otherwise keeps trying until its connect timeout, 5–10 s for a closed local port).
+    public static func makeHTTPClient(
+        trustedCertificatesFile: String?,
+        connectTimeout: Duration = .seconds(5)
+    ) -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let trustedCertificatesFile { tls.additionalTrustRoots = [.file(trustedCertificatesFile)] }
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        return makeHTTPClient(tls: tls, connectTimeout: connectTimeout)
+    }
+
+    static func makeHTTPClient(tls: TLSConfiguration, connectTimeout: Duration = .seconds(5)) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.timeout.connect = TimeAmount(connectTimeout)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     public init(

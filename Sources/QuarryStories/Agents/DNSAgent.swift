@@ -90,6 +90,10 @@ public struct DNSAgent: StoryAgent {
         context: AgentContext
     ) async throws -> AgentOutput {
         var name = originalName
+        let host =
+            target.contains("://")
+            ? URLComponents(string: target)?.host ?? target : DNSResolver.hostAndPort(target, defaultPort: 53).0
+        try context.checkDestination(host)
         let resolver = DNSResolver(
             target: target,
             format: input.string("format") ?? "wire",

@@ -100,6 +100,7 @@ public struct ElasticsearchAgent: StoryAgent {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw AgentError.failed("cluster '\(target)' is not an http(s) URL")
         }
+        try context.checkDestination(URLComponents(string: url)?.host ?? url)
         return RemoteCluster(url: url, authorization: authorization, client: context.services.httpClient)
     }
 }

@@ -16,6 +16,12 @@ public struct EmailAgent: StoryAgent {
         OptionSpec("body", .string, required: true, "The HTML body."),
         OptionSpec("text_body", .string, "The plain-text alternative (default: the HTML's text)."),
         OptionSpec("reply_to", .string, "A Reply-To address."),
+        OptionSpec(
+            "allowed_recipients",
+            .list,
+            "When given, the only recipients allowed: addresses, or @domain for a whole domain (for recipients that "
+                + "come from a webhook's input)."
+        ),
         OptionSpec("smtp_host", .string, required: true, "The SMTP server."),
         OptionSpec("smtp_port", .integer, "Its port (default 587; 465 for tls)."),
         OptionSpec(
@@ -51,6 +57,20 @@ public struct EmailAgent: StoryAgent {
         for recipient in recipients where !MailMessage.address(in: recipient).contains("@") {
             throw AgentError.failed("'\(recipient)' is not an email address")
         }
+        if input.options["allowed_recipients"] != nil {
+            let allowed = input.list("allowed_recipients").map { $0.lowercased() }
+            for recipient in recipients {
+                let address = MailMessage.address(in: recipient).lowercased()
+                let domain = address.split(separator: "@").last.map { "@" + $0 } ?? ""
+                guard allowed.contains(address) || allowed.contains(domain) else {
+                    throw AgentError.failed(
+                        "'\(address)' is not an allowed recipient (allowed: "
+                            + "\(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))"
+                    )
+                }
+            }
+        }
+        try context.checkDestination(input.string("smtp_host") ?? "")
         let html = input.string("body") ?? ""
         var message = MailMessage(
             from: input.string("from") ?? "",
@@ -73,7 +93,7 @@ public struct EmailAgent: StoryAgent {
             SMTPConfiguration.Security(rawValue: input.string("smtp_security")?.lowercased() ?? "starttls") ?? .startTLS
         let configuration = SMTPConfiguration(
             host: input.string("smtp_host") ?? "",
-            port: input.number("smtp_port").map { Int($0) } ?? (security == .tls ? 465 : 587),
+            port: input.integer("smtp_port") ?? (security == .tls ? 465 : 587),
             security: security,
             username: input.string("smtp_username").flatMap { $0.isEmpty ? nil : $0 },
             password: input.string("smtp_password").flatMap { $0.isEmpty ? nil : $0 },

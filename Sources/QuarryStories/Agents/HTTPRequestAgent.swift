@@ -43,6 +43,7 @@ public struct HTTPRequestAgent: StoryAgent {
         guard let url = input.string("url"), url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw AgentError.failed("url must be an http(s) URL, got '\(input.string("url") ?? "")'")
         }
+        try context.checkDestination(URLComponents(string: url)?.host ?? url)
         let method = (input.string("method") ?? "get").uppercased()
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
@@ -125,6 +126,6 @@ public struct HTTPRequestAgent: StoryAgent {
     static let unverifiedClient: HTTPClient = {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        return StoryServices.makeHTTPClient(tls: tls)
     }()
 }

@@ -71,7 +71,7 @@ public struct TransformAgent: StoryAgent {
             guard let items = Self.value(input.options["path"], context: context).arrayValue else {
                 throw AgentError.failed("explode: path does not lead to an array")
             }
-            let limit = input.number("limit").map { Int($0) } ?? Int.max
+            let limit = input.integer("limit") ?? Int.max
             let to = input.string("to") ?? "individual_item"
             let guid = UUID().uuidString.lowercased()
             let size = Int64(min(items.count, limit))
@@ -122,7 +122,7 @@ public struct TransformAgent: StoryAgent {
             return AgentOutput(events: [.object(event)])
         case "deduplicate":
             let key = Self.value(input.options["path"], context: context).serialized()
-            let lookback = input.number("lookback").map { Int($0) } ?? 1_000
+            let lookback = input.integer("lookback") ?? 1_000
             return try context.memory.seen(key, lookback: max(1, lookback))
                 ? AgentOutput() : AgentOutput(events: [input.event])
         case "delay":

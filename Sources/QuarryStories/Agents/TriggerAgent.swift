@@ -47,7 +47,7 @@ public struct TriggerAgent: StoryAgent {
         let rules = input.options["rules"]?.arrayValue ?? []
         var matched = 0
         for rule in rules where try TriggerRules.matches(rule) { matched += 1 }
-        let required = input.number("must_match").map { Int($0) } ?? rules.count
+        let required = input.integer("must_match") ?? rules.count
         let isMatch = matched >= required
         guard isMatch || input.bool("emit_no_match") else { return AgentOutput() }
         var event = input.event.objectValue ?? ["body": input.event]

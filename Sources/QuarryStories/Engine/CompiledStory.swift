@@ -19,7 +19,7 @@ struct CompiledStory: Sendable {
 
     /// Compiles `story`, or throws every problem ``StoryLinter`` finds.
     init(_ story: Story) throws(StoryProblems) {
-        let problems = StoryLinter.problems(in: story)
+        let problems = StoryLinter.problems(in: story).filter { !$0.isWarning }
         guard problems.isEmpty else { throw StoryProblems(problems) }
         self.story = story
         var agents: [String: Agent] = [:]

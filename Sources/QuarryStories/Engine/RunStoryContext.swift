@@ -9,11 +9,13 @@ final class RunStoryContext: LiquidStoryContext {
     private let engine: StoryEngine
     private let run: String
     private let lineage: [String: Int64]
+    let credentials: CredentialAccess
 
-    init(engine: StoryEngine, run: String, lineage: [String: Int64]) {
+    init(engine: StoryEngine, run: String, lineage: [String: Int64], credentials: CredentialAccess) {
         self.engine = engine
         self.run = run
         self.lineage = lineage
+        self.credentials = credentials
     }
 
     /// An event's payload through the engine's cache of recent events; null when retention has removed it.
@@ -45,7 +47,7 @@ final class RunStoryContext: LiquidStoryContext {
     func credential(named name: String) throws(LiquidError) -> String {
         let value: String?
         do {
-            value = try engine.vault.credential(name)
+            value = try credentials.value(named: name)
         } catch {
             throw LiquidError(.render, "\(error)")
         }

@@ -60,6 +60,10 @@ final class StoryDatabase: Sendable {
                     CREATE TABLE IF NOT EXISTS resources(name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
                     """
             )
+            // The hosts a credential may be sent to (JSON array; NULL: any), added after the first release.
+            if try !db.columns(in: "credentials").contains(where: { $0.name == "hosts" }) {
+                try db.execute(sql: "ALTER TABLE credentials ADD COLUMN hosts TEXT")
+            }
         }
     }
 

@@ -95,6 +95,7 @@ public final class StoryEngine: Sendable {
     /// finds.
     public func register(_ story: Story) throws {
         let compiled = try CompiledStory(story)
+        try generateWebhookSecrets(story)
         try database.pool.write { db in
             try db.cachedExecute(
                 sql: "INSERT OR REPLACE INTO stories(name, source, updated) VALUES (?, ?, ?)",
@@ -102,6 +103,29 @@ public final class StoryEngine: Sendable {
             )
         }
         state.withLock { $0.stories[story.name] = compiled }
+    }
+
+    /// A webhook whose secret is a credential (`secret: "{% credential NAME %}"`) gets a random one the first time
+    /// its story is loaded on this installation, so that no two installations share a secret and none is in git.
+    /// `quarry credentials show NAME` prints it for whoever sets up the callers.
+    private func generateWebhookSecrets(_ story: Story) throws {
+        for agent in story.agents where agent.type == WebhookAgent.type {
+            guard let text = agent.options["secret"]?.stringValue,
+                let match = text.firstMatch(of: #/^\s*\{%-?\s*credential\s+([A-Za-z0-9_\-]+)\s*-?%\}\s*$/#),
+                story.credentials.contains(String(match.output.1))
+            else { continue }
+            let name = String(match.output.1)
+            if try vault.credential(name) == nil {
+                let bytes = (0..<24).map { _ in UInt8.random(in: 0...255) }
+                let secret = Data(bytes).base64EncodedString()
+                    .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                try vault.setCredential(name, value: secret)
+                logger.notice(
+                    "generated the webhook secret of a story",
+                    metadata: ["story": "\(story.name)", "credential": "\(name)"]
+                )
+            }
+        }
     }
 
     public func story(named name: String) -> Story? {
@@ -221,9 +245,16 @@ public final class StoryEngine: Sendable {
         let stories = state.withLock { Array($0.stories.values) }
         guard let compiled = stories.first(where: { $0.story.name == name || Story.snakeCase($0.story.name) == name })
         else { return [] }
+        // Secrets may be credentials: render with the story's own credentials (and nothing of any run).
+        let context = RunStoryContext(
+            engine: self,
+            run: "",
+            lineage: [:],
+            credentials: CredentialAccess(vault: vault, story: compiled.story)
+        )
         return compiled.story.agents.compactMap { definition in
             guard definition.type == WebhookAgent.type, let agent = compiled.agents[definition.key],
-                let options = try? agent.templates.render([:], story: nil),
+                let options = try? agent.templates.render([:], story: context),
                 let secret = options["secret"]?.stringValue, !secret.isEmpty
             else { return nil }
             return (compiled.story.name, definition, options, secret)
@@ -474,7 +505,13 @@ public final class StoryEngine: Sendable {
         do {
             event = try loadEvent(delivery.event)
             dryRun = delivery.dryRun
-            context = RunStoryContext(engine: self, run: delivery.run, lineage: event.lineage)
+            let credentials = CredentialAccess(vault: vault, story: compiled.story)
+            context = RunStoryContext(
+                engine: self,
+                run: delivery.run,
+                lineage: event.lineage,
+                credentials: credentials
+            )
             var variables = event.payload.objectValue ?? [:]
             for (name, id) in event.lineage where variables[name] == nil && agent.namedAgents.contains(name) {
                 variables[name] = try context.payload(of: id)
@@ -492,6 +529,7 @@ public final class StoryEngine: Sendable {
                 attempt: delivery.attempts + 1,
                 variables: variables,
                 vault: vault,
+                credentials: credentials,
                 runStory: { [self] name, payload in try await self.runSubStory(name, payload: payload) }
             )
             let output = try await withTimeout(agent.definition.timeout) {
@@ -576,9 +614,9 @@ public final class StoryEngine: Sendable {
         output: AgentOutput,
         started: Double
     ) async throws {
-        let secrets = vault.redactedValues
+        let redaction = Redaction(secrets: vault.redactedValues)
         let now = Date().timeIntervalSince1970
-        let redacted = output.events.map { Redaction.redact($0, secrets: secrets) }
+        let redacted = output.events.map { redaction.redact($0) }
         let prepared = try redacted.map { try database.prepare($0) }
         let expires = agent.definition.keepEventsFor.map { now + $0 }
         var note: String?
@@ -647,7 +685,7 @@ public final class StoryEngine: Sendable {
                 started: started,
                 outcome: prepared.isEmpty ? .nothing : .emitted,
                 emitted: prepared.count,
-                message: message.map { Redaction.redact($0, secrets: secrets) }
+                message: message.map { redaction.redact($0) }
             )
             return (try finishRunIfDone(db, run: delivery.run, compiled: compiled), emitted, queued)
         }
@@ -711,7 +749,7 @@ public final class StoryEngine: Sendable {
 
     private func retry(_ delivery: Delivery, policy: RetryPolicy, message: String, started: Double) async {
         let delay = policy.delay(afterAttempt: delivery.attempts + 1)
-        let secrets = vault.redactedValues
+        let redaction = Redaction(secrets: vault.redactedValues)
         do {
             try await commits.write { [self] db in
                 try db.cachedExecute(
@@ -724,7 +762,7 @@ public final class StoryEngine: Sendable {
                     started: started,
                     outcome: .retrying,
                     emitted: 0,
-                    message: Redaction.redact(message, secrets: secrets)
+                    message: redaction.redact(message)
                         + String(format: " (next attempt in %.1f s)", delay)
                 )
             }
@@ -735,8 +773,8 @@ public final class StoryEngine: Sendable {
 
     /// Records the failure as an error event of the agent (not delivered) and ends the delivery.
     private func fail(_ delivery: Delivery, message rawMessage: String, started: Double) async {
-        let secrets = vault.redactedValues
-        let message = Redaction.redact(rawMessage, secrets: secrets)
+        let redaction = Redaction(secrets: vault.redactedValues)
+        let message = redaction.redact(rawMessage)
         logger.warning(
             "agent failed",
             metadata: [

@@ -57,15 +57,27 @@ public final class Vault: Sendable {
 
     // MARK: Credentials
 
-    public func setCredential(_ name: String, value: String) throws {
+    /// Stores credential `name`. With `allowedHosts`, agents may send it only to those hosts (`es.example`, or
+    /// `*.example` for any name under it), as Tines' credentials carry allowed domains; without, to any host.
+    public func setCredential(_ name: String, value: String, allowedHosts: [String]? = nil) throws {
         let sealed = try AES.GCM.seal(Data(value.utf8), using: key, authenticating: Data(name.utf8))
         guard let combined = sealed.combined else { throw VaultError("cannot seal credential \(name)") }
+        let hosts = allowedHosts.map { JSON.array($0.map { .string($0.lowercased()) }).serialized() }
         try database.pool.write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO credentials(name, sealed, updated) VALUES (?, ?, ?)",
-                arguments: [name, combined, Date().timeIntervalSince1970]
+                sql: "INSERT OR REPLACE INTO credentials(name, sealed, updated, hosts) VALUES (?, ?, ?, ?)",
+                arguments: [name, combined, Date().timeIntervalSince1970, hosts]
             )
         }
+    }
+
+    /// The hosts credential `name` may be sent to; nil when it may go anywhere (or does not exist).
+    public func allowedHosts(_ name: String) throws -> [String]? {
+        let text = try database.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT hosts FROM credentials WHERE name = ?", arguments: [name])
+        }
+        guard let text, let hosts = try? JSON.parse(text).arrayValue else { return nil }
+        return hosts.compactMap(\.stringValue)
     }
 
     /// The value of credential `name`, or nil when there is none. The name is authenticated with the value, so a

@@ -124,16 +124,20 @@ public struct StoryProblem: Error, Sendable, Equatable, CustomStringConvertible 
     /// The option concerned (`options.query.size`), if any.
     public var option: String?
     public var message: String
+    /// A warning points at something risky that still runs; the engine refuses a story only for errors.
+    public var isWarning: Bool
 
-    public init(_ location: String, option: String? = nil, _ message: String) {
+    public init(_ location: String, option: String? = nil, _ message: String, isWarning: Bool = false) {
         self.location = location
         self.option = option
         self.message = message
+        self.isWarning = isWarning
     }
 
     public var description: String {
-        if let option { return "\(location): \(option): \(message)" }
-        return "\(location): \(message)"
+        let prefix = isWarning ? "warning: " : ""
+        if let option { return "\(prefix)\(location): \(option): \(message)" }
+        return "\(prefix)\(location): \(message)"
     }
 }
 

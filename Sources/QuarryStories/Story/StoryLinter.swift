@@ -41,6 +41,7 @@ public enum StoryLinter {
         }
         problems += cycleProblems(story)
         problems += referenceProblems(story)
+        problems += untrustedDestinationProblems(story)
         if story.agents.contains(where: { !$0.key.isEmpty }) && story.entryAgents.isEmpty {
             problems.append(
                 StoryProblem("story", option: "agents", "no agent starts the story: every agent receives from another")
@@ -143,6 +144,46 @@ public enum StoryLinter {
             state[key] = 2
         }
         for agent in story.agents { visit(agent.key, path: []) }
+        return problems
+    }
+
+    /// Where each agent type sends what it carries: the options that decide the destination.
+    static let destinationOptions: [String: [String]] = [
+        HTTPRequestAgent.type: ["url"], ElasticsearchAgent.type: ["cluster", "credential"],
+        EmailAgent.type: ["smtp_host", "recipients"], DNSAgent.type: ["resolver"],
+    ]
+
+    /// Warns where input from outside (the payload of a webhook that starts the story) decides where a request
+    /// that carries a credential goes, or which credential it carries: a caller could send the credential, or a
+    /// report, anywhere.
+    private static func untrustedDestinationProblems(_ story: Story) -> [StoryProblem] {
+        let entries = story.entryAgents.filter { $0.type == WebhookAgent.type }.map(\.key)
+        guard !entries.isEmpty else { return [] }
+        func fromInput(_ text: String) -> Bool {
+            entries.contains { text.contains(".\($0)") || text.contains("{{ \($0).") || text.contains("{{\($0).") }
+        }
+        var problems: [StoryProblem] = []
+        for agent in story.agents {
+            guard let options = destinationOptions[agent.type] else { continue }
+            let text = agent.options.serialized()
+            let credential = agent.options["credential"]?.stringValue ?? ""
+            let carriesCredential =
+                text.contains("{% credential") || text.contains("{%- credential") || text.contains(".CREDENTIAL.")
+                || !credential.isEmpty
+            guard carriesCredential else { continue }
+            for option in options {
+                guard let value = agent.options[option], fromInput(value.serialized()) else { continue }
+                problems.append(
+                    StoryProblem(
+                        agent.location,
+                        option: "options.\(option)",
+                        "comes from the webhook's input, and this agent sends a credential: a caller could choose "
+                            + "where the credential (or what it protects) goes; take it from a resource or the story",
+                        isWarning: true
+                    )
+                )
+            }
+        }
         return problems
     }
 

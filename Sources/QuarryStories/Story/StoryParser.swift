@@ -209,13 +209,20 @@ extension StoryForm {
 
 /// Durations as stories write them: `30s`, `5m`, `12h`, `7d`, `2w`, or a number of seconds.
 enum DurationText {
+    /// The longest duration a story may name (100 years): longer ones, and infinities, would overflow the
+    /// arithmetic on times.
+    static let maximum: Double = 100 * 365 * 86_400
+
     static func seconds(_ value: JSON) -> Double? {
+        let seconds: Double?
         switch value {
-        case .int(let number): return number >= 0 ? Double(number) : nil
-        case .double(let number): return number >= 0 ? number : nil
-        case .string(let text): return seconds(text)
-        default: return nil
+        case .int(let number): seconds = Double(number)
+        case .double(let number): seconds = number
+        case .string(let text): seconds = Self.seconds(text)
+        default: seconds = nil
         }
+        guard let seconds, seconds >= 0, seconds <= maximum else { return nil }
+        return seconds
     }
 
     static func seconds(_ text: String) -> Double? {
