@@ -257,15 +257,17 @@ public final class EmbeddedStore: @unchecked Sendable {
             var mappings = Mappings()
             var settings: JSONObject = [:]
             var aliases: JSONObject = [:]
-            if let template = matchingTemplate(for: name) {
-                try mappings.merge(template.mappings)
+            let template = matchingTemplate(for: name)
+            if let template {
                 settings = try IndexMetadata.flattenSettings(template.settings)
                 aliases = template.aliases
             }
-            if let requested = object["mappings"]?.objectValue { try mappings.merge(requested) }
             if let requested = object["settings"]?.objectValue {
                 for (key, value) in try IndexMetadata.flattenSettings(requested) { settings[key] = value }
             }
+            try mappings.useNormalizers(of: settings)
+            if let template { try mappings.merge(template.mappings) }
+            if let requested = object["mappings"]?.objectValue { try mappings.merge(requested) }
             try mappings.checkLimits(MappingLimits(settings: settings))
             if let requested = object["aliases"]?.objectValue {
                 for (key, value) in requested { aliases[key] = value }

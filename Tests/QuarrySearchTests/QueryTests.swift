@@ -1,3 +1,4 @@
+import Foundation
 import QuarryCore
 import QuarrySearch
 import Testing
@@ -53,6 +54,101 @@ struct QueryTests {
                 "query": ["term": ["dns.question.name": ["value": "EXAMPLE.COM", "case_insensitive": true]]]
             ]
             #expect(try store.ids("logs", insensitive) == ["1"])
+        }
+    }
+
+    /// `case_insensitive` on `term`, `prefix` and `wildcard` (Elasticsearch 7.10+): ASCII letters match in any
+    /// case, other characters exactly; on a keyword field with a normalizer the query value is normalized too, and
+    /// `_source` keeps the value as sent. A brute-force oracle over names in random case decides every answer.
+    @Test func caseInsensitiveTermPrefixAndWildcardWithAndWithoutANormalizer() async throws {
+        try await withStore { store in
+            try store.createIndex(
+                "names",
+                body: [
+                    "settings": [
+                        "analysis": [
+                            "normalizer": ["folded": ["type": "custom", "filter": ["lowercase", "asciifolding"]]]
+                        ]
+                    ],
+                    "mappings": [
+                        "properties": [
+                            "name": ["type": "keyword"],
+                            "lowered": ["type": "keyword", "normalizer": "lowercase"],
+                            "folded": ["type": "keyword", "normalizer": "folded"],
+                        ]
+                    ],
+                ]
+            )
+            var random = SystemRandomNumberGenerator()
+            let base = ["update.evil-cdn.example", "evil-cdn.example", "cdn.example", "Ünïcode.example", "other.test"]
+            var names: [String] = []
+            for word in base {
+                for _ in 0..<4 {
+                    names.append(String(word.map { Bool.random(using: &random) ? Character($0.uppercased()) : $0 }))
+                }
+            }
+            try store.index(
+                "names",
+                names.map { ["name": .string($0), "lowered": .string($0), "folded": .string($0)] },
+                ids: names.indices.map(String.init)
+            )
+            _ = try store.refresh("names")
+            func ids(_ query: JSON) throws -> Set<String> {
+                Set(try store.ids("names", ["size": 100, "query": query]))
+            }
+            func expected(_ accept: (String) -> Bool) -> Set<String> {
+                Set(names.indices.filter { accept(names[$0]) }.map(String.init))
+            }
+            func ascii(_ text: String) -> String {
+                String(text.map { $0.isASCII ? Character($0.lowercased()) : $0 })
+            }
+            for probe in ["UPDATE.Evil-CDN.example", "evil-cdn.example", "ünïcode.example", "ÜNÏCODE.EXAMPLE"] {
+                let term: JSON = ["term": ["name": ["value": .string(probe), "case_insensitive": true]]]
+                #expect(try ids(term) == expected { ascii($0) == ascii(probe) }, "\(probe)")
+                let exact: JSON = ["term": ["name": .string(probe)]]
+                #expect(try ids(exact) == expected { $0 == probe }, "\(probe)")
+                // The lowercase normalizer: indexed and queried lower case, with or without case_insensitive.
+                #expect(
+                    try ids(["term": ["lowered": .string(probe)]]) == expected { $0.lowercased() == probe.lowercased() }
+                )
+                let folded: JSON = ["term": ["folded": .string(probe)]]
+                #expect(try ids(folded) == expected { fold($0) == fold(probe) }, "\(probe)")
+            }
+            let prefix: JSON = ["prefix": ["name": ["value": "EVIL-", "case_insensitive": true]]]
+            #expect(try ids(prefix) == expected { ascii($0).hasPrefix("evil-") })
+            #expect(try ids(["prefix": ["name": "EVIL-"]]) == expected { $0.hasPrefix("EVIL-") })
+            #expect(try ids(["prefix": ["lowered": "EVIL-"]]) == expected { $0.lowercased().hasPrefix("evil-") })
+            let wildcard: JSON = ["wildcard": ["name": ["value": "*.EVIL-cdn.example", "case_insensitive": true]]]
+            #expect(try ids(wildcard) == expected { ascii($0).hasSuffix(".evil-cdn.example") })
+            #expect(
+                try ids(["wildcard": ["lowered": "*.EVIL-CDN.EXAMPLE"]])
+                    == expected {
+                        $0.lowercased().hasSuffix(".evil-cdn.example")
+                    }
+            )
+            // `_source` keeps what was sent; the normalized form is what is indexed.
+            let first = try store.search("names", ["query": ["ids": ["values": ["0"]]]])
+            #expect(first["hits"]?["hits"]?[0]?["_source"]?["lowered"] == .string(names[0]))
+        }
+        func fold(_ text: String) -> String {
+            text.lowercased().folding(options: .diacriticInsensitive, locale: nil)
+        }
+    }
+
+    @Test func anUnknownNormalizerOrOneOnATextFieldIsRefused() async throws {
+        try await withStore { store in
+            #expect(throws: StoreError.self) {
+                try store.createIndex(
+                    "a",
+                    body: ["mappings": ["properties": ["n": ["type": "keyword", "normalizer": "nope"]]]]
+                )
+            }
+            #expect(throws: StoreError.self) {
+                try store.createIndex(
+                    "b",
+                    body: ["mappings": ["properties": ["n": ["type": "text", "normalizer": "lowercase"]]]]
+                )
+            }
         }
     }
 

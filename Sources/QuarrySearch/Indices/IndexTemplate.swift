@@ -38,11 +38,9 @@ public struct IndexTemplate: Sendable {
         }
         priority = body["priority"]?.intValue ?? 0
         if let template = body["template"]?.objectValue {
+            let settings = try IndexMetadata.flattenSettings(template["settings"]?.objectValue ?? [:])
             if let mappings = template["mappings"]?.objectValue {
-                _ = try Mappings(json: mappings)
-            }
-            if let settings = template["settings"]?.objectValue {
-                _ = try IndexMetadata.flattenSettings(settings)
+                _ = try Mappings(json: mappings, settings: settings)
             }
         }
         self.body = normalized

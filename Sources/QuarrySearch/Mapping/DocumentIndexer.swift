@@ -257,10 +257,11 @@ package struct DocumentIndexer {
         case .unindexed, .object:
             return
         case .keyword:
-            guard let text = text(of: value) else {
+            guard let original = text(of: value) else {
                 throw .illegalArgument("Can't get text on a \(value.tokenName)")
             }
-            if let limit = field.ignoreAbove, text.count > limit { return }
+            if let limit = field.ignoreAbove, original.count > limit { return }
+            let text = field.normalized(original)
             if field.indexed { document.terms.append((field, text)) }
             if field.docValues { document.values.append((field, .string(text))) }
         case .text:

@@ -20,6 +20,8 @@ public final class FieldDefinition: Sendable {
     let coerce: Bool
     /// A `constant_keyword`'s value.
     let constantValue: String?
+    /// A keyword field's normalizer, applied to values as they are indexed and to term-level query values.
+    let normalizer: Normalizer?
     /// Sub-fields declared under `fields`.
     let multiFields: [FieldDefinition]
     /// The field whose `fields` declare this one.
@@ -31,7 +33,8 @@ public final class FieldDefinition: Sendable {
         definition: JSONObject,
         ordinal: Int,
         multiFields: [FieldDefinition] = [],
-        parentPath: String? = nil
+        parentPath: String? = nil,
+        normalizers: [String: Normalizer] = Normalizer.builtIn
     ) throws(StoreError) {
         self.path = path
         self.ordinal = ordinal
@@ -47,6 +50,7 @@ public final class FieldDefinition: Sendable {
         var ignoreMalformed = false
         var coerce = true
         var constantValue: String?
+        var normalizer: Normalizer?
         let typeName = definition["type"]?.stringValue ?? "object"
         guard let type = FieldType(rawValue: typeName) else {
             throw .mapperParsing("No handler for type [\(typeName)] declared on field [\(path.lastPathComponent)]")
@@ -57,7 +61,7 @@ public final class FieldDefinition: Sendable {
             case "type", "fields", "properties", "doc_values", "store", "norms", "index_options", "boost",
                 "copy_to", "scaling_factor", "eager_global_ordinals", "similarity", "term_vector", "meta",
                 "position_increment_gap", "fielddata", "time_series_dimension", "time_series_metric", "path",
-                "locale", "split_queries_on_whitespace", "normalizer", "dynamic", "enabled", "ignore_z_value":
+                "locale", "split_queries_on_whitespace", "dynamic", "enabled", "ignore_z_value":
                 if key == "doc_values" { docValues = value.boolValue ?? true }
                 if key == "enabled", value.boolValue == false { indexed = false }
             case "format":
@@ -94,6 +98,19 @@ public final class FieldDefinition: Sendable {
             case "ignore_malformed": ignoreMalformed = value.boolValue ?? false
             case "coerce": coerce = value.boolValue ?? true
             case "value": constantValue = value.stringValue
+            case "normalizer":
+                guard type == .keyword else {
+                    throw .mapperParsing(
+                        "unknown parameter [normalizer] on mapper [\(path.lastPathComponent)] of type [\(typeName)]"
+                    )
+                }
+                guard let name = value.stringValue, let named = normalizers[name] else {
+                    throw .mapperParsing(
+                        "Failed to parse mapping: normalizer [\(value.stringValue ?? value.serialized())] not found "
+                            + "for field [\(path.lastPathComponent)]"
+                    )
+                }
+                normalizer = named
             default:
                 throw .mapperParsing(
                     "unknown parameter [\(key)] on mapper [\(path.lastPathComponent)] of type [\(typeName)]"
@@ -114,6 +131,12 @@ public final class FieldDefinition: Sendable {
         self.ignoreMalformed = ignoreMalformed
         self.coerce = coerce
         self.constantValue = constantValue
+        self.normalizer = normalizer
+    }
+
+    /// A keyword value as the field indexes it: normalized, when the field has a normalizer.
+    func normalized(_ text: String) -> String {
+        normalizer?.normalize(text) ?? text
     }
 }
 

@@ -16,6 +16,8 @@ public struct Mappings: Sendable {
     private(set) var root = MappingNode(path: "", children: [:])
     /// Field ordinals: assigned once per path and kept across merges.
     private(set) var ordinals: [String: Int] = [:]
+    /// The normalizers keyword fields may name: the built-in ones and those of the index settings.
+    private(set) var normalizers = Normalizer.builtIn
 
     /// What happens to a field that the mapping does not know.
     enum Dynamic: Sendable, Hashable {
@@ -40,6 +42,18 @@ public struct Mappings: Sendable {
     public init(json: JSONObject) throws(StoreError) {
         self.json = [:]
         try merge(json)
+    }
+
+    /// Mappings for an index with these (flattened) settings, whose `analysis.normalizer` fields may name.
+    public init(json: JSONObject, settings: JSONObject) throws(StoreError) {
+        self.json = [:]
+        normalizers = try Normalizer.declared(in: settings)
+        try merge(json)
+    }
+
+    /// Takes the normalizers of (flattened) index settings, before the mappings that name them are merged.
+    mutating func useNormalizers(of settings: JSONObject) throws(StoreError) {
+        normalizers = try Normalizer.declared(in: settings)
     }
 
     var dateDetection: Bool { json["date_detection"]?.boolValue ?? true }
@@ -89,7 +103,8 @@ public struct Mappings: Sendable {
             into: &fields,
             objects: &objects,
             disabled: &disabled,
-            ordinals: &ordinals
+            ordinals: &ordinals,
+            normalizers: normalizers
         )
         json = merged
         self.fields = fields
@@ -164,7 +179,8 @@ public struct Mappings: Sendable {
         into fields: inout [String: FieldDefinition],
         objects: inout [String: Dynamic],
         disabled: inout Set<String>,
-        ordinals: inout [String: Int]
+        ordinals: inout [String: Int],
+        normalizers: [String: Normalizer]
     ) throws(StoreError) -> MappingNode {
         func ordinal(_ path: String) -> Int {
             if let existing = ordinals[path] { return existing }
@@ -188,7 +204,8 @@ public struct Mappings: Sendable {
                     into: &fields,
                     objects: &objects,
                     disabled: &disabled,
-                    ordinals: &ordinals
+                    ordinals: &ordinals,
+                    normalizers: normalizers
                 )
                 children[name] = .object(node)
                 continue
@@ -204,7 +221,8 @@ public struct Mappings: Sendable {
                         path: subPath,
                         definition: subDefinition,
                         ordinal: ordinal(subPath),
-                        parentPath: path
+                        parentPath: path,
+                        normalizers: normalizers
                     )
                     fields[subPath] = subField
                     subFields.append(subField)
@@ -214,7 +232,8 @@ public struct Mappings: Sendable {
                 path: path,
                 definition: definition,
                 ordinal: ordinal(path),
-                multiFields: subFields
+                multiFields: subFields,
+                normalizers: normalizers
             )
             fields[path] = field
             children[name] = .field(field)
@@ -227,6 +246,7 @@ public struct Mappings: Sendable {
     func isolatedCopy() -> Mappings {
         var copy = Mappings()
         copy.ordinals = ordinals
+        copy.normalizers = normalizers
         do {
             try copy.merge(json)
         } catch {
@@ -380,7 +400,7 @@ public enum Wildcard {
     /// Whether `text` matches `pattern`, where `*` is any run and `?` one character.
     public static func matches(_ pattern: String, _ text: String, caseInsensitive: Bool = false) -> Bool {
         if caseInsensitive {
-            return matchesBytes(Array(pattern.lowercased().utf8), Array(text.lowercased().utf8))
+            return matchesBytes(Array(pattern.asciiLowercased.utf8), Array(text.asciiLowercased.utf8))
         }
         // Most patterns in hot paths (`_source` includes, field names) have no wildcard at all.
         if !pattern.utf8.contains(UInt8(ascii: "*")), !pattern.utf8.contains(UInt8(ascii: "?")) {

@@ -146,18 +146,18 @@ struct QueryExecutor {
             for doc in try reader.documents(ids: ids) { bitmap.insert(doc) }
             return Matches(bitmap, .constant(scoring ? 1 : 0))
         case .prefix(let field, let value, let insensitive, let boost):
-            let documents = try expandTerms(field: field) { term in
-                insensitive ? term.lowercased().hasPrefix(value.lowercased()) : term.hasPrefix(value)
-            } prefix: {
-                insensitive ? "" : value
+            let documents = try expandTerms(field: field) { definition in
+                let value = definition.normalized(value)
+                guard insensitive else { return (value, { $0.hasPrefix(value) }) }
+                let lowered = value.asciiLowercased
+                return ("", { $0.asciiLowercased.hasPrefix(lowered) })
             }
             return Matches(documents, .constant(scoring ? boost : 0))
         case .wildcard(let field, let pattern, let insensitive, let boost):
-            let literalPrefix = String(pattern.prefix { $0 != "*" && $0 != "?" && $0 != "\\" })
-            let documents = try expandTerms(field: field) { term in
-                Wildcard.matches(pattern, term, caseInsensitive: insensitive)
-            } prefix: {
-                insensitive ? "" : literalPrefix
+            let documents = try expandTerms(field: field) { definition in
+                let pattern = definition.normalized(pattern)
+                let literalPrefix = insensitive ? "" : String(pattern.prefix { $0 != "*" && $0 != "?" && $0 != "\\" })
+                return (literalPrefix, { Wildcard.matches(pattern, $0, caseInsensitive: insensitive) })
             }
             return Matches(documents, .constant(scoring ? boost : 0))
         case .match(let match):
@@ -330,11 +330,11 @@ struct QueryExecutor {
         switch definition.type.family {
         case .keyword, .text:
             var bitmap = empty
-            let term = text(value)
+            let term = definition.normalized(text(value))
             var frequency = 0
             if caseInsensitive {
-                let lowered = term.lowercased()
-                for candidate in try reader.terms(field: field) where candidate.lowercased() == lowered {
+                let lowered = term.asciiLowercased
+                for candidate in try reader.terms(field: field) where candidate.asciiLowercased == lowered {
                     frequency += try reader.addPostings(field: field, term: candidate, into: &bitmap)
                 }
             } else if definition.type.family == .text {
@@ -668,14 +668,20 @@ struct QueryExecutor {
         return bitmap
     }
 
-    private func expandTerms(field: String, _ accept: (String) -> Bool, prefix: () -> String) throws -> Bitmap {
+    /// The documents holding any term of `field` (a name or pattern) that a matcher accepts; `matcher` gives, for
+    /// each field, the prefix all accepted terms share (to seek the term dictionary) and the test itself.
+    private func expandTerms(
+        field: String,
+        _ matcher: (FieldDefinition) -> (prefix: String, accept: (String) -> Bool)
+    ) throws -> Bitmap {
         var bitmap = empty
         let fields = field.contains("*") ? expand([field]) : [field]
         for name in fields {
             guard let definition = mappings.field(name) else { continue }
             switch definition.type.family {
             case .keyword, .text, .ip, .boolean:
-                for term in try reader.terms(field: name, prefix: prefix()) where accept(term) {
+                let (prefix, accept) = matcher(definition)
+                for term in try reader.terms(field: name, prefix: prefix) where accept(term) {
                     try reader.addPostings(field: name, term: term, into: &bitmap)
                 }
             default:

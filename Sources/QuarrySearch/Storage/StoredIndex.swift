@@ -202,12 +202,13 @@ final class StoredIndex: @unchecked Sendable {
             throw StoreError.internalFailure("index file has no metadata")
         }
         let json = try JSON.parse(text)
+        let settings = json["settings"]?.objectValue ?? [:]
         return IndexMetadata(
             name: json["name"]?.stringValue ?? "",
             uuid: json["uuid"]?.stringValue ?? "",
             creationDate: json["creation_date"]?.intValue ?? 0,
-            settings: json["settings"]?.objectValue ?? [:],
-            mappings: try Mappings(json: json["mappings"]?.objectValue ?? [:]),
+            settings: settings,
+            mappings: try Mappings(json: json["mappings"]?.objectValue ?? [:], settings: settings),
             aliases: json["aliases"]?.objectValue ?? [:]
         )
     }
