@@ -139,10 +139,11 @@ extension JSON {
         }
     }
 
-    /// Liquid's `blank`: nil, false, a string of only whitespace, an empty array or object.
+    /// What compares equal to Liquid's `blank`: a string of only whitespace, an empty array or object. Nil, an
+    /// undefined variable and false do not, in python-liquid 2 and the Golden Liquid suite (Ruby's `blank?` from
+    /// ActiveSupport differs there; Tests/QuarryLiquidTests/BlankAndEmptyTests.swift checks the whole matrix).
     var isLiquidBlank: Bool {
         switch self {
-        case .null, .bool(false): return true
         case .string(let value): return value.allSatisfy(\.isWhitespace)
         case .array(let values): return values.isEmpty
         case .object(let object): return object.isEmpty

@@ -300,7 +300,8 @@ final class RenderContext {
         }
     }
 
-    private func compare(
+    /// `left op right`, with `empty` and `blank` as tests rather than values; `case`/`when` compares with it too.
+    func compare(
         _ leftExpression: Expression,
         _ op: String,
         _ rightExpression: Expression

@@ -202,7 +202,10 @@ struct CaseTag: Node {
         for branch in branches {
             switch branch {
             case .when(let candidates, let block):
-                for candidate in candidates where try context.evaluate(candidate).liquidEquals(value) {
+                for candidate in candidates
+                where try candidate.isSpecialLiteral
+                    ? context.compare(subject, "==", candidate) : context.evaluate(candidate).liquidEquals(value)
+                {
                     matched = true
                     try block.render(into: &output, context: context)
                 }

@@ -1,0 +1,97 @@
+import Foundation
+import QuarryCore
+import QuarryLiquid
+import QuarryTesting
+import Testing
+
+/// Comparisons with the special literals `blank` and `empty`, for every kind of value, in every place a comparison
+/// is written, against python-liquid 2 rendering the same templates (Tests/python/liquid_render.py; scripts/test
+/// installs python-liquid).
+@Suite("blank and empty against python-liquid")
+struct BlankAndEmptyTests {
+    /// The values: name → JSON, where a missing name is the undefined variable.
+    static let values: [(name: String, value: JSON?)] = [
+        ("nil", .null), ("undefined", nil), ("false", false), ("true", true), ("empty string", ""),
+        ("space", " "), ("tab and newline", "\t\n"), ("empty list", []), ("empty object", [:]), ("zero", 0),
+        ("zero float", 0.0), ("number", 42), ("string", "text"), ("list", [1, 2]), ("list of empty", [""]),
+        ("object", ["k": "v"]),
+    ]
+
+    /// The templates, with `LIT` for the literal and `OP` for the operator.
+    static let shapes = [
+        "{% if x OP LIT %}T{% else %}F{% endif %}",
+        "{% if LIT OP x %}T{% else %}F{% endif %}",
+        "{% unless x OP LIT %}T{% else %}F{% endunless %}",
+        "{% if x OP LIT and true %}T{% else %}F{% endif %}",
+        "{% if false or x OP LIT %}T{% else %}F{% endif %}",
+    ]
+
+    static let pythonLiquid: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import liquid; assert liquid.__version__.startswith('2.')"]
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    struct Case {
+        var description: String
+        var template: String
+        var data: JSONObject
+    }
+
+    static func cases() -> [Case] {
+        var cases: [Case] = []
+        for (name, value) in values {
+            let data: JSONObject = value.map { ["x": $0] } ?? [:]
+            for literal in ["blank", "empty"] {
+                for op in ["==", "!="] {
+                    for shape in shapes {
+                        let template = shape.replacingOccurrences(of: "OP", with: op)
+                            .replacingOccurrences(of: "LIT", with: literal)
+                        cases.append(Case(description: "\(name): \(template)", template: template, data: data))
+                    }
+                }
+                let template = "{% case x %}{% when \(literal) %}T{% else %}F{% endcase %}"
+                cases.append(Case(description: "\(name): \(template)", template: template, data: data))
+            }
+        }
+        return cases
+    }
+
+    @Test(.enabled(if: pythonLiquid, "python-liquid 2 is not installed (scripts/test installs it with pip)"))
+    func everyValueComparesAsPythonLiquidSays() async throws {
+        let cases = Self.cases()
+        let expected: [JSON] = try await withTemporaryDirectory { directory in
+            let input = directory.appendingPathComponent("cases.json")
+            let list = JSON.array(cases.map { ["template": .string($0.template), "data": .object($0.data)] })
+            try Data(list.serializedBytes()).write(to: input)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [
+                "python3", ProjectPaths.root.appendingPathComponent("Tests/python/liquid_render.py").path, input.path,
+            ]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return try JSON.parse(Array(data)).arrayValue ?? []
+        }
+        try #require(expected.count == cases.count)
+        let environment = LiquidEnvironment()
+        var differences: [String] = []
+        for (test, reference) in zip(cases, expected) {
+            let ours = try environment.parse(test.template, name: "t").render(test.data)
+            if JSON.string(ours) != reference {
+                differences.append("\(test.description): \(ours), python-liquid \(reference)")
+            }
+        }
+        #expect(
+            differences.isEmpty,
+            "\(differences.count) of \(cases.count) differ:\n\(differences.joined(separator: "\n"))"
+        )
+    }
+}
