@@ -63,7 +63,9 @@ let package = Package(
         ),
         .target(
             name: "QuarryPacketbeat",
-            dependencies: ["QuarryCapture", "QuarryCore", "QuarryDNS"],
+            dependencies: [
+                "QuarryCapture", "QuarryCore", "QuarryDNS", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             exclude: ["Resources/README.md"],
             resources: [.copy("Resources/public_suffix_list.dat")],
             swiftSettings: swiftSettings

@@ -7,6 +7,9 @@ public final class CaptureIngester {
     public let processor: PacketbeatProcessor
     private let decoder = PacketDecoder()
     private var readerErrors: [String: Int] = [:]
+    /// The latest packet time read so far, to tell a file that continues the capture (a rotated `tcpdump -C` file)
+    /// from one that starts over (the same file again, an overlapping one).
+    private var latest: Int64?
 
     public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (PacketbeatDocument) -> Void) {
         processor = PacketbeatProcessor(options: options, emit: emit)
@@ -30,7 +33,13 @@ public final class CaptureIngester {
 
     private func ingest(_ reader: CaptureReader, progress: ((_ bytesRead: Int64, _ fileSize: Int64) -> Void)?) {
         var sinceProgress = 0
+        var isFirst = true
         while let packet = reader.next() {
+            // A file that goes back in time is a capture of its own: what the previous one left open is published
+            // as at the end of a capture, so that the same packets read again give the same documents.
+            if isFirst, let latest, packet.timestamp < latest { processor.finish() }
+            isFirst = false
+            latest = max(latest ?? packet.timestamp, packet.timestamp)
             if let decoded = decoder.decode(packet) {
                 processor.process(decoded)
             } else {

@@ -6,6 +6,15 @@ public struct PacketbeatDocument: Sendable {
     public var bytes: [UInt8]
     /// `@timestamp`, nanoseconds since the epoch.
     public var timestamp: Int64
+    /// The `_id` to store it under: derived from what the document describes (see ``DocumentID``), so that the same
+    /// packets ingested twice give the same ids.
+    public var id: String
+
+    public init(bytes: [UInt8], timestamp: Int64, id: String = "") {
+        self.bytes = bytes
+        self.timestamp = timestamp
+        self.id = id
+    }
 
     /// The document as a JSON tree (for the store and for tests).
     public var json: JSON {

@@ -87,7 +87,7 @@ enum PacketbeatDocuments {
         }
         addAgent(to: &writer, options: options)
         writer.end()
-        return PacketbeatDocument(bytes: writer.bytes, timestamp: start)
+        return PacketbeatDocument(bytes: writer.bytes, timestamp: start, id: DocumentID.dns(key, start: start))
     }
 
     static func dnsFields(
@@ -324,7 +324,11 @@ enum PacketbeatDocuments {
         bytes += template.segments[9]
         number(report.sourcePackets + report.destinationPackets)
         bytes += template.segments[10]
-        return PacketbeatDocument(bytes: bytes, timestamp: report.last)
+        return PacketbeatDocument(
+            bytes: bytes,
+            timestamp: report.last,
+            id: DocumentID.flow(flow.key, start: flow.start, report: report.number, final: report.final)
+        )
     }
 
     /// The unchanging bytes of a flow's reports, between the values that change (see ``flow(_:report:)``

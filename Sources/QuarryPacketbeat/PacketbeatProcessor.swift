@@ -20,7 +20,6 @@ public final class PacketbeatProcessor {
     private var flows: [FlowKey: Flow] = [:]
     private var lastTransactionSweep: Int64 = 0
     private var nextFlowReport: Int64?
-    private var flowCounter: UInt64 = 0
 
     /// `emit` receives each document as it completes.
     public init(options: PacketbeatOptions = PacketbeatOptions(), emit: @escaping (PacketbeatDocument) -> Void) {
@@ -92,6 +91,9 @@ public final class PacketbeatProcessor {
         var sourceBytes = 0
         var destinationPackets = 0
         var destinationBytes = 0
+        /// Reports published so far; numbers each report for its document id (an idle flow's periodic reports are
+        /// otherwise identical).
+        var reports = 0
         let communityID: String
         /// Text that every report of the flow repeats, made once.
         let sourceText: String
@@ -267,7 +269,8 @@ public final class PacketbeatProcessor {
         reportFlows(now: now)
     }
 
-    /// Publishes what is still open: unanswered queries and every flow's final report.
+    /// Publishes what is still open: unanswered queries and every flow's final report. The processor can go on with
+    /// another capture afterwards.
     public func finish() {
         for transaction in transactions.values.sorted(by: {
             ($0.request?.timestamp ?? 0) < ($1.request?.timestamp ?? 0)
@@ -282,6 +285,8 @@ public final class PacketbeatProcessor {
         streams.removeAll()
         for flow in flows.values.sorted(by: { $0.start < $1.start }) { publishFlow(flow, final: true) }
         flows.removeAll()
+        nextFlowReport = nil
+        lastTransactionSweep = 0
         drain()
     }
 
@@ -291,7 +296,7 @@ public final class PacketbeatProcessor {
         let forward =
             packet.source < packet.destination
             || (packet.source == packet.destination && packet.sourcePort <= packet.destinationPort)
-        let key = FlowKey(
+        var key = FlowKey(
             vlans: packet.vlans,
             ipProtocol: packet.ipProtocol,
             low: forward ? packet.source : packet.destination,
@@ -299,12 +304,21 @@ public final class PacketbeatProcessor {
             high: forward ? packet.destination : packet.source,
             highPort: packet.hasPorts ? (forward ? packet.destinationPort : packet.sourcePort) : 0
         )
+        if packet.ipProtocol == 1 || packet.ipProtocol == 58 {
+            // ICMP's "ports" are its type and code; Packetbeat keys an echo exchange by the address pair and the
+            // echo identifier, so that a request and its reply are one flow, and other ICMP by the addresses.
+            let echo: Set<UInt16> = packet.ipProtocol == 1 ? [0, 8] : [128, 129]
+            let identifier =
+                echo.contains(packet.sourcePort) && packet.payload.count >= 2
+                ? UInt16(packet.payload[0]) << 8 | UInt16(packet.payload[1]) : 0
+            key.lowPort = identifier
+            key.highPort = identifier
+        }
         let flow: Flow
         if let existing = flows[key] {
             flow = existing
         } else {
-            flowCounter += 1
-            flow = Flow(id: flowIdentifier(flowCounter, packet), key: key, packet: packet)
+            flow = Flow(id: flowIdentifier(key, packet), key: key, packet: packet)
             flows[key] = flow
             if nextFlowReport == nil, let period = options.flowPeriod {
                 nextFlowReport = packet.timestamp.addingReportingOverflow(period).partialValue
@@ -321,9 +335,12 @@ public final class PacketbeatProcessor {
         }
     }
 
-    /// A short unique identifier: the flow's start time and sequence number, base-36.
-    private func flowIdentifier(_ counter: UInt64, _ packet: DecodedPacket) -> String {
-        String(UInt64(bitPattern: packet.timestamp), radix: 36) + "-" + String(counter, radix: 36)
+    /// A short identifier from what the flow is, not the order it was met in (so that the same packets read again,
+    /// or in an overlapping file, give the same id): its start time and a hash of its key, base-36.
+    private func flowIdentifier(_ key: FlowKey, _ packet: DecodedPacket) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for byte in DocumentID.description(key).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(UInt64(bitPattern: packet.timestamp), radix: 36) + "-" + String(hash >> 24, radix: 36)
     }
 
     private func reportFlows(now: Int64) {
@@ -343,7 +360,9 @@ public final class PacketbeatProcessor {
 
     private func publishFlow(_ flow: Flow, final: Bool) {
         statistics.flowReports += 1
+        flow.reports += 1
         let report = FlowReport(
+            number: flow.reports,
             last: flow.last,
             sourcePackets: flow.sourcePackets,
             sourceBytes: flow.sourceBytes,
@@ -369,6 +388,8 @@ public final class PacketbeatProcessor {
 
     /// A flow's counters at the moment of a report (the flow goes on counting).
     struct FlowReport {
+        /// 1 for the flow's first report, 2 for the next…
+        var number: Int
         var last: Int64
         var sourcePackets: Int
         var sourceBytes: Int

@@ -57,7 +57,11 @@ struct IngestCommandTests {
                 "query": [
                     "bool": [
                         "must": [
-                            ["term": ["dns.question.name": "update.evil-cdn.example"]],
+                            [
+                                "term": [
+                                    "dns.question.name": ["value": "update.evil-cdn.example", "case_insensitive": true]
+                                ]
+                            ],
                             ["range": ["@timestamp": ["gte": "now-4h"]]],
                         ]
                     ]
@@ -65,9 +69,12 @@ struct IngestCommandTests {
             ]
             let dns = try hits(try quarry(["search", "packetbeat-*", "--data", data, "--query", query.serialized()]))
             let askers = Set(dns.compactMap { $0["_source"]?["client"]?["ip"]?.stringValue })
-            #expect(askers == ["10.1.0.2", "10.1.0.3", "10.1.0.4"])
+            // Three over UDP, one over TCP, one over IPv6, all in mixed case on the wire.
+            #expect(askers == ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "fd00::10:2"])
+            let names = Set(dns.compactMap { $0["_source"]?["dns"]?["question"]?["name"]?.stringValue })
+            #expect(!names.contains("update.evil-cdn.example") && names.count > 1, "\(names)")
             let addresses = Set(dns.flatMap { $0["_source"]?["dns"]?["resolved_ip"]?.arrayValue ?? [] })
-            #expect(addresses == ["203.0.113.66"])
+            #expect(addresses == ["203.0.113.66", "2001:db8::66"])
 
             // Which hosts then sent traffic to those addresses? The planted hosts, and one that never asked.
             let flows: JSON = [
@@ -92,6 +99,63 @@ struct IngestCommandTests {
                 )
             )
             #expect(Int64(lines.count) == count["hits"]?["total"]?["value"]?.intValue)
+        }
+    }
+
+    func storedCount(_ data: String) throws -> Int64? {
+        let query = #"{"size":0,"track_total_hits":true}"#
+        let result = try quarry(["search", "packetbeat-*", "--data", data, "--query", query])
+        return try JSON.parse(Array(result.output))["hits"]?["total"]?["value"]?.intValue
+    }
+
+    /// The same capture twice, a copy of it, and an ingest stopped half way and run again: every document is stored
+    /// once, under an id that comes from what it describes.
+    @Test func ingestingTheSamePacketsAgainAddsNothing() async throws {
+        try await withTemporaryDirectory { directory in
+            let capture = directory.appendingPathComponent("network.pcap").path
+            let written = try quarry(["sample", "capture", "--out", capture, "--hosts", "40", "--minutes", "20"])
+            #expect(written.status == 0, "\(written.error)")
+            let once = directory.appendingPathComponent("once").path
+            let first = try quarry(["ingest", capture, "--data", once])
+            #expect(first.status == 0, "\(first.error)")
+            let expected = try #require(try storedCount(once))
+            #expect(first.error.contains("\(expected) documents stored (\(expected) new, 0 already there)"))
+
+            let again = try quarry(["ingest", capture, "--data", once])
+            #expect(again.error.contains("(0 new, \(expected) already there)"), "\(again.error)")
+            // A copy under another name is the same packets.
+            let copy = directory.appendingPathComponent("copy.pcap").path
+            try FileManager.default.copyItem(atPath: capture, toPath: copy)
+            let copied = try quarry(["ingest", copy, capture, "--data", once])
+            #expect(copied.status == 0)
+            #expect(copied.error.contains("(0 new, \(2 * expected) already there)"), "\(copied.error)")
+            #expect(try storedCount(once) == expected)
+
+            // Ctrl-C half way, then the same command again: the documents of the first run are not written twice.
+            let interrupted = directory.appendingPathComponent("interrupted").path
+            let executable = try #require(ProjectPaths.quarryExecutable)
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = ["ingest", capture, "--data", interrupted, "--batch-size", "200"]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let stored = URL(fileURLWithPath: interrupted).appendingPathComponent("indices")
+            for _ in 0..<400 where process.isRunning {
+                let files = (try? FileManager.default.contentsOfDirectory(atPath: stored.path)) ?? []
+                if !files.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            process.interrupt()
+            process.waitUntilExit()
+            let before = try storedCount(interrupted) ?? 0
+            let resumed = try quarry(["ingest", capture, "--data", interrupted])
+            #expect(resumed.status == 0, "\(resumed.error)")
+            #expect(try storedCount(interrupted) == expected)
+            #expect(
+                resumed.error.contains("(\(expected - before) new, \(before) already there)"),
+                "\(resumed.error)"
+            )
         }
     }
 
