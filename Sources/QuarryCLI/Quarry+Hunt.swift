@@ -22,11 +22,20 @@ extension Quarry {
                     Runs stories/dns-threat-hunt.yaml on the embedded store (or --cluster). With --capture the files \
                     are decoded into the store first and, without --since/--from, the window is the whole capture. \
                     When the resolver cannot be reached the hunt still answers from the resolutions seen in the data, \
-                    and says that live resolution failed. Exit status: 0 when hosts were found, 2 when none were, \
-                    1 on failure.
+                    and says that live resolution failed. Names are compared without case and a trailing dot is \
+                    ignored. Exit status: 0 when hosts were found, 2 when none were, 1 on failure.
+
+                    The live lookup asks a resolver for DOMAIN's addresses, which tells that resolver (by default \
+                    Cloudflare's public DNS-over-HTTPS service) and the domain's own name servers that someone here \
+                    is looking. Set the resolver once with the environment variable QUARRY_RESOLVER or the resource \
+                    `resolver` (quarry resources set resolver '"https://…/dns-query"'), or turn the lookup off with \
+                    --resolver none; the hunt then uses only the resolutions seen in the data. The resolver used is \
+                    printed on standard error.
                     """
             )
-            @Argument(help: "The domain to hunt for.") var domain: String
+            @Argument(help: "The domain to hunt for (any case; a trailing dot is ignored).") var domain: String
+            @Flag(name: .long, help: "Also find names under DOMAIN (a.DOMAIN, b.c.DOMAIN).") var includeSubdomains =
+                false
             @Option(name: .long, help: "Look back this far (30m, 4h, 2d); default 4h without --capture.") var since:
                 String?
             @Option(name: .long, help: "Window start: ISO 8601 or Elasticsearch date math.") var from: String?
@@ -35,7 +44,10 @@ extension Quarry {
                 [String] = []
             @Option(
                 name: .long,
-                help: "DoH URL (https://…/dns-query), udp://HOST:PORT, tcp://HOST:PORT, system, or none."
+                help: """
+                    DoH URL (https://…/dns-query), udp://HOST:PORT, tcp://HOST:PORT, system, or none (no live lookup); \
+                    default QUARRY_RESOLVER, the resource `resolver`, else Cloudflare's DoH service.
+                    """
             )
             var resolver: String?
             @Option(
@@ -57,6 +69,7 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func validate() throws {
+                _ = try Self.normalizedDomain(domain)
                 if since != nil && from != nil { throw ValidationError("give --since or --from, not both") }
                 if let since,
                     !["s", "m", "h", "d", "w"].contains(since.last.map(String.init) ?? "")
@@ -64,6 +77,14 @@ extension Quarry {
                 {
                     throw ValidationError(
                         "--since takes a whole number and a unit (Elasticsearch date math): 30m, 4h, 2d"
+                    )
+                }
+                if since != nil || from != nil || to != nil {
+                    try Self.checkWindow(
+                        from: from ?? "now-\(since ?? "4h")",
+                        to: to ?? "now",
+                        fromOption: from != nil ? "--from" : since != nil ? "--since" : "the default start (now-4h)",
+                        toOption: to != nil ? "--to" : "the default end (now)"
                     )
                 }
             }
@@ -92,6 +113,44 @@ extension Quarry {
                 } catch {
                     await runtime.shutdown()
                     throw error
+                }
+            }
+
+            /// The domain as the hunt compares it: trimmed, lower case, without the trailing dot of an absolute name.
+            /// - Throws: `ValidationError` naming DOMAIN when it is empty or not a DNS name.
+            static func normalizedDomain(_ given: String) throws -> String {
+                var name = given.trimmingCharacters(in: .whitespaces).asciiLowercased
+                if name.hasSuffix(".") { name.removeLast() }
+                let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+                guard !name.isEmpty, name.count <= 253, name.allSatisfy({ allowed.contains($0) }),
+                    !name.split(separator: ".", omittingEmptySubsequences: false).contains(where: {
+                        $0.isEmpty || $0.count > 63
+                    })
+                else {
+                    throw ValidationError(
+                        "DOMAIN '\(given)' is not a DNS name (letters, digits, '-' and '_' in dot-separated labels)"
+                    )
+                }
+                return name
+            }
+
+            /// The window as epoch milliseconds, to refuse an unreadable time or an end before the start before
+            /// anything runs (the store would otherwise answer an empty window with "no host asked").
+            static func checkWindow(from: String, to: String, fromOption: String, toOption: String) throws {
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                func resolve(_ text: String, _ option: String, roundUp: Bool) throws -> Int64 {
+                    do {
+                        return try DateMath.resolve(text, now: now, roundUp: roundUp)
+                    } catch {
+                        throw ValidationError(
+                            "\(option) '\(text)' is not a time: give ISO 8601 (2026-12-04T10:00:00Z) or date math (now-4h)"
+                        )
+                    }
+                }
+                let start = try resolve(from, fromOption, roundUp: false)
+                let end = try resolve(to, toOption, roundUp: true)
+                if end < start {
+                    throw ValidationError("\(toOption) '\(to)' is before \(fromOption) '\(from)': the window is empty")
                 }
             }
 
@@ -133,6 +192,8 @@ extension Quarry {
             private func hunt(_ definition: Story, runtime: StoryRuntime) async throws -> Bool {
                 var window: (from: String, to: String) = ("now-\(since ?? "4h")", to ?? "now")
                 if let from { window.from = from }
+                let domain = try Self.normalizedDomain(domain)
+                try announceResolver(runtime)
                 if !capture.isEmpty, let store = runtime.store {
                     let sink = try StoreSink(store: store, index: nil, batchSize: 5_000)
                     let ingester = CaptureIngester { document in sink.add(document) }
@@ -143,6 +204,7 @@ extension Quarry {
                     _ = ingester.finish()
                     try sink.finish()
                     if sink.failed > 0 { throw CommandFailure("\(sink.failed) documents were refused by the store") }
+                    if !json { printError("  \(sink.created) new documents, \(sink.existing) already there") }
                     if since == nil && from == nil, let range = sink.timestamps {
                         window = (
                             ISO8601.format(range.lowerBound / 1_000_000),
@@ -160,6 +222,7 @@ extension Quarry {
                 runtime.engine.start()
                 var payload: JSONObject = [
                     "domain": .string(domain), "from": .string(window.from), "to": .string(window.to),
+                    "include_subdomains": .bool(includeSubdomains),
                 ]
                 if let email { payload["recipients"] = .string(email) }
                 let guid = try runtime.engine.startRun(story: definition.name, payload: .object(payload))
@@ -180,8 +243,8 @@ extension Quarry {
                 if json {
                     var output = JSONObject()
                     for key in [
-                        "domain", "window", "resolved_ips", "hosts", "live_resolution_error", "dns_queries",
-                        "connections",
+                        "domain", "include_subdomains", "window", "resolved_ips", "names_seen", "hosts",
+                        "live_resolution_error", "dns_queries", "connections",
                     ] {
                         output[key] = report[key] ?? .null
                     }
@@ -191,6 +254,18 @@ extension Quarry {
                     printReport(report, hosts: hosts, guid: guid)
                 }
                 return !hosts.isEmpty
+            }
+
+            /// Says on standard error which resolver the live lookup asks, since asking tells it (and the domain's
+            /// name servers) that someone is looking.
+            private func announceResolver(_ runtime: StoryRuntime) throws {
+                let resource = try runtime.engine.vault.resource("resolver")
+                let chosen = resolver ?? runtime.engine.services.resolver(resource: resource)
+                if chosen == "none" {
+                    printError("Live lookup: off (--resolver none); using the resolutions seen in the data.")
+                } else {
+                    printError("Live lookup: asking \(chosen) (--resolver none to skip it).")
+                }
             }
 
             private func printReport(_ report: JSON, hosts: [JSON], guid: String) {
@@ -211,11 +286,15 @@ extension Quarry {
                 print(
                     "  resolved on the wire: \(text(report["resolved_ips"]?["observed"]).isEmpty ? "nothing" : text(report["resolved_ips"]?["observed"]))"
                 )
+                if !text(report["names_seen"]).isEmpty {
+                    print("  names asked, as seen: \(text(report["names_seen"]))")
+                }
                 print(
                     "  \(report["dns_queries"]?.intValue ?? 0) DNS queries, \(report["connections"]?.intValue ?? 0) connections\n"
                 )
                 guard !hosts.isEmpty else {
-                    print("No host asked about \(domain) or sent traffic to its addresses in the window.")
+                    let scope = includeSubdomains ? "\(domain) (or a name under it)" : domain
+                    print("No host asked about \(scope) or sent traffic to its addresses in the window.")
                     return
                 }
                 print(

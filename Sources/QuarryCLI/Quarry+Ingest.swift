@@ -98,6 +98,7 @@ extension Quarry {
                 summary(
                     statistics,
                     documents: sink.documents,
+                    existing: (sink as? StoreSink)?.existing,
                     failed: sink.failed,
                     seconds: Date().timeIntervalSince(started)
                 )
@@ -105,13 +106,20 @@ extension Quarry {
             if sink.failed > 0 { throw ExitCode(2) }
         }
 
-        func summary(_ statistics: PacketbeatStatistics, documents: Int, failed: Int, seconds: Double) -> String {
+        func summary(
+            _ statistics: PacketbeatStatistics,
+            documents: Int,
+            existing: Int?,
+            failed: Int,
+            seconds: Double
+        ) -> String {
             let rate = seconds > 0 ? Double(statistics.packets) / seconds : 0
             var text =
                 "\(statistics.packets) packets (\(String(format: "%.1f", Double(statistics.bytes) / 1_048_576)) MB) in "
                 + "\(String(format: "%.2f", seconds)) s (\(Int(rate)) packets/s): \(statistics.dnsMessages) DNS messages, "
                 + "\(statistics.dnsTransactions) DNS transactions, \(statistics.flowReports) flow reports; "
                 + "\(documents) documents \(ndjson ? "written" : "stored")"
+            if let existing { text += " (\(documents - existing) new, \(existing) already there)" }
             if failed > 0 { text += ", \(failed) failed" }
             let errors = statistics.errors.sorted { $0.key < $1.key }
             if errors.isEmpty {
@@ -181,7 +189,12 @@ final class StoreSink: DocumentSink {
     private let index: String?
     private let batchSize: Int
     private var batch: [EmbeddedStore.BulkItem] = []
-    private(set) var documents = 0
+    /// Documents in the store after the run: written now, or there already.
+    var documents: Int { created + existing }
+    /// Documents written by this run.
+    private(set) var created = 0
+    /// Documents already in the store with the same id (an earlier ingest of the same packets): left as they were.
+    private(set) var existing = 0
     private(set) var failed = 0
     /// The earliest and latest `@timestamp` added, in nanoseconds: the window a capture covers.
     private(set) var timestamps: ClosedRange<Int64>?
@@ -210,7 +223,9 @@ final class StoreSink: DocumentSink {
         batch.append(
             .init(
                 index: target,
-                operation: .index(IndexRequest(id: nil, source: document.bytes, document: document.json))
+                operation: .index(
+                    IndexRequest(id: document.id, source: document.bytes, document: document.json, createOnly: true)
+                )
             )
         )
         if batch.count >= batchSize { flush() }
@@ -220,10 +235,14 @@ final class StoreSink: DocumentSink {
         guard !batch.isEmpty else { return }
         for result in store.bulk(batch) {
             if let error = result.error {
+                if error.type == "version_conflict_engine_exception" {
+                    existing += 1
+                    continue
+                }
                 failed += 1
                 if firstErrors.count < 5 { firstErrors.append("\(result.index): \(error)") }
             } else {
-                documents += 1
+                created += 1
             }
         }
         batch.removeAll(keepingCapacity: true)

@@ -18,7 +18,9 @@ final class StoryRuntime {
     init(dataDirectory: URL, openStore: Bool, trustedCertificates: String?, resolver: String?, logger: Logger) throws {
         httpClient = StoryServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates)
         var services = StoryServices(httpClient: httpClient, trustedCertificatesFile: trustedCertificates)
-        if let resolver { services.defaultResolver = resolver }
+        services.defaultResolver =
+            resolver
+            ?? ProcessInfo.processInfo.environment[StoryServices.resolverVariable].flatMap { $0.isEmpty ? nil : $0 }
         if openStore {
             let store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
             services.defaultCluster = EmbeddedCluster(api: ElasticsearchAPI(store: store))

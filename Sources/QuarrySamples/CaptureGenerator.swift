@@ -8,7 +8,9 @@ import QuarryDNS
 /// fragments, then TCP connections to the resolved addresses. The same planted domains as
 /// ``DNSDocumentGenerator`` give the reference hunt something to find: a few hosts resolve
 /// `update.evil-cdn.example` and connect to 203.0.113.66, one host resolves `c2.badactor.example`, and one host
-/// connects to 203.0.113.66 without asking DNS.
+/// connects to 203.0.113.66 without asking DNS. As on real networks the planted names go out in mixed case (a
+/// resolver's 0x20 randomisation, or malware), one host asks over TCP and one IPv6 host asks for the AAAA record
+/// and connects to 2001:db8::66 (``Configuration/plantedVariants``).
 ///
 /// Deterministic for a given seed; ``Summary`` says what was written so that tests can check every document.
 public struct CaptureGenerator {
@@ -26,6 +28,8 @@ public struct CaptureGenerator {
         /// The share of answered lookups followed by a connection to the address (a DNS-heavy benchmark capture
         /// lowers it).
         public var connectionShare: Double = 0.5
+        /// Planted lookups in mixed case, one host asking over TCP and one over IPv6 (see the type's comment).
+        public var plantedVariants = true
 
         public init(hosts: Int, minutes: Int, start: Int64) {
             self.hosts = hosts
@@ -51,6 +55,11 @@ public struct CaptureGenerator {
     }
 
     public static let resolver = IPAddress("10.0.0.53")!
+    public static let resolverIPv6 = IPAddress("fd00::53")!
+    /// The planted domain's IPv6 address, which the IPv6 host resolves and connects to.
+    public static let plantedIPv6Address = "2001:db8::66"
+    /// The IPv6 host that resolves the first planted domain (with ``Configuration/plantedVariants``).
+    public static let ipv6Host = IPAddress("fd00::10:2")!
     public static let plantedDomains: [(name: String, address: String)] = [
         ("update.evil-cdn.example", "203.0.113.66"), ("c2.badactor.example", "198.51.100.23"),
     ]
@@ -140,11 +149,32 @@ public struct CaptureGenerator {
 
     private mutating func planted(second: Int, base: Int64) {
         // The first planted domain: the first three hosts, each every five minutes, then a connection.
+        let (name, address) = Self.plantedDomains[0]
         for (index, host) in hosts.prefix(3).enumerated() where (second + index * 97) % 300 == 17 {
-            let (name, address) = Self.plantedDomains[0]
             summary.plantedLookups[name, default: []].insert(host.description)
-            _ = lookup(host, name: name, type: .a, at: base + 100_000_000, fixedAddress: IPAddress(address)!)
+            let asked = configuration.plantedVariants ? mixedCase(name) : name
+            _ = lookup(host, name: asked, type: .a, at: base + 100_000_000, fixedAddress: IPAddress(address)!)
             connect(host, to: IPAddress(address)!, at: base + 150_000_000)
+        }
+        if configuration.plantedVariants, (second + 3 * 97) % 300 == 17 {
+            if hosts.count > 4 {
+                let host = hosts[3]
+                summary.plantedLookups[name, default: []].insert(host.description)
+                tcpLookup(host, name: mixedCase(name), type: .a, address: IPAddress(address)!, at: base + 120_000_000)
+                connect(host, to: IPAddress(address)!, at: base + 400_000_000)
+            }
+            let host = Self.ipv6Host
+            let v6 = IPAddress(Self.plantedIPv6Address)!
+            summary.plantedLookups[name, default: []].insert(host.description)
+            _ = lookup(
+                host,
+                name: mixedCase(name),
+                type: .aaaa,
+                at: base + 130_000_000,
+                resolver: Self.resolverIPv6,
+                fixedAddress: v6
+            )
+            connect(host, to: v6, at: base + 180_000_000)
         }
         // The second: one host in the middle, every ten minutes.
         if second % 600 == 311 {
@@ -159,6 +189,22 @@ public struct CaptureGenerator {
             summary.silentConnections += 1
             connect(silentConnector, to: IPAddress(Self.plantedDomains[0].address)!, at: base + 300_000_000)
         }
+    }
+
+    /// `name` with each ASCII letter's case chosen at random and the first letter upper case, as a resolver using
+    /// 0x20 randomisation sends it.
+    private mutating func mixedCase(_ name: String) -> String {
+        var first = true
+        return String(
+            String.UnicodeScalarView(
+                name.unicodeScalars.map { scalar in
+                    guard scalar.properties.isAlphabetic, scalar.isASCII else { return scalar }
+                    let upper = first || next(2) == 0
+                    first = false
+                    return upper ? Unicode.Scalar(UInt8(scalar.value) & 0xDF) : scalar
+                }
+            )
+        )
     }
 
     private mutating func popularDomain() -> String {
@@ -184,6 +230,7 @@ public struct CaptureGenerator {
         responseCode: UInt8 = 0,
         cname: Bool = false,
         large: Bool = false,
+        resolver: IPAddress = resolver,
         fixedAddress: IPAddress? = nil
     ) -> IPAddress? {
         summary.transactions += 1
@@ -193,7 +240,7 @@ public struct CaptureGenerator {
         var query = DNSMessage(id: id, questions: [DNSQuestion(name: owner, type: type)])
         let edns = large || next(2) == 0
         if edns { query.additionals = [EDNS(udpPayloadSize: 1232).record] }
-        emit(time, PacketBuilder.udp(from: host, port: port, to: Self.resolver, port: 53, payload: query.encode()))
+        emit(time, PacketBuilder.udp(from: host, port: port, to: resolver, port: 53, payload: query.encode()))
         guard answered else {
             summary.unanswered += 1
             return nil
@@ -261,7 +308,7 @@ public struct CaptureGenerator {
         }
         let delay = Int64(200_000 + next(30_000_000))
         let packet = PacketBuilder.udp(
-            from: Self.resolver,
+            from: resolver,
             port: 53,
             to: host,
             port: port,
@@ -283,24 +330,36 @@ public struct CaptureGenerator {
     }
 
     /// A lookup over TCP: handshake, the length-prefixed query, a response split over two segments (sometimes sent
-    /// out of order, sometimes with a retransmission), and the close.
-    private mutating func tcpLookup(_ host: IPAddress, at time: Int64) {
+    /// out of order, sometimes with a retransmission), and the close. Without `name` it asks for a random TXT policy
+    /// record; with it, for `type` answered by `address`.
+    private mutating func tcpLookup(
+        _ host: IPAddress,
+        name asked: String? = nil,
+        type: DNSType = .txt,
+        address: IPAddress? = nil,
+        at time: Int64
+    ) {
         summary.transactions += 1
         summary.overTCP += 1
         let port = UInt16(32_768 + next(28_000))
-        let name = DNSName("_policy-\(next(200)).txt.example")!
-        let query = DNSMessage(id: UInt16(next(65_536)), questions: [DNSQuestion(name: name, type: .txt)])
+        let name = DNSName(asked ?? "_policy-\(next(200)).txt.example")!
+        let query = DNSMessage(id: UInt16(next(65_536)), questions: [DNSQuestion(name: name, type: type)])
         var response = query
         response.isResponse = true
         response.recursionAvailable = true
-        response.answers = [
-            DNSResourceRecord(
-                name: name,
-                type: .txt,
-                ttl: 300,
-                data: .txt((0..<4).map { _ in Array(String(repeating: "policy=strict; ", count: 12).utf8) })
-            )
-        ]
+        if let address {
+            let data: DNSRecordData = address.isIPv4 ? .a(address) : .aaaa(address)
+            response.answers = [DNSResourceRecord(name: name, type: type, ttl: 300, data: data)]
+        } else {
+            response.answers = [
+                DNSResourceRecord(
+                    name: name,
+                    type: .txt,
+                    ttl: 300,
+                    data: .txt((0..<4).map { _ in Array(String(repeating: "policy=strict; ", count: 12).utf8) })
+                )
+            ]
+        }
         var exchange = Connection(client: host, clientPort: port, server: Self.resolver, serverPort: 53, start: time)
         exchange.open(&self)
         let request = query.encode()

@@ -75,14 +75,17 @@ import Testing
                 configuration: .init(hosts: 12, minutes: 12, start: (now - 720) * 1_000_000_000)
             )
             let domain = CaptureGenerator.plantedDomains[0].name
+            let data = directory.appendingPathComponent("data").path
             let (status, output, errors) = try Self.quarry([
-                "hunt", "dns", domain, "--capture", capture, "--resolver", "none", "--json", "--data",
-                directory.appendingPathComponent("data").path, "--log-level", "error",
+                "hunt", "dns", domain.uppercased() + ".", "--capture", capture, "--resolver", "none", "--json",
+                "--data",
+                data, "--log-level", "error",
             ])
             #expect(status == 0, "\(errors)")
+            #expect(errors.contains("Live lookup: off (--resolver none)"), "\(errors)")
             let report = try JSON.parse(output)
             #expect(report["domain"] == .string(domain))
-            #expect(report["resolved_ips"]?["observed"] == ["203.0.113.66"])
+            #expect(Set(report["resolved_ips"]?["observed"]?.arrayValue ?? []) == ["203.0.113.66", "2001:db8::66"])
             #expect(report["resolved_ips"]?["live"] == [])
             #expect(report["window"]?["from"]?.stringValue?.hasPrefix("20") == true)
             let queried = Set(
@@ -94,6 +97,36 @@ import Testing
             ] {
                 #expect(report["hosts"]?[0]?[key] != nil, "\(key)")
             }
+
+            // The same capture again: nothing is stored twice, and the answer is the same.
+            let (_, again, againErrors) = try Self.quarry([
+                "hunt", "dns", domain, "--capture", capture, "--resolver", "none", "--json", "--data", data,
+                "--log-level", "error",
+            ])
+            let repeated = try JSON.parse(again)
+            #expect(
+                repeated["dns_queries"] == report["dns_queries"] && repeated["connections"] == report["connections"]
+            )
+            #expect(repeated["hosts"] == report["hosts"], "\(againErrors)")
+
+            // Subdomains of the registered domain, and the window's mistakes, named.
+            let (parentStatus, parentOutput, _) = try Self.quarry([
+                "hunt", "dns", "Evil-CDN.example", "--include-subdomains", "--since", "1h", "--resolver", "none",
+                "--json", "--data", data, "--log-level", "error",
+            ])
+            #expect(parentStatus == 0)
+            let parent = try JSON.parse(parentOutput)
+            #expect(parent["dns_queries"] == report["dns_queries"])
+            for (arguments, message) in [
+                (["--from", "now", "--to", "now-1h"], "--to 'now-1h' is before --from 'now'"),
+                (["--from", "yesterday-ish"], "--from 'yesterday-ish' is not a time"),
+                (["--to", "2026-13-45"], "--to '2026-13-45' is not a time"),
+            ] {
+                let (code, _, text) = try Self.quarry(["hunt", "dns", domain, "--data", data] + arguments)
+                #expect(code != 0 && code != 2 && text.contains(message), "\(arguments): \(text)")
+            }
+            let (badName, _, badText) = try Self.quarry(["hunt", "dns", "evil*.example", "--data", data])
+            #expect(badName != 0 && badText.contains("is not a DNS name"))
 
             // Nobody asked about this one: exit status 2 and the "nothing found" text.
             let (quiet, text, _) = try Self.quarry([

@@ -79,9 +79,11 @@ import Testing
             engine.start()
 
             let domain = CaptureGenerator.plantedDomains[0].name
+            // As a person types it: another case, and the trailing dot of an absolute name.
+            let typed = "Update.EVIL-cdn.Example."
             let run = try engine.startRun(
                 story: "DNS threat hunt",
-                payload: ["domain": .string(domain), "from": "now-1h", "to": "now", "recipients": "soc@quarry.test"]
+                payload: ["domain": .string(typed), "from": "now-1h", "to": "now", "recipients": "soc@quarry.test"]
             )
             let record = try await engine.waitForRun(run)
             #expect(record.status == .succeeded, "\(record.error ?? "")")
@@ -99,7 +101,13 @@ import Testing
                     "203.0.113.66", "203.0.113.67", "2001:db8::66",
                 ]
             )
-            #expect(report["resolved_ips"]?["observed"] == ["203.0.113.66"])
+            #expect(
+                Set(report["resolved_ips"]?["observed"]?.arrayValue ?? []) == ["203.0.113.66", "2001:db8::66"]
+            )
+            // The names as the wire had them: the generator sends them in mixed case (0x20 randomisation).
+            let seen = report["names_seen"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(!seen.isEmpty && seen.allSatisfy { $0.lowercased() == domain && $0 != domain }, "\(seen)")
+            #expect(report["include_subdomains"] == false)
             #expect(report["live_resolution_error"] == .null)
             let hosts = report["hosts"]?.arrayValue ?? []
             #expect(Set(hosts.filter { $0["queried"] == true }.compactMap { $0["ip"]?.stringValue }) == queried)
@@ -128,6 +136,22 @@ import Testing
             #expect(mailedQueried == queried)
             #expect(mailedConnected == connected)
             #expect((message["text"] as? String ?? "").contains(domain))
+
+            // The registered domain finds nobody by itself, and everyone under it with include_subdomains (a form's
+            // checkbox sends "on").
+            let parent = "evil-cdn.example"
+            for (flag, expected) in [(JSON.bool(false), Set<String>()), (.string("on"), queried)] {
+                let subdomains = try engine.startRun(
+                    story: "DNS threat hunt",
+                    payload: ["domain": .string(parent), "from": "now-1h", "include_subdomains": flag]
+                )
+                #expect(try await engine.waitForRun(subdomains).status == .succeeded)
+                let found = try #require(try engine.events(run: subdomains, agent: "Build report").first?.payload)
+                let askers = found["hosts"]?.arrayValue?.filter { $0["queried"] == true }.compactMap {
+                    $0["ip"]?.stringValue
+                }
+                #expect(Set(askers ?? []) == expected, "include_subdomains \(flag)")
+            }
 
             // A domain nobody asked about: the "nothing found" email.
             let quiet = try engine.startRun(

@@ -62,8 +62,14 @@ public struct StoryServices: Sendable {
     public var defaultCluster: (any SearchCluster)?
     /// Extra certificate authorities (PEM file) trusted for SMTP and HTTPS besides the system's.
     public var trustedCertificatesFile: String?
-    /// The DoH resolver a `dns` agent uses when it names none.
-    public var defaultResolver: String
+    /// The resolver a `dns` agent uses when it names none, when the person running Quarry chose one (`--resolver`,
+    /// `QUARRY_RESOLVER`); otherwise the global resource `resolver`, else ``builtInResolver`` (see
+    /// ``resolver(resource:)``).
+    public var defaultResolver: String?
+    /// The resolver when nobody chose one: Cloudflare's public DNS-over-HTTPS service.
+    public static let builtInResolver = "https://cloudflare-dns.com/dns-query"
+    /// The environment variable that sets the default resolver for one shell.
+    public static let resolverVariable = "QUARRY_RESOLVER"
     /// The base URL of the web interface, for `story_run_link`.
     public var baseURL: String
 
@@ -92,7 +98,7 @@ public struct StoryServices: Sendable {
         httpClient: HTTPClient,
         defaultCluster: (any SearchCluster)? = nil,
         trustedCertificatesFile: String? = nil,
-        defaultResolver: String = "https://cloudflare-dns.com/dns-query",
+        defaultResolver: String? = nil,
         baseURL: String = "http://127.0.0.1:8080"
     ) {
         self.httpClient = httpClient
@@ -100,5 +106,13 @@ public struct StoryServices: Sendable {
         self.trustedCertificatesFile = trustedCertificatesFile
         self.defaultResolver = defaultResolver
         self.baseURL = baseURL
+    }
+
+    /// The resolver a `dns` agent without one uses: ``defaultResolver``, else the global resource `resolver` (a URL
+    /// string or `{"url": …}`), else ``builtInResolver``. One place decides, so that the CLI can say which it is.
+    public func resolver(resource: JSON?) -> String {
+        if let defaultResolver, !defaultResolver.isEmpty { return defaultResolver }
+        if let text = resource?.stringValue ?? resource?["url"]?.stringValue, !text.isEmpty { return text }
+        return Self.builtInResolver
     }
 }

@@ -24,7 +24,8 @@ public struct DNSAgent: StoryAgent {
         OptionSpec(
             "resolver",
             .string,
-            "https://…/dns-query (DoH), udp://host:port or tcp://host:port (default: the engine's DoH resolver)."
+            "https://…/dns-query (DoH), udp://host:port, tcp://host:port, system or none (default: QUARRY_RESOLVER, "
+                + "else the resource `resolver`, else Cloudflare's DoH service)."
         ),
         OptionSpec(
             "format",
@@ -66,7 +67,7 @@ public struct DNSAgent: StoryAgent {
         }
         let types = input.list("type").isEmpty ? ["A"] : input.list("type").map { $0.uppercased() }
         var target = input.string("resolver") ?? ""
-        if target.isEmpty { target = context.services.defaultResolver }
+        if target.isEmpty { target = context.services.resolver(resource: try context.resource("resolver")) }
         if target == "none" { return AgentOutput(events: [["skipped": true, "Status": .null, "Answer": []]]) }
         if target == "system" { target = DNSResolver.systemResolver() }
         do {
