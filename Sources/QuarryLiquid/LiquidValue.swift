@@ -139,11 +139,12 @@ extension JSON {
         }
     }
 
-    /// What compares equal to Liquid's `blank`: a string of only whitespace, an empty array or object. Nil, an
-    /// undefined variable and false do not, in python-liquid 2 and the Golden Liquid suite (Ruby's `blank?` from
-    /// ActiveSupport differs there; Tests/QuarryLiquidTests/BlankAndEmptyTests.swift checks the whole matrix).
+    /// What compares equal to Liquid's `blank`: nil (and so an undefined variable), false, a string of only
+    /// whitespace, an empty array or object — as Shopify's Liquid and the Golden Liquid suite have it. python-liquid 2
+    /// differs for nil, undefined and false only (Tests/QuarryLiquidTests/BlankAndEmptyTests.swift checks the matrix).
     var isLiquidBlank: Bool {
         switch self {
+        case .null, .bool(false): return true
         case .string(let value): return value.allSatisfy(\.isWhitespace)
         case .array(let values): return values.isEmpty
         case .object(let object): return object.isEmpty

@@ -74,9 +74,11 @@ struct GeneratedCaptureTests {
             let finals = documents.filter { $0["type"] == "flow" && $0["flow"]?["final"] == true }
             #expect(finals.count >= summary.connections)
             let queried = Set(
-                dns.filter { $0["dns"]?["question"]?["name"] == "update.evil-cdn.example" }.compactMap {
-                    $0["client"]?["ip"]?.stringValue
-                }
+                // The planted lookups go out in mixed case, as 0x20-randomising resolvers send them.
+                dns.filter { $0["dns"]?["question"]?["name"]?.stringValue?.lowercased() == "update.evil-cdn.example" }
+                    .compactMap {
+                        $0["client"]?["ip"]?.stringValue
+                    }
             )
             #expect(queried == summary.plantedLookups["update.evil-cdn.example"])
         }

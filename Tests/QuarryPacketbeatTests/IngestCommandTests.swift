@@ -53,7 +53,7 @@ struct IngestCommandTests {
 
             // Which hosts asked about the domain in the last four hours, and what did it resolve to?
             let query: JSON = [
-                "size": 1000, "_source": ["client.ip", "dns.resolved_ip"],
+                "size": 1000, "_source": ["client.ip", "dns.question.name", "dns.resolved_ip"],
                 "query": [
                     "bool": [
                         "must": [
