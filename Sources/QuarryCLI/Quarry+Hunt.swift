@@ -286,8 +286,11 @@ extension Quarry {
                 print(
                     "  resolved on the wire: \(text(report["resolved_ips"]?["observed"]).isEmpty ? "nothing" : text(report["resolved_ips"]?["observed"]))"
                 )
-                if !text(report["names_seen"]).isEmpty {
-                    print("  names asked, as seen: \(text(report["names_seen"]))")
+                // A resolver randomising case (0x20) makes a name per query: the table shows a few, --json all.
+                let names = report["names_seen"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                if !names.isEmpty {
+                    let more = names.count > 3 ? " and \(names.count - 3) more (--json lists them)" : ""
+                    print("  names asked, as seen: \(names.prefix(3).joined(separator: ", "))\(more)")
                 }
                 print(
                     "  \(report["dns_queries"]?.intValue ?? 0) DNS queries, \(report["connections"]?.intValue ?? 0) connections\n"
