@@ -7,10 +7,10 @@ public struct PacketbeatDocument: Sendable {
     /// `@timestamp`, nanoseconds since the epoch.
     public var timestamp: Int64
     /// The `_id` to store it under: derived from what the document describes (see ``DocumentID``), so that the same
-    /// packets ingested twice give the same ids.
-    public var id: String
+    /// packets ingested twice give the same ids; nil lets the store assign one.
+    public var id: String?
 
-    public init(bytes: [UInt8], timestamp: Int64, id: String = "") {
+    public init(bytes: [UInt8], timestamp: Int64, id: String? = nil) {
         self.bytes = bytes
         self.timestamp = timestamp
         self.id = id

@@ -54,29 +54,18 @@ struct BlankAndEmptyTests {
         for (name, value) in values {
             let data: JSONObject = value.map { ["x": $0] } ?? [:]
             for literal in ["blank", "empty"] {
-                for op in ["==", "!="] {
-                    for shape in shapes {
-                        let template = shape.replacingOccurrences(of: "OP", with: op)
-                            .replacingOccurrences(of: "LIT", with: literal)
-                        cases.append(
-                            Case(
-                                description: "\(name): \(template)",
-                                template: template,
-                                data: data,
-                                shopify: shopifyAnswer(name, literal, template: template)
-                            )
-                        )
-                    }
-                }
-                let template = "{% case x %}{% when \(literal) %}T{% else %}F{% endcase %}"
-                cases.append(
-                    Case(
-                        description: "\(name): \(template)",
-                        template: template,
-                        data: data,
-                        shopify: shopifyAnswer(name, literal, template: template)
+                let templates =
+                    ["==", "!="].flatMap { op in
+                        shapes.map {
+                            $0.replacingOccurrences(of: "OP", with: op).replacingOccurrences(of: "LIT", with: literal)
+                        }
+                    } + ["{% case x %}{% when \(literal) %}T{% else %}F{% endcase %}"]
+                for template in templates {
+                    let shopify = shopifyAnswer(name, literal, template: template)
+                    cases.append(
+                        Case(description: "\(name): \(template)", template: template, data: data, shopify: shopify)
                     )
-                )
+                }
             }
         }
         return cases
