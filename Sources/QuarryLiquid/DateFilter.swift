@@ -114,6 +114,9 @@ enum DateFilter {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// The widest field a directive pads to (Ruby's limit is memory).
+    static let maximumWidth = 1_024
+
     private static func strftime(_ format: [UInt8], seconds: Double, into output: inout [UInt8]) {
         let whole = Int(seconds.rounded(.down))
         let fraction = seconds - seconds.rounded(.down)
@@ -147,7 +150,9 @@ enum DateFilter {
                 index += 1
             }
             while index < format.count, format[index] >= UInt8(ascii: "0"), format[index] <= UInt8(ascii: "9") {
-                width = max(width, 0) * 10 + Int(format[index] - UInt8(ascii: "0"))
+                // Clamped: a width is request data (`%2888…8d` overflowed), and padding is allocated before the
+                // output limit can see it.
+                width = min(max(width, 0) * 10 + Int(format[index] - UInt8(ascii: "0")), maximumWidth)
                 index += 1
             }
             guard index < format.count else { break }

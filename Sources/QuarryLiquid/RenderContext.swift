@@ -237,7 +237,9 @@ final class RenderContext {
             guard position >= 0 && position < values.count else { return nil }
             return values[Int(position)]
         case (.array(let values), .double(let index)):
-            return property(of: .array(values), .int(Int64(index)))
+            // An index past Int64's range (`a[1e30]`) names no element; converting it would trap.
+            guard let whole = Int64(checkedTruncating: index) else { return nil }
+            return property(of: .array(values), .int(whole))
         case (.array(let values), .string(let name)):
             switch name {
             case "size": return .int(Int64(values.count))

@@ -94,6 +94,24 @@ struct LiquidEngineTests {
         #expect(steps.message.contains("steps"))
     }
 
+    /// Found by `fuzz/run.sh liquid`: an index that lexes as a number past Int64's range trapped when converted.
+    @Test func indicesPastEveryIntegerRangeNameNoElement() throws {
+        let data: JSONObject = ["a": [1, 2, 3]]
+        let huge = "{{ a[" + String(repeating: "6", count: 100) + "] }}"
+        #expect(try lax.parse(huge).render(data) == "")
+        let decimals = "{{ a[" + String(repeating: "9", count: 30) + ".5] }}|{{ a[-99999999999999999999.0] }}"
+        #expect(try lax.parse(decimals + "|{{ a[1.9] }}").render(data) == "||2")
+    }
+
+    /// Found by `fuzz/run.sh liquid`: a `date` directive's width past Int's range overflowed; widths are clamped.
+    @Test func dateWidthsAreClamped() throws {
+        let wide = "{{ 0 | date: '%" + String(repeating: "8", count: 90) + "d' }}"
+        let output = try lax.parse(wide).render([:])
+        #expect(output.count == 1_024)
+        #expect(output.hasSuffix("01"))
+        #expect(try lax.parse("{{ 0 | date: '%5d|%-d' }}").render([:]) == "00001|1")
+    }
+
     @Test func aParsedTemplateRendersConcurrently() async throws {
         let template = try lax.parse("{% for h in hosts %}{{ h | upcase }},{% endfor %}{{ n | plus: 1 }}")
         try await withThrowingTaskGroup(of: Void.self) { group in
