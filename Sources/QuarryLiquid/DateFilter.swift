@@ -93,7 +93,9 @@ enum DateFilter {
                 day = number
             }
         }
-        guard let year, let month, let day, (1...12).contains(month), (1...31).contains(day) else { return nil }
+        // A year past a million is not a date people write, and its seconds would overflow (found by fuzzing).
+        guard let year, abs(year) <= 1_000_000, let month, let day, (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
         let days = ISO8601.daysFromCivil(year: year, month: month, day: day)
         return Double(days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds)
     }

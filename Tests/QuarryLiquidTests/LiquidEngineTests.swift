@@ -110,6 +110,9 @@ struct LiquidEngineTests {
         #expect(output.count == 1_024)
         #expect(output.hasSuffix("01"))
         #expect(try lax.parse("{{ 0 | date: '%5d|%-d' }}").render([:]) == "00001|1")
+        // A year past every calendar is not a date: the input comes back as it was.
+        let farYear = "{{ 'March 14, 99999999999900' | date: '%Y' }}|{{ 'March 14, 2016' | date: '%Y' }}"
+        #expect(try lax.parse(farYear).render([:]) == "March 14, 99999999999900|2016")
     }
 
     @Test func aParsedTemplateRendersConcurrently() async throws {
