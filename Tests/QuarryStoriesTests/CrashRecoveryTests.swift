@@ -15,7 +15,7 @@ import Testing
         agents:
           - {name: Start, type: webhook, options: {secret: "0123456789abcdef-crash"}}
           - {name: Split, type: transform, receives_from: Start, options: {mode: explode, path: hosts, to: host}}
-          - {name: Wait, type: transform, receives_from: Split, options: {mode: delay, seconds: 6}}
+          - {name: Wait, type: transform, receives_from: Split, options: {mode: delay, seconds: 15}}
           - {name: Shape, type: transform, receives_from: Wait, options: {payload: {host: "{{ .split.host | upcase }}", guid: "{{ .split.guid }}", size: "{{ .split.size | as_object }}"}}}
           - {name: Gather, type: transform, receives_from: Shape, options: {mode: implode, guid_path: "{{ .shape.guid }}", size_path: "{{ .shape.size }}", item_path: "{{ .shape.host }}"}}
         """
@@ -31,16 +31,18 @@ import Testing
         )
     }
 
-    @Test(.timeLimit(.minutes(2))) func aRunKilledMidwayCompletesAfterRestart() async throws {
+    @Test(.timeLimit(.minutes(3))) func aRunKilledMidwayCompletesAfterRestart() async throws {
         try await withTemporaryDirectory { directory in
             let stories = directory.appendingPathComponent("stories-source")
             try FileManager.default.createDirectory(at: stories, withIntermediateDirectories: true)
             try Self.story.write(to: stories.appendingPathComponent("crash.yaml"), atomically: true, encoding: .utf8)
             let data = directory.appendingPathComponent("data")
 
-            let (first, port) = try Self.serve(data: data, stories: stories)
+            let (first, firstPort) = try Self.serve(data: data, stories: stories)
             let client = HTTPClient.shared
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhook/crash_test/0123456789abcdef-crash")
+            var request = HTTPClientRequest(
+                url: "http://127.0.0.1:\(firstPort)/webhook/crash_test/0123456789abcdef-crash"
+            )
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: #"{"hosts": ["web-1", "web-2", "db-1", "mail-1", "dns-1"]}"#))
@@ -48,6 +50,26 @@ import Testing
             #expect(response.status == .created)
             let answer = try JSON.parse(Array(buffer: try await response.body.collect(upTo: 1 << 16)))
             let guid = try #require(answer["run"]?.stringValue)
+
+            // Kill once the five delayed deliveries wait (they are due 15 s after they were queued): read from the
+            // engine's database rather than sleeping, so a loaded machine cannot make the kill come too late.
+            let observer = try StoryEngine(
+                configuration: .init(directory: data.appendingPathComponent("stories"), environment: [:]),
+                services: StoryServices(httpClient: client)
+            )
+            for _ in 0..<300 where try observer.events(run: guid, agent: "Wait").count < 5 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+
+            let killed = try observer.run(guid)
+            let killedTimeline = try observer.timeline(guid).map { $0.json.serialized() }
+            #expect(killed?.status == .running, "\(String(describing: killed)): \(killedTimeline)")
+            #expect(try observer.pendingDeliveries() == 5)
+
+            let (second, port) = try Self.serve(data: data, stories: stories)
+            defer { kill(second.processIdentifier, SIGKILL) }
 
             // The wrong secret, and a body that is not JSON.
             var wrong = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhook/crash_test/not-the-secret-at-all")
@@ -62,26 +84,11 @@ import Testing
             let reason = try JSON.parse(Array(buffer: try await refused.body.collect(upTo: 1 << 16)))
             #expect(reason["error"]?.stringValue?.contains("not valid JSON") == true)
 
-            // Kill while the five delayed deliveries wait (6 s: long enough for a loaded 2-core machine to get here).
-            try await Task.sleep(for: .milliseconds(700))
-            kill(first.processIdentifier, SIGKILL)
-            first.waitUntilExit()
-
-            let observer = try StoryEngine(
-                configuration: .init(directory: data.appendingPathComponent("stories"), environment: [:]),
-                services: StoryServices(httpClient: client)
-            )
-            let killed = try observer.run(guid)
-            let killedTimeline = try observer.timeline(guid).map { $0.json.serialized() }
-            #expect(killed?.status == .running, "\(String(describing: killed)): \(killedTimeline)")
-            #expect(try observer.pendingDeliveries() == 5)
             let failed = try #require(try observer.runs(story: "crash test").first { $0.status == .failed })
             #expect(failed.error?.contains("not valid JSON") == true)
 
-            let (second, _) = try Self.serve(data: data, stories: stories)
-            defer { kill(second.processIdentifier, SIGKILL) }
             var record = try observer.run(guid)
-            for _ in 0..<400 where record?.status == .running {
+            for _ in 0..<1_200 where record?.status == .running {
                 try await Task.sleep(for: .milliseconds(50))
                 record = try observer.run(guid)
             }
