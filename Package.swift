@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "quarry", targets: ["QuarryCLI"]),
         .library(name: "QuarryCore", targets: ["QuarryCore"]),
         .library(name: "QuarrySearch", targets: ["QuarrySearch"]),
+        .library(name: "QuarryElastic", targets: ["QuarryElastic"]),
+        .library(name: "QuarryElasticsearchAPI", targets: ["QuarryElasticsearchAPI"]),
         .library(name: "QuarryServer", targets: ["QuarryServer"]),
         .library(name: "QuarryLiquid", targets: ["QuarryLiquid"]),
         .library(name: "QuarryDNS", targets: ["QuarryDNS"]),
@@ -92,6 +94,7 @@ let package = Package(
             dependencies: [
                 "QuarryCore",
                 "QuarryDNS",
+                "QuarryElastic",
                 "QuarryLiquid",
                 "QuarryMail",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -124,9 +127,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "QuarryElastic",
+            dependencies: [
+                "QuarryCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryElasticsearchAPI",
+            dependencies: ["QuarryCore", "QuarrySearch"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "QuarryServer",
             dependencies: [
                 "QuarryCore",
+                "QuarryElasticsearchAPI",
                 "QuarrySearch",
                 "QuarryStories",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -144,6 +163,7 @@ let package = Package(
             dependencies: [
                 "QuarryCapture",
                 "QuarryCore",
+                "QuarryElasticsearchAPI",
                 "QuarryLiquid",
                 "QuarryPacketbeat",
                 "QuarrySamples",
@@ -162,8 +182,9 @@ let package = Package(
         .executableTarget(
             name: "QuarryBench",
             dependencies: [
-                "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryLiquid", "QuarryPacketbeat", "QuarrySamples",
-                "QuarrySearch", "QuarryServer", "QuarryStories",
+                "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryLiquid",
+                "QuarryPacketbeat",
+                "QuarrySamples", "QuarrySearch", "QuarryServer", "QuarryStories",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -182,7 +203,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzQuarry",
-            dependencies: ["QuarryCore", "QuarryLiquid", "QuarrySearch", "QuarryServer", "QuarryStories"],
+            dependencies: ["QuarryCore", "QuarryElasticsearchAPI", "QuarryLiquid", "QuarrySearch", "QuarryStories"],
             path: "fuzz/FuzzQuarry",
             swiftSettings: swiftSettings
         ),
@@ -230,7 +251,8 @@ let package = Package(
         .testTarget(
             name: "QuarryStoriesTests",
             dependencies: [
-                "QuarryCore", "QuarryDNS", "QuarryMail", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch",
+                "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryMail", "QuarryPacketbeat", "QuarrySamples",
+                "QuarrySearch",
                 "QuarryServer", "QuarryStories", "QuarryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -244,6 +266,20 @@ let package = Package(
         .testTarget(
             name: "QuarrySearchTests",
             dependencies: ["QuarryCore", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryElasticTests",
+            dependencies: [
+                "QuarryCore", "QuarryElastic", "QuarrySearch", "QuarryTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryElasticsearchAPITests",
+            dependencies: ["QuarryCore", "QuarryElasticsearchAPI", "QuarrySearch", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 

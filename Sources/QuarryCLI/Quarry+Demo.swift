@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QuarryCapture
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarryPacketbeat
 import QuarrySamples
 import QuarrySearch

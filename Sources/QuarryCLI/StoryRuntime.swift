@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarryPacketbeat
 import QuarrySearch
 import QuarryServer

@@ -175,7 +175,8 @@ public struct ESResponse: Sendable {
         self.body = body
     }
 
-    static func error(_ error: StoreError) -> ESResponse {
+    /// Elasticsearch's error body and status for `error`.
+    public static func error(_ error: StoreError) -> ESResponse {
         ESResponse(status: error.status, json: error.responseBody)
     }
 

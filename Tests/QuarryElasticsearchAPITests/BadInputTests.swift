@@ -1,5 +1,6 @@
 import Foundation
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 import QuarryTesting

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 import QuarryStories

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 import QuarryTesting

@@ -31,23 +31,6 @@ enum LoopbackServers {
         return (certificate, key)
     }
 
-    static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw ServerError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// Debian's unbound answering DNS on UDP/TCP and DNS-over-HTTPS (`/dns-query`) from local zones.
     final class Unbound {
         let process = Process()
@@ -56,8 +39,8 @@ enum LoopbackServers {
         var dohURL: String { "https://localhost:\(httpsPort)/dns-query" }
 
         init(directory: URL, certificate: (String, String), localData: [String]) throws {
-            dnsPort = try freePort()
-            httpsPort = try freePort()
+            dnsPort = try freeLoopbackPort()
+            httpsPort = try freeLoopbackPort()
             var lines = [
                 "server:", "  interface: 127.0.0.1@\(dnsPort)", "  interface: 127.0.0.1@\(httpsPort)",
                 "  https-port: \(httpsPort)", "  tls-service-pem: \"\(certificate.0)\"",

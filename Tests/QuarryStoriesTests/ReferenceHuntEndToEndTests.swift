@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarryPacketbeat
 import QuarrySamples
 import QuarrySearch

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 import QuarryStories

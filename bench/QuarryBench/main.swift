@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarryPacketbeat
 import QuarrySamples
 import QuarrySearch

@@ -1,8 +1,8 @@
 import Foundation
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarryLiquid
 import QuarrySearch
-import QuarryServer
 import QuarryStories
 
 /// libFuzzer entry points for everything that reads request or story data. One executable holds them all (one

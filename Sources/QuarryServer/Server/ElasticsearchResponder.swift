@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 import NIOPosix
 import QuarryCore
+public import QuarryElasticsearchAPI
 public import QuarrySearch
 
 /// Serves ``ElasticsearchAPI`` over HTTP with the headers and content types Elasticsearch's clients expect.

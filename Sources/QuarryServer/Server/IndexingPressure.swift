@@ -1,4 +1,5 @@
 import QuarryCore
+import QuarryElasticsearchAPI
 import Synchronization
 
 /// Bounds the bytes of request bodies being worked on at once, as Elasticsearch's indexing pressure does: memory

@@ -1,4 +1,5 @@
 public import QuarryCore
+public import QuarryElasticsearchAPI
 public import QuarryStories
 
 /// The embedded store as a cluster for `elasticsearch` agents: the same `_search` endpoint the REST API serves,

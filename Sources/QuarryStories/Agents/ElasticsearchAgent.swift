@@ -1,8 +1,6 @@
-public import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOHTTP1
-public import QuarryCore
+import QuarryCore
+import QuarryElastic
 
 /// `elasticsearch` — a search against a cluster: the embedded store by default, or a remote Elasticsearch or
 /// OpenSearch named by `cluster` (a URL, or a global resource holding `{"url": …}` or the URL).
@@ -82,7 +80,7 @@ public struct ElasticsearchAgent: StoryAgent {
             guard let secret = try context.credential(name) else {
                 throw AgentError.failed("no credential named '\(name)'")
             }
-            authorization = RemoteCluster.authorization(secret)
+            authorization = ElasticClient.authorization(secret)
         }
         guard let target = input.string("cluster"), !target.isEmpty else {
             guard let cluster = context.services.defaultCluster else {
@@ -101,56 +99,22 @@ public struct ElasticsearchAgent: StoryAgent {
             throw AgentError.failed("cluster '\(target)' is not an http(s) URL")
         }
         try context.checkDestination(URLComponents(string: url)?.host ?? url)
-        return RemoteCluster(url: url, authorization: authorization, client: context.services.httpClient)
+        return RemoteCluster(
+            client: ElasticClient(url: url, authorization: authorization, httpClient: context.services.httpClient)
+        )
     }
 }
 
-/// A remote Elasticsearch or OpenSearch over HTTP(S), authenticated with an API key, Basic or Bearer.
-public struct RemoteCluster: SearchCluster {
-    public var url: String
-    var authorization: String?
-    var client: HTTPClient
+/// A remote cluster as the agent sees it: ``QuarryElastic/ElasticClient``'s failures become agent errors, retried
+/// with backoff when the cluster may answer later (no answer, 429, 5xx).
+struct RemoteCluster: SearchCluster {
+    let client: ElasticClient
 
-    public init(url: String, authorization: String?, client: HTTPClient) {
-        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
-        self.authorization = authorization
-        self.client = client
-    }
-
-    /// `id:key` → `ApiKey base64(id:key)`; a value that already names its scheme is used as it is; anything else
-    /// is taken as an encoded API key.
-    public static func authorization(_ secret: String) -> String {
-        let trimmed = secret.trimmingCharacters(in: .whitespacesAndNewlines)
-        for scheme in ["ApiKey ", "Basic ", "Bearer "] where trimmed.hasPrefix(scheme) { return trimmed }
-        if trimmed.contains(":") { return "ApiKey " + Data(trimmed.utf8).base64EncodedString() }
-        return "ApiKey " + trimmed
-    }
-
-    public func search(index: String, body: JSON) async throws -> JSON {
-        let encodedIndex =
-            index.addingPercentEncoding(
-                withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
-            ) ?? index
-        var request = HTTPClientRequest(url: "\(url)/\(encodedIndex)/_search")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
-        request.body = .bytes(ByteBuffer(bytes: body.serializedBytes()))
-        let response: HTTPClientResponse
+    func search(index: String, body: JSON) async throws -> JSON {
         do {
-            response = try await client.execute(request, timeout: .seconds(120))
+            return try await client.search(index: index, body: body)
         } catch {
-            throw AgentError.retryable("cannot reach \(url): \(error)")
+            throw error.isRetryable ? AgentError.retryable(error.message) : AgentError.failed(error.message)
         }
-        let bytes = try await response.body.collect(upTo: 1 << 30)
-        let json = (try? JSON.parse(bytes.readableBytesView)) ?? .null
-        guard response.status == .ok else {
-            let reason =
-                json["error"]?["reason"]?.stringValue ?? json["error"]?.stringValue ?? "HTTP \(response.status.code)"
-            let message = "search on \(url)/\(index) failed: \(response.status.code) \(reason)"
-            if response.status.code >= 500 || response.status.code == 429 { throw AgentError.retryable(message) }
-            throw AgentError.failed(message)
-        }
-        return json
     }
 }

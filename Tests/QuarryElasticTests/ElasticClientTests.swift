@@ -1,0 +1,83 @@
+import AsyncHTTPClient
+import Foundation
+import HummingbirdTesting
+import QuarryCore
+import QuarryElastic
+import QuarrySearch
+import QuarryTesting
+import Testing
+
+/// The client against a real Elasticsearch API on loopback: Quarry's own, over a socket.
+struct ElasticClientTests {
+    @Test(.timeLimit(.minutes(1))) func searchesAClusterOverHTTP() async throws {
+        try await withElasticsearchServer { server, store in
+            let documents: [JSON] = [["host": "web-1", "n": 1], ["host": "web-2", "n": 2], ["host": "db-1", "n": 3]]
+            let items = documents.map { document in
+                EmbeddedStore.BulkItem(
+                    index: "hosts",
+                    operation: .index(IndexRequest(id: nil, source: document.serializedBytes(), document: document))
+                )
+            }
+            #expect(store.bulk(items).allSatisfy { $0.error == nil })
+            _ = try store.refresh("_all")
+
+            let cluster = ElasticClient(
+                url: "http://127.0.0.1:\(server.port ?? 0)/",
+                authorization: nil,
+                httpClient: .shared
+            )
+            #expect(cluster.url == "http://127.0.0.1:\(server.port ?? 0)")
+            let response = try await cluster.search(
+                index: "host*",
+                body: ["query": ["range": ["n": ["gte": 2]]], "sort": [["n": "asc"]]]
+            )
+            let hosts = response["hits"]?["hits"]?.arrayValue?.compactMap { $0["_source"]?["host"]?.stringValue }
+            #expect(hosts == ["web-2", "db-1"])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aRefusedRequestCarriesTheClustersReasonAndIsNotRetried() async throws {
+        try await withElasticsearchServer { server, _ in
+            let cluster = ElasticClient(
+                url: "http://127.0.0.1:\(server.port ?? 0)",
+                authorization: nil,
+                httpClient: .shared
+            )
+            do throws(ElasticError) {
+                _ = try await cluster.search(index: "missing", body: ["query": ["match_all": [:]]])
+                Issue.record("a search of a missing index succeeded")
+            } catch {
+                #expect(error == .rejected)
+                #expect(error.status == 404)
+                #expect(error.message.contains("no such index [missing]"))
+                #expect(!error.isRetryable)
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aClosedPortFailsAtOnceAndMayBeRetried() async throws {
+        // A port that was just free: nothing listens on it.
+        let port = try freeLoopbackPort()
+        // As Quarry configures its client: a refused connection is not tried again within a request (the caller
+        // retries with backoff).
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let cluster = ElasticClient(url: "http://127.0.0.1:\(port)", authorization: nil, httpClient: httpClient)
+        let started = ContinuousClock.now
+        await #expect(throws: ElasticError.unreachable) {
+            _ = try await cluster.search(index: "any", body: [:])
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await httpClient.shutdown()
+        #expect(ElasticError.unreachable.isRetryable)
+    }
+
+    @Test func authorizationFromAStoredSecret() {
+        let idAndKey = "VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw"
+        #expect(ElasticClient.authorization(idAndKey) == "ApiKey " + Data(idAndKey.utf8).base64EncodedString())
+        #expect(ElasticClient.authorization(" Basic ZWxhc3RpYzpwYXNz\n") == "Basic ZWxhc3RpYzpwYXNz")
+        #expect(ElasticClient.authorization("Bearer abc") == "Bearer abc")
+        #expect(ElasticClient.authorization("VnVhQ2ZHY0JDZGJr") == "ApiKey VnVhQ2ZHY0JDZGJr")
+    }
+}
