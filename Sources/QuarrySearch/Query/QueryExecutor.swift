@@ -694,7 +694,9 @@ struct QueryExecutor {
     // MARK: match
 
     private func match(_ match: MatchQuery, scoring: Bool) throws -> Matches {
-        if match.field.contains("*") {
+        // A pattern expands to mapped fields; a mapped field whose name holds a `*` is one of them, and expanding it
+        // again would never end.
+        if match.field.contains("*"), mappings.field(match.field) == nil {
             return try evaluate(
                 .multiMatch(fields: [match.field], text: text(match.text), phrase: false, boost: match.boost),
                 scoring: scoring
