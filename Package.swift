@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "QuarryPacketbeat", targets: ["QuarryPacketbeat"]),
         .library(name: "QuarryMail", targets: ["QuarryMail"]),
         .library(name: "QuarryStories", targets: ["QuarryStories"]),
+        .library(name: "QuarryAgents", targets: ["QuarryAgents"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -93,22 +94,32 @@ let package = Package(
             name: "QuarryStories",
             dependencies: [
                 "QuarryCore",
+                "QuarryLiquid",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryAgents",
+            dependencies: [
+                "QuarryCore",
                 "QuarryDNS",
                 "QuarryElastic",
                 "QuarryLiquid",
                 "QuarryMail",
+                "QuarryStories",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -144,6 +155,7 @@ let package = Package(
         .target(
             name: "QuarryServer",
             dependencies: [
+                "QuarryAgents",
                 "QuarryCore",
                 "QuarryElasticsearchAPI",
                 "QuarrySearch",
@@ -161,6 +173,7 @@ let package = Package(
         .executableTarget(
             name: "QuarryCLI",
             dependencies: [
+                "QuarryAgents",
                 "QuarryCapture",
                 "QuarryCore",
                 "QuarryElasticsearchAPI",
@@ -182,7 +195,7 @@ let package = Package(
         .executableTarget(
             name: "QuarryBench",
             dependencies: [
-                "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryLiquid",
+                "QuarryAgents", "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryLiquid",
                 "QuarryPacketbeat",
                 "QuarrySamples", "QuarrySearch", "QuarryServer", "QuarryStories",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -203,7 +216,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzQuarry",
-            dependencies: ["QuarryCore", "QuarryElasticsearchAPI", "QuarryLiquid", "QuarrySearch", "QuarryStories"],
+            dependencies: [
+                "QuarryAgents", "QuarryCore", "QuarryElasticsearchAPI", "QuarryLiquid", "QuarrySearch", "QuarryStories",
+            ],
             path: "fuzz/FuzzQuarry",
             swiftSettings: swiftSettings
         ),
@@ -251,7 +266,8 @@ let package = Package(
         .testTarget(
             name: "QuarryStoriesTests",
             dependencies: [
-                "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryMail", "QuarryPacketbeat", "QuarrySamples",
+                "QuarryAgents", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryMail", "QuarryPacketbeat",
+                "QuarrySamples",
                 "QuarrySearch",
                 "QuarryServer", "QuarryStories", "QuarryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -285,6 +301,7 @@ let package = Package(
         .testTarget(
             name: "QuarryServerTests",
             dependencies: [
+                "QuarryAgents",
                 "QuarryCore",
                 "QuarrySearch",
                 "QuarryServer",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuarryAgents
 import QuarryCore
 import QuarryPacketbeat
 import QuarrySearch
@@ -260,7 +261,7 @@ extension Quarry {
             /// name servers) that someone is looking.
             private func announceResolver(_ runtime: StoryRuntime) throws {
                 let resource = try runtime.engine.vault.resource("resolver")
-                let chosen = resolver ?? runtime.engine.services.resolver(resource: resource)
+                let chosen = resolver ?? runtime.services.resolver(resource: resource)
                 if chosen == "none" {
                     printError("Live lookup: off (--resolver none); using the resolutions seen in the data.")
                 } else {

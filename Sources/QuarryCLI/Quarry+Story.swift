@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuarryAgents
 import QuarryCore
 import QuarryStories
 
@@ -23,7 +24,7 @@ extension Quarry {
                 var problems: [StoryProblem]
                 do {
                     let story = try Story(contentsOf: file)
-                    problems = StoryLinter.problems(in: story)
+                    problems = StoryLinter.problems(in: story, agents: .builtIn)
                 } catch let error as StoryProblems {
                     problems = error.problems
                 }
@@ -127,7 +128,7 @@ extension Quarry {
             )
 
             func run() {
-                print(StorySchema.json.serialized(pretty: true))
+                print(StorySchema.json(agents: .builtIn).serialized(pretty: true))
             }
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
+import QuarryAgents
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarryPacketbeat
@@ -15,13 +16,15 @@ final class StoryRuntime {
     let store: EmbeddedStore?
     let engine: StoryEngine
     let httpClient: HTTPClient
+    /// What the built-in agents are handed.
+    let services: BuiltInServices
 
     init(dataDirectory: URL, openStore: Bool, trustedCertificates: String?, resolver: String?, logger: Logger) throws {
-        httpClient = StoryServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates)
-        var services = StoryServices(httpClient: httpClient, trustedCertificatesFile: trustedCertificates)
+        httpClient = BuiltInServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates)
+        var services = BuiltInServices(httpClient: httpClient, trustedCertificatesFile: trustedCertificates)
         services.defaultResolver =
             resolver
-            ?? ProcessInfo.processInfo.environment[StoryServices.resolverVariable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ProcessInfo.processInfo.environment[BuiltInServices.resolverVariable].flatMap { $0.isEmpty ? nil : $0 }
         if openStore {
             let store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
             services.defaultCluster = EmbeddedCluster(api: ElasticsearchAPI(store: store))
@@ -29,9 +32,11 @@ final class StoryRuntime {
         } else {
             store = nil
         }
+        self.services = services
         engine = try StoryEngine(
             configuration: .init(directory: dataDirectory.appendingPathComponent("stories")),
-            services: services,
+            services: AgentServices(services),
+            agents: .builtIn,
             logger: logger
         )
     }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import QuarryAgents
 import QuarryCore
 import QuarryStories
 import QuarryTesting
@@ -55,7 +56,8 @@ import Testing
             // engine's database rather than sleeping, so a loaded machine cannot make the kill come too late.
             let observer = try StoryEngine(
                 configuration: .init(directory: data.appendingPathComponent("stories"), environment: [:]),
-                services: StoryServices(httpClient: client)
+                services: AgentServices(BuiltInServices(httpClient: client)),
+                agents: .builtIn
             )
             for _ in 0..<300 where try observer.events(run: guid, agent: "Wait").count < 5 {
                 try await Task.sleep(for: .milliseconds(50))

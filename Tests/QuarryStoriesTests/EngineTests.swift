@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import QuarryAgents
 import QuarryCore
 import QuarryStories
 import QuarryTesting
@@ -14,18 +15,21 @@ func withEngine<T>(
     _ body: (StoryEngine, URL) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
-        let client = StoryServices.makeHTTPClient(trustedCertificatesFile: certificates)
+        let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: certificates)
         let engine = try StoryEngine(
             configuration: .init(
                 directory: directory.appendingPathComponent("engine"),
                 workers: 4,
                 environment: environment
             ),
-            services: StoryServices(
-                httpClient: client,
-                defaultCluster: defaultCluster,
-                trustedCertificatesFile: certificates
+            services: AgentServices(
+                BuiltInServices(
+                    httpClient: client,
+                    defaultCluster: defaultCluster,
+                    trustedCertificatesFile: certificates
+                )
             ),
+            agents: .builtIn,
             logger: Logger(label: "quarry.test") { LogCapture.Handler(label: $0) }
         )
         engine.start()
@@ -98,7 +102,7 @@ func withEngine<T>(
                     options: {rules: [{type: "field~value", path: x}]}
                 """
         )
-        let problems = StoryLinter.problems(in: story).map(\.description)
+        let problems = StoryLinter.problems(in: story, agents: .builtIn).map(\.description)
         #expect(problems.contains { $0.hasPrefix("agents[1] (Mystery): type: unknown agent type 'teleport'") })
         #expect(
             problems.contains { $0.hasPrefix("agents[2] (Search): options.colour: unknown option for elasticsearch") }
@@ -112,13 +116,14 @@ func withEngine<T>(
         let engineProblems = try #require(
             throws: StoryProblems.self,
             performing: {
-                let client = StoryServices.makeHTTPClient(trustedCertificatesFile: nil)
+                let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: nil)
                 defer { try? client.syncShutdown() }
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lint-\(UUID())")
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let engine = try StoryEngine(
                     configuration: .init(directory: directory),
-                    services: StoryServices(httpClient: client)
+                    services: AgentServices(BuiltInServices(httpClient: client)),
+                    agents: .builtIn
                 )
                 try engine.register(story)
             }
@@ -136,7 +141,7 @@ func withEngine<T>(
                 ]}
                 """
         )
-        let problems = StoryLinter.problems(in: story).map(\.description)
+        let problems = StoryLinter.problems(in: story, agents: .builtIn).map(\.description)
         #expect(
             problems == [
                 "agents[1] (B): options.payload: refers to '.c', which is not upstream of this agent",

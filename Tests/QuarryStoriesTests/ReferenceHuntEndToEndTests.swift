@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import QuarryAgents
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarryPacketbeat
@@ -56,15 +57,18 @@ import Testing
             #expect(store.bulk(items).allSatisfy { $0.error == nil })
             _ = try store.refresh("_all")
 
-            let client = StoryServices.makeHTTPClient(trustedCertificatesFile: certificate.0)
+            let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: certificate.0)
             let engine = try StoryEngine(
                 configuration: .init(directory: directory.appendingPathComponent("stories"), environment: [:]),
-                services: StoryServices(
-                    httpClient: client,
-                    defaultCluster: EmbeddedCluster(api: ElasticsearchAPI(store: store)),
-                    trustedCertificatesFile: certificate.0,
-                    defaultResolver: unbound.dohURL
-                )
+                services: AgentServices(
+                    BuiltInServices(
+                        httpClient: client,
+                        defaultCluster: EmbeddedCluster(api: ElasticsearchAPI(store: store)),
+                        trustedCertificatesFile: certificate.0,
+                        defaultResolver: unbound.dohURL
+                    )
+                ),
+                agents: .builtIn
             )
             try engine.vault.setResource(
                 "smtp",

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import QuarryAgents
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarrySearch
@@ -16,12 +17,13 @@ import QuarryStories
 /// transactions with the engine's settings, measured in the same run.
 func runStoryChainBenchmark(runs: Int, directory: URL, workers: Int = 32) async throws {
     try? FileManager.default.removeItem(at: directory)
-    let client = StoryServices.makeHTTPClient(trustedCertificatesFile: nil)
+    let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: nil)
     var logger = Logger(label: "bench")
     logger.logLevel = .error
     let engine = try StoryEngine(
         configuration: .init(directory: directory.appendingPathComponent("engine"), workers: workers, environment: [:]),
-        services: StoryServices(httpClient: client),
+        services: AgentServices(BuiltInServices(httpClient: client)),
+        agents: .builtIn,
         logger: logger
     )
     var agents = [#"{"name": "Step 0", "type": "webhook"}"#]
@@ -85,19 +87,22 @@ func runStoryHuntBenchmark(
     story: String
 ) async throws {
     let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
-    let client = StoryServices.makeHTTPClient(trustedCertificatesFile: certificates)
+    let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: certificates)
     var logger = Logger(label: "bench")
     logger.logLevel = .error
     let engineDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("quarry-hunt-bench-\(getpid())")
     defer { try? FileManager.default.removeItem(at: engineDirectory) }
     let engine = try StoryEngine(
         configuration: .init(directory: engineDirectory, environment: [:]),
-        services: StoryServices(
-            httpClient: client,
-            defaultCluster: EmbeddedCluster(api: ElasticsearchAPI(store: store)),
-            trustedCertificatesFile: certificates,
-            defaultResolver: resolver
+        services: AgentServices(
+            BuiltInServices(
+                httpClient: client,
+                defaultCluster: EmbeddedCluster(api: ElasticsearchAPI(store: store)),
+                trustedCertificatesFile: certificates,
+                defaultResolver: resolver
+            )
         ),
+        agents: .builtIn,
         logger: logger
     )
     try engine.vault.setResource(

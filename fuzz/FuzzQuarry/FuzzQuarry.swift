@@ -1,4 +1,5 @@
 import Foundation
+import QuarryAgents
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarryLiquid
@@ -180,7 +181,7 @@ enum Fixtures {
 
     static func fuzzStory(_ bytes: [UInt8]) {
         guard let text = String(validating: bytes, as: UTF8.self), let story = try? Story(text: text) else { return }
-        _ = StoryLinter.problems(in: story)
+        _ = StoryLinter.problems(in: story, agents: .builtIn)
     }
 }
 

@@ -1,3 +1,4 @@
+public import QuarryAgents
 public import QuarryCore
 public import QuarryElasticsearchAPI
 public import QuarryStories

@@ -3,6 +3,7 @@ import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
+import QuarryAgents
 import QuarryCore
 public import QuarryStories
 

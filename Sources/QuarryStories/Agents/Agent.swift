@@ -10,6 +10,9 @@ public protocol StoryAgent: Sendable {
     static var type: String { get }
     static var summary: String { get }
     static var options: [OptionSpec] { get }
+    /// The options that decide where what the agent sends goes (a URL, a cluster, recipients): the linter warns
+    /// when input from outside decides one of them while a credential travels with it.
+    static var destinationOptions: [String] { get }
 
     init(definition: AgentDefinition) throws(StoryProblem)
 
@@ -25,6 +28,8 @@ public protocol StoryAgent: Sendable {
 }
 
 extension StoryAgent {
+    public static var destinationOptions: [String] { [] }
+
     public var isSerial: Bool { false }
 
     public func timerFired(_ payload: JSON, context: AgentContext) async throws -> AgentOutput { AgentOutput() }

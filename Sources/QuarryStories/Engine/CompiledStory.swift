@@ -17,15 +17,15 @@ struct CompiledStory: Sendable {
     var story: Story
     var agents: [String: Agent]
 
-    /// Compiles `story`, or throws every problem ``StoryLinter`` finds.
-    init(_ story: Story) throws(StoryProblems) {
-        let problems = StoryLinter.problems(in: story).filter { !$0.isWarning }
+    /// Compiles `story` with the agent types of `registry`, or throws every problem ``StoryLinter`` finds.
+    init(_ story: Story, agents registry: AgentRegistry) throws(StoryProblems) {
+        let problems = StoryLinter.problems(in: story, agents: registry).filter { !$0.isWarning }
         guard problems.isEmpty else { throw StoryProblems(problems) }
         self.story = story
         var agents: [String: Agent] = [:]
         for definition in story.agents {
             // The linter has created each agent and parsed each option already; these cannot fail now.
-            guard let type = AgentTypes.all[definition.type],
+            guard let type = registry[definition.type],
                 let instance = try? type.init(definition: definition),
                 let templates = try? StoryLinter.environment.parseOptions(definition.options)
             else { continue }
@@ -45,17 +45,4 @@ struct CompiledStory: Sendable {
         if let exit = story.exitAgent { return agent == exit }
         return agents[agent]?.receivers.isEmpty ?? false
     }
-}
-
-/// Every agent type, by the `type` a story names.
-public enum AgentTypes {
-    public static let all: [String: any StoryAgent.Type] = Dictionary(
-        uniqueKeysWithValues: list.map { ($0.type, $0) }
-    )
-
-    /// In the order the documentation lists them.
-    public static let list: [any StoryAgent.Type] = [
-        WebhookAgent.self, HTTPRequestAgent.self, ElasticsearchAgent.self, DNSAgent.self, TriggerAgent.self,
-        TransformAgent.self, EmailAgent.self, SendToStoryAgent.self,
-    ]
 }

@@ -73,5 +73,5 @@ final class RunStoryContext: LiquidStoryContext {
 
     var storyRunGUID: String { run }
 
-    var storyRunLink: String { "\(engine.services.baseURL)/runs/\(run)" }
+    var storyRunLink: String { "\(engine.configuration.baseURL)/runs/\(run)" }
 }

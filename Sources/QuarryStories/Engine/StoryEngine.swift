@@ -18,20 +18,27 @@ public final class StoryEngine: Sendable {
         /// larger group commits.
         public var workers: Int
         public var environment: [String: String]
+        /// The base URL of the web interface, for `story_run_link`.
+        public var baseURL: String
 
         public init(
             directory: URL,
             workers: Int = 32,
-            environment: [String: String] = ProcessInfo.processInfo.environment
+            environment: [String: String] = ProcessInfo.processInfo.environment,
+            baseURL: String = "http://127.0.0.1:8080"
         ) {
             self.directory = directory
             self.workers = max(1, workers)
             self.environment = environment
+            self.baseURL = baseURL
         }
     }
 
     public let configuration: Configuration
-    public let services: StoryServices
+    /// What agents are handed in their context (see ``AgentServices``).
+    public let services: AgentServices
+    /// The agent types stories may use.
+    public let agents: AgentRegistry
     public let vault: Vault
     let database: StoryDatabase
     let logger: Logger
@@ -57,13 +64,15 @@ public final class StoryEngine: Sendable {
 
     public init(
         configuration: Configuration,
-        services: StoryServices,
+        services: AgentServices,
+        agents: AgentRegistry,
         logger: Logger = Logger(label: "quarry.stories")
     )
         throws
     {
         self.configuration = configuration
         self.services = services
+        self.agents = agents
         self.logger = logger
         database = try StoryDatabase(directory: configuration.directory)
         commits = GroupCommitter(pool: database.pool)
@@ -81,7 +90,7 @@ public final class StoryEngine: Sendable {
         for (name, source) in sources {
             do {
                 let story = try Story(text: source)
-                let compiled = try CompiledStory(story)
+                let compiled = try CompiledStory(story, agents: agents)
                 state.withLock { $0.stories[story.name] = compiled }
             } catch {
                 logger.error("stored story cannot be loaded", metadata: ["story": "\(name)", "error": "\(error)"])
@@ -94,7 +103,7 @@ public final class StoryEngine: Sendable {
     /// Checks `story` and makes it runnable (replacing a story of the same name); throws every problem the linter
     /// finds.
     public func register(_ story: Story) throws {
-        let compiled = try CompiledStory(story)
+        let compiled = try CompiledStory(story, agents: agents)
         try generateWebhookSecrets(story)
         try database.pool.write { db in
             try db.cachedExecute(
@@ -109,7 +118,7 @@ public final class StoryEngine: Sendable {
     /// its story is loaded on this installation, so that no two installations share a secret and none is in git.
     /// `quarry credentials show NAME` prints it for whoever sets up the callers.
     private func generateWebhookSecrets(_ story: Story) throws {
-        for agent in story.agents where agent.type == WebhookAgent.type {
+        for agent in story.agents where agent.isWebhook {
             guard let text = agent.options["secret"]?.stringValue,
                 let match = text.firstMatch(of: #/^\s*\{%-?\s*credential\s+([A-Za-z0-9_\-]+)\s*-?%\}\s*$/#),
                 story.credentials.contains(String(match.output.1))
@@ -253,7 +262,7 @@ public final class StoryEngine: Sendable {
             credentials: CredentialAccess(vault: vault, story: compiled.story)
         )
         return compiled.story.agents.compactMap { definition in
-            guard definition.type == WebhookAgent.type, let agent = compiled.agents[definition.key],
+            guard definition.isWebhook, let agent = compiled.agents[definition.key],
                 let options = try? agent.templates.render([:], story: context),
                 let secret = options["secret"]?.stringValue, !secret.isEmpty
             else { return nil }

@@ -72,6 +72,13 @@ public struct AgentDefinition: Sendable {
     public var timeout: Double
     /// Where in the story file the agent is, for messages: `agents[2] (Search DNS queries)`.
     public var location: String
+
+    /// The `type` of the agents through which webhooks start runs: the engine finds a story's webhooks by it, and
+    /// the linter treats what they receive as input from outside.
+    public static let webhookType = "webhook"
+
+    /// Whether webhooks start runs at this agent.
+    public var isWebhook: Bool { type == Self.webhookType }
 }
 
 /// A cron schedule that starts runs at an agent, in a time zone.

@@ -8,7 +8,8 @@ public enum StoryLinter {
     /// How story templates are parsed and rendered: lax, as in Tines (an undefined variable renders empty).
     public static let environment = LiquidEnvironment()
 
-    public static func problems(in story: Story) -> [StoryProblem] {
+    /// Every problem of `story`, errors and warnings, with the agent types of `agents`.
+    public static func problems(in story: Story, agents registry: AgentRegistry) -> [StoryProblem] {
         var problems: [StoryProblem] = []
         var seen: [String: String] = [:]
         for agent in story.agents where !agent.key.isEmpty {
@@ -25,7 +26,7 @@ public enum StoryLinter {
         }
         let keys = Set(story.agents.map(\.key))
         for agent in story.agents {
-            problems += optionProblems(agent)
+            problems += optionProblems(agent, registry)
             for source in agent.sources where !keys.contains(source) {
                 problems.append(
                     StoryProblem(agent.location, option: "receives_from", "no agent named '\(source)' in this story")
@@ -41,7 +42,7 @@ public enum StoryLinter {
         }
         problems += cycleProblems(story)
         problems += referenceProblems(story)
-        problems += untrustedDestinationProblems(story)
+        problems += untrustedDestinationProblems(story, registry)
         if story.agents.contains(where: { !$0.key.isEmpty }) && story.entryAgents.isEmpty {
             problems.append(
                 StoryProblem("story", option: "agents", "no agent starts the story: every agent receives from another")
@@ -53,10 +54,10 @@ public enum StoryLinter {
         return problems
     }
 
-    private static func optionProblems(_ agent: AgentDefinition) -> [StoryProblem] {
-        guard let type = AgentTypes.all[agent.type] else {
+    private static func optionProblems(_ agent: AgentDefinition, _ registry: AgentRegistry) -> [StoryProblem] {
+        guard let type = registry[agent.type] else {
             if agent.type.isEmpty { return [] }
-            let known = AgentTypes.list.map { $0.type }.joined(separator: ", ")
+            let known = registry.types.map { $0.type }.joined(separator: ", ")
             return [
                 StoryProblem(agent.location, option: "type", "unknown agent type '\(agent.type)' (known: \(known))")
             ]
@@ -147,24 +148,18 @@ public enum StoryLinter {
         return problems
     }
 
-    /// Where each agent type sends what it carries: the options that decide the destination.
-    static let destinationOptions: [String: [String]] = [
-        HTTPRequestAgent.type: ["url"], ElasticsearchAgent.type: ["cluster", "credential"],
-        EmailAgent.type: ["smtp_host", "recipients"], DNSAgent.type: ["resolver"],
-    ]
-
     /// Warns where input from outside (the payload of a webhook that starts the story) decides where a request
     /// that carries a credential goes, or which credential it carries: a caller could send the credential, or a
     /// report, anywhere.
-    private static func untrustedDestinationProblems(_ story: Story) -> [StoryProblem] {
-        let entries = story.entryAgents.filter { $0.type == WebhookAgent.type }.map(\.key)
+    private static func untrustedDestinationProblems(_ story: Story, _ registry: AgentRegistry) -> [StoryProblem] {
+        let entries = story.entryAgents.filter(\.isWebhook).map(\.key)
         guard !entries.isEmpty else { return [] }
         func fromInput(_ text: String) -> Bool {
             entries.contains { text.contains(".\($0)") || text.contains("{{ \($0).") || text.contains("{{\($0).") }
         }
         var problems: [StoryProblem] = []
         for agent in story.agents {
-            guard let options = destinationOptions[agent.type] else { continue }
+            guard let options = registry[agent.type]?.destinationOptions, !options.isEmpty else { continue }
             let text = agent.options.serialized()
             let credential = agent.options["credential"]?.stringValue ?? ""
             let carriesCredential =

@@ -3,10 +3,11 @@ public import QuarryCore
 /// The JSON Schema (draft 2020-12) of story files, generated from the agents' option lists so that it cannot
 /// drift from what the linter accepts. `quarry story schema` prints it; docs/story.schema.json is a copy.
 public enum StorySchema {
-    public static var json: JSON {
+    /// The schema of stories whose agents are of the types in `agents`.
+    public static func json(agents registry: AgentRegistry) -> JSON {
         let duration: JSON = ["type": ["string", "number"], "description": "30s, 5m, 12h, 7d, 2w, or seconds"]
         var agentVariants: [JSON] = []
-        for type in AgentTypes.list {
+        for type in registry.types {
             var properties = JSONObject()
             for option in type.options {
                 var property: JSONObject = ["description": .string(option.summary)]
@@ -42,7 +43,7 @@ public enum StorySchema {
                     "type": "string",
                     "description": "Referred to snake_cased in templates: {{ .search_dns_queries.hits }}",
                 ],
-                "type": ["enum": .array(AgentTypes.list.map { .string($0.type) })],
+                "type": ["enum": .array(registry.types.map { .string($0.type) })],
                 "description": ["type": "string"],
                 "options": ["type": "object"],
                 "receives_from": ["type": ["string", "array"], "items": ["type": "string"]],

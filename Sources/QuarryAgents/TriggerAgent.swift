@@ -1,5 +1,6 @@
 import Foundation
 public import QuarryCore
+public import QuarryStories
 
 /// `trigger` — decides: emits the incoming event when its rules match, with `rule_matched: true`; with
 /// `emit_no_match`, emits it with `rule_matched: false` when they do not (as Tines does).

@@ -1,6 +1,7 @@
 import Foundation
 import QuarryCore
 import QuarryElastic
+public import QuarryStories
 
 /// `elasticsearch` — a search against a cluster: the embedded store by default, or a remote Elasticsearch or
 /// OpenSearch named by `cluster` (a URL, or a global resource holding `{"url": …}` or the URL).
@@ -13,6 +14,7 @@ import QuarryElastic
 public struct ElasticsearchAgent: StoryAgent {
     public static let type = "elasticsearch"
     public static let summary = "Searches the embedded store or a remote Elasticsearch/OpenSearch, with pagination."
+    public static let destinationOptions = ["cluster", "credential"]
     public static let options: [OptionSpec] = [
         OptionSpec("index", .string, "Index pattern (default *)."),
         OptionSpec("query", .object, required: true, "The search body (Query DSL)."),
@@ -83,7 +85,7 @@ public struct ElasticsearchAgent: StoryAgent {
             authorization = ElasticClient.authorization(secret)
         }
         guard let target = input.string("cluster"), !target.isEmpty else {
-            guard let cluster = context.services.defaultCluster else {
+            guard let cluster = try context.builtIn.defaultCluster else {
                 throw AgentError.failed("no cluster: name one with the cluster option, or run with the embedded store")
             }
             return cluster
@@ -100,7 +102,7 @@ public struct ElasticsearchAgent: StoryAgent {
         }
         try context.checkDestination(URLComponents(string: url)?.host ?? url)
         return RemoteCluster(
-            client: ElasticClient(url: url, authorization: authorization, httpClient: context.services.httpClient)
+            client: ElasticClient(url: url, authorization: authorization, httpClient: try context.builtIn.httpClient)
         )
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MultipartKit
 public import QuarryCore
+public import QuarryStories
 
 /// `webhook` — where a run starts: the request's body (JSON, form-urlencoded or multipart form data) becomes the
 /// first event, with the query parameters and headers when asked.
@@ -9,7 +10,7 @@ public import QuarryCore
 /// (accepted methods, default `post`), `include_headers`, `include_query`, `response` (the body answered, a
 /// template; default `{"run": guid}`), `response_code` (default 201).
 public struct WebhookAgent: StoryAgent {
-    public static let type = "webhook"
+    public static let type = AgentDefinition.webhookType
     public static let summary = "Starts a run with an HTTP request's body (JSON, form or multipart)."
     public static let options: [OptionSpec] = [
         OptionSpec(

@@ -1,4 +1,5 @@
 import Foundation
+import QuarryStories
 
 /// One DNS exchange over UDP or TCP (RFC 1035 §4.2), with a deadline.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 public import QuarryCore
+public import QuarryStories
 
 /// `transform` — reshapes events, in Tines' modes:
 /// - `message_only`: emits `payload` (rendered; `| as_object` leaves keep their JSON type);

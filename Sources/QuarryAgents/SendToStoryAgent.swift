@@ -1,4 +1,5 @@
 import QuarryCore
+public import QuarryStories
 
 /// `send_to_story` — runs another story with `payload` as its entry event, waits for it to finish, and emits its
 /// exit agent's event (the story's `exit_agent`, or the last event of an agent at its end), as Tines' Send to

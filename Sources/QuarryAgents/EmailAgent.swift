@@ -1,6 +1,7 @@
 import Foundation
 import QuarryCore
 import QuarryMail
+public import QuarryStories
 
 /// `email` — sends the report: an HTML `body` with a plain-text alternative (given as `text_body`, or made from
 /// the HTML), to `recipients` (a list, or comma-separated), over SMTP with STARTTLS (default), implicit TLS or,
@@ -9,6 +10,7 @@ import QuarryMail
 public struct EmailAgent: StoryAgent {
     public static let type = "email"
     public static let summary = "Sends an HTML email with a plain-text alternative over SMTP."
+    public static let destinationOptions = ["smtp_host", "recipients"]
     public static let options: [OptionSpec] = [
         OptionSpec("recipients", .list, required: true, "Addresses: a list, or comma-separated."),
         OptionSpec("from", .string, required: true, "The sender (Name <address> or address)."),
@@ -97,7 +99,7 @@ public struct EmailAgent: StoryAgent {
             security: security,
             username: input.string("smtp_username").flatMap { $0.isEmpty ? nil : $0 },
             password: input.string("smtp_password").flatMap { $0.isEmpty ? nil : $0 },
-            trustedCertificatesFile: context.services.trustedCertificatesFile,
+            trustedCertificatesFile: try context.builtIn.trustedCertificatesFile,
             verifyCertificate: input.bool("verify_certificate", default: true)
         )
         do {

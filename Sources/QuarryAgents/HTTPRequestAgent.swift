@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import QuarryCore
+public import QuarryStories
 
 /// `http_request` — Tines' HTTP Request agent: sends a request and emits `{body, status, headers}`, `body` parsed
 /// when the response is JSON.
@@ -15,6 +16,7 @@ import QuarryCore
 public struct HTTPRequestAgent: StoryAgent {
     public static let type = "http_request"
     public static let summary = "Sends an HTTP request and emits the response."
+    public static let destinationOptions = ["url"]
     public static let options: [OptionSpec] = [
         OptionSpec("url", .string, required: true, "The URL."),
         OptionSpec(
@@ -79,7 +81,8 @@ public struct HTTPRequestAgent: StoryAgent {
         }
         let response: HTTPClientResponse
         var body: ByteBuffer
-        let client = input.bool("disable_ssl_verification") ? Self.unverifiedClient : context.services.httpClient
+        let services = try context.builtIn
+        let client = input.bool("disable_ssl_verification") ? Self.unverifiedClient : services.httpClient
         do {
             response = try await client.execute(request, timeout: .seconds(Int64(context.agent.timeout)))
             body = try await response.body.collect(upTo: 256 << 20)
@@ -126,6 +129,6 @@ public struct HTTPRequestAgent: StoryAgent {
     static let unverifiedClient: HTTPClient = {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none
-        return StoryServices.makeHTTPClient(tls: tls)
+        return BuiltInServices.makeHTTPClient(tls: tls)
     }()
 }
