@@ -58,10 +58,7 @@ let package = Package(
         ),
         .target(
             name: "QuarryCapture",
-            dependencies: [
-                "QuarryCore",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+            dependencies: ["QuarryCore"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -99,6 +96,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -1,6 +1,7 @@
 import Foundation
 import QuarryCapture
 import QuarryCore
+import QuarryPacketbeat
 import QuarryTesting
 import Testing
 

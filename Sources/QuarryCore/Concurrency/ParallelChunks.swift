@@ -18,7 +18,7 @@ public func parallelChunks<Result>(
     _ body: @Sendable (Range<Int>, _ store: (Int, Result) -> Void) -> Void
 ) -> [Result] {
     var results = [Result](repeating: initial, count: count)
-    let workers = count >= minimumCount ? min(ProcessInfo.activeProcessorCountApproximation, 8) : 1
+    let workers = count >= minimumCount ? min(OnlineProcessors.count, 8) : 1
     results.withUnsafeMutableBufferPointer { buffer in
         let output = DisjointWrites(buffer: buffer)
         let chunk = (count + workers - 1) / max(workers, 1)
@@ -38,9 +38,9 @@ private struct DisjointWrites<Element>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<Element>
 }
 
-private enum ProcessInfo {
-    /// Online processors, without Foundation.
-    static var activeProcessorCountApproximation: Int {
+/// Online processors, read without Foundation (QuarryCore does not import it here).
+private enum OnlineProcessors {
+    static var count: Int {
         #if canImport(Glibc)
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         #else

@@ -1,7 +1,7 @@
 public import QuarryAgents
 public import QuarryCore
 public import QuarryElasticsearchAPI
-public import QuarryStories
+import QuarryStories
 
 /// The embedded store as a cluster for `elasticsearch` agents: the same `_search` endpoint the REST API serves,
 /// called in process.

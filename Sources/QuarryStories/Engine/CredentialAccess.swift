@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import QuarryCore
 
 /// The credentials one delivery may read, and where it may send them.
@@ -11,7 +12,7 @@ final class CredentialAccess: Sendable {
     private let vault: Vault
     private let story: String
     private let declared: Set<String>
-    private let used = Locked<Set<String>>([])
+    private let used = NIOLockedValueBox<Set<String>>([])
 
     init(vault: Vault, story: Story) {
         self.vault = vault
@@ -28,14 +29,14 @@ final class CredentialAccess: Sendable {
             )
         }
         let value = try vault.credential(name)
-        if value != nil { used.withLock { _ = $0.insert(name) } }
+        if value != nil { used.withLockedValue { _ = $0.insert(name) } }
         return value
     }
 
     /// Throws when a credential read in this delivery may not be sent to `host`.
     func checkDestination(_ host: String) throws {
         let host = host.lowercased().trimmingCharacters(in: ["[", "]", "."])
-        for name in used.withLock({ $0.sorted() }) {
+        for name in used.withLockedValue({ $0.sorted() }) {
             guard let allowed = try vault.allowedHosts(name) else { continue }
             if !allowed.contains(where: { Self.matches(host, $0) }) {
                 throw CredentialAccessError(

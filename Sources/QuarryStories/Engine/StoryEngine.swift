@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 public import Logging
+import NIOConcurrencyHelpers
 public import QuarryCore
 import QuarryLiquid
 
@@ -42,11 +43,11 @@ public final class StoryEngine: Sendable {
     public let vault: Vault
     let database: StoryDatabase
     let logger: Logger
-    private let state = Locked(State())
+    private let state = NIOLockedValueBox(State())
     private let wake = WakeSignal()
     private let commits: GroupCommitter
     /// Events just emitted, so that the agents receiving them do not read them back from the database.
-    private let recentEvents = Locked(RecentEvents(capacity: 4_096))
+    private let recentEvents = NIOLockedValueBox(RecentEvents(capacity: 4_096))
 
     struct State {
         var stories: [String: CompiledStory] = [:]
@@ -91,7 +92,7 @@ public final class StoryEngine: Sendable {
             do {
                 let story = try Story(text: source)
                 let compiled = try CompiledStory(story, agents: agents)
-                state.withLock { $0.stories[story.name] = compiled }
+                state.withLockedValue { $0.stories[story.name] = compiled }
             } catch {
                 logger.error("stored story cannot be loaded", metadata: ["story": "\(name)", "error": "\(error)"])
             }
@@ -111,7 +112,7 @@ public final class StoryEngine: Sendable {
                 arguments: [story.name, story.source.serialized(), Date().timeIntervalSince1970]
             )
         }
-        state.withLock { $0.stories[story.name] = compiled }
+        state.withLockedValue { $0.stories[story.name] = compiled }
     }
 
     /// A webhook whose secret is a credential (`secret: "{% credential NAME %}"`) gets a random one the first time
@@ -138,16 +139,16 @@ public final class StoryEngine: Sendable {
     }
 
     public func story(named name: String) -> Story? {
-        state.withLock { $0.stories[name]?.story }
+        state.withLockedValue { $0.stories[name]?.story }
     }
 
-    public var storyNames: [String] { state.withLock { $0.stories.keys.sorted() } }
+    public var storyNames: [String] { state.withLockedValue { $0.stories.keys.sorted() } }
 
     // MARK: Running
 
     /// Starts the workers (and the schedules); deliveries left by an earlier process resume.
     public func start() {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard state.dispatcher == nil else { return }
             state.stopping = false
             state.dispatcher = Task { await self.dispatch() }
@@ -158,7 +159,7 @@ public final class StoryEngine: Sendable {
 
     /// Stops taking deliveries and waits for the ones in progress to finish.
     public func shutdown() async {
-        let tasks = state.withLock { state -> [Task<Void, Never>] in
+        let tasks = state.withLockedValue { state -> [Task<Void, Never>] in
             state.stopping = true
             state.scheduler?.cancel()
             defer {
@@ -176,7 +177,7 @@ public final class StoryEngine: Sendable {
     @discardableResult
     public func startRun(story name: String, entry: String? = nil, payload: JSON, dryRun: Bool = false) throws -> String
     {
-        guard let compiled = state.withLock({ $0.stories[name] }) else {
+        guard let compiled = state.withLockedValue({ $0.stories[name] }) else {
             throw StoryEngineError("no story named '\(name)'")
         }
         let entryAgent: CompiledStory.Agent
@@ -251,7 +252,7 @@ public final class StoryEngine: Sendable {
     private func webhooks(
         story name: String
     ) -> [(story: String, agent: AgentDefinition, options: JSON, secret: String)] {
-        let stories = state.withLock { Array($0.stories.values) }
+        let stories = state.withLockedValue { Array($0.stories.values) }
         guard let compiled = stories.first(where: { $0.story.name == name || Story.snakeCase($0.story.name) == name })
         else { return [] }
         // Secrets may be credentials: render with the story's own credentials (and nothing of any run).
@@ -282,7 +283,7 @@ public final class StoryEngine: Sendable {
         guard let record = try run(guid) else { throw StoryEngineError("no run \(guid)") }
         if record.status != .running { return record }
         return await withCheckedContinuation { continuation in
-            let finished: RunRecord? = state.withLock { state in
+            let finished: RunRecord? = state.withLockedValue { state in
                 if let again = try? run(guid), again.status != .running { return again }
                 state.waiters[guid, default: []].append(continuation)
                 return nil
@@ -388,7 +389,7 @@ public final class StoryEngine: Sendable {
     private func dispatch() async {
         await withTaskGroup(of: Void.self) { group in
             var running = 0
-            while !state.withLock({ $0.stopping }) {
+            while !state.withLockedValue({ $0.stopping }) {
                 sweepIfDue()
                 let (ready, nextDue): ([Delivery], Double?)
                 do {
@@ -411,7 +412,7 @@ public final class StoryEngine: Sendable {
                     running += 1
                     group.addTask {
                         await self.perform(delivery)
-                        self.state.withLock { state in
+                        self.state.withLockedValue { state in
                             state.claimed.remove(delivery.id)
                             state.busyAgents.remove("\(delivery.story)/\(delivery.agent)")
                         }
@@ -425,7 +426,7 @@ public final class StoryEngine: Sendable {
 
     /// Due deliveries not already in progress, oldest first, marked as claimed; and when the next one is due.
     private func claimReady(limit: Int) throws -> ([Delivery], Double?) {
-        let handedOff = state.withLock { state -> [Delivery] in
+        let handedOff = state.withLockedValue { state -> [Delivery] in
             var taken: [Delivery] = []
             var kept: [Delivery] = []
             for delivery in state.handedOff {
@@ -441,7 +442,7 @@ public final class StoryEngine: Sendable {
         }
         if !handedOff.isEmpty { return (handedOff, nil) }
         let now = Date().timeIntervalSince1970
-        let claimed = state.withLock { $0.claimed }
+        let claimed = state.withLockedValue { $0.claimed }
         let rows = try database.pool.read { db in
             try Row.fetchAll(
                 db,
@@ -467,7 +468,7 @@ public final class StoryEngine: Sendable {
                 timer: row["timer"],
                 dryRun: row["dry_run"] ?? false
             )
-            let admitted = state.withLock { state -> Bool in
+            let admitted = state.withLockedValue { state -> Bool in
                 guard !state.claimed.contains(id), admit(delivery, &state) else { return false }
                 state.claimed.insert(id)
                 // Claimed here, so never again from the hand-off list once it has completed.
@@ -497,7 +498,7 @@ public final class StoryEngine: Sendable {
 
     private func perform(_ delivery: Delivery) async {
         let started = Date().timeIntervalSince1970
-        guard let compiled = state.withLock({ $0.stories[delivery.story] }),
+        guard let compiled = state.withLockedValue({ $0.stories[delivery.story] }),
             let agent = compiled.agents[delivery.agent]
         else {
             await fail(
@@ -577,7 +578,7 @@ public final class StoryEngine: Sendable {
             throw AgentError.failed("\(error)")
         }
         let record = try await waitForRun(guid)
-        guard let compiled = state.withLock({ $0.stories[name] }) else {
+        guard let compiled = state.withLockedValue({ $0.stories[name] }) else {
             throw AgentError.failed("no story named '\(name)'")
         }
         let result = try events(run: guid).last { !$0.isError && compiled.isTerminal($0.agent) }
@@ -593,7 +594,7 @@ public final class StoryEngine: Sendable {
     /// An event's payload and lineage (the event of each agent it descends from, itself included): from the
     /// cache of recent events, else from the database.
     func loadEvent(_ id: Int64) throws -> (payload: JSON, lineage: [String: Int64]) {
-        if let cached = recentEvents.withLock({ $0.get(id) }) { return cached }
+        if let cached = recentEvents.withLockedValue({ $0.get(id) }) { return cached }
         guard
             let row = try database.pool.read({ db in
                 try Row.fetchOne(
@@ -610,7 +611,7 @@ public final class StoryEngine: Sendable {
         }
         let agent: String = row["agent"]
         if !agent.isEmpty { lineage[agent] = id }
-        recentEvents.withLock { $0.put(id, (payload, lineage)) }
+        recentEvents.withLockedValue { $0.put(id, (payload, lineage)) }
         return (payload, lineage)
     }
 
@@ -698,8 +699,8 @@ public final class StoryEngine: Sendable {
             )
             return (try finishRunIfDone(db, run: delivery.run, compiled: compiled), emitted, queued)
         }
-        if !queued.isEmpty { state.withLock { $0.handedOff += queued } }
-        recentEvents.withLock { cache in
+        if !queued.isEmpty { state.withLockedValue { $0.handedOff += queued } }
+        recentEvents.withLockedValue { cache in
             for (id, payload) in emitted {
                 var eventLineage = lineage
                 eventLineage[delivery.agent] = id
@@ -791,7 +792,7 @@ public final class StoryEngine: Sendable {
                 "error": "\(message)",
             ]
         )
-        let compiled = state.withLock { $0.stories[delivery.story] }
+        let compiled = state.withLockedValue { $0.stories[delivery.story] }
         do {
             let now = Date().timeIntervalSince1970
             let payload: JSON = [
@@ -856,7 +857,7 @@ public final class StoryEngine: Sendable {
     }
 
     private func notify(_ record: RunRecord) {
-        let waiters = state.withLock { $0.waiters.removeValue(forKey: record.guid) ?? [] }
+        let waiters = state.withLockedValue { $0.waiters.removeValue(forKey: record.guid) ?? [] }
         for waiter in waiters { waiter.resume(returning: record) }
     }
 
@@ -866,7 +867,7 @@ public final class StoryEngine: Sendable {
     /// story beyond its `max_events`, except events a pending delivery still needs.
     private func sweepIfDue() {
         let now = Date().timeIntervalSince1970
-        let due = state.withLock { state -> Bool in
+        let due = state.withLockedValue { state -> Bool in
             guard now - state.lastSweep >= 60 else { return false }
             state.lastSweep = now
             return true
@@ -882,7 +883,7 @@ public final class StoryEngine: Sendable {
     /// Applies retention now; returns the number of events removed.
     @discardableResult
     public func sweep(now: Double = Date().timeIntervalSince1970) throws -> Int {
-        let limits = state.withLock { $0.stories.mapValues(\.story.maxEvents) }
+        let limits = state.withLockedValue { $0.stories.mapValues(\.story.maxEvents) }
         let (removed, files) = try database.pool.write { db -> (Int, [String]) in
             var doomed = try Int64.fetchAll(
                 db,
@@ -925,9 +926,9 @@ public final class StoryEngine: Sendable {
     /// Starts a run at each agent with a schedule when its cron expression comes due.
     private func runSchedules() async {
         var nextFire: [String: Date] = [:]
-        while !Task.isCancelled && !state.withLock({ $0.stopping }) {
+        while !Task.isCancelled && !state.withLockedValue({ $0.stopping }) {
             let now = Date()
-            let stories = state.withLock { Array($0.stories.values) }
+            let stories = state.withLockedValue { Array($0.stories.values) }
             var earliest = now.addingTimeInterval(60)
             for compiled in stories {
                 for agent in compiled.story.agents {

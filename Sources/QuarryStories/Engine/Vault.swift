@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import NIOConcurrencyHelpers
 public import QuarryCore
 
 /// Credentials encrypted at rest (AES-GCM, a 256-bit key) and global resources, in the engine's database.
@@ -14,7 +15,7 @@ public final class Vault: Sendable {
     /// Every value this process has decrypted. A credential reaches an event, a message or a log line only
     /// through a value handed out here, so redacting these is enough, stays right when another process (`quarry
     /// credentials set` beside `quarry serve`) changes a credential, and costs no database read per event.
-    private let handedOut = Locked<Set<String>>([])
+    private let handedOut = NIOLockedValueBox<Set<String>>([])
 
     init(database: StoryDatabase, directory: URL, environment: [String: String]) throws {
         self.database = database
@@ -94,7 +95,7 @@ public final class Vault: Sendable {
                 decoding: try AES.GCM.open(box, using: key, authenticating: Data(name.utf8)),
                 as: UTF8.self
             )
-            handedOut.withLock { _ = $0.insert(value) }
+            handedOut.withLockedValue { _ = $0.insert(value) }
             return value
         } catch {
             throw VaultError("credential \(name) cannot be decrypted with this key (QUARRY_SECRET_KEY or secret.key)")
@@ -102,7 +103,7 @@ public final class Vault: Sendable {
     }
 
     /// The credential values to redact from everything the engine stores or logs: all this process handed out.
-    var redactedValues: [String] { Array(handedOut.withLock { $0 }) }
+    var redactedValues: [String] { Array(handedOut.withLockedValue { $0 }) }
 
     public func credentialNames() throws -> [String] {
         try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM credentials ORDER BY name") }

@@ -1,19 +1,6 @@
 import Foundation
 import GRDB
-
-/// A value guarded by a lock (Swift's `Mutex` needs macOS 15 APIs on Linux too; this is the same idea with NSLock).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
+import NIOConcurrencyHelpers
 
 /// Wakes the dispatcher when work arrives; a signal sent while nobody waits is kept for the next wait.
 final class WakeSignal: Sendable {
@@ -25,10 +12,11 @@ final class WakeSignal: Sendable {
         var generation = 0
     }
 
-    private let state = Locked(State())
+    private let state = NIOLockedValueBox(State())
 
     func signal() {
-        let (waiter, timer) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Task<Void, Never>?) in
+        let (waiter, timer) = state.withLockedValue {
+            state -> (CheckedContinuation<Void, Never>?, Task<Void, Never>?) in
             guard let waiter = state.waiter else {
                 state.pending = true
                 return (nil, nil)
@@ -46,7 +34,7 @@ final class WakeSignal: Sendable {
     /// Returns at the next signal, or after `seconds`.
     func wait(seconds: Double) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waitingNow = state.withLock { state -> Bool in
+            let waitingNow = state.withLockedValue { state -> Bool in
                 if state.pending {
                     state.pending = false
                     return false
@@ -57,7 +45,7 @@ final class WakeSignal: Sendable {
                 state.timer = Task {
                     try? await Task.sleep(for: .seconds(seconds))
                     if Task.isCancelled { return }
-                    let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
                         guard state.generation == generation, let waiter = state.waiter else { return nil }
                         state.waiter = nil
                         state.timer = nil
@@ -113,7 +101,7 @@ final class GroupCommitter: Sendable {
 
     private let pool: DatabasePool
     private let queue = DispatchQueue(label: "quarry.stories.commit")
-    private let pending = Locked<(items: [Item], draining: Bool)>(([], false))
+    private let pending = NIOLockedValueBox<(items: [Item], draining: Bool)>(([], false))
 
     init(pool: DatabasePool) {
         self.pool = pool
@@ -121,18 +109,18 @@ final class GroupCommitter: Sendable {
 
     /// Runs `work` in the next group transaction and returns its result once that transaction has committed.
     func write<Result: Sendable>(_ work: @escaping @Sendable (Database) throws -> Result) async throws -> Result {
-        let box = Locked<Result?>(nil)
+        let box = NIOLockedValueBox<Result?>(nil)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let item = Item(
                 work: { db in
                     let value = try work(db)
-                    box.withLock { $0 = value }
+                    box.withLockedValue { $0 = value }
                 },
                 resume: { error in
                     if let error { continuation.resume(throwing: error) } else { continuation.resume() }
                 }
             )
-            let start = pending.withLock { state -> Bool in
+            let start = pending.withLockedValue { state -> Bool in
                 state.items.append(item)
                 if state.draining { return false }
                 state.draining = true
@@ -140,13 +128,13 @@ final class GroupCommitter: Sendable {
             }
             if start { queue.async { self.drain() } }
         }
-        guard let value = box.withLock({ $0 }) else { throw StoryEngineError("a group commit lost its result") }
+        guard let value = box.withLockedValue({ $0 }) else { throw StoryEngineError("a group commit lost its result") }
         return value
     }
 
     private func drain() {
         while true {
-            let batch = pending.withLock { state -> [Item] in
+            let batch = pending.withLockedValue { state -> [Item] in
                 let items = state.items
                 state.items = []
                 if items.isEmpty { state.draining = false }
