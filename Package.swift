@@ -269,6 +269,7 @@ let package = Package(
                 "QuarrySearch",
                 "QuarryServer", "QuarryStories", "QuarryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -279,7 +280,10 @@ let package = Package(
         ),
         .testTarget(
             name: "QuarrySearchTests",
-            dependencies: ["QuarryCore", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting"],
+            dependencies: [
+                "QuarryCore", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -67,6 +67,22 @@ public final class EmbeddedStore: @unchecked Sendable {
 
     /// Opens (creating if needed) the store in `configuration.dataDirectory`.
     /// - Throws: ``StoreError`` when the directory cannot be used or another process holds it.
+    /// Every change of the catalog's schema, in order (GRDB's `grdb_migrations` table records those applied). A
+    /// catalog written before migrations existed holds `v1` without that table; `v1` creates only what is missing,
+    /// so it is adopted as it is.
+    static let catalogMigrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS templates(name TEXT PRIMARY KEY, body TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """
+            )
+        }
+        return migrator
+    }()
+
     public init(configuration: Configuration) throws {
         self.configuration = configuration
         let fileManager = FileManager.default
@@ -107,13 +123,13 @@ public final class EmbeddedStore: @unchecked Sendable {
         )
         var uuid = ""
         var loadedTemplates: [String: IndexTemplate] = [:]
-        try catalog.inDatabase { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE IF NOT EXISTS templates(name TEXT PRIMARY KEY, body TEXT NOT NULL);
-                    CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                    """
+        if try catalog.read({ db in try Self.catalogMigrator.hasBeenSuperseded(db) }) {
+            throw StoreError.internalFailure(
+                "\(directory.path) was written by a newer Quarry: its catalog schema is past '\(Self.catalogMigrator.migrations.last ?? "")'"
             )
+        }
+        try Self.catalogMigrator.migrate(catalog)
+        try catalog.inDatabase { db in
             if let existing = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'cluster_uuid'") {
                 uuid = existing
             } else {

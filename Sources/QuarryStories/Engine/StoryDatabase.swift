@@ -22,11 +22,23 @@ final class StoryDatabase: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        pool = try DatabasePool(
-            path: directory.appendingPathComponent("stories.sqlite").path,
-            configuration: configuration
-        )
-        try pool.write { db in
+        let path = directory.appendingPathComponent("stories.sqlite").path
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.checkNotNewer(pool, path: path)
+        try Self.migrator.migrate(pool)
+    }
+
+    // MARK: Schema
+
+    /// Every change of the schema, in order; a database carries those applied to it in GRDB's `grdb_migrations`
+    /// table. A migration is never edited once released: a change is a new one.
+    ///
+    /// Data directories written before migrations existed hold the `v1` schema (and `hosts`, added by hand then)
+    /// without a migrations table: `v1` creates only what is missing and `v2` adds only a missing column, so such a
+    /// directory is adopted as it is.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE IF NOT EXISTS stories(name TEXT PRIMARY KEY, source TEXT NOT NULL, updated REAL NOT NULL);
@@ -60,10 +72,23 @@ final class StoryDatabase: Sendable {
                     CREATE TABLE IF NOT EXISTS resources(name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
                     """
             )
-            // The hosts a credential may be sent to (JSON array; NULL: any), added after the first release.
+        }
+        // The hosts a credential may be sent to (a JSON array; NULL: any).
+        migrator.registerMigration("v2-credential-hosts") { db in
             if try !db.columns(in: "credentials").contains(where: { $0.name == "hosts" }) {
                 try db.execute(sql: "ALTER TABLE credentials ADD COLUMN hosts TEXT")
             }
+        }
+        return migrator
+    }()
+
+    /// Refuses a database that a newer Quarry has migrated past this build's schema, before anything reads it.
+    private static func checkNotNewer(_ pool: DatabasePool, path: String) throws {
+        if try pool.read({ db in try migrator.hasBeenSuperseded(db) }) {
+            let newest = migrator.migrations.last ?? ""
+            throw StoryDatabaseError(
+                "\(path) was written by a newer Quarry: its schema is past '\(newest)', the newest this build knows"
+            )
         }
     }
 
@@ -114,4 +139,11 @@ extension Database {
     func cachedExecute(sql: String, arguments: StatementArguments = StatementArguments()) throws {
         try cachedStatement(sql: sql).execute(arguments: arguments)
     }
+}
+
+/// The engine's database cannot be used by this build.
+struct StoryDatabaseError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) { self.description = description }
 }
