@@ -111,6 +111,11 @@ indirect enum Condition: Sendable {
 struct ExpressionParser {
     var tokens: [MarkupToken]
     var position = 0
+    /// Ranges and brackets open around the expression being parsed; input drives it, so it is bounded (a template
+    /// of 2,500 nested brackets overflowed the stack under the fuzzer).
+    private var depth = 0
+    /// The deepest nesting of ranges and brackets, and the longest chain of `and`/`or`.
+    static let maximumDepth = 100
 
     init(_ tokens: [MarkupToken]) {
         self.tokens = tokens
@@ -159,6 +164,14 @@ struct ExpressionParser {
 
     // MARK: Expressions
 
+    /// Enters one more level of nesting, or refuses past ``maximumDepth``.
+    private mutating func enterNesting() throws(LiquidError) {
+        guard depth < Self.maximumDepth else {
+            throw LiquidError(.syntax, "expressions nest deeper than \(Self.maximumDepth) levels")
+        }
+        depth += 1
+    }
+
     mutating func expression() throws(LiquidError) -> Expression {
         switch current {
         case .string(let value):
@@ -172,6 +185,8 @@ struct ExpressionParser {
             return .literal(.double(value))
         case .openParenthesis:
             advance()
+            try enterNesting()
+            defer { depth -= 1 }
             let start = try expression()
             try expect(.dotDot)
             let end = try expression()
@@ -179,6 +194,8 @@ struct ExpressionParser {
             return .range(start, end)
         case .openBracket:
             advance()
+            try enterNesting()
+            defer { depth -= 1 }
             let key = try expression()
             try expect(.closeBracket)
             return .variable(VariablePath(root: .dynamic(key), segments: try pathSegments()))
@@ -220,7 +237,9 @@ struct ExpressionParser {
                 segments.append(.key(key))
             case .openBracket:
                 advance()
+                try enterNesting()
                 let key = try expression()
+                depth -= 1
                 try expect(.closeBracket)
                 segments.append(.index(key))
             default:
@@ -271,11 +290,32 @@ struct ExpressionParser {
 
     // MARK: Conditions
 
+    /// `a and b or c`: Liquid groups from the right (`a and (b or c)`). Built without recursion, and at most
+    /// ``maximumDepth`` operators long, since rendering walks the tree recursively.
     mutating func condition() throws(LiquidError) -> Condition {
-        let left = try comparison()
-        if consumeWord("and") { return .and(left, try condition()) }
-        if consumeWord("or") { return .or(left, try condition()) }
-        return left
+        var operands = [try comparison()]
+        var operators: [String] = []
+        while true {
+            let word: String
+            if consumeWord("and") {
+                word = "and"
+            } else if consumeWord("or") {
+                word = "or"
+            } else {
+                break
+            }
+            guard operators.count < Self.maximumDepth else {
+                throw LiquidError(.syntax, "conditions chain more than \(Self.maximumDepth) 'and'/'or' operators")
+            }
+            operators.append(word)
+            operands.append(try comparison())
+        }
+        var result = operands.removeLast()
+        while let word = operators.popLast() {
+            let left = operands.removeLast()
+            result = word == "and" ? .and(left, result) : .or(left, result)
+        }
+        return result
     }
 
     private mutating func comparison() throws(LiquidError) -> Condition {

@@ -5,11 +5,16 @@ final class Parser {
     private var source: any TemplateTokenSource
     let environment: LiquidEnvironment
     let templateName: String?
+    /// Blocks open around the one being parsed. Input drives it and both parsing and rendering recurse on it, so it
+    /// is bounded (20,000 nested `if` tags overflowed the stack).
+    private var blockDepth: Int
+    static let maximumBlockDepth = 100
 
-    init(source: any TemplateTokenSource, environment: LiquidEnvironment, templateName: String?) {
+    init(source: any TemplateTokenSource, environment: LiquidEnvironment, templateName: String?, blockDepth: Int = 0) {
         self.source = source
         self.environment = environment
         self.templateName = templateName
+        self.blockDepth = blockDepth
     }
 
     /// Tags that end or divide a block; they are only valid where a block expects them.
@@ -28,6 +33,13 @@ final class Parser {
     ) throws(LiquidError) -> (
         Block, TemplateToken?
     ) {
+        if let opening {
+            guard blockDepth < Self.maximumBlockDepth else {
+                throw syntax("blocks nest deeper than \(Self.maximumBlockDepth) levels", at: opening)
+            }
+            blockDepth += 1
+        }
+        defer { if opening != nil { blockDepth -= 1 } }
         var nodes: [any Node] = []
         while let token = try source.next() {
             switch token.kind {
@@ -39,10 +51,14 @@ final class Parser {
                 if delimiters.contains(token.name) { return (Block(nodes), token) }
                 if token.name == "liquid" {
                     // The lines of a `liquid` tag become nodes of the enclosing block, as in Shopify Liquid.
+                    guard blockDepth < Self.maximumBlockDepth else {
+                        throw syntax("blocks nest deeper than \(Self.maximumBlockDepth) levels", at: token)
+                    }
                     let inner = Parser(
                         source: LiquidTagLines(markup: token.markup, position: token.position),
                         environment: environment,
-                        templateName: templateName
+                        templateName: templateName,
+                        blockDepth: blockDepth + 1
                     )
                     nodes.append(contentsOf: try inner.parseDocument().nodes)
                     continue

@@ -115,6 +115,48 @@ struct LiquidEngineTests {
         #expect(try lax.parse(farYear).render([:]) == "March 14, 99999999999900|2016")
     }
 
+    /// Found by `fuzz/run.sh liquid`: thousands of nested brackets and parentheses overflowed the stack.
+    @Test func expressionsNestOnlySoDeep() throws {
+        let deep = "{{ " + String(repeating: "([", count: 2_000) + " }}"
+        let error = try #require(self.error(lax, deep))
+        #expect(error.kind == .syntax)
+        #expect(error.message.contains("nest deeper than 100"))
+        let shallow =
+            "{{ a" + String(repeating: "[0]", count: 50) + " }}|{{ " + String(repeating: "a[", count: 50) + "0"
+            + String(repeating: "]", count: 50) + " }}"
+        #expect(try lax.parse(shallow).render(["a": [1]]) == "|")
+    }
+
+    /// Found while auditing what the fuzzer found: tags nested 20,000 deep and conditions 20,000 operators long
+    /// overflowed the stack; both are bounded at 100, far past what templates are written with.
+    @Test func blocksAndConditionsNestOnlySoDeep() throws {
+        for deep in [
+            String(repeating: "{% if a %}", count: 20_000) + String(repeating: "{% endif %}", count: 20_000),
+            String(repeating: "{% for a in b %}", count: 20_000),
+            String(repeating: "{% capture x %}", count: 20_000),
+            "{% liquid " + String(repeating: "liquid ", count: 20_000) + "%}",
+        ] {
+            let error = try #require(self.error(lax, deep))
+            #expect(error.kind == .syntax)
+            #expect(error.message.contains("nest deeper than 100"), "\(error.message)")
+        }
+        let chain = try #require(
+            self.error(
+                lax,
+                "{% if " + Array(repeating: "a", count: 20_000).joined(separator: " and ") + " %}{% endif %}"
+            )
+        )
+        #expect(chain.message.contains("more than 100 'and'/'or'"))
+
+        let nested = String(repeating: "{% if t %}", count: 50) + "deep" + String(repeating: "{% endif %}", count: 50)
+        #expect(try lax.parse(nested).render(["t": true]) == "deep")
+        // Liquid groups from the right: false and (false or true) is false; true or (false and false) is true.
+        #expect(try lax.parse("{% if false and false or true %}a{% else %}b{% endif %}").render([:]) == "b")
+        #expect(try lax.parse("{% if true or false and false %}a{% else %}b{% endif %}").render([:]) == "a")
+        let long = "{% if " + Array(repeating: "f", count: 99).joined(separator: " or ") + " or t %}yes{% endif %}"
+        #expect(try lax.parse(long).render(["t": true, "f": false]) == "yes")
+    }
+
     @Test func aParsedTemplateRendersConcurrently() async throws {
         let template = try lax.parse("{% for h in hosts %}{{ h | upcase }},{% endfor %}{{ n | plus: 1 }}")
         try await withThrowingTaskGroup(of: Void.self) { group in
