@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "QuarryMail", targets: ["QuarryMail"]),
         .library(name: "QuarryStories", targets: ["QuarryStories"]),
         .library(name: "QuarryAgents", targets: ["QuarryAgents"]),
+        .library(name: "QuarryCommands", targets: ["QuarryCommands"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -168,8 +169,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "QuarryCLI",
+        .target(
+            name: "QuarryCommands",
             dependencies: [
                 "QuarryAgents",
                 "QuarryCapture",
@@ -187,6 +188,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "QuarryCLI",
+            dependencies: [
+                "QuarryCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -283,6 +292,14 @@ let package = Package(
             dependencies: [
                 "QuarryCore", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryCommandsTests",
+            dependencies: [
+                "QuarryCommands", "QuarryCore", "QuarrySearch", "QuarryTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -33,3 +33,63 @@ public enum QuarryServerProcess {
         return (process, port)
     }
 }
+
+/// Runs the built `quarry` executable to its end, for the tests that must observe a process: exit statuses,
+/// standard output as a script reads it, signals.
+public enum QuarryCommand {
+    /// What one run of `quarry` did.
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: Data
+        public var error: String
+        /// Standard output as text.
+        public var text: String { String(decoding: output, as: UTF8.self) }
+    }
+
+    /// Runs `quarry ARGUMENTS` with `input` on standard input (closed at once when nil) and waits for it to end.
+    public static func run(_ arguments: [String], input: String? = nil) throws -> Result {
+        guard let executable = ProjectPaths.quarryExecutable else {
+            throw QuarryServerProcess.Failure(
+                description: "the quarry executable is built by `swift build` (scripts/test does it first)"
+            )
+        }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let (output, error, standardInput) = (Pipe(), Pipe(), Pipe())
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = standardInput
+        try process.run()
+        // Standard error is read on its own thread: a child that fills one pipe while the other is read would stall.
+        let errorData = ErrorCollector()
+        let reader = Thread { errorData.set(error.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        if let input { standardInput.fileHandleForWriting.write(Data(input.utf8)) }
+        try standardInput.fileHandleForWriting.close()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            output: outputData,
+            error: String(decoding: errorData.wait(), as: UTF8.self)
+        )
+    }
+
+    /// The bytes the reader thread collected, handed over once it is done.
+    private final class ErrorCollector: @unchecked Sendable {
+        // @unchecked: `data` is written once by the reader thread before `done` is signalled, read after.
+        private var data = Data()
+        private let done = DispatchSemaphore(value: 0)
+
+        func set(_ data: Data) {
+            self.data = data
+            done.signal()
+        }
+
+        func wait() -> Data {
+            done.wait()
+            return data
+        }
+    }
+}

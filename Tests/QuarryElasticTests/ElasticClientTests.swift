@@ -55,7 +55,7 @@ struct ElasticClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aClosedPortFailsAtOnceAndMayBeRetried() async throws {
+    @Test(.timeLimit(.minutes(1))) func aClosedPortIsUnreachableAndMayBeRetried() async throws {
         // A port that was just free: nothing listens on it.
         let port = try freeLoopbackPort()
         // As Quarry configures its client: a refused connection is not tried again within a request (the caller
@@ -64,11 +64,9 @@ struct ElasticClientTests {
         configuration.connectionPool.retryConnectionEstablishment = false
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let cluster = ElasticClient(url: "http://127.0.0.1:\(port)", authorization: nil, httpClient: httpClient)
-        let started = ContinuousClock.now
         await #expect(throws: ElasticError.unreachable) {
             _ = try await cluster.search(index: "any", body: [:])
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
         try await httpClient.shutdown()
         #expect(ElasticError.unreachable.isRetryable)
     }

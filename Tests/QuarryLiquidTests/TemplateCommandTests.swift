@@ -5,34 +5,9 @@ import Testing
 /// `quarry template render`, run as a story author would.
 @Suite("quarry template render")
 struct TemplateCommandTests {
-    struct Result {
-        var status: Int32
-        var output: String
-        var error: String
-    }
-
-    func quarry(_ arguments: [String], input: String? = nil) throws -> Result {
-        let executable = try #require(ProjectPaths.quarryExecutable, "build quarry first (swift build)")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            output: String(decoding: outputData, as: UTF8.self),
-            error: String(decoding: errorData, as: UTF8.self)
-        )
+    func quarry(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+        let result = try QuarryCommand.run(arguments, input: input)
+        return (result.status, result.text, result.error)
     }
 
     @Test func rendersAFileWithVariablesAndIncludes() async throws {

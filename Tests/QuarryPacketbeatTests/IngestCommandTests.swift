@@ -7,33 +7,11 @@ import Testing
 /// embedded store, then the hunt's two searches with `quarry search`.
 @Suite("quarry ingest")
 struct IngestCommandTests {
-    struct Result {
-        var status: Int32
-        var output: Data
-        var error: String
+    func quarry(_ arguments: [String]) throws -> QuarryCommand.Result {
+        try QuarryCommand.run(arguments)
     }
 
-    func quarry(_ arguments: [String]) throws -> Result {
-        let executable = try #require(ProjectPaths.quarryExecutable, "build quarry first (swift build)")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            output: outputData,
-            error: String(decoding: errorData, as: UTF8.self)
-        )
-    }
-
-    func hits(_ result: Result) throws -> [JSON] {
+    func hits(_ result: QuarryCommand.Result) throws -> [JSON] {
         let response = try JSON.parse(Array(result.output))
         return response["hits"]?["hits"]?.arrayValue ?? []
     }

@@ -8,24 +8,8 @@ import Testing
 @Suite struct CommandTests {
     /// Runs `quarry ARGUMENTS` with `input` on standard input; returns the exit status, standard output and error.
     static func quarry(_ arguments: [String], input: String = "") throws -> (Int32, String, String) {
-        let executable = try #require(ProjectPaths.quarryExecutable, "the quarry executable is built by scripts/test")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let (output, error, standardInput) = (Pipe(), Pipe(), Pipe())
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = standardInput
-        try process.run()
-        standardInput.fileHandleForWriting.write(Data(input.utf8))
-        try standardInput.fileHandleForWriting.close()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: outputData, as: UTF8.self),
-            String(decoding: errorData, as: UTF8.self)
-        )
+        let result = try QuarryCommand.run(arguments, input: input)
+        return (result.status, result.text, result.error)
     }
 
     @Test func lintAcceptsTheReferenceStoryAndReportsEveryProblem() async throws {

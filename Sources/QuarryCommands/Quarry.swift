@@ -1,11 +1,17 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 
 /// The `quarry` command: the composition root that parses arguments and wires the libraries together.
-@main
-struct Quarry: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+///
+/// ```swift
+/// await Quarry.main()  // the executable
+/// var command = try Quarry.parseAsRoot(["story", "lint", "hunt.yaml"])  // a test, in process
+/// try await (command as? AsyncParsableCommand)?.run()
+/// ```
+public struct Quarry: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "quarry",
         abstract: "Self-hosted threat hunting: stories of agents over an embedded Elasticsearch-compatible store.",
         subcommands: [
@@ -14,6 +20,8 @@ struct Quarry: AsyncParsableCommand {
             Ingest.self, Search.self, Template.self, Demo.self, Sample.self,
         ]
     )
+
+    public init() {}
 }
 
 /// Options shared by every command that opens the embedded store.
@@ -43,15 +51,32 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    /// Bootstraps logging once, to standard error, and returns the root logger.
+    /// Bootstraps logging to standard error (once per process: commands run in process by tests share it) and
+    /// returns the root logger at this command's level.
     func makeLogger() -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        LoggingBootstrap.once(level: level)
+        var logger = Logger(label: "quarry")
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// swift-log's bootstrap may run once per process: the first command's level becomes the handlers' level (the
+/// executable runs one command; tests that run several in process share the first one's).
+private enum LoggingBootstrap {
+    private static let done = Mutex(false)
+
+    static func once(level: Logger.Level) {
+        done.withLock { done in
+            guard !done else { return }
+            done = true
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
-        return Logger(label: "quarry")
     }
 }
 

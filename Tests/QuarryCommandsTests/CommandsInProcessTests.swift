@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import QuarryCommands
+import QuarryCore
+import QuarrySearch
+import QuarryTesting
+import Testing
+
+/// The commands run in process, as the executable runs them: parsed from arguments, validated, run.
+@Suite(.serialized) struct CommandsInProcessTests {
+    /// Parses `arguments` as `quarry` would and runs the command.
+    func quarry(_ arguments: [String]) async throws {
+        var command = try Quarry.parseAsRoot(arguments)
+        if var asynchronous = command as? any AsyncParsableCommand {
+            try await asynchronous.run()
+        } else {
+            try command.run()
+        }
+    }
+
+    @Test func aGeneratedCaptureIngestedTwiceIsStoredOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let capture = directory.appendingPathComponent("sample.pcap").path
+            let data = directory.appendingPathComponent("data").path
+            try await quarry(["sample", "capture", "--out", capture, "--hosts", "3", "--minutes", "2", "--rate", "4"])
+            try await quarry(["ingest", capture, "--data", data, "--index", "pb", "--log-level", "error"])
+            try await quarry(["ingest", capture, "--data", data, "--index", "pb", "--log-level", "error"])
+
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: URL(fileURLWithPath: data)))
+            defer { try? store.close() }
+            let dns = try store.count("pb", query: Query.parse(["term": ["type": "dns"]]))
+            let flows = try store.count("pb", query: Query.parse(["term": ["type": "flow"]]))
+            #expect(dns > 0)
+            #expect(flows > 0)
+            // The second ingest of the same file stored nothing new: ids come from the documents' content.
+            let all = try store.count("pb", query: .matchAll(boost: 1))
+            #expect(all == dns + flows)
+        }
+    }
+
+    @Test func usageErrorsAreRefusedBeforeAnythingRuns() throws {
+        #expect(throws: (any Error).self) { try Quarry.parseAsRoot(["ingest"]) }
+        #expect(throws: (any Error).self) { try Quarry.parseAsRoot(["search", "--log-level", "loud", "*"]) }
+        #expect(throws: (any Error).self) { try Quarry.parseAsRoot(["no-such-command"]) }
+    }
+
+    @Test func lintExitsWithOneOnAnInvalidStoryAndZeroOnTheReferenceStory() async throws {
+        try await withTemporaryDirectory { directory in
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let broken = directory.appendingPathComponent("broken.yaml")
+            try """
+            name: broken
+            agents:
+              - {name: Start, type: webhok}
+            """.write(to: broken, atomically: true, encoding: .utf8)
+            await #expect(throws: ExitCode(1)) { try await quarry(["story", "lint", broken.path]) }
+            let reference = ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
+            try await quarry(["story", "lint", reference])
+        }
+    }
+}
