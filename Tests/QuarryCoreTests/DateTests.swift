@@ -77,6 +77,15 @@ struct DateRangeTests {
         #expect(DateFormat.defaultFormat.parse(number: 1_764_400_000_000) == 1_764_400_000_000)
     }
 
+    /// Found by `fuzz/run.sh dates`: a pattern's `y` read an eleven-digit year whose milliseconds overflowed.
+    @Test func patternYearsPastTheRangeDoNotParse() throws {
+        let format = try DateFormat("dy||H* |H| H|| yH")
+        #expect(format.parse("23333331650") == nil)
+        #expect(try DateFormat("yyyyyyyyyy").parse("9999999999") == nil)
+        #expect(try DateFormat("yyyyyyyyy").parse("292278993") != nil)
+        #expect(try DateFormat("yyyy").parse("2026") == 1_767_225_600_000)
+    }
+
     @Test func checkedConversions() {
         #expect(Int64(checkedTruncating: 1e19) == nil)
         #expect(Int64(checkedTruncating: .nan) == nil)

@@ -148,7 +148,10 @@ enum PatternToken: Sendable, Hashable {
                 }
             }
         }
-        guard i == chars.count, day <= ISO8601.daysInMonth(year: year, month: month) else { return nil }
+        // Years past Java's (and so Elasticsearch's) range of epoch milliseconds are not dates; the arithmetic below
+        // would overflow on them (a pattern of `y` read 23,333,331,650 under the fuzzer).
+        guard i == chars.count, abs(year) <= 292_278_994, day <= ISO8601.daysInMonth(year: year, month: month)
+        else { return nil }
         let days = ISO8601.daysFromCivil(year: year, month: month, day: day)
         var seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
         if let offset {
@@ -156,7 +159,9 @@ enum PatternToken: Sendable, Hashable {
         } else {
             seconds -= Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds))))
         }
-        return seconds * 1000 + Int64(millis)
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        let (total, carry) = scaled.addingReportingOverflow(Int64(millis))
+        return overflow || carry ? nil : total
     }
 
     static func format(_ millis: Int64, _ tokens: [PatternToken], timeZone: TimeZone) -> String {
