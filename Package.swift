@@ -99,6 +99,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -293,6 +294,16 @@ let package = Package(
                 "QuarryCore", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryCaptureTests",
+            dependencies: ["QuarryCapture", "QuarryCore", "QuarryTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryMailTests",
+            dependencies: ["QuarryMail", "QuarryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

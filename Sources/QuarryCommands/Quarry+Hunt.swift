@@ -220,14 +220,16 @@ extension Quarry {
                     )
                 }
                 try runtime.engine.register(configured(definition))
-                runtime.engine.start()
                 var payload: JSONObject = [
                     "domain": .string(domain), "from": .string(window.from), "to": .string(window.to),
                     "include_subdomains": .bool(includeSubdomains),
                 ]
                 if let email { payload["recipients"] = .string(email) }
-                let guid = try runtime.engine.startRun(story: definition.name, payload: .object(payload))
-                let record = try await runtime.engine.waitForRun(guid)
+                let event = JSON.object(payload)
+                let (guid, record) = try await runtime.engine.withRunning {
+                    let guid = try runtime.engine.startRun(story: definition.name, payload: event)
+                    return (guid, try await runtime.engine.waitForRun(guid))
+                }
                 let exit = definition.exitAgent ?? "build_report"
                 guard
                     let report = try runtime.engine.events(run: guid, agent: exit).last(where: { !$0.isError })?.payload

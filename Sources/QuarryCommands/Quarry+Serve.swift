@@ -64,8 +64,8 @@ extension Quarry {
                     logger.info("story loaded", metadata: ["file": "\(path)"])
                 }
             }
-            runtime.engine.start()
-            var services: [any Service] = []
+            // The engine is first so that it stops last: the listeners that start runs stop before it.
+            var services: [any Service] = [runtime.engine]
             // The webhooks listen only when stories were given: nothing listens that the user did not open.
             if stories != nil {
                 let webhookHost = host
@@ -88,7 +88,7 @@ extension Quarry {
             }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [application] + services,
+                    services: services + [application],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

@@ -79,13 +79,11 @@ extension Quarry {
                     for problem in error.problems { printError("\(file): \(problem)") }
                     throw ExitCode(1)
                 }
-                runtime.engine.start()
-                let guid = try runtime.engine.startRun(
-                    story: story.name,
-                    payload: try inputEvent(input),
-                    dryRun: dryRun
-                )
-                let record = try await runtime.engine.waitForRun(guid)
+                let event = try inputEvent(input)
+                let (guid, record) = try await runtime.engine.withRunning {
+                    let guid = try runtime.engine.startRun(story: story.name, payload: event, dryRun: dryRun)
+                    return (guid, try await runtime.engine.waitForRun(guid))
+                }
                 let timeline = try runtime.engine.timeline(guid)
                 let events = try runtime.engine.events(run: guid)
                 await runtime.shutdown()

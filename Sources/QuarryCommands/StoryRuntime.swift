@@ -41,8 +41,9 @@ final class StoryRuntime {
         )
     }
 
+    /// Releases what the runtime holds; the engine has stopped already (it runs only inside `withRunning` or a
+    /// service group).
     func shutdown() async {
-        await engine.shutdown()
         try? await httpClient.shutdown()
         try? store?.close()
     }

@@ -1,13 +1,17 @@
-import Foundation
-import QuarryTesting
+public import Foundation
 
 /// Real servers the story tests talk to on loopback, each a child process stopped when the test ends.
-enum LoopbackServers {
+public enum LoopbackServers {
     /// Why the servers cannot run here, or nil when they can (`scripts/test` installs them as root).
-    static var missing: String? {
+    public static var missing: String? {
         if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/unbound") {
             return "unbound is not installed (apt-get install unbound): the DoH end-to-end tests are skipped"
         }
+        return smtpMissing
+    }
+
+    /// Why the SMTP sink cannot run here (it needs openssl for its certificate and aiosmtpd), or nil.
+    public static var smtpMissing: String? {
         if !FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") {
             return "openssl is not installed: the end-to-end tests cannot make their certificate and are skipped"
         }
@@ -18,7 +22,7 @@ enum LoopbackServers {
     }
 
     /// A self-signed certificate for `localhost` and 127.0.0.1: (certificate, key) paths.
-    static func certificate(in directory: URL) throws -> (String, String) {
+    public static func certificate(in directory: URL) throws -> (String, String) {
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
         try run(
@@ -32,13 +36,13 @@ enum LoopbackServers {
     }
 
     /// Debian's unbound answering DNS on UDP/TCP and DNS-over-HTTPS (`/dns-query`) from local zones.
-    final class Unbound {
-        let process = Process()
-        let dnsPort: Int
-        let httpsPort: Int
-        var dohURL: String { "https://localhost:\(httpsPort)/dns-query" }
+    public final class Unbound {
+        public let process = Process()
+        public let dnsPort: Int
+        public let httpsPort: Int
+        public var dohURL: String { "https://localhost:\(httpsPort)/dns-query" }
 
-        init(directory: URL, certificate: (String, String), localData: [String]) throws {
+        public init(directory: URL, certificate: (String, String), localData: [String]) throws {
             dnsPort = try freeLoopbackPort()
             httpsPort = try freeLoopbackPort()
             var lines = [
@@ -68,12 +72,12 @@ enum LoopbackServers {
     }
 
     /// aiosmtpd writing each message it receives as JSON (Tests/python/smtp_sink.py).
-    final class SMTPSink {
-        let process = Process()
-        let folder: URL
-        let port: Int
+    public final class SMTPSink {
+        public let process = Process()
+        public let folder: URL
+        public let port: Int
 
-        init(directory: URL, arguments: [String]) throws {
+        public init(directory: URL, arguments: [String]) throws {
             folder = directory.appendingPathComponent("mail")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let output = Pipe()
@@ -100,7 +104,7 @@ enum LoopbackServers {
         }
 
         /// The messages received so far, oldest first.
-        func messages() throws -> [[String: Any]] {
+        public func messages() throws -> [[String: Any]] {
             try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
                 .map {
                     try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent($0)))
@@ -111,7 +115,7 @@ enum LoopbackServers {
         deinit { stop(process) }
     }
 
-    static func waitForPort(_ port: Int) throws {
+    public static func waitForPort(_ port: Int) throws {
         for _ in 0..<100 {
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
@@ -131,14 +135,14 @@ enum LoopbackServers {
     }
 
     /// SIGKILL: a child of the test runner may inherit a signal mask that blocks SIGTERM.
-    static func stop(_ process: Process) {
+    public static func stop(_ process: Process) {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws {
+    public static func run(_ executable: String, _ arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -149,8 +153,8 @@ enum LoopbackServers {
         guard process.terminationStatus == 0 else { throw ServerError("\(executable) failed") }
     }
 
-    struct ServerError: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
+    public struct ServerError: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
     }
 }

@@ -296,7 +296,7 @@ func runOne(
         }
     }
 
-    @Test(.enabled(if: LoopbackServers.missing == nil, "\(LoopbackServers.missing ?? "")"))
+    @Test(.enabled(if: LoopbackServers.smtpMissing == nil, "\(LoopbackServers.smtpMissing ?? "")"))
     func emailFailuresAreClearAndImplicitTLSWorks() async throws {
         try await withTemporaryDirectory { directory in
             let certificate = try LoopbackServers.certificate(in: directory)

@@ -32,14 +32,11 @@ func withEngine<T>(
             agents: .builtIn,
             logger: Logger(label: "quarry.test") { LogCapture.Handler(label: $0) }
         )
-        engine.start()
         do {
-            let result = try await body(engine, directory)
-            await engine.shutdown()
+            let result = try await engine.withRunning { try await body(engine, directory) }
             try await client.shutdown()
             return result
         } catch {
-            await engine.shutdown()
             try await client.shutdown()
             throw error
         }

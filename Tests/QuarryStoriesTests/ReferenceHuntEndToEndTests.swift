@@ -81,120 +81,124 @@ import Testing
                 contentsOf: ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
             )
             try engine.register(story)
-            engine.start()
+            try await engine.withRunning {
 
-            let domain = CaptureGenerator.plantedDomains[0].name
-            // As a person types it: another case, and the trailing dot of an absolute name.
-            let typed = "Update.EVIL-cdn.Example."
-            let run = try engine.startRun(
-                story: "DNS threat hunt",
-                payload: ["domain": .string(typed), "from": "now-1h", "to": "now", "recipients": "soc@quarry.test"]
-            )
-            let record = try await engine.waitForRun(run)
-            #expect(record.status == .succeeded, "\(record.error ?? "")")
-
-            let queried = summary.plantedLookups[domain] ?? []
-            let generator = CaptureGenerator(configuration: configuration)
-            let connected = queried.union(summary.silentConnections > 0 ? [generator.silentConnector.description] : [])
-            #expect(!queried.isEmpty && connected.count > queried.count)
-
-            // The report event: the JSON contract.
-            let report = try #require(try engine.events(run: run, agent: "Build report").first?.payload)
-            #expect(report["domain"] == .string(domain))
-            #expect(
-                Set(report["resolved_ips"]?["live"]?.arrayValue ?? []) == [
-                    "203.0.113.66", "203.0.113.67", "2001:db8::66",
-                ]
-            )
-            #expect(
-                Set(report["resolved_ips"]?["observed"]?.arrayValue ?? []) == ["203.0.113.66", "2001:db8::66"]
-            )
-            // The names as the wire had them: the generator sends them in mixed case (0x20 randomisation).
-            let seen = report["names_seen"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            #expect(!seen.isEmpty && seen.allSatisfy { $0.lowercased() == domain && $0 != domain }, "\(seen)")
-            #expect(report["include_subdomains"] == false)
-            #expect(report["live_resolution_error"] == .null)
-            let hosts = report["hosts"]?.arrayValue ?? []
-            #expect(Set(hosts.filter { $0["queried"] == true }.compactMap { $0["ip"]?.stringValue }) == queried)
-            #expect(Set(hosts.filter { $0["connected"] == true }.compactMap { $0["ip"]?.stringValue }) == connected)
-            for host in hosts {
-                #expect((host["first_seen"]?.stringValue ?? "") <= (host["last_seen"]?.stringValue ?? ""))
-            }
-
-            // The email aiosmtpd received, over STARTTLS, authenticated.
-            let messages = try sink.messages()
-            #expect(messages.count == 1)
-            let message = try #require(messages.first)
-            #expect(message["rcpt_tos"] as? [String] == ["soc@quarry.test"])
-            #expect(message["tls"] as? Bool == true)
-            #expect(message["authenticated"] as? Bool == true)
-            #expect(message["content_type"] as? String == "multipart/alternative")
-            let html = message["html"] as? String ?? ""
-            let rows = try Regex(#"<tr><td>([0-9a-f.:]+)</td><td>[^<]*</td><td>(yes|no)</td><td>(yes|no)</td>"#)
-            var mailedQueried = Set<String>()
-            var mailedConnected = Set<String>()
-            for match in html.matches(of: rows) {
-                let ip = String(match.output[1].substring ?? "")
-                if match.output[2].substring == "yes" { mailedQueried.insert(ip) }
-                if match.output[3].substring == "yes" { mailedConnected.insert(ip) }
-            }
-            #expect(mailedQueried == queried)
-            #expect(mailedConnected == connected)
-            #expect((message["text"] as? String ?? "").contains(domain))
-
-            // The registered domain finds nobody by itself, and everyone under it with include_subdomains (a form's
-            // checkbox sends "on").
-            let parent = "evil-cdn.example"
-            for (flag, expected) in [(JSON.bool(false), Set<String>()), (.string("on"), queried)] {
-                let subdomains = try engine.startRun(
+                let domain = CaptureGenerator.plantedDomains[0].name
+                // As a person types it: another case, and the trailing dot of an absolute name.
+                let typed = "Update.EVIL-cdn.Example."
+                let run = try engine.startRun(
                     story: "DNS threat hunt",
-                    payload: ["domain": .string(parent), "from": "now-1h", "include_subdomains": flag]
+                    payload: ["domain": .string(typed), "from": "now-1h", "to": "now", "recipients": "soc@quarry.test"]
                 )
-                #expect(try await engine.waitForRun(subdomains).status == .succeeded)
-                let found = try #require(try engine.events(run: subdomains, agent: "Build report").first?.payload)
-                let askers = found["hosts"]?.arrayValue?.filter { $0["queried"] == true }.compactMap {
-                    $0["ip"]?.stringValue
+                let record = try await engine.waitForRun(run)
+                #expect(record.status == .succeeded, "\(record.error ?? "")")
+
+                let queried = summary.plantedLookups[domain] ?? []
+                let generator = CaptureGenerator(configuration: configuration)
+                let connected = queried.union(
+                    summary.silentConnections > 0 ? [generator.silentConnector.description] : []
+                )
+                #expect(!queried.isEmpty && connected.count > queried.count)
+
+                // The report event: the JSON contract.
+                let report = try #require(try engine.events(run: run, agent: "Build report").first?.payload)
+                #expect(report["domain"] == .string(domain))
+                #expect(
+                    Set(report["resolved_ips"]?["live"]?.arrayValue ?? []) == [
+                        "203.0.113.66", "203.0.113.67", "2001:db8::66",
+                    ]
+                )
+                #expect(
+                    Set(report["resolved_ips"]?["observed"]?.arrayValue ?? []) == ["203.0.113.66", "2001:db8::66"]
+                )
+                // The names as the wire had them: the generator sends them in mixed case (0x20 randomisation).
+                let seen = report["names_seen"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                #expect(!seen.isEmpty && seen.allSatisfy { $0.lowercased() == domain && $0 != domain }, "\(seen)")
+                #expect(report["include_subdomains"] == false)
+                #expect(report["live_resolution_error"] == .null)
+                let hosts = report["hosts"]?.arrayValue ?? []
+                #expect(Set(hosts.filter { $0["queried"] == true }.compactMap { $0["ip"]?.stringValue }) == queried)
+                #expect(Set(hosts.filter { $0["connected"] == true }.compactMap { $0["ip"]?.stringValue }) == connected)
+                for host in hosts {
+                    #expect((host["first_seen"]?.stringValue ?? "") <= (host["last_seen"]?.stringValue ?? ""))
                 }
-                #expect(Set(askers ?? []) == expected, "include_subdomains \(flag)")
-            }
 
-            // A domain nobody asked about: the "nothing found" email.
-            let quiet = try engine.startRun(
-                story: "DNS threat hunt",
-                payload: ["domain": "nobody.quiet.example", "recipients": "soc@quarry.test"]
-            )
-            #expect(try await engine.waitForRun(quiet).status == .succeeded)
-            let second = try sink.messages()
-            #expect(second.count == 2)
-            #expect(
-                (second.last?["subject"] as? String)?.hasPrefix(
-                    "DNS threat hunt: nothing found for nobody.quiet.example"
-                ) == true
-            )
+                // The email aiosmtpd received, over STARTTLS, authenticated.
+                let messages = try sink.messages()
+                #expect(messages.count == 1)
+                let message = try #require(messages.first)
+                #expect(message["rcpt_tos"] as? [String] == ["soc@quarry.test"])
+                #expect(message["tls"] as? Bool == true)
+                #expect(message["authenticated"] as? Bool == true)
+                #expect(message["content_type"] as? String == "multipart/alternative")
+                let html = message["html"] as? String ?? ""
+                let rows = try Regex(#"<tr><td>([0-9a-f.:]+)</td><td>[^<]*</td><td>(yes|no)</td><td>(yes|no)</td>"#)
+                var mailedQueried = Set<String>()
+                var mailedConnected = Set<String>()
+                for match in html.matches(of: rows) {
+                    let ip = String(match.output[1].substring ?? "")
+                    if match.output[2].substring == "yes" { mailedQueried.insert(ip) }
+                    if match.output[3].substring == "yes" { mailedConnected.insert(ip) }
+                }
+                #expect(mailedQueried == queried)
+                #expect(mailedConnected == connected)
+                #expect((message["text"] as? String ?? "").contains(domain))
 
-            // An unreachable resolver (the story's setting, as `quarry hunt dns --resolver` writes it): the hunt
-            // still answers from the wire, and says live resolution failed.
-            var offlineStory = story
-            for position in offlineStory.agents.indices where offlineStory.agents[position].type == "dns" {
-                guard case .object(var options) = offlineStory.agents[position].options else { continue }
-                options["resolver"] = "https://localhost:1/dns-query"
-                offlineStory.agents[position].options = .object(options)
-            }
-            try engine.register(offlineStory)
-            let offline = try engine.startRun(
-                story: "DNS threat hunt",
-                payload: ["domain": .string(domain), "from": "now-1h"]
-            )
-            #expect(try await engine.waitForRun(offline).status == .succeeded)
-            let offlineReport = try #require(try engine.events(run: offline, agent: "Build report").first?.payload)
-            #expect(offlineReport["live_resolution_error"]?.stringValue?.isEmpty == false)
-            #expect(Set(offlineReport["hosts"]?.arrayValue?.compactMap { $0["ip"]?.stringValue } ?? []) == connected)
+                // The registered domain finds nobody by itself, and everyone under it with include_subdomains (a form's
+                // checkbox sends "on").
+                let parent = "evil-cdn.example"
+                for (flag, expected) in [(JSON.bool(false), Set<String>()), (.string("on"), queried)] {
+                    let subdomains = try engine.startRun(
+                        story: "DNS threat hunt",
+                        payload: ["domain": .string(parent), "from": "now-1h", "include_subdomains": flag]
+                    )
+                    #expect(try await engine.waitForRun(subdomains).status == .succeeded)
+                    let found = try #require(try engine.events(run: subdomains, agent: "Build report").first?.payload)
+                    let askers = found["hosts"]?.arrayValue?.filter { $0["queried"] == true }.compactMap {
+                        $0["ip"]?.stringValue
+                    }
+                    #expect(Set(askers ?? []) == expected, "include_subdomains \(flag)")
+                }
 
-            // The password never reached an event or a timeline message.
-            for event in try engine.events(run: run) {
-                #expect(!event.payload.serialized().contains("correct-horse-battery"))
+                // A domain nobody asked about: the "nothing found" email.
+                let quiet = try engine.startRun(
+                    story: "DNS threat hunt",
+                    payload: ["domain": "nobody.quiet.example", "recipients": "soc@quarry.test"]
+                )
+                #expect(try await engine.waitForRun(quiet).status == .succeeded)
+                let second = try sink.messages()
+                #expect(second.count == 2)
+                #expect(
+                    (second.last?["subject"] as? String)?.hasPrefix(
+                        "DNS threat hunt: nothing found for nobody.quiet.example"
+                    ) == true
+                )
+
+                // An unreachable resolver (the story's setting, as `quarry hunt dns --resolver` writes it): the hunt
+                // still answers from the wire, and says live resolution failed.
+                var offlineStory = story
+                for position in offlineStory.agents.indices where offlineStory.agents[position].type == "dns" {
+                    guard case .object(var options) = offlineStory.agents[position].options else { continue }
+                    options["resolver"] = "https://localhost:1/dns-query"
+                    offlineStory.agents[position].options = .object(options)
+                }
+                try engine.register(offlineStory)
+                let offline = try engine.startRun(
+                    story: "DNS threat hunt",
+                    payload: ["domain": .string(domain), "from": "now-1h"]
+                )
+                #expect(try await engine.waitForRun(offline).status == .succeeded)
+                let offlineReport = try #require(try engine.events(run: offline, agent: "Build report").first?.payload)
+                #expect(offlineReport["live_resolution_error"]?.stringValue?.isEmpty == false)
+                #expect(
+                    Set(offlineReport["hosts"]?.arrayValue?.compactMap { $0["ip"]?.stringValue } ?? []) == connected
+                )
+
+                // The password never reached an event or a timeline message.
+                for event in try engine.events(run: run) {
+                    #expect(!event.payload.serialized().contains("correct-horse-battery"))
+                }
             }
-            await engine.shutdown()
             try await client.shutdown()
             _ = (unbound, sink)
         }

@@ -33,35 +33,38 @@ func runStoryChainBenchmark(runs: Int, directory: URL, workers: Int = 32) async 
         )
     }
     try engine.register(try Story(text: #"{"name": "chain", "agents": [\#(agents.joined(separator: ","))]}"#))
-    engine.start()
-    let start = DispatchTime.now()
-    var guids: [String] = []
-    for run in 0..<runs {
-        guids.append(try engine.startRun(story: "chain", payload: ["n": 0, "host": .string("10.0.0.\(run % 250)")]))
-    }
-    for guid in guids {
-        let record = try await engine.waitForRun(guid)
-        guard record.status == .succeeded else { throw StoryEngineError("run \(guid): \(record.status)") }
-    }
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     let events = runs * 10
-    // Every run delivered each event once: ten events, one per agent.
-    for guid in guids {
-        let emitted = try engine.events(run: guid)
-        guard emitted.count == 10, Set(emitted.map(\.agent)).count == 10 else {
-            throw StoryEngineError("run \(guid) has \(emitted.count) events")
+    let seconds = try await engine.withRunning {
+        let start = DispatchTime.now()
+        var guids: [String] = []
+        for run in 0..<runs {
+            guids.append(
+                try engine.startRun(story: "chain", payload: ["n": 0, "host": .string("10.0.0.\(run % 250)")])
+            )
         }
-    }
-    print(
-        String(
-            format: "engine: %d runs × 10 agents = %d events in %.2f s: %.0f events/s",
-            runs,
-            events,
-            seconds,
-            Double(events) / seconds
+        for guid in guids {
+            let record = try await engine.waitForRun(guid)
+            guard record.status == .succeeded else { throw StoryEngineError("run \(guid): \(record.status)") }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        // Every run delivered each event once: ten events, one per agent.
+        for guid in guids {
+            let emitted = try engine.events(run: guid)
+            guard emitted.count == 10, Set(emitted.map(\.agent)).count == 10 else {
+                throw StoryEngineError("run \(guid) has \(emitted.count) events")
+            }
+        }
+        print(
+            String(
+                format: "engine: %d runs × 10 agents = %d events in %.2f s: %.0f events/s",
+                runs,
+                events,
+                seconds,
+                Double(events) / seconds
+            )
         )
-    )
-    await engine.shutdown()
+        return seconds
+    }
     try await client.shutdown()
 
     let floorSeconds = try sqliteFloor(runs: runs, directory: directory)
@@ -112,63 +115,64 @@ func runStoryHuntBenchmark(
     )
     try engine.vault.setCredential("smtp_password", value: "bench-password")
     try engine.register(try Story(contentsOf: story))
-    engine.start()
-    let ports = AsyncStream<Int>.makeStream()
-    let application = buildWebhookApplication(engine: engine, host: "127.0.0.1", port: 0, logger: logger) { port in
-        ports.continuation.yield(port)
-    }
-    let server = Task { try await application.runService() }
-    var iterator = ports.stream.makeAsyncIterator()
-    guard let port = await iterator.next() else { return }
-    guard let webhook = engine.webhookSecrets(story: "DNS threat hunt").first else { return }
-    let url = "http://127.0.0.1:\(port)/webhook/dns_threat_hunt/\(webhook)"
-    var latencies: [Double] = []
-    var agentTimes: [String: [Double]] = [:]
-    var hosts = 0
-    for run in 0..<(runs + 3) {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(
-            ByteBuffer(
-                string: #"{"domain": "update.evil-cdn.example", "from": "now-24h", "recipients": "soc@quarry.test"}"#
+    try await engine.withRunning {
+        let ports = AsyncStream<Int>.makeStream()
+        let application = buildWebhookApplication(engine: engine, host: "127.0.0.1", port: 0, logger: logger) { port in
+            ports.continuation.yield(port)
+        }
+        let server = Task { try await application.runService() }
+        var iterator = ports.stream.makeAsyncIterator()
+        guard let port = await iterator.next() else { return }
+        guard let webhook = engine.webhookSecrets(story: "DNS threat hunt").first else { return }
+        let url = "http://127.0.0.1:\(port)/webhook/dns_threat_hunt/\(webhook)"
+        var latencies: [Double] = []
+        var agentTimes: [String: [Double]] = [:]
+        var hosts = 0
+        for run in 0..<(runs + 3) {
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(
+                ByteBuffer(
+                    string:
+                        #"{"domain": "update.evil-cdn.example", "from": "now-24h", "recipients": "soc@quarry.test"}"#
+                )
+            )
+            let start = DispatchTime.now()
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let answer = try JSON.parse(Array(buffer: try await response.body.collect(upTo: 1 << 16)))
+            guard let guid = answer["run"]?.stringValue else { throw StoryEngineError("webhook answered \(answer)") }
+            let record = try await engine.waitForRun(guid)
+            let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            guard record.status == .succeeded else {
+                throw StoryEngineError("run \(guid) \(record.status): \(record.error ?? "")")
+            }
+            if run < 3 { continue }  // warm-up
+            latencies.append(milliseconds)
+            for entry in try engine.timeline(guid) {
+                agentTimes[entry.agent, default: []].append((entry.ended - entry.started) * 1000)
+            }
+            hosts = try engine.events(run: guid, agent: "Build report").first?.payload["hosts"]?.arrayValue?.count ?? 0
+        }
+        latencies.sort()
+        func percentile(_ values: [Double], _ p: Double) -> Double {
+            let sorted = values.sorted()
+            return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+        }
+        print(
+            String(
+                format: "webhook → email accepted: median %.1f ms, p95 %.1f ms over %d runs (%d hosts in each report)",
+                percentile(latencies, 0.5),
+                percentile(latencies, 0.95),
+                latencies.count,
+                hosts
             )
         )
-        let start = DispatchTime.now()
-        let response = try await client.execute(request, timeout: .seconds(30))
-        let answer = try JSON.parse(Array(buffer: try await response.body.collect(upTo: 1 << 16)))
-        guard let guid = answer["run"]?.stringValue else { throw StoryEngineError("webhook answered \(answer)") }
-        let record = try await engine.waitForRun(guid)
-        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-        guard record.status == .succeeded else {
-            throw StoryEngineError("run \(guid) \(record.status): \(record.error ?? "")")
+        for (agent, times) in agentTimes.sorted(by: { percentile($0.value, 0.5) > percentile($1.value, 0.5) }) {
+            print(String(format: "  %-22@ median %7.2f ms", agent as NSString, percentile(times, 0.5)))
         }
-        if run < 3 { continue }  // warm-up
-        latencies.append(milliseconds)
-        for entry in try engine.timeline(guid) {
-            agentTimes[entry.agent, default: []].append((entry.ended - entry.started) * 1000)
-        }
-        hosts = try engine.events(run: guid, agent: "Build report").first?.payload["hosts"]?.arrayValue?.count ?? 0
+        server.cancel()
     }
-    latencies.sort()
-    func percentile(_ values: [Double], _ p: Double) -> Double {
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
-    }
-    print(
-        String(
-            format: "webhook → email accepted: median %.1f ms, p95 %.1f ms over %d runs (%d hosts in each report)",
-            percentile(latencies, 0.5),
-            percentile(latencies, 0.95),
-            latencies.count,
-            hosts
-        )
-    )
-    for (agent, times) in agentTimes.sorted(by: { percentile($0.value, 0.5) > percentile($1.value, 0.5) }) {
-        print(String(format: "  %-22@ median %7.2f ms", agent as NSString, percentile(times, 0.5)))
-    }
-    server.cancel()
-    await engine.shutdown()
     try await client.shutdown()
     try store.close()
 }

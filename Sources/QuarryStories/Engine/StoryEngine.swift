@@ -4,6 +4,7 @@ public import Logging
 import NIOConcurrencyHelpers
 public import QuarryCore
 import QuarryLiquid
+public import ServiceLifecycle
 
 /// Runs stories: every event stored before it is delivered, deliveries a durable queue, a bounded pool of workers.
 ///
@@ -12,7 +13,7 @@ import QuarryLiquid
 /// completed and performs it again: no accepted event is lost, and none is delivered twice in effect (an agent
 /// whose work was cut off has emitted nothing). Side effects outside the database — an email sent, a POST made —
 /// can repeat after a crash, as in any at-least-once system.
-public final class StoryEngine: Sendable {
+public final class StoryEngine: Service, Sendable {
     public struct Configuration: Sendable {
         public var directory: URL
         /// Deliveries processed at once: most agents wait on the network, and more deliveries at once also make
@@ -45,6 +46,8 @@ public final class StoryEngine: Sendable {
     let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let wake = WakeSignal()
+    /// Wakes the scheduler early: when the engine stops.
+    private let scheduleWake = WakeSignal()
     private let commits: GroupCommitter
     /// Events just emitted, so that the agents receiving them do not read them back from the database.
     private let recentEvents = NIOLockedValueBox(RecentEvents(capacity: 4_096))
@@ -57,8 +60,6 @@ public final class StoryEngine: Sendable {
         /// Deliveries just committed and already due, handed to the dispatcher without reading them back.
         var handedOff: [Delivery] = []
         var waiters: [String: [CheckedContinuation<RunRecord, Never>]] = [:]
-        var dispatcher: Task<Void, Never>?
-        var scheduler: Task<Void, Never>?
         var stopping = false
         var lastSweep: Double = 0
     }
@@ -146,30 +147,53 @@ public final class StoryEngine: Sendable {
 
     // MARK: Running
 
-    /// Starts the workers (and the schedules); deliveries left by an earlier process resume.
-    public func start() {
-        state.withLockedValue { state in
-            guard state.dispatcher == nil else { return }
-            state.stopping = false
-            state.dispatcher = Task { await self.dispatch() }
-            state.scheduler = Task { await self.runSchedules() }
+    /// Runs the workers and the schedules until graceful shutdown or cancellation, then waits for the deliveries
+    /// in progress to finish; deliveries left by an earlier process resume. A ServiceLifecycle `Service`: run it in
+    /// the process's `ServiceGroup`, or scoped with ``withRunning(_:)``.
+    public func run() async throws {
+        state.withLockedValue { $0.stopping = false }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.dispatch() }
+                    group.addTask { await self.runSchedules() }
+                }
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
+            self.stop()
         }
-        wake.signal()
     }
 
-    /// Stops taking deliveries and waits for the ones in progress to finish.
-    public func shutdown() async {
-        let tasks = state.withLockedValue { state -> [Task<Void, Never>] in
-            state.stopping = true
-            state.scheduler?.cancel()
-            defer {
-                state.dispatcher = nil
-                state.scheduler = nil
+    /// Runs the engine while `body` runs, then stops it and waits for the deliveries in progress.
+    ///
+    /// ```swift
+    /// let guid = try await engine.withRunning {
+    ///     try await engine.waitForRun(try engine.startRun(story: "hunt", payload: ["domain": "x.org"])).guid
+    /// }
+    /// ```
+    public func withRunning<Result>(_ body: () async throws -> Result) async throws -> Result {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.run() }
+            do {
+                let result = try await body()
+                stop()
+                try await group.waitForAll()
+                return result
+            } catch {
+                stop()
+                try? await group.waitForAll()
+                throw error
             }
-            return [state.dispatcher, state.scheduler].compactMap { $0 }
         }
+    }
+
+    /// Stops taking deliveries and ends the schedules; ``run()`` returns once the deliveries in progress end.
+    private func stop() {
+        state.withLockedValue { $0.stopping = true }
         wake.signal()
-        for task in tasks { await task.value }
+        scheduleWake.signal()
     }
 
     /// Starts a run of `story` with `payload` as the event of its entry agent (the one nothing feeds, or `entry`).
@@ -926,7 +950,7 @@ public final class StoryEngine: Sendable {
     /// Starts a run at each agent with a schedule when its cron expression comes due.
     private func runSchedules() async {
         var nextFire: [String: Date] = [:]
-        while !Task.isCancelled && !state.withLockedValue({ $0.stopping }) {
+        while !state.withLockedValue({ $0.stopping }) {
             let now = Date()
             let stories = state.withLockedValue { Array($0.stories.values) }
             var earliest = now.addingTimeInterval(60)
@@ -962,7 +986,7 @@ public final class StoryEngine: Sendable {
                     }
                 }
             }
-            try? await Task.sleep(for: .seconds(max(0.05, min(60, earliest.timeIntervalSinceNow))))
+            await scheduleWake.wait(seconds: max(0.05, min(60, earliest.timeIntervalSinceNow)))
         }
     }
 }
