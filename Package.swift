@@ -302,6 +302,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "QuarrySamplesTests",
+            dependencies: ["QuarryCapture", "QuarrySamples", "QuarryTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "QuarryMailTests",
             dependencies: ["QuarryMail", "QuarryTesting"],
             swiftSettings: swiftSettings
