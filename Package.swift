@@ -216,23 +216,29 @@ let package = Package(
             path: "bench/QuarryBench",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "FuzzSupport",
+            path: "fuzz/FuzzSupport",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "FuzzDNS",
-            dependencies: ["QuarryDNS"],
+            dependencies: ["FuzzSupport", "QuarryDNS"],
             path: "fuzz/FuzzDNS",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "FuzzQuarry",
             dependencies: [
-                "QuarryAgents", "QuarryCore", "QuarryElasticsearchAPI", "QuarryLiquid", "QuarrySearch", "QuarryStories",
+                "FuzzSupport", "QuarryAgents", "QuarryCore", "QuarryElasticsearchAPI", "QuarryLiquid", "QuarrySearch",
+                "QuarryStories",
             ],
             path: "fuzz/FuzzQuarry",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "FuzzCapture",
-            dependencies: ["QuarryCapture", "QuarryPacketbeat"],
+            dependencies: ["FuzzSupport", "QuarryCapture", "QuarryPacketbeat"],
             path: "fuzz/FuzzCapture",
             swiftSettings: swiftSettings
         ),

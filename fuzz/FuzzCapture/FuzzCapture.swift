@@ -1,3 +1,4 @@
+import FuzzSupport
 import QuarryCapture
 import QuarryPacketbeat
 
@@ -25,43 +26,17 @@ public func fuzzCapture(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 }
 
 #if FUZZING
-/// SwiftPM links an executable's entry point as `FuzzCapture_main`; under libFuzzer that entry point hands over to
-/// libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-) -> Int32
-
 @_cdecl("FuzzCapture_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments, fuzzCapture)
+    runFuzzer(argc, argv, fuzzCapture)
 }
 #else
-import Foundation
-
-/// Without libFuzzer: runs the entry point on the files or directories given.
+/// Without libFuzzer: runs the entry point on the files or directories given, as a regression check of saved
+/// inputs.
 @main
-struct FuzzCaptureRunner {
+enum FuzzCaptureRunner {
     static func main() throws {
-        var count = 0
-        for path in CommandLine.arguments.dropFirst() {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files =
-                isDirectory.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: path).map { path + "/" + $0 } : [path]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                let bytes = [UInt8](data) + [0]
-                _ = bytes.withUnsafeBufferPointer { fuzzCapture($0.baseAddress!, data.count) }
-                count += 1
-            }
-        }
-        print("ran \(count) inputs")
+        try runSavedInputs(CommandLine.arguments.dropFirst(), fuzzCapture)
     }
 }
 #endif

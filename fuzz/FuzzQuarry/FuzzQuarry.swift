@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import QuarryAgents
 import QuarryCore
 import QuarryElasticsearchAPI
@@ -186,42 +187,19 @@ enum Fixtures {
 }
 
 #if FUZZING
-/// SwiftPM links an executable's entry point as `FuzzQuarry_main`; under libFuzzer that entry point hands over to
-/// libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-) -> Int32
-
 @_cdecl("FuzzQuarry_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    _ = FuzzTarget.selected
-    return runFuzzerDriver(&count, &arguments, fuzzQuarry)
+    _ = FuzzTarget.selected  // an unknown FUZZ_TARGET stops here, before libFuzzer starts
+    return runFuzzer(argc, argv, fuzzQuarry)
 }
 #else
-/// Without libFuzzer: runs the selected target on the files or directories given, as a regression check of saved
-/// inputs (`FUZZ_TARGET=liquid FuzzQuarry fuzz/out/crash-…`).
+/// Without libFuzzer: runs the entry point on the files or directories given, as a regression check of saved
+/// inputs.
 @main
-struct FuzzQuarryRunner {
+enum FuzzQuarryRunner {
     static func main() throws {
-        var count = 0
-        for path in CommandLine.arguments.dropFirst() {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files =
-                isDirectory.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: path).map { path + "/" + $0 } : [path]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                FuzzTarget.selected.run([UInt8](data))
-                count += 1
-            }
-        }
-        print("ran \(count) inputs")
+        _ = FuzzTarget.selected
+        try runSavedInputs(CommandLine.arguments.dropFirst(), fuzzQuarry)
     }
 }
 #endif
