@@ -245,9 +245,12 @@ let package = Package(
         .target(
             name: "QuarryTesting",
             dependencies: [
+                "QuarryAgents",
                 "QuarryCore",
                 "QuarrySearch",
                 "QuarryServer",
+                "QuarryStories",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -279,6 +282,23 @@ let package = Package(
         ),
         .testTarget(
             name: "QuarryStoriesTests",
+            dependencies: [
+                "QuarryAgents", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryMail", "QuarryPacketbeat",
+                "QuarrySamples",
+                "QuarrySearch",
+                "QuarryServer", "QuarryStories", "QuarryTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QuarryAgentsTests",
             dependencies: [
                 "QuarryAgents", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryMail", "QuarryPacketbeat",
                 "QuarrySamples",

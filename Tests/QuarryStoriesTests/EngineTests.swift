@@ -7,42 +7,6 @@ import QuarryStories
 import QuarryTesting
 import Testing
 
-/// Runs `body` with an engine on a fresh directory, started, and shuts everything down afterwards.
-func withEngine<T>(
-    environment: [String: String] = [:],
-    trusting certificates: String? = nil,
-    defaultCluster: (any SearchCluster)? = nil,
-    _ body: (StoryEngine, URL) async throws -> T
-) async throws -> T {
-    try await withTemporaryDirectory { directory in
-        let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: certificates)
-        let engine = try StoryEngine(
-            configuration: .init(
-                directory: directory.appendingPathComponent("engine"),
-                workers: 4,
-                environment: environment
-            ),
-            services: AgentServices(
-                BuiltInServices(
-                    httpClient: client,
-                    defaultCluster: defaultCluster,
-                    trustedCertificatesFile: certificates
-                )
-            ),
-            agents: .builtIn,
-            logger: Logger(label: "quarry.test") { LogCapture.Handler(label: $0) }
-        )
-        do {
-            let result = try await engine.withRunning { try await body(engine, directory) }
-            try await client.shutdown()
-            return result
-        } catch {
-            try await client.shutdown()
-            throw error
-        }
-    }
-}
-
 @Suite struct EngineTests {
     @Test func aChainRunsAndRecordsItsTimeline() async throws {
         try await withEngine { engine, _ in
@@ -341,34 +305,6 @@ func withEngine<T>(
                 headers: [],
                 options: [:]
             )
-        }
-    }
-}
-
-/// Every log line the engines of these tests write, to check what reaches a log.
-final class LogCapture: @unchecked Sendable {
-    static let shared = LogCapture()
-    private let lock = NSLock()
-    private var lines: [String] = []
-
-    var text: String { lock.withLock { lines.joined(separator: "\n") } }
-
-    struct Handler: LogHandler {
-        var label: String
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-
-        init(label: String) { self.label = label }
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-            let line = "\(event.level) \(event.message) \(merged.map { "\($0)=\($1)" }.sorted().joined(separator: " "))"
-            LogCapture.shared.lock.withLock { LogCapture.shared.lines.append(line) }
         }
     }
 }

@@ -11,30 +11,6 @@ import QuarryStories
 import QuarryTesting
 import Testing
 
-/// A story of a webhook feeding one agent, run once; returns the run, the agent's events and the timeline.
-func runOne(
-    _ engine: StoryEngine,
-    type: String,
-    options: JSON,
-    input: JSON = [:],
-    retry: JSON = ["max_attempts": 1],
-    dryRun: Bool = false,
-    credentials: [String] = []
-) async throws -> (RunRecord, [EventRecord], [TimelineEntry]) {
-    let name = "one-\(UUID().uuidString.prefix(8))"
-    let source: JSON = [
-        "name": .string(name), "credentials": .array(credentials.map { .string($0) }),
-        "agents": [
-            ["name": "Start", "type": "webhook"],
-            ["name": "Agent", "type": .string(type), "receives_from": "Start", "retry": retry, "options": options],
-        ],
-    ]
-    try engine.register(try Story(text: source.serialized()))
-    let guid = try engine.startRun(story: name, payload: input, dryRun: dryRun)
-    let record = try await engine.waitForRun(guid)
-    return (record, try engine.events(run: guid, agent: "Agent"), try engine.timeline(guid))
-}
-
 @Suite struct HTTPRequestAgentTests {
     /// A real HTTP server on loopback with the endpoints the tests call.
     static func withServer<T: Sendable>(_ body: @Sendable (Int, Counter) async throws -> T) async throws -> T {
