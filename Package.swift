@@ -283,14 +283,10 @@ let package = Package(
         .testTarget(
             name: "QuarryStoriesTests",
             dependencies: [
-                "QuarryAgents", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryMail", "QuarryPacketbeat",
-                "QuarrySamples",
-                "QuarrySearch",
-                "QuarryServer", "QuarryStories", "QuarryTesting",
+                "QuarryAgents", "QuarryCore", "QuarryElasticsearchAPI", "QuarryPacketbeat", "QuarrySamples",
+                "QuarrySearch", "QuarryServer", "QuarryStories", "QuarryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -300,17 +296,12 @@ let package = Package(
         .testTarget(
             name: "QuarryAgentsTests",
             dependencies: [
-                "QuarryAgents", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryMail", "QuarryPacketbeat",
-                "QuarrySamples",
-                "QuarrySearch",
-                "QuarryServer", "QuarryStories", "QuarryTesting",
+                "QuarryAgents", "QuarryCore", "QuarryElasticsearchAPI", "QuarrySearch", "QuarryServer",
+                "QuarryStories", "QuarryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
