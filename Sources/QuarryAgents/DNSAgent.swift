@@ -76,10 +76,7 @@ public struct DNSAgent: StoryAgent {
             return try await resolve(name, types: types, target: target, input: input, context: context)
         } catch let error as AgentError {
             guard input.string("on_error") == "emit",
-                context.attempt >= context.agent.retry.maximumAttempts
-                    || {
-                        if case .failed = error { return true } else { return false }
-                    }()
+                context.attempt >= context.agent.retry.maximumAttempts || !error.isRetryable
             else { throw error }
             return AgentOutput(events: [["error": .string(error.description), "Status": .null, "Answer": []]])
         }

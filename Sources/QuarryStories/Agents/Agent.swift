@@ -113,17 +113,29 @@ public struct AgentOutput: Sendable {
 }
 
 /// Failures an agent reports; the engine retries the retryable ones with backoff, up to the agent's attempts.
-public enum AgentError: Error, Sendable, CustomStringConvertible {
-    /// May pass on another attempt (a refused connection, a 503).
-    case retryable(String)
-    /// Will not pass however often it is tried (a bad option value, a 400).
-    case failed(String)
-
-    public var description: String {
-        switch self {
-        case .retryable(let message), .failed(let message): message
-        }
+///
+/// A struct with a code rather than an enum, so that kinds can be added without breaking agents written outside
+/// this package (as `HTTPClientError` does).
+public struct AgentError: Error, Sendable, CustomStringConvertible {
+    enum Code: Sendable {
+        case retryable
+        case failed
     }
+
+    let code: Code
+    /// What went wrong, as the timeline shows it; never a credential's value (the engine redacts them anyway).
+    public let message: String
+
+    /// May pass on another attempt (a refused connection, a 503).
+    public static func retryable(_ message: String) -> AgentError { AgentError(code: .retryable, message: message) }
+
+    /// Will not pass however often it is tried (a bad option value, a 400).
+    public static func failed(_ message: String) -> AgentError { AgentError(code: .failed, message: message) }
+
+    /// Whether another attempt may pass.
+    public var isRetryable: Bool { code == .retryable }
+
+    public var description: String { message }
 }
 
 /// One option of an agent type: for the linter, the JSON Schema and the documentation.

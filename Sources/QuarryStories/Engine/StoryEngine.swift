@@ -583,7 +583,7 @@ public final class StoryEngine: Service, Sendable {
         } catch {
             // Retryable failures and timeouts get another attempt while the agent's policy allows one.
             var mayPass = error is AgentTimeout
-            if case .retryable = error as? AgentError { mayPass = true }
+            if (error as? AgentError)?.isRetryable == true { mayPass = true }
             let policy = compiled.agents[delivery.agent]?.definition.retry ?? RetryPolicy()
             if mayPass && delivery.attempts + 1 < policy.maximumAttempts {
                 await retry(delivery, policy: policy, message: "\(error)", started: started)
