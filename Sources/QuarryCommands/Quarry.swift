@@ -8,7 +8,7 @@ import Synchronization
 /// ```swift
 /// await Quarry.main()  // the executable
 /// var command = try Quarry.parseAsRoot(["story", "lint", "hunt.yaml"])  // a test, in process
-/// try await (command as? AsyncParsableCommand)?.run()
+/// if var asynchronous = command as? any AsyncParsableCommand { try await asynchronous.run() } else { try command.run() }
 /// ```
 public struct Quarry: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(

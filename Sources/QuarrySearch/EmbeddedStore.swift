@@ -65,8 +65,6 @@ public final class EmbeddedStore: @unchecked Sendable {
 
     private var indicesDirectory: URL { configuration.dataDirectory.appendingPathComponent("indices") }
 
-    /// Opens (creating if needed) the store in `configuration.dataDirectory`.
-    /// - Throws: ``StoreError`` when the directory cannot be used or another process holds it.
     /// Every change of the catalog's schema, in order (GRDB's `grdb_migrations` table records those applied). A
     /// catalog written before migrations existed holds `v1` without that table; `v1` creates only what is missing,
     /// so it is adopted as it is.
@@ -83,6 +81,8 @@ public final class EmbeddedStore: @unchecked Sendable {
         return migrator
     }()
 
+    /// Opens (creating if needed) the store in `configuration.dataDirectory`.
+    /// - Throws: ``StoreError`` when the directory cannot be used or another process holds it.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
         let fileManager = FileManager.default

@@ -8,6 +8,28 @@ import QuarryTesting
 import Testing
 
 @Suite struct EngineTests {
+    /// A body that ends before the engine's task has started still stops it (the stop is not undone by the start),
+    /// and the same engine runs again afterwards.
+    @Test(.timeLimit(.minutes(1))) func anEngineStopsAfterABodyThatEndsAtOnceAndRunsAgain() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try StoryEngine(
+                configuration: .init(directory: directory, workers: 2, environment: [:]),
+                services: AgentServices(BuiltInServices(httpClient: .shared)),
+                agents: .builtIn
+            )
+            for attempt in 0..<20 {
+                #expect(try await engine.withRunning { attempt } == attempt)
+            }
+            try engine.register(
+                try Story(text: #"{"name": "again", "agents": [{"name": "Start", "type": "webhook"}]}"#)
+            )
+            let record = try await engine.withRunning {
+                try await engine.waitForRun(try engine.startRun(story: "again", payload: ["n": 1]))
+            }
+            #expect(record.status == .succeeded)
+        }
+    }
+
     @Test func aChainRunsAndRecordsItsTimeline() async throws {
         try await withEngine { engine, _ in
             let story = try Story(

@@ -151,7 +151,6 @@ public final class StoryEngine: Service, Sendable {
     /// in progress to finish; deliveries left by an earlier process resume. A ServiceLifecycle `Service`: run it in
     /// the process's `ServiceGroup`, or scoped with ``withRunning(_:)``.
     public func run() async throws {
-        state.withLockedValue { $0.stopping = false }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withDiscardingTaskGroup { group in
@@ -174,7 +173,10 @@ public final class StoryEngine: Service, Sendable {
     /// }
     /// ```
     public func withRunning<Result>(_ body: () async throws -> Result) async throws -> Result {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Cleared here, before the engine's task starts, so that a stop at the end of a body that finishes first is
+        // never undone (an engine may run again after a stop).
+        state.withLockedValue { $0.stopping = false }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.run() }
             do {
                 let result = try await body()
