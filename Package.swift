@@ -341,7 +341,9 @@ let package = Package(
             dependencies: [
                 "QuarryCore", "QuarryElastic", "QuarrySearch", "QuarryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

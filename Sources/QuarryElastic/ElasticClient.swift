@@ -56,7 +56,7 @@ public struct ElasticClient: Sendable {
     ///   - body: The search body (Query DSL).
     /// - Returns: The cluster's response.
     /// - Throws: ``ElasticError``: `unreachable` when no response came, `rejected` with the cluster's status and
-    ///   reason otherwise.
+    ///   reason, `invalidResponse` when a 200 is not JSON or too large.
     public func search(index: String, body: JSON) async throws(ElasticError) -> JSON {
         let encodedIndex =
             index.addingPercentEncoding(
@@ -84,10 +84,13 @@ public struct ElasticClient: Sendable {
             let response = try await httpClient.execute(request, timeout: requestTimeout)
             status = response.status
             bytes = try await response.body.collect(upTo: maximumResponseBytes)
+        } catch is NIOTooManyBytesError {
+            throw ElasticError(.invalidResponse, message: "\(action) answered more than \(maximumResponseBytes) bytes")
         } catch {
             throw ElasticError(.unreachable, message: "cannot reach \(url): \(error)")
         }
-        let json = (try? JSON.parse(bytes.readableBytesView)) ?? .null
+        let parsed = try? JSON.parse(bytes.readableBytesView)
+        let json = parsed ?? .null
         guard status == .ok else {
             let reason = json["error"]?["reason"]?.stringValue ?? json["error"]?.stringValue ?? "HTTP \(status.code)"
             throw ElasticError(
@@ -96,6 +99,15 @@ public struct ElasticClient: Sendable {
                 message: "\(action) failed: \(status.code) \(reason)"
             )
         }
-        return json
+        // A 200 that is not JSON (a proxy's login page, a wrong port) is no answer to the search: an error, never an
+        // empty result.
+        guard let parsed else {
+            throw ElasticError(
+                .invalidResponse,
+                status: 200,
+                message: "\(action) answered 200 with a body that is not JSON"
+            )
+        }
+        return parsed
     }
 }

@@ -6,6 +6,7 @@ public struct ElasticError: Error, Sendable, Equatable, CustomStringConvertible 
     enum Code: Sendable, Equatable {
         case unreachable
         case rejected
+        case invalidResponse
     }
 
     let code: Code
@@ -24,12 +25,16 @@ public struct ElasticError: Error, Sendable, Equatable, CustomStringConvertible 
     public static let unreachable = ElasticError(.unreachable, message: "")
     /// The cluster answered with an error status.
     public static let rejected = ElasticError(.rejected, message: "")
+    /// The cluster answered, but not with a JSON body within ``ElasticClient/maximumResponseBytes`` (a proxy's page,
+    /// a service that is not Elasticsearch).
+    public static let invalidResponse = ElasticError(.invalidResponse, message: "")
 
     /// Whether the same request may pass later: no answer, a 429 (`es_rejected_execution_exception`) or a 5xx.
     public var isRetryable: Bool {
         switch code {
         case .unreachable: true
         case .rejected: status.map { $0 == 429 || $0 >= 500 } ?? false
+        case .invalidResponse: false
         }
     }
 

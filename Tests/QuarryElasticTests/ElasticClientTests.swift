@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import QuarryCore
 import QuarryElastic
 import QuarrySearch
@@ -70,6 +72,31 @@ struct ElasticClientTests {
         }
         try await httpClient.shutdown()
         #expect(ElasticError.unreachable.isRetryable)
+    }
+
+    /// A server that answers 200 with something other than JSON (a proxy's login page) gives an error, never an
+    /// empty result that a hunt would read as "nothing found".
+    @Test(.timeLimit(.minutes(1))) func aSuccessThatIsNotJSONIsAnError() async throws {
+        let router = Router()
+        router.post("/{index}/_search") { _, _ in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "<html>Please sign in</html>")))
+        }
+        let application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await application.test(.live) { server in
+            let cluster = ElasticClient(
+                url: "http://127.0.0.1:\(server.port ?? 0)",
+                authorization: nil,
+                httpClient: .shared
+            )
+            do throws(ElasticError) {
+                _ = try await cluster.search(index: "packetbeat-*", body: ["query": ["match_all": [:]]])
+                Issue.record("a page that is not JSON was taken for an answer")
+            } catch {
+                #expect(error == .invalidResponse)
+                #expect(error.message.contains("not JSON"))
+                #expect(!error.isRetryable)
+            }
+        }
     }
 
     @Test func authorizationFromAStoredSecret() {
