@@ -33,12 +33,7 @@ final class Parser {
     ) throws(LiquidError) -> (
         Block, TemplateToken?
     ) {
-        if let opening {
-            guard blockDepth < Self.maximumBlockDepth else {
-                throw syntax("blocks nest deeper than \(Self.maximumBlockDepth) levels", at: opening)
-            }
-            blockDepth += 1
-        }
+        if let opening { blockDepth = try deeperBlock(at: opening) }
         defer { if opening != nil { blockDepth -= 1 } }
         var nodes: [any Node] = []
         while let token = try source.next() {
@@ -51,14 +46,11 @@ final class Parser {
                 if delimiters.contains(token.name) { return (Block(nodes), token) }
                 if token.name == "liquid" {
                     // The lines of a `liquid` tag become nodes of the enclosing block, as in Shopify Liquid.
-                    guard blockDepth < Self.maximumBlockDepth else {
-                        throw syntax("blocks nest deeper than \(Self.maximumBlockDepth) levels", at: token)
-                    }
                     let inner = Parser(
                         source: LiquidTagLines(markup: token.markup, position: token.position),
                         environment: environment,
                         templateName: templateName,
-                        blockDepth: blockDepth + 1
+                        blockDepth: try deeperBlock(at: token)
                     )
                     nodes.append(contentsOf: try inner.parseDocument().nodes)
                     continue
@@ -70,6 +62,14 @@ final class Parser {
             throw syntax("'\(opening.name)' tag was never closed", at: opening)
         }
         return (Block(nodes), nil)
+    }
+
+    /// The depth of a block opened by `token` inside the current one, or an error past ``maximumBlockDepth``.
+    private func deeperBlock(at token: TemplateToken) throws(LiquidError) -> Int {
+        guard blockDepth < Self.maximumBlockDepth else {
+            throw syntax("blocks nest deeper than \(Self.maximumBlockDepth) levels", at: token)
+        }
+        return blockDepth + 1
     }
 
     func syntax(_ message: String, at token: TemplateToken) -> LiquidError {
