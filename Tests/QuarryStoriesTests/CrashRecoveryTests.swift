@@ -16,7 +16,7 @@ import Testing
         agents:
           - {name: Start, type: webhook, options: {secret: "0123456789abcdef-crash"}}
           - {name: Split, type: transform, receives_from: Start, options: {mode: explode, path: hosts, to: host}}
-          - {name: Wait, type: transform, receives_from: Split, options: {mode: delay, seconds: 15}}
+          - {name: Wait, type: transform, receives_from: Split, options: {mode: delay, seconds: 30}}
           - {name: Shape, type: transform, receives_from: Wait, options: {payload: {host: "{{ .split.host | upcase }}", guid: "{{ .split.guid }}", size: "{{ .split.size | as_object }}"}}}
           - {name: Gather, type: transform, receives_from: Shape, options: {mode: implode, guid_path: "{{ .shape.guid }}", size_path: "{{ .shape.size }}", item_path: "{{ .shape.host }}"}}
         """
@@ -52,15 +52,18 @@ import Testing
             let answer = try JSON.parse(Array(buffer: try await response.body.collect(upTo: 1 << 16)))
             let guid = try #require(answer["run"]?.stringValue)
 
-            // Kill once the five delayed deliveries wait (they are due 15 s after they were queued): read from the
+            // Kill once the five delayed deliveries wait (they are due 30 s after they were queued): read from the
             // engine's database rather than sleeping, so a loaded machine cannot make the kill come too late.
             let observer = try StoryEngine(
                 configuration: .init(directory: data.appendingPathComponent("stories"), environment: [:]),
                 services: AgentServices(BuiltInServices(httpClient: client)),
                 agents: .builtIn
             )
-            for _ in 0..<300 where try observer.events(run: guid, agent: "Wait").count < 5 {
+            // A loop that ends as soon as the five are there (a `for … where` would go on reading to its end).
+            var polls = 0
+            while try observer.events(run: guid, agent: "Wait").count < 5, polls < 600 {
                 try await Task.sleep(for: .milliseconds(50))
+                polls += 1
             }
             kill(first.processIdentifier, SIGKILL)
             first.waitUntilExit()
