@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "QuarryPacketbeat", targets: ["QuarryPacketbeat"]),
         .library(name: "QuarryMail", targets: ["QuarryMail"]),
         .library(name: "QuarryStories", targets: ["QuarryStories"]),
+        .library(name: "QuarryStoriesSQLite", targets: ["QuarryStoriesSQLite"]),
         .library(name: "QuarryAgents", targets: ["QuarryAgents"]),
         .library(name: "QuarryCommands", targets: ["QuarryCommands"]),
     ],
@@ -46,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
     ],
     targets: [
         .target(
@@ -93,14 +95,25 @@ let package = Package(
             dependencies: [
                 "QuarryCore",
                 "QuarryLiquid",
-                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QuarryStoriesSQLite",
+            dependencies: [
+                "QuarryCore",
+                "QuarryStories",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -183,6 +196,7 @@ let package = Package(
                 "QuarrySearch",
                 "QuarryServer",
                 "QuarryStories",
+                "QuarryStoriesSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -205,7 +219,7 @@ let package = Package(
             dependencies: [
                 "QuarryAgents", "QuarryCapture", "QuarryCore", "QuarryDNS", "QuarryElasticsearchAPI", "QuarryLiquid",
                 "QuarryPacketbeat",
-                "QuarrySamples", "QuarrySearch", "QuarryServer", "QuarryStories",
+                "QuarrySamples", "QuarrySearch", "QuarryServer", "QuarryStories", "QuarryStoriesSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -250,6 +264,8 @@ let package = Package(
                 "QuarrySearch",
                 "QuarryServer",
                 "QuarryStories",
+                "QuarryStoriesSQLite",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -284,7 +300,8 @@ let package = Package(
             name: "QuarryStoriesTests",
             dependencies: [
                 "QuarryAgents", "QuarryCore", "QuarryElasticsearchAPI", "QuarryPacketbeat", "QuarrySamples",
-                "QuarrySearch", "QuarryServer", "QuarryStories", "QuarryTesting",
+                "QuarrySearch", "QuarryServer", "QuarryStories", "QuarryStoriesSQLite", "QuarryTesting",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

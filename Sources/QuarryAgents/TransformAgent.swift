@@ -89,9 +89,9 @@ public struct TransformAgent: StoryAgent {
                 throw AgentError.failed("implode: size_path is not a number")
             }
             let item = input.options["item_path"].map { Self.value($0, context: context) } ?? input.event
-            let items = try context.memory.append(item, to: guid)
+            let items = try await context.memory.append(item, to: guid)
             if items.count >= size {
-                _ = try context.memory.take(guid)
+                _ = try await context.memory.take(guid)
                 var output = AgentOutput(events: [
                     ["guid": .string(guid), "size": .int(Int64(size)), "items": .array(items), "complete": true]
                 ])
@@ -124,7 +124,7 @@ public struct TransformAgent: StoryAgent {
         case "deduplicate":
             let key = Self.value(input.options["path"], context: context).serialized()
             let lookback = input.integer("lookback") ?? 1_000
-            return try context.memory.seen(key, lookback: max(1, lookback))
+            return try await context.memory.seen(key, lookback: max(1, lookback))
                 ? AgentOutput() : AgentOutput(events: [input.event])
         case "delay":
             return AgentOutput(events: [input.event], deliverAfter: max(0, input.number("seconds") ?? 0))
@@ -135,7 +135,7 @@ public struct TransformAgent: StoryAgent {
 
     public func timerFired(_ payload: JSON, context: AgentContext) async throws -> AgentOutput {
         let guid = payload["guid"]?.stringValue ?? ""
-        let items = try context.memory.take(guid)
+        let items = try await context.memory.take(guid)
         guard !items.isEmpty else { return AgentOutput() }  // the group completed before its timeout
         return AgentOutput(events: [
             ["guid": .string(guid), "size": payload["size"] ?? .null, "items": .array(items), "complete": false]

@@ -99,7 +99,7 @@ extension Quarry {
                     )
                 }
                 let definition = try loadStory(path)
-                let runtime = try StoryRuntime(
+                let runtime = try await StoryRuntime(
                     dataDirectory: store.dataDirectory,
                     openStore: cluster == nil || !capture.isEmpty,
                     trustedCertificates: caFile,
@@ -219,7 +219,7 @@ extension Quarry {
                         #"--email needs the SMTP server: quarry resources set smtp '{"host":"…","port":587,"from":"…"}'"#
                     )
                 }
-                try runtime.engine.register(configured(definition))
+                try await runtime.engine.register(configured(definition))
                 var payload: JSONObject = [
                     "domain": .string(domain), "from": .string(window.from), "to": .string(window.to),
                     "include_subdomains": .bool(includeSubdomains),
@@ -227,14 +227,15 @@ extension Quarry {
                 if let email { payload["recipients"] = .string(email) }
                 let event = JSON.object(payload)
                 let (guid, record) = try await runtime.engine.withRunning {
-                    let guid = try runtime.engine.startRun(story: definition.name, payload: event)
+                    let guid = try await runtime.engine.startRun(story: definition.name, payload: event)
                     return (guid, try await runtime.engine.waitForRun(guid))
                 }
                 let exit = definition.exitAgent ?? "build_report"
                 guard
-                    let report = try runtime.engine.events(run: guid, agent: exit).last(where: { !$0.isError })?.payload
+                    let report = try await runtime.engine.events(run: guid, agent: exit).last(where: { !$0.isError })?
+                        .payload
                 else {
-                    for entry in try runtime.engine.timeline(guid) where entry.outcome == .failed {
+                    for entry in try await runtime.engine.timeline(guid) where entry.outcome == .failed {
                         printError("\(entry.agent): \(entry.message ?? "failed")")
                     }
                     throw CommandFailure("the hunt failed (run \(guid)): \(record.error ?? record.status.rawValue)")

@@ -44,7 +44,7 @@ extension Quarry {
         func run() async throws {
             tuneMemoryAllocator()
             let logger = store.makeLogger()
-            let runtime = try StoryRuntime(
+            let runtime = try await StoryRuntime(
                 dataDirectory: store.dataDirectory,
                 openStore: true,
                 trustedCertificates: caFile,
@@ -57,7 +57,7 @@ extension Quarry {
                 where [".yaml", ".yml", ".json"].contains(where: file.hasSuffix) {
                     let path = (stories as NSString).appendingPathComponent(file)
                     do {
-                        try runtime.engine.register(try Story(contentsOf: path))
+                        try await runtime.engine.register(try Story(contentsOf: path))
                     } catch {
                         throw CommandFailure("\(path):\n\(error)")
                     }

@@ -65,7 +65,7 @@ extension Quarry {
                     for problem in error.problems { printError("\(file): \(problem)") }
                     throw ExitCode(1)
                 }
-                let runtime = try StoryRuntime(
+                let runtime = try await StoryRuntime(
                     dataDirectory: store.dataDirectory,
                     openStore: true,
                     trustedCertificates: caFile,
@@ -73,7 +73,7 @@ extension Quarry {
                     logger: logger
                 )
                 do {
-                    try runtime.engine.register(story)
+                    try await runtime.engine.register(story)
                 } catch let error as StoryProblems {
                     await runtime.shutdown()
                     for problem in error.problems { printError("\(file): \(problem)") }
@@ -81,11 +81,11 @@ extension Quarry {
                 }
                 let event = try inputEvent(input)
                 let (guid, record) = try await runtime.engine.withRunning {
-                    let guid = try runtime.engine.startRun(story: story.name, payload: event, dryRun: dryRun)
+                    let guid = try await runtime.engine.startRun(story: story.name, payload: event, dryRun: dryRun)
                     return (guid, try await runtime.engine.waitForRun(guid))
                 }
-                let timeline = try runtime.engine.timeline(guid)
-                let events = try runtime.engine.events(run: guid)
+                let timeline = try await runtime.engine.timeline(guid)
+                let events = try await runtime.engine.events(run: guid)
                 await runtime.shutdown()
                 let exit =
                     events.last { !$0.isError && (story.exitAgent.map { Story.snakeCase($0) } == $0.agent) }

@@ -154,7 +154,7 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let runs = try await withEngine(store) { try $0.runs(story: story, limit: limit) }
+                let runs = try await withEngine(store) { try await $0.runs(story: story, limit: limit) }
                 if json {
                     print(JSON.array(runs.map(\.json)).serialized(pretty: true))
                     return
@@ -175,12 +175,14 @@ extension Quarry {
 
             func run() async throws {
                 let output = try await withEngine(store) { engine -> JSON? in
-                    guard let record = try engine.run(guid) else { return nil }
+                    guard let record = try await engine.run(guid) else { return nil }
+                    let timeline = try await engine.timeline(guid)
+                    let events = try await engine.events(run: guid)
                     return [
                         "run": record.json,
-                        "timeline": .array(try engine.timeline(guid).map(\.json)),
+                        "timeline": .array(timeline.map(\.json)),
                         "events": .array(
-                            try engine.events(run: guid).map {
+                            events.map {
                                 [
                                     "id": .int($0.id), "agent": .string($0.agent), "error": .bool($0.isError),
                                     "payload": $0.payload,
@@ -197,8 +199,11 @@ extension Quarry {
 }
 
 /// Opens the engine's state (not the store, so these commands work while `quarry serve` holds it).
-private func withEngine<Result>(_ store: StoreOptions, _ body: (StoryEngine) throws -> Result) async throws -> Result {
-    let runtime = try StoryRuntime(
+private func withEngine<Result>(
+    _ store: StoreOptions,
+    _ body: (StoryEngine<ContinuousClock>) async throws -> Result
+) async throws -> Result {
+    let runtime = try await StoryRuntime(
         dataDirectory: store.dataDirectory,
         openStore: false,
         trustedCertificates: nil,
@@ -206,7 +211,7 @@ private func withEngine<Result>(_ store: StoreOptions, _ body: (StoryEngine) thr
         logger: store.makeLogger()
     )
     do {
-        let result = try body(runtime.engine)
+        let result = try await body(runtime.engine)
         await runtime.shutdown()
         return result
     } catch {

@@ -9,17 +9,24 @@ import QuarryPacketbeat
 import QuarrySearch
 import QuarryServer
 import QuarryStories
+import QuarryStoriesSQLite
 
 /// The story engine with what it reaches: the embedded store in the data directory (as the default cluster), an
 /// HTTP client, and the engine's own state under `stories/`.
 final class StoryRuntime {
     let store: EmbeddedStore?
-    let engine: StoryEngine
+    let engine: StoryEngine<ContinuousClock>
     let httpClient: HTTPClient
     /// What the built-in agents are handed.
     let services: BuiltInServices
 
-    init(dataDirectory: URL, openStore: Bool, trustedCertificates: String?, resolver: String?, logger: Logger) throws {
+    init(
+        dataDirectory: URL,
+        openStore: Bool,
+        trustedCertificates: String?,
+        resolver: String?,
+        logger: Logger
+    ) async throws {
         httpClient = BuiltInServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates)
         var services = BuiltInServices(httpClient: httpClient, trustedCertificatesFile: trustedCertificates)
         services.defaultResolver =
@@ -33,8 +40,8 @@ final class StoryRuntime {
             store = nil
         }
         self.services = services
-        engine = try StoryEngine(
-            configuration: .init(directory: dataDirectory.appendingPathComponent("stories")),
+        engine = try await StoryEngine(
+            directory: dataDirectory.appendingPathComponent("stories"),
             services: AgentServices(services),
             agents: .builtIn,
             logger: logger

@@ -1,49 +1,80 @@
 import AsyncHTTPClient
+public import Clocks
 public import Foundation
 public import Logging
 public import QuarryAgents
 public import QuarryCore
 public import QuarryStories
+import QuarryStoriesSQLite
 
-/// Runs `body` with an engine on a fresh directory, started, and shuts everything down afterwards.
+/// Runs `body` with an engine on a fresh data directory (the SQLite store a server uses), started, and shuts
+/// everything down afterwards.
 public func withEngine<T>(
     environment: [String: String] = [:],
     trusting certificates: String? = nil,
     defaultCluster: (any SearchCluster)? = nil,
-    _ body: (StoryEngine, URL) async throws -> T
+    _ body: (StoryEngine<ContinuousClock>, URL) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
-        let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: certificates)
-        let engine = try StoryEngine(
-            configuration: .init(
+        try await withBuiltInServices(trusting: certificates, defaultCluster: defaultCluster) { services in
+            let engine = try await StoryEngine(
                 directory: directory.appendingPathComponent("engine"),
-                workers: 4,
-                environment: environment
-            ),
-            services: AgentServices(
-                BuiltInServices(
-                    httpClient: client,
-                    defaultCluster: defaultCluster,
-                    trustedCertificatesFile: certificates
-                )
-            ),
-            agents: .builtIn,
-            logger: Logger(label: "quarry.test") { LogCapture.Handler(label: $0) }
-        )
-        do {
-            let result = try await engine.withRunning { try await body(engine, directory) }
-            try await client.shutdown()
-            return result
-        } catch {
-            try await client.shutdown()
-            throw error
+                environment: environment,
+                configuration: .init(workers: 4),
+                services: services,
+                agents: .builtIn,
+                logger: testLogger
+            )
+            return try await engine.withRunning { try await body(engine, directory) }
         }
     }
 }
 
+/// Runs `body` with an engine over a ``MemoryStoryStore`` whose time is a `TestClock`, started: the test moves the
+/// clock (`await clock.advance(by: .seconds(30))`) instead of waiting for delays, retries and schedules.
+public func withTestClockEngine<T>(
+    _ body: (StoryEngine<TestClock<Duration>>, TestClock<Duration>) async throws -> T
+) async throws -> T {
+    let clock = TestClock()
+    return try await withBuiltInServices(trusting: nil, defaultCluster: nil) { services in
+        let engine = try await StoryEngine(
+            store: MemoryStoryStore(),
+            vaultKey: .random(),
+            configuration: .init(workers: 4),
+            clock: clock,
+            services: services,
+            agents: .builtIn,
+            logger: testLogger
+        )
+        return try await engine.withRunning { try await body(engine, clock) }
+    }
+}
+
+private let testLogger = Logger(label: "quarry.test") { LogCapture.Handler(label: $0) }
+
+/// The built-in agents' services over an HTTP client that is shut down after `body`.
+private func withBuiltInServices<T>(
+    trusting certificates: String?,
+    defaultCluster: (any SearchCluster)?,
+    _ body: (AgentServices) async throws -> T
+) async throws -> T {
+    let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: certificates)
+    let services = AgentServices(
+        BuiltInServices(httpClient: client, defaultCluster: defaultCluster, trustedCertificatesFile: certificates)
+    )
+    do {
+        let result = try await body(services)
+        try await client.shutdown()
+        return result
+    } catch {
+        try await client.shutdown()
+        throw error
+    }
+}
+
 /// A story of a webhook feeding one agent, run once; returns the run, the agent's events and the timeline.
-public func runOne(
-    _ engine: StoryEngine,
+public func runOne<EngineClock: Clock>(
+    _ engine: StoryEngine<EngineClock>,
     type: String,
     options: JSON,
     input: JSON = [:],
@@ -59,10 +90,10 @@ public func runOne(
             ["name": "Agent", "type": .string(type), "receives_from": "Start", "retry": retry, "options": options],
         ],
     ]
-    try engine.register(try Story(text: source.serialized()))
-    let guid = try engine.startRun(story: name, payload: input, dryRun: dryRun)
+    try await engine.register(try Story(text: source.serialized()))
+    let guid = try await engine.startRun(story: name, payload: input, dryRun: dryRun)
     let record = try await engine.waitForRun(guid)
-    return (record, try engine.events(run: guid, agent: "Agent"), try engine.timeline(guid))
+    return (record, try await engine.events(run: guid, agent: "Agent"), try await engine.timeline(guid))
 }
 
 /// Every log line the engines of these tests write, to check what reaches a log.

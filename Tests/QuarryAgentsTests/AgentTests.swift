@@ -335,7 +335,7 @@ import Testing
 @Suite struct SendToStoryTests {
     @Test func aSubStoryReturnsItsExitEvent() async throws {
         try await withEngine { engine, _ in
-            try engine.register(
+            try await engine.register(
                 try Story(
                     text: """
                         name: enrich

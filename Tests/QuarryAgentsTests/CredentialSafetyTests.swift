@@ -71,7 +71,9 @@ import Testing
                         ],
                     ],
                 ]
-                #expect(throws: StoryProblems.self) { try engine.register(try Story(text: undeclared.serialized())) }
+                await #expect(throws: StoryProblems.self) {
+                    try await engine.register(try Story(text: undeclared.serialized()))
+                }
             }
         }
     }
@@ -136,13 +138,13 @@ import Testing
                         StoryLinter.problems(in: story, agents: .builtIn).isEmpty,
                         "\(StoryLinter.problems(in: story, agents: .builtIn))"
                     )
-                    try engine.register(story)
+                    try await engine.register(story)
                     // The webhook secret was generated for this installation, and only it starts the story.
                     let secret = try #require(try engine.vault.credential("dns_hunt_webhook_secret"))
                     #expect(secret.count >= 32)
                     #expect(engine.webhook(story: "dns_threat_hunt", secret: secret) != nil)
                     #expect(engine.webhook(story: "dns_threat_hunt", secret: "0b4e3dc5ab4fe1f5c1bd7ff5") == nil)
-                    let run = try engine.startRun(
+                    let run = try await engine.startRun(
                         story: story.name,
                         payload: [
                             "domain": "evil.example", "from": "now-1h", "cluster": .string("http://127.0.0.1:\(port)"),
@@ -153,7 +155,7 @@ import Testing
                     )
                     _ = try await engine.waitForRun(run)
                     #expect(counter.count == 0, "no request reached the caller's URL")
-                    let failures = try engine.timeline(run).filter { $0.outcome == .failed }.compactMap(\.message)
+                    let failures = try await engine.timeline(run).filter { $0.outcome == .failed }.compactMap(\.message)
                     #expect(failures.contains { $0.contains("not an allowed recipient") }, "\(failures)")
                 }
             }

@@ -5,6 +5,7 @@ import NIOHTTP1
 import QuarryAgents
 import QuarryCore
 import QuarryStories
+import QuarryStoriesSQLite
 import QuarryTesting
 import Testing
 
@@ -54,24 +55,25 @@ import Testing
 
             // Kill once the five delayed deliveries wait (they are due 30 s after they were queued): read from the
             // engine's database rather than sleeping, so a loaded machine cannot make the kill come too late.
-            let observer = try StoryEngine(
-                configuration: .init(directory: data.appendingPathComponent("stories"), environment: [:]),
+            let observer = try await StoryEngine(
+                directory: data.appendingPathComponent("stories"),
+                environment: [:],
                 services: AgentServices(BuiltInServices(httpClient: client)),
                 agents: .builtIn
             )
             // A loop that ends as soon as the five are there (a `for … where` would go on reading to its end).
             var polls = 0
-            while try observer.events(run: guid, agent: "Wait").count < 5, polls < 600 {
+            while try await observer.events(run: guid, agent: "Wait").count < 5, polls < 600 {
                 try await Task.sleep(for: .milliseconds(50))
                 polls += 1
             }
             kill(first.processIdentifier, SIGKILL)
             first.waitUntilExit()
 
-            let killed = try observer.run(guid)
-            let killedTimeline = try observer.timeline(guid).map { $0.json.serialized() }
+            let killed = try await observer.run(guid)
+            let killedTimeline = try await observer.timeline(guid).map { $0.json.serialized() }
             #expect(killed?.status == .running, "\(String(describing: killed)): \(killedTimeline)")
-            #expect(try observer.pendingDeliveries() == 5)
+            #expect(try await observer.pendingDeliveries() == 5)
 
             let (second, port) = try Self.serve(data: data, stories: stories)
             defer { kill(second.processIdentifier, SIGKILL) }
@@ -89,21 +91,21 @@ import Testing
             let reason = try JSON.parse(Array(buffer: try await refused.body.collect(upTo: 1 << 16)))
             #expect(reason["error"]?.stringValue?.contains("not valid JSON") == true)
 
-            let failed = try #require(try observer.runs(story: "crash test").first { $0.status == .failed })
+            let failed = try #require(try await observer.runs(story: "crash test").first { $0.status == .failed })
             #expect(failed.error?.contains("not valid JSON") == true)
 
-            var record = try observer.run(guid)
+            var record = try await observer.run(guid)
             for _ in 0..<1_200 where record?.status == .running {
                 try await Task.sleep(for: .milliseconds(50))
-                record = try observer.run(guid)
+                record = try await observer.run(guid)
             }
-            let timeline = try observer.timeline(guid).map { $0.json.serialized() }
-            let pending = try observer.pendingDeliveries()
+            let timeline = try await observer.timeline(guid).map { $0.json.serialized() }
+            let pending = try await observer.pendingDeliveries()
             #expect(record?.status == .succeeded, "\(timeline) pending \(pending)")
-            #expect(try observer.events(run: guid, agent: "Split").count == 5)
-            #expect(try observer.events(run: guid, agent: "Wait").count == 5)
-            #expect(try observer.events(run: guid, agent: "Shape").count == 5)
-            let gathered = try observer.events(run: guid, agent: "Gather")
+            #expect(try await observer.events(run: guid, agent: "Split").count == 5)
+            #expect(try await observer.events(run: guid, agent: "Wait").count == 5)
+            #expect(try await observer.events(run: guid, agent: "Shape").count == 5)
+            let gathered = try await observer.events(run: guid, agent: "Gather")
             #expect(gathered.count == 1)
             #expect(
                 Set(gathered.first?.payload["items"]?.arrayValue ?? []) == [

@@ -4,6 +4,7 @@ import Logging
 import QuarryAgents
 import QuarryCore
 import QuarryStories
+import QuarryStoriesSQLite
 import QuarryTesting
 import Testing
 
@@ -12,19 +13,21 @@ import Testing
     /// and the same engine runs again afterwards.
     @Test(.timeLimit(.minutes(1))) func anEngineStopsAfterABodyThatEndsAtOnceAndRunsAgain() async throws {
         try await withTemporaryDirectory { directory in
-            let engine = try StoryEngine(
-                configuration: .init(directory: directory, workers: 2, environment: [:]),
+            let engine = try await StoryEngine(
+                directory: directory,
+                environment: [:],
+                configuration: .init(workers: 2),
                 services: AgentServices(BuiltInServices(httpClient: .shared)),
                 agents: .builtIn
             )
             for attempt in 0..<20 {
                 #expect(try await engine.withRunning { attempt } == attempt)
             }
-            try engine.register(
+            try await engine.register(
                 try Story(text: #"{"name": "again", "agents": [{"name": "Start", "type": "webhook"}]}"#)
             )
             let record = try await engine.withRunning {
-                try await engine.waitForRun(try engine.startRun(story: "again", payload: ["n": 1]))
+                try await engine.waitForRun(try await engine.startRun(story: "again", payload: ["n": 1]))
             }
             #expect(record.status == .succeeded)
         }
@@ -51,20 +54,20 @@ import Testing
                         options: {payload: {message: "{{ .shape.host }} has {{ .shape.count }}", matched: "{{ .big_enough.rule_matched | as_object }}"}}
                     """
             )
-            try engine.register(story)
-            let guid = try engine.startRun(story: "chain", payload: ["host": "web-1", "count": 9])
+            try await engine.register(story)
+            let guid = try await engine.startRun(story: "chain", payload: ["host": "web-1", "count": 9])
             let record = try await engine.waitForRun(guid)
             #expect(record.status == .succeeded)
-            let done = try engine.events(run: guid, agent: "Done")
+            let done = try await engine.events(run: guid, agent: "Done")
             #expect(done.map(\.payload) == [["message": "WEB-1 has 10", "matched": true]])
-            #expect(try engine.timeline(guid).map(\.agent) == ["start", "shape", "big_enough", "done"])
+            #expect(try await engine.timeline(guid).map(\.agent) == ["start", "shape", "big_enough", "done"])
 
-            let small = try engine.startRun(story: "chain", payload: ["host": "web-2", "count": 1])
+            let small = try await engine.startRun(story: "chain", payload: ["host": "web-2", "count": 1])
             #expect(try await engine.waitForRun(small).status == .noMatch)
         }
     }
 
-    @Test func lintReportsEveryProblemWithItsAgentAndOption() throws {
+    @Test func lintReportsEveryProblemWithItsAgentAndOption() async throws {
         let story = try Story(
             text: """
                 name: broken
@@ -96,19 +99,17 @@ import Testing
         #expect(problems.contains { $0.hasPrefix("agents[4] (Nowhere): options.rules[0].type: unknown rule type") })
         #expect(problems.count >= 6)
         // The engine refuses the story with the same messages.
-        let engineProblems = try #require(
+        let engineProblems = try await #require(
             throws: StoryProblems.self,
             performing: {
-                let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: nil)
-                defer { try? client.syncShutdown() }
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lint-\(UUID())")
                 defer { try? FileManager.default.removeItem(at: directory) }
-                let engine = try StoryEngine(
-                    configuration: .init(directory: directory),
-                    services: AgentServices(BuiltInServices(httpClient: client)),
+                let engine = try await StoryEngine(
+                    directory: directory,
+                    services: AgentServices(BuiltInServices(httpClient: .shared)),
                     agents: .builtIn
                 )
-                try engine.register(story)
+                try await engine.register(story)
             }
         )
         #expect(engineProblems.problems.map(\.description) == problems)
@@ -135,7 +136,7 @@ import Testing
 
     @Test func transformModesExplodeImplodeExtractDeduplicate() async throws {
         try await withEngine { engine, _ in
-            try engine.register(
+            try await engine.register(
                 try Story(
                     text: """
                         name: modes
@@ -154,15 +155,18 @@ import Testing
                         """
                 )
             )
-            let guid = try engine.startRun(story: "modes", payload: ["items": ["web-1", "db-2", "web-1", "mail-3"]])
+            let guid = try await engine.startRun(
+                story: "modes",
+                payload: ["items": ["web-1", "db-2", "web-1", "mail-3"]]
+            )
             _ = try await engine.waitForRun(guid)
-            #expect(try engine.events(run: guid, agent: "Split").count == 4)
-            #expect(try engine.events(run: guid, agent: "Fresh").count == 3)
-            let words = try engine.events(run: guid, agent: "Words").map { $0.payload["words"] }
+            #expect(try await engine.events(run: guid, agent: "Split").count == 4)
+            #expect(try await engine.events(run: guid, agent: "Fresh").count == 3)
+            let words = try await engine.events(run: guid, agent: "Words").map { $0.payload["words"] }
             #expect(words == [["web"], ["db"], ["mail"]])
             // Only 3 of the 4 exploded items reach the implode, so it emits what it has when its timeout fires (5 s:
             // long enough that a loaded machine delivers the three before it; the engine reads the real clock).
-            let joined = try #require(try engine.events(run: guid, agent: "Join").first?.payload)
+            let joined = try #require(try await engine.events(run: guid, agent: "Join").first?.payload)
             #expect(joined["complete"] == false)
             #expect(Set(joined["items"]?.arrayValue ?? []) == ["web", "db", "mail"])
         }
@@ -194,7 +198,7 @@ import Testing
             let keyFile = directory.appendingPathComponent("engine/secret.key")
             let attributes = try FileManager.default.attributesOfItem(atPath: keyFile.path)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-            try engine.register(
+            try await engine.register(
                 try Story(
                     text: """
                         name: secrets
@@ -210,10 +214,10 @@ import Testing
                         """
                 )
             )
-            let guid = try engine.startRun(story: "secrets", payload: [:])
+            let guid = try await engine.startRun(story: "secrets", payload: [:])
             let record = try await engine.waitForRun(guid)
             #expect(record.status == .failed)
-            #expect(try engine.events(run: guid, agent: "Echo").first?.payload["header"] == "Bearer [redacted]")
+            #expect(try await engine.events(run: guid, agent: "Echo").first?.payload["header"] == "Bearer [redacted]")
             #expect(record.error?.contains("[redacted]") == true)
             #expect(record.error?.contains(secret) == false)
             // Nowhere in the database files, encrypted or not.
@@ -234,7 +238,7 @@ import Testing
 
     @Test func largePayloadsLiveInCompressedFiles() async throws {
         try await withEngine { engine, directory in
-            try engine.register(
+            try await engine.register(
                 try Story(
                     text: """
                         name: large
@@ -252,9 +256,9 @@ import Testing
                     ]
                 }
             )
-            let guid = try engine.startRun(story: "large", payload: ["hits": hits])
+            let guid = try await engine.startRun(story: "large", payload: ["hits": hits])
             #expect(try await engine.waitForRun(guid).status == .succeeded)
-            #expect(try engine.events(run: guid, agent: "Copy").first?.payload == hits)
+            #expect(try await engine.events(run: guid, agent: "Copy").first?.payload == hits)
             let files = try FileManager.default.contentsOfDirectory(
                 atPath: directory.appendingPathComponent("engine/payloads").path
             )
@@ -265,7 +269,7 @@ import Testing
 
     @Test func retentionRemovesExpiredEvents() async throws {
         try await withEngine { engine, _ in
-            try engine.register(
+            try await engine.register(
                 try Story(
                     text: """
                         name: short-lived
@@ -275,11 +279,11 @@ import Testing
                         """
                 )
             )
-            let guid = try engine.startRun(story: "short-lived", payload: [:])
+            let guid = try await engine.startRun(story: "short-lived", payload: [:])
             _ = try await engine.waitForRun(guid)
-            #expect(try engine.events(run: guid, agent: "Note").count == 1)
-            #expect(try engine.sweep(now: Date().timeIntervalSince1970 + 2) == 1)
-            #expect(try engine.events(run: guid, agent: "Note").isEmpty)
+            #expect(try await engine.events(run: guid, agent: "Note").count == 1)
+            #expect(try await engine.sweep(at: engine.now() + 2) == 1)
+            #expect(try await engine.events(run: guid, agent: "Note").isEmpty)
         }
     }
 

@@ -8,6 +8,7 @@ import QuarrySamples
 import QuarrySearch
 import QuarryServer
 import QuarryStories
+import QuarryStoriesSQLite
 import QuarryTesting
 import Testing
 
@@ -58,8 +59,9 @@ import Testing
             _ = try store.refresh("_all")
 
             let client = BuiltInServices.makeHTTPClient(trustedCertificatesFile: certificate.0)
-            let engine = try StoryEngine(
-                configuration: .init(directory: directory.appendingPathComponent("stories"), environment: [:]),
+            let engine = try await StoryEngine(
+                directory: directory.appendingPathComponent("stories"),
+                environment: [:],
                 services: AgentServices(
                     BuiltInServices(
                         httpClient: client,
@@ -80,13 +82,13 @@ import Testing
             let story = try Story(
                 contentsOf: ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
             )
-            try engine.register(story)
+            try await engine.register(story)
             try await engine.withRunning {
 
                 let domain = CaptureGenerator.plantedDomains[0].name
                 // As a person types it: another case, and the trailing dot of an absolute name.
                 let typed = "Update.EVIL-cdn.Example."
-                let run = try engine.startRun(
+                let run = try await engine.startRun(
                     story: "DNS threat hunt",
                     payload: ["domain": .string(typed), "from": "now-1h", "to": "now", "recipients": "soc@quarry.test"]
                 )
@@ -101,7 +103,7 @@ import Testing
                 #expect(!queried.isEmpty && connected.count > queried.count)
 
                 // The report event: the JSON contract.
-                let report = try #require(try engine.events(run: run, agent: "Build report").first?.payload)
+                let report = try #require(try await engine.events(run: run, agent: "Build report").first?.payload)
                 #expect(report["domain"] == .string(domain))
                 #expect(
                     Set(report["resolved_ips"]?["live"]?.arrayValue ?? []) == [
@@ -148,12 +150,14 @@ import Testing
                 // checkbox sends "on").
                 let parent = "evil-cdn.example"
                 for (flag, expected) in [(JSON.bool(false), Set<String>()), (.string("on"), queried)] {
-                    let subdomains = try engine.startRun(
+                    let subdomains = try await engine.startRun(
                         story: "DNS threat hunt",
                         payload: ["domain": .string(parent), "from": "now-1h", "include_subdomains": flag]
                     )
                     #expect(try await engine.waitForRun(subdomains).status == .succeeded)
-                    let found = try #require(try engine.events(run: subdomains, agent: "Build report").first?.payload)
+                    let found = try #require(
+                        try await engine.events(run: subdomains, agent: "Build report").first?.payload
+                    )
                     let askers = found["hosts"]?.arrayValue?.filter { $0["queried"] == true }.compactMap {
                         $0["ip"]?.stringValue
                     }
@@ -161,7 +165,7 @@ import Testing
                 }
 
                 // A domain nobody asked about: the "nothing found" email.
-                let quiet = try engine.startRun(
+                let quiet = try await engine.startRun(
                     story: "DNS threat hunt",
                     payload: ["domain": "nobody.quiet.example", "recipients": "soc@quarry.test"]
                 )
@@ -182,20 +186,22 @@ import Testing
                     options["resolver"] = "https://localhost:1/dns-query"
                     offlineStory.agents[position].options = .object(options)
                 }
-                try engine.register(offlineStory)
-                let offline = try engine.startRun(
+                try await engine.register(offlineStory)
+                let offline = try await engine.startRun(
                     story: "DNS threat hunt",
                     payload: ["domain": .string(domain), "from": "now-1h"]
                 )
                 #expect(try await engine.waitForRun(offline).status == .succeeded)
-                let offlineReport = try #require(try engine.events(run: offline, agent: "Build report").first?.payload)
+                let offlineReport = try #require(
+                    try await engine.events(run: offline, agent: "Build report").first?.payload
+                )
                 #expect(offlineReport["live_resolution_error"]?.stringValue?.isEmpty == false)
                 #expect(
                     Set(offlineReport["hosts"]?.arrayValue?.compactMap { $0["ip"]?.stringValue } ?? []) == connected
                 )
 
                 // The password never reached an event or a timeline message.
-                for event in try engine.events(run: run) {
+                for event in try await engine.events(run: run) {
                     #expect(!event.payload.serialized().contains("correct-horse-battery"))
                 }
             }

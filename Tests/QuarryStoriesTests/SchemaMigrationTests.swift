@@ -4,6 +4,7 @@ import GRDB
 import QuarryAgents
 import QuarryCore
 import QuarryStories
+import QuarryStoriesSQLite
 import QuarryTesting
 import Testing
 
@@ -47,9 +48,10 @@ struct SchemaMigrationTests {
         {"name": "Old hunt", "agents": [{"name": "Start", "type": "webhook", "options": {"secret": "s3cr3t-old-hunt-0123"}}]}
         """
 
-    func engine(_ directory: URL, key: String) throws -> StoryEngine {
-        try StoryEngine(
-            configuration: .init(directory: directory, environment: ["QUARRY_SECRET_KEY": key]),
+    func engine(_ directory: URL, key: String) async throws -> StoryEngine<ContinuousClock> {
+        try await StoryEngine(
+            directory: directory,
+            environment: ["QUARRY_SECRET_KEY": key],
             services: AgentServices(BuiltInServices(httpClient: .shared)),
             agents: .builtIn
         )
@@ -60,16 +62,17 @@ struct SchemaMigrationTests {
             let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
             // A credential sealed by the vault itself (in a directory of its own), so that the test does not
             // repeat the vault's format.
-            let helper = try engine(root.appendingPathComponent("helper"), key: key)
+            let helper = try await engine(root.appendingPathComponent("helper"), key: key)
             try helper.vault.setCredential("es", value: "id:very-secret-key", allowedHosts: ["es.example"])
-            let sealed = try DatabaseQueue(path: root.appendingPathComponent("helper/stories.sqlite").path).read { db in
+            let sealed = try await DatabaseQueue(path: root.appendingPathComponent("helper/stories.sqlite").path).read {
+                db in
                 try Data.fetchOne(db, sql: "SELECT sealed FROM credentials WHERE name = 'es'")
             }
 
             let old = root.appendingPathComponent("old")
             try FileManager.default.createDirectory(at: old, withIntermediateDirectories: true)
             let database = try DatabaseQueue(path: old.appendingPathComponent("stories.sqlite").path)
-            try database.write { db in
+            try await database.write { db in
                 try db.execute(sql: Self.schemaBeforeMigrations)
                 try db.execute(
                     sql: "INSERT INTO stories(name, source, updated) VALUES ('Old hunt', ?, 1.0)",
@@ -100,35 +103,35 @@ struct SchemaMigrationTests {
             }
             try database.close()
 
-            let adopted = try engine(old, key: key)
+            let adopted = try await engine(old, key: key)
             #expect(adopted.storyNames == ["Old hunt"])
-            #expect(try adopted.run("run-1")?.status == .succeeded)
-            #expect(try adopted.events(run: "run-1").map(\.payload) == [["domain": "x.org"]])
+            #expect(try await adopted.run("run-1")?.status == .succeeded)
+            #expect(try await adopted.events(run: "run-1").map(\.payload) == [["domain": "x.org"]])
             #expect(try adopted.vault.credential("es") == "id:very-secret-key")
             #expect(try adopted.vault.allowedHosts("es") == ["es.example"])
             #expect(try adopted.vault.resource("recipients") == ["soc@example.org"])
-            let applied = try DatabaseQueue(path: old.appendingPathComponent("stories.sqlite").path).read { db in
+            let applied = try await DatabaseQueue(path: old.appendingPathComponent("stories.sqlite").path).read { db in
                 try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
             }
             #expect(applied == ["v1", "v2-credential-hosts"])
 
             // Opening it again changes nothing.
-            let again = try engine(old, key: key)
-            #expect(try again.events(run: "run-1").count == 1)
+            let again = try await engine(old, key: key)
+            #expect(try await again.events(run: "run-1").count == 1)
         }
     }
 
     @Test func aDirectoryFromANewerQuarryIsRefused() async throws {
         try await withTemporaryDirectory { root in
             let key = Data((0..<32).map { UInt8($0 + 1) }).base64EncodedString()
-            _ = try engine(root, key: key)
+            _ = try await engine(root, key: key)
             let database = try DatabaseQueue(path: root.appendingPathComponent("stories.sqlite").path)
-            try database.write { db in
+            try await database.write { db in
                 try db.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES ('v99-from-the-future')")
             }
             try database.close()
-            #expect {
-                _ = try engine(root, key: key)
+            await #expect {
+                _ = try await engine(root, key: key)
             } throws: {
                 "\($0)".contains("written by a newer Quarry")
             }

@@ -11,13 +11,13 @@ public import QuarryStories
 /// secret its webhook agent declares). A webhook without a secret cannot be started over HTTP; a wrong story or a
 /// wrong secret both answer 404, so the endpoint reveals nothing. A body that does not parse is recorded as a
 /// failed run and answered 400 with the reason.
-public struct WebhookResponder: HTTPResponder {
+public struct WebhookResponder<EngineClock: Clock>: HTTPResponder where EngineClock.Duration == Duration {
     public typealias Context = BasicRequestContext
 
-    let engine: StoryEngine
+    let engine: StoryEngine<EngineClock>
     let maximumBodySize: Int
 
-    public init(engine: StoryEngine, maximumBodySize: Int = 10 << 20) {
+    public init(engine: StoryEngine<EngineClock>, maximumBodySize: Int = 10 << 20) {
         self.engine = engine
         self.maximumBodySize = maximumBodySize
     }
@@ -62,12 +62,12 @@ public struct WebhookResponder: HTTPResponder {
                 options: options
             )
         } catch {
-            let guid = try? engine.recordFailedRun(story: story, error: "webhook: \(error)")
+            let guid = try? await engine.recordFailedRun(story: story, error: "webhook: \(error)")
             var answer: JSONObject = ["error": .string("\(error)")]
             if let guid { answer["run"] = .string(guid) }
             return Self.json(.badRequest, .object(answer))
         }
-        let guid = try engine.startRun(story: story, entry: agent.key, payload: event)
+        let guid = try await engine.startRun(story: story, entry: agent.key, payload: event)
         let status = options["response_code"]?.intValue.map { HTTPResponse.Status(code: Int($0)) } ?? .created
         if let custom = options["response"], !(custom.stringValue?.isEmpty ?? false) {
             return Self.json(status, custom)
@@ -85,8 +85,8 @@ public struct WebhookResponder: HTTPResponder {
 }
 
 /// Builds the HTTP application serving the stories' webhooks.
-public func buildWebhookApplication(
-    engine: StoryEngine,
+public func buildWebhookApplication<EngineClock: Clock>(
+    engine: StoryEngine<EngineClock>,
     host: String,
     port: Int,
     logger: Logger,

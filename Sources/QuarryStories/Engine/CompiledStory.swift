@@ -16,6 +16,9 @@ struct CompiledStory: Sendable {
 
     var story: Story
     var agents: [String: Agent]
+    /// The agents whose events mean the run reached the end of the story: the exit agent, else those nothing
+    /// receives from.
+    var terminalAgents: Set<String>
 
     /// Compiles `story` with the agent types of `registry`, or throws every problem ``StoryLinter`` finds.
     init(_ story: Story, agents registry: AgentRegistry) throws(StoryProblems) {
@@ -24,6 +27,8 @@ struct CompiledStory: Sendable {
         self.story = story
         var agents: [String: Agent] = [:]
         for definition in story.agents {
+            // Snake-cased like the names, so that `.Search.hits` and `{{ search.hits }}` both name `search`.
+            let optionsText = Story.snakeCase(definition.options.serialized())
             // The linter has created each agent and parsed each option already; these cannot fail now.
             guard let type = registry[definition.type],
                 let instance = try? type.init(definition: definition),
@@ -34,15 +39,20 @@ struct CompiledStory: Sendable {
                 instance: instance,
                 templates: templates,
                 receivers: story.receivers(of: definition).map(\.key),
-                namedAgents: Set(story.agents.map(\.key).filter { definition.options.serialized().contains($0) })
+                namedAgents: Set(story.agents.map(\.key).filter { optionsText.contains($0) })
             )
         }
         self.agents = agents
+        terminalAgents = Set(
+            agents.keys.filter { key in
+                if let exit = story.exitAgent { return key == exit }
+                return agents[key]?.receivers.isEmpty ?? false
+            }
+        )
     }
 
     /// Whether an event of `agent` means the run reached the end of the story.
     func isTerminal(_ agent: String) -> Bool {
-        if let exit = story.exitAgent { return agent == exit }
-        return agents[agent]?.receivers.isEmpty ?? false
+        terminalAgents.contains(agent)
     }
 }

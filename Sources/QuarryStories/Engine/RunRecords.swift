@@ -20,6 +20,24 @@ public struct RunRecord: Sendable {
     public var ended: Double?
     public var error: String?
 
+    public init(
+        guid: String,
+        story: String,
+        status: Status,
+        dryRun: Bool,
+        started: Double,
+        ended: Double? = nil,
+        error: String? = nil
+    ) {
+        self.guid = guid
+        self.story = story
+        self.status = status
+        self.dryRun = dryRun
+        self.started = started
+        self.ended = ended
+        self.error = error
+    }
+
     public var json: JSON {
         var object: JSONObject = [
             "guid": .string(guid), "story": .string(story), "status": .string(status.rawValue),
@@ -53,6 +71,26 @@ public struct TimelineEntry: Sendable {
     public var emitted: Int
     public var message: String?
 
+    public init(
+        agent: String,
+        event: Int64?,
+        attempt: Int,
+        started: Double,
+        ended: Double,
+        outcome: Outcome,
+        emitted: Int,
+        message: String?
+    ) {
+        self.agent = agent
+        self.event = event
+        self.attempt = attempt
+        self.started = started
+        self.ended = ended
+        self.outcome = outcome
+        self.emitted = emitted
+        self.message = message
+    }
+
     public var json: JSON {
         var object: JSONObject = [
             "agent": .string(agent), "attempt": .int(Int64(attempt)),
@@ -75,6 +113,15 @@ public struct EventRecord: Sendable {
     public var payload: JSON
     /// The event records an agent's failure rather than its output; it is not delivered.
     public var isError: Bool
+
+    public init(id: Int64, agent: String, run: String, created: Double, payload: JSON, isError: Bool) {
+        self.id = id
+        self.agent = agent
+        self.run = run
+        self.created = created
+        self.payload = payload
+        self.isError = isError
+    }
 }
 
 /// Seconds since 1970 as ISO 8601 with milliseconds, UTC: how runs, timelines and reports print times.

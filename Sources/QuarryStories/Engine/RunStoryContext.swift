@@ -1,47 +1,37 @@
-import Foundation
-import GRDB
 import QuarryCore
 import QuarryLiquid
 
 /// What a run's templates see: `{{ .agent.path }}` is the event of that agent upstream of the event being handled
 /// (or, failing that, its latest event in the run); credentials and resources come from the vault.
+///
+/// The events are read before rendering (see `StoryEngine.namedEvents`), because templates render synchronously.
 final class RunStoryContext: LiquidStoryContext {
-    private let engine: StoryEngine
     private let run: String
-    private let lineage: [String: Int64]
+    /// The events of the agents the options name, by snake-cased name.
+    private let events: [String: JSON]
     let credentials: CredentialAccess
+    private let vault: Vault
+    private let baseURL: String
+    private let storyExists: @Sendable (String) -> Bool
 
-    init(engine: StoryEngine, run: String, lineage: [String: Int64], credentials: CredentialAccess) {
-        self.engine = engine
+    init(
+        run: String,
+        events: [String: JSON],
+        credentials: CredentialAccess,
+        vault: Vault,
+        baseURL: String,
+        storyExists: @escaping @Sendable (String) -> Bool
+    ) {
         self.run = run
-        self.lineage = lineage
+        self.events = events
         self.credentials = credentials
-    }
-
-    /// An event's payload through the engine's cache of recent events; null when retention has removed it.
-    func payload(of id: Int64) throws -> JSON {
-        do {
-            return try engine.loadEvent(id).payload
-        } catch is StoryEngineError {
-            return .null
-        }
+        self.vault = vault
+        self.baseURL = baseURL
+        self.storyExists = storyExists
     }
 
     func event(ofAgentNamed name: String) throws(LiquidError) -> JSON? {
-        let key = Story.snakeCase(name)
-        do {
-            if let id = lineage[key] { return try payload(of: id) }
-            let latest = try engine.database.pool.read { db in
-                try Int64.fetchOne(
-                    db,
-                    sql: "SELECT id FROM events WHERE run = ? AND agent = ? AND error = 0 ORDER BY id DESC LIMIT 1",
-                    arguments: [run, key]
-                )
-            }
-            return try latest.map(payload(of:))
-        } catch {
-            throw LiquidError(.render, "cannot read the event of '\(name)': \(error)")
-        }
+        events[Story.snakeCase(name)]
     }
 
     func credential(named name: String) throws(LiquidError) -> String {
@@ -59,7 +49,7 @@ final class RunStoryContext: LiquidStoryContext {
 
     func globalResource(named name: String) throws(LiquidError) -> JSON {
         do {
-            if let value = try engine.vault.resource(name) { return value }
+            if let value = try vault.resource(name) { return value }
         } catch {
             throw LiquidError(.render, "\(error)")
         }
@@ -67,11 +57,11 @@ final class RunStoryContext: LiquidStoryContext {
     }
 
     func story(named name: String) throws(LiquidError) -> JSON {
-        guard engine.story(named: name) != nil else { throw LiquidError(.render, "no story named '\(name)'") }
+        guard storyExists(name) else { throw LiquidError(.render, "no story named '\(name)'") }
         return .string(name)
     }
 
     var storyRunGUID: String { run }
 
-    var storyRunLink: String { "\(engine.configuration.baseURL)/runs/\(run)" }
+    var storyRunLink: String { "\(baseURL)/runs/\(run)" }
 }

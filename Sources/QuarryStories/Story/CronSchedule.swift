@@ -83,8 +83,8 @@ public struct CronSchedule: Sendable, CustomStringConvertible {
     public func next(after date: Date) -> Date? {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
-        var candidate = calendar.date(bySetting: .second, value: 0, of: date.addingTimeInterval(60)) ?? date
-        if candidate <= date { candidate = candidate.addingTimeInterval(60) }
+        // The next whole minute, to the millisecond (minutes start at the same instants in every time zone).
+        var candidate = Date(timeIntervalSince1970: ((date.timeIntervalSince1970 / 60).rounded(.down) + 1) * 60)
         let limit = date.addingTimeInterval(8 * 366 * 86_400)
         while candidate < limit {
             let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: candidate)

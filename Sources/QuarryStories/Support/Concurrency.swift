@@ -1,61 +1,103 @@
 import Foundation
-import GRDB
 import NIOConcurrencyHelpers
 
-/// Wakes the dispatcher when work arrives; a signal sent while nobody waits is kept for the next wait.
+/// Wakes one waiter (the dispatcher, or the scheduler) when work arrives; a signal sent while nobody waits is kept
+/// for the next wait.
 final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
-        /// Ends the wait after its time; cancelled by a signal, so that no sleeping timer outlives its wait.
-        var timer: Task<Void, Never>?
-        var generation = 0
+        var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+        var lastID = 0
     }
 
     private let state = NIOLockedValueBox(State())
 
     func signal() {
-        let (waiter, timer) = state.withLockedValue {
-            state -> (CheckedContinuation<Void, Never>?, Task<Void, Never>?) in
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.pending = true
-                return (nil, nil)
+                return nil
             }
-            defer {
-                state.waiter = nil
-                state.timer = nil
-            }
-            return (waiter, state.timer)
+            state.waiter = nil
+            return waiter.continuation
         }
-        timer?.cancel()
         waiter?.resume()
     }
 
-    /// Returns at the next signal, or after `seconds`.
-    func wait(seconds: Double) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waitingNow = state.withLockedValue { state -> Bool in
-                if state.pending {
-                    state.pending = false
+    /// Returns at the next signal, or once `deadline` has passed on `clock`: the signal and the sleep race in a
+    /// task group, and the loser is cancelled, so that nothing outlives the wait.
+    func wait<C: Clock>(until deadline: C.Instant, on clock: C) async {
+        let signalled = state.withLockedValue { state in
+            defer { state.pending = false }
+            return state.pending
+        }
+        if signalled { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.nextSignal() }
+            group.addTask { try? await clock.sleep(until: deadline, tolerance: nil) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func nextSignal() async {
+        let id = state.withLockedValue { state in
+            state.lastID += 1
+            return state.lastID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLockedValue { state -> Bool in
+                    // Cancelled before it could wait (the cancellation handler found no waiter to resume).
+                    if Task.isCancelled { return true }
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = (id, continuation)
                     return false
                 }
-                state.generation += 1
-                let generation = state.generation
-                state.waiter = continuation
-                state.timer = Task {
-                    try? await Task.sleep(for: .seconds(seconds))
-                    if Task.isCancelled { return }
-                    let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-                        guard state.generation == generation, let waiter = state.waiter else { return nil }
-                        state.waiter = nil
-                        state.timer = nil
-                        return waiter
-                    }
-                    waiter?.resume()
-                }
-                return true
+                if resumeNow { continuation.resume() }
             }
-            if !waitingNow { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                guard let waiter = state.waiter, waiter.id == id else { return nil }
+                state.waiter = nil
+                return waiter.continuation
+            }
+            waiter?.resume()
+        }
+    }
+}
+
+/// The record of a run, once it has ended: whoever waits for it (``StoryEngine/waitForRun(_:)``) may start waiting
+/// before or after the engine resolves it.
+final class RunWaiter: Sendable {
+    private let state = NIOLockedValueBox<(record: RunRecord?, continuation: CheckedContinuation<RunRecord, Never>?)>(
+        (nil, nil)
+    )
+
+    /// Hands `record` to the waiter; only the first call counts.
+    func resolve(_ record: RunRecord) {
+        let continuation = state.withLockedValue { state -> CheckedContinuation<RunRecord, Never>? in
+            guard state.record == nil else { return nil }
+            state.record = record
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(returning: record)
+    }
+
+    var record: RunRecord {
+        get async {
+            await withCheckedContinuation { continuation in
+                let resolved = state.withLockedValue { state -> RunRecord? in
+                    if let record = state.record { return record }
+                    state.continuation = continuation
+                    return nil
+                }
+                if let resolved { continuation.resume(returning: resolved) }
+            }
         }
     }
 }
@@ -66,15 +108,16 @@ struct AgentTimeout: Error, CustomStringConvertible {
     var description: String { String(format: "timed out after %.0f s", seconds) }
 }
 
-/// Runs `body`, cancelling it and throwing ``AgentTimeout`` when it takes longer than `seconds`.
-func withTimeout<Result: Sendable>(
+/// Runs `body`, cancelling it and throwing ``AgentTimeout`` when it takes longer than `seconds` on `clock`.
+func withTimeout<C: Clock, Result: Sendable>(
     _ seconds: Double,
+    on clock: C,
     _ body: @escaping @Sendable () async throws -> Result
-) async throws -> Result {
+) async throws -> Result where C.Duration == Duration {
     try await withThrowingTaskGroup(of: Result?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
+            try await clock.sleep(for: .seconds(seconds))
             return nil
         }
         defer { group.cancelAll() }
@@ -83,90 +126,33 @@ func withTimeout<Result: Sendable>(
     }
 }
 
-/// Runs the write transactions that workers submit at about the same time as one SQLite transaction (group
-/// commit), each submitter resumed only after the transaction holding its work has committed; when a piece fails,
-/// the group runs again with each piece in a savepoint of its own, so only the failing piece is lost. Pages that many events touch (the indexes'
-/// last pages) are then written once per group instead of once per event.
-final class GroupCommitter: Sendable {
-    private final class Item: @unchecked Sendable {
-        let work: (Database) throws -> Void
-        var error: (any Error)?
-        let resume: @Sendable ((any Error)?) -> Void
+extension Duration {
+    /// The duration in seconds, with its fraction.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
+    }
+}
 
-        init(work: @escaping (Database) throws -> Void, resume: @escaping @Sendable ((any Error)?) -> Void) {
-            self.work = work
-            self.resume = resume
-        }
+/// Seconds since 1970 read from any clock: the clock's instants counted from one moment whose wall-clock time is
+/// known, so that a test clock's time moves only when the test moves it.
+struct WallTime<C: Clock>: Sendable where C.Duration == Duration {
+    let clock: C
+    private let origin: C.Instant
+    private let originSeconds: Double
+
+    init(clock: C) {
+        self.clock = clock
+        origin = clock.now
+        originSeconds = Date().timeIntervalSince1970
     }
 
-    private let pool: DatabasePool
-    private let queue = DispatchQueue(label: "quarry.stories.commit")
-    private let pending = NIOLockedValueBox<(items: [Item], draining: Bool)>(([], false))
-
-    init(pool: DatabasePool) {
-        self.pool = pool
+    /// The time now, in seconds since 1970.
+    @Sendable func now() -> Double {
+        originSeconds + origin.duration(to: clock.now).seconds
     }
 
-    /// Runs `work` in the next group transaction and returns its result once that transaction has committed.
-    func write<Result: Sendable>(_ work: @escaping @Sendable (Database) throws -> Result) async throws -> Result {
-        let box = NIOLockedValueBox<Result?>(nil)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let item = Item(
-                work: { db in
-                    let value = try work(db)
-                    box.withLockedValue { $0 = value }
-                },
-                resume: { error in
-                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-                }
-            )
-            let start = pending.withLockedValue { state -> Bool in
-                state.items.append(item)
-                if state.draining { return false }
-                state.draining = true
-                return true
-            }
-            if start { queue.async { self.drain() } }
-        }
-        guard let value = box.withLockedValue({ $0 }) else { throw StoryEngineError("a group commit lost its result") }
-        return value
-    }
-
-    private func drain() {
-        while true {
-            let batch = pending.withLockedValue { state -> [Item] in
-                let items = state.items
-                state.items = []
-                if items.isEmpty { state.draining = false }
-                return items
-            }
-            if batch.isEmpty { return }
-            var commitError: (any Error)?
-            do {
-                // All at once; if a piece fails (rare), the whole transaction rolls back and the pieces run
-                // again, each in a savepoint of its own, so only the failing one is lost.
-                try pool.write { db in
-                    for item in batch { try item.work(db) }
-                }
-            } catch {
-                do {
-                    try pool.write { db in
-                        for item in batch {
-                            do {
-                                try db.inSavepoint {
-                                    try item.work(db)
-                                    return .commit
-                                }
-                            } catch {
-                                item.error = error
-                            }
-                        }
-                    }
-                } catch {
-                    commitError = error
-                }
-            }
-            for item in batch { item.resume(commitError ?? item.error) }
-        }
+    /// The clock's instant at `seconds` since 1970.
+    func instant(at seconds: Double) -> C.Instant {
+        origin.advanced(by: .seconds(seconds - originSeconds))
     }
 }

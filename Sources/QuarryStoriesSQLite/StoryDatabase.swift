@@ -101,10 +101,8 @@ final class StoryDatabase: Sendable {
         var size: Int
     }
 
-    /// Serializes `payload`, writing it to a compressed file when it is large. Runs before the transaction that
-    /// stores the event, so the transaction stays short; a crash in between leaves only an unreferenced file.
-    func prepare(_ payload: JSON) throws -> StoredPayload {
-        let bytes = payload.serializedBytes()
+    /// A serialized payload ready to store: inline when it is small, else written to a compressed file first.
+    func prepare(_ bytes: [UInt8]) throws -> StoredPayload {
         guard bytes.count > Self.externalThreshold else {
             return StoredPayload(inline: Data(bytes), file: nil, size: bytes.count)
         }
