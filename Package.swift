@@ -325,7 +325,7 @@ let package = Package(
         .testTarget(
             name: "QuarrySearchTests",
             dependencies: [
-                "QuarryCore", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting",
+                "QuarryCore", "QuarryElasticsearchAPI", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -52,13 +52,8 @@ extension ElasticsearchAPI {
         }
         let totalAsInt = try request.flag("rest_total_hits_as_int")
         if totalAsInt, case .upTo = search.trackTotalHits { search.trackTotalHits = .exact }
-        let response = try store.search(
-            expression ?? "_all",
-            search,
-            options: try request.indicesOptions(.search),
-            totalHitsAsInt: totalAsInt
-        )
-        return ESResponse(json: response)
+        let results = try store.search(expression ?? "_all", search, options: try request.indicesOptions(.search))
+        return ESResponse(json: results.responseBody(totalHitsAsInt: totalAsInt))
     }
 
     func count(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {

@@ -17,7 +17,7 @@ import Darwin
 /// ```swift
 /// let store = try EmbeddedStore(configuration: .init(dataDirectory: url))
 /// _ = try store.bulk([.init(index: "logs", operation: .index(.init(id: nil, source: bytes, document: doc)))])
-/// let response = try store.search("logs*", SearchRequest(body: ["query": ["match_all": [:]]]))
+/// let results = try store.search("logs*", SearchRequest(body: ["query": ["match_all": [:]]]))
 /// ```
 ///
 /// `@unchecked Sendable`: `indices` and `templates` are only touched while holding `lock`; each index guards itself.
@@ -622,13 +622,13 @@ public final class EmbeddedStore: @unchecked Sendable {
 
     // MARK: Search
 
-    /// Runs a search and returns ES's response body.
+    /// Runs a search: the page of hits asked for, with the total and scores (QuarryElasticsearchAPI renders them as
+    /// Elasticsearch's response body).
     public func search(
         _ expression: String,
         _ request: SearchRequest,
-        options: IndicesOptions = .search,
-        totalHitsAsInt: Bool = false
-    ) throws(StoreError) -> JSON {
+        options: IndicesOptions = .search
+    ) throws(StoreError) -> SearchResults {
         let started = DispatchTime.now()
         let names = try resolve(expression, options: options)
         let indices = openIndices(names)
@@ -642,50 +642,33 @@ public final class EmbeddedStore: @unchecked Sendable {
             throw .internalFailure("search failed: \(error)")
         }
         let mappings = Dictionary(uniqueKeysWithValues: indices.map { ($0.name, $0.metadata.mappings) })
-        var hits: [JSON] = []
         let sourceFilter = request.source.isFiltering ? request.source.compiled() : nil
-        for hit in outcome.hits {
-            var object: JSONObject = ["_index": .string(hit.index), "_id": .string(hit.stored?.id ?? "")]
-            if request.version { object["_version"] = .int(hit.stored?.version ?? 1) }
-            if request.seqNoPrimaryTerm {
-                object["_seq_no"] = .int(hit.stored?.seqNo ?? 0)
-                object["_primary_term"] = 1
-            }
-            object["_score"] = hit.score.map { .double(Double(Float($0))) } ?? .null
+        let hits = outcome.hits.map { hit in
+            var source: JSON?
             if request.source.enabled, let stored = hit.stored {
-                let source = (try? JSON.parse(stored.source)) ?? .object([:])
-                object["_source"] = sourceFilter?.apply(source) ?? source
+                let parsed = (try? JSON.parse(stored.source)) ?? .object([:])
+                source = sourceFilter?.apply(parsed) ?? parsed
             }
-            if !request.sort.isEmpty {
-                object["sort"] = .array(
-                    hit.sortValues.enumerated().map { executor.json($1, field: $0, reader: mappings) }
-                )
-            }
-            hits.append(.object(object))
+            return SearchResults.Hit(
+                index: hit.index,
+                id: hit.stored?.id ?? "",
+                score: hit.score,
+                version: request.version ? hit.stored?.version ?? 1 : nil,
+                seqNo: request.seqNoPrimaryTerm ? hit.stored?.seqNo ?? 0 : nil,
+                source: source,
+                sort: request.sort.isEmpty
+                    ? nil : hit.sortValues.enumerated().map { executor.json($1, field: $0, reader: mappings) }
+            )
         }
-        var hitsObject: JSONObject = [:]
-        switch request.trackTotalHits {
-        case .disabled: break
-        case .exact:
-            hitsObject["total"] =
-                totalHitsAsInt ? .int(Int64(outcome.total)) : ["value": .int(Int64(outcome.total)), "relation": "eq"]
-        case .upTo(let limit):
-            let capped = min(outcome.total, limit)
-            hitsObject["total"] =
-                totalHitsAsInt
-                ? .int(Int64(outcome.total))
-                : ["value": .int(Int64(capped)), "relation": outcome.total > limit ? "gte" : "eq"]
-        }
-        hitsObject["max_score"] = outcome.maxScore.map { .double(Double(Float($0))) } ?? .null
-        hitsObject["hits"] = .array(hits)
-        let took = Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
-        var response: JSONObject = ["took": .int(took), "timed_out": false]
-        if outcome.terminatedEarly { response["terminated_early"] = true }
-        response["_shards"] = [
-            "total": .int(Int64(indices.count)), "successful": .int(Int64(indices.count)), "skipped": 0, "failed": 0,
-        ]
-        response["hits"] = .object(hitsObject)
-        return .object(response)
+        return SearchResults(
+            hits: hits,
+            total: outcome.total,
+            totalTracking: request.trackTotalHits,
+            maxScore: outcome.maxScore,
+            took: Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000),
+            shards: indices.count,
+            terminatedEarly: outcome.terminatedEarly
+        )
     }
 
     /// Counts the documents matching `query`.

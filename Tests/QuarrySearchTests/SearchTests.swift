@@ -1,5 +1,6 @@
 import Foundation
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import Testing
 
@@ -98,7 +99,9 @@ struct SearchTests {
             #expect(try store.search("numbers", ["track_total_hits": false])["hits"]?["total"] == nil)
             #expect(try store.search("numbers", ["track_total_hits": true])["hits"]?["total"]?["value"] == 25)
             #expect(
-                try store.search("numbers", SearchRequest(body: [:]), totalHitsAsInt: true)["hits"]?["total"] == 25
+                try store.search("numbers", SearchRequest(body: [:])).responseBody(totalHitsAsInt: true)["hits"]?[
+                    "total"
+                ] == 25
             )
         }
     }
@@ -164,7 +167,7 @@ struct SearchTests {
             }
             let lenient = IndicesOptions(ignoreUnavailable: true)
             #expect(
-                try store.search("missing,logs-a", SearchRequest(), options: lenient)["hits"]?["total"]?["value"] == 1
+                try store.search("missing,logs-a", SearchRequest(), options: lenient).total == 1
             )
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryTesting
 
@@ -28,9 +29,9 @@ extension EmbeddedStore {
         }
     }
 
-    /// Searches with a request body given as JSON.
+    /// Searches with a request body given as JSON, and answers Elasticsearch's response body.
     func search(_ expression: String, _ body: JSON) throws -> JSON {
-        try search(expression, SearchRequest(body: body))
+        try search(expression, SearchRequest(body: body)).responseBody()
     }
 
     /// The `_id`s of the hits of a search, in order.

@@ -1,0 +1,48 @@
+public import QuarryCore
+public import QuarrySearch
+
+extension SearchResults {
+    /// Elasticsearch's `_search` response body for these results. `totalHitsAsInt` is the REST flag
+    /// `rest_total_hits_as_int` (7.x clients): `hits.total` as a bare number.
+    public func responseBody(totalHitsAsInt: Bool = false) -> JSON {
+        var hitsObject: JSONObject = [:]
+        switch totalTracking {
+        case .disabled: break
+        case .exact:
+            hitsObject["total"] =
+                totalHitsAsInt ? .int(Int64(total)) : ["value": .int(Int64(total)), "relation": "eq"]
+        case .upTo(let limit):
+            hitsObject["total"] =
+                totalHitsAsInt
+                ? .int(Int64(total))
+                : ["value": .int(Int64(min(total, limit))), "relation": total > limit ? "gte" : "eq"]
+        }
+        hitsObject["max_score"] = Self.score(maxScore)
+        hitsObject["hits"] = .array(hits.map(Self.body))
+        var response: JSONObject = ["took": .int(took), "timed_out": false]
+        if terminatedEarly { response["terminated_early"] = true }
+        response["_shards"] = [
+            "total": .int(Int64(shards)), "successful": .int(Int64(shards)), "skipped": 0, "failed": 0,
+        ]
+        response["hits"] = .object(hitsObject)
+        return .object(response)
+    }
+
+    private static func body(_ hit: Hit) -> JSON {
+        var object: JSONObject = ["_index": .string(hit.index), "_id": .string(hit.id)]
+        if let version = hit.version { object["_version"] = .int(version) }
+        if let seqNo = hit.seqNo {
+            object["_seq_no"] = .int(seqNo)
+            object["_primary_term"] = 1
+        }
+        object["_score"] = score(hit.score)
+        if let source = hit.source { object["_source"] = source }
+        if let sort = hit.sort { object["sort"] = .array(sort) }
+        return .object(object)
+    }
+
+    /// Scores as Elasticsearch prints them: single precision.
+    private static func score(_ value: Double?) -> JSON {
+        value.map { .double(Double(Float($0))) } ?? .null
+    }
+}

@@ -1,0 +1,34 @@
+public import QuarryCore
+
+/// What a search found, typed: the store decides what matches and in what order; how it is written out (the shape
+/// of Elasticsearch's response body, REST flags such as `rest_total_hits_as_int`) is QuarryElasticsearchAPI's.
+public struct SearchResults: Sendable {
+    public struct Hit: Sendable {
+        public var index: String
+        public var id: String
+        /// Nil when the hits are sorted by something other than score and scores were not asked for.
+        public var score: Double?
+        /// Present when the request asked for versions (`version`).
+        public var version: Int64?
+        /// Present when the request asked for them (`seq_no_primary_term`).
+        public var seqNo: Int64?
+        /// The document's source, filtered as the request asked; nil when `_source` is off.
+        public var source: JSON?
+        /// The hit's values of the request's sort keys; nil when the request has no sort.
+        public var sort: [JSON]?
+    }
+
+    /// The page of hits asked for (`from`, `size`).
+    public var hits: [Hit]
+    /// The number of matching documents, counted up to what the request tracks.
+    public var total: Int
+    /// How the request tracks the total (``SearchRequest/trackTotalHits``).
+    public var totalTracking: SearchRequest.TotalHitsTracking
+    public var maxScore: Double?
+    /// Milliseconds the search took.
+    public var took: Int64
+    /// The indices searched: Elasticsearch's shards.
+    public var shards: Int
+    /// The search stopped at `terminate_after` documents.
+    public var terminatedEarly: Bool
+}
