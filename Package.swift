@@ -325,7 +325,8 @@ let package = Package(
         .testTarget(
             name: "QuarrySearchTests",
             dependencies: [
-                "QuarryCore", "QuarryElasticsearchAPI", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch", "QuarryTesting",
+                "QuarryCore", "QuarryElasticsearchAPI", "QuarryPacketbeat", "QuarrySamples", "QuarrySearch",
+                "QuarryTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
