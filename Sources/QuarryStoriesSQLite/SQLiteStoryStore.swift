@@ -588,16 +588,9 @@ public final class SQLiteStoryStore: StoryStore {
         }
     }
 
-    public func credentialNames() throws -> [String] {
-        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM credentials ORDER BY name") }
-    }
+    public func credentialNames() throws -> [String] { try names(in: "credentials") }
 
-    public func removeCredential(_ name: String) throws -> Bool {
-        try database.pool.write { db in
-            try db.execute(sql: "DELETE FROM credentials WHERE name = ?", arguments: [name])
-            return db.changesCount > 0
-        }
-    }
+    public func removeCredential(_ name: String) throws -> Bool { try remove(name, from: "credentials") }
 
     public func resource(_ name: String) throws -> String? {
         try database.pool.read { db in
@@ -614,13 +607,19 @@ public final class SQLiteStoryStore: StoryStore {
         }
     }
 
-    public func resourceNames() throws -> [String] {
-        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM resources ORDER BY name") }
+    public func resourceNames() throws -> [String] { try names(in: "resources") }
+
+    public func removeResource(_ name: String) throws -> Bool { try remove(name, from: "resources") }
+
+    /// The names of the vault's `table` (credentials or resources), sorted.
+    private func names(in table: String) throws -> [String] {
+        try database.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM \(table) ORDER BY name") }
     }
 
-    public func removeResource(_ name: String) throws -> Bool {
+    /// Removes row `name` of the vault's `table`; whether there was one.
+    private func remove(_ name: String, from table: String) throws -> Bool {
         try database.pool.write { db in
-            try db.execute(sql: "DELETE FROM resources WHERE name = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM \(table) WHERE name = ?", arguments: [name])
             return db.changesCount > 0
         }
     }

@@ -300,10 +300,7 @@ extension StoryEngine {
         } catch {
             logger.error(
                 "cannot schedule a retry",
-                metadata: [
-                    "story": "\(delivery.story)", "agent": "\(delivery.agent)", "run": "\(delivery.run)",
-                    "error": "\(error)",
-                ]
+                metadata: delivery.logMetadata(error: "\(error)")
             )
         }
     }
@@ -320,10 +317,7 @@ extension StoryEngine {
         let message = Redaction(secrets: vault.redactedValues).redact(rawMessage)
         logger.warning(
             "agent failed",
-            metadata: [
-                "story": "\(delivery.story)", "agent": "\(delivery.agent)", "run": "\(delivery.run)",
-                "error": "\(message)",
-            ]
+            metadata: delivery.logMetadata(error: "\(message)")
         )
         do {
             let finished = try await store.fail(
@@ -340,11 +334,15 @@ extension StoryEngine {
         } catch {
             logger.error(
                 "cannot record a failure",
-                metadata: [
-                    "story": "\(delivery.story)", "agent": "\(delivery.agent)", "run": "\(delivery.run)",
-                    "error": "\(error)",
-                ]
+                metadata: delivery.logMetadata(error: "\(error)")
             )
         }
+    }
+}
+
+extension QueuedDelivery {
+    /// What a log line about this delivery says of it: the story, agent and run, and the error.
+    func logMetadata(error: String) -> Logger.Metadata {
+        ["story": "\(story)", "agent": "\(agent)", "run": "\(run)", "error": "\(error)"]
     }
 }
