@@ -14,8 +14,8 @@ struct QueryExecutor {
         live = reader.liveDocuments()
     }
 
-    private var empty: Bitmap { Bitmap(capacity: reader.capacity) }
-    private var mappings: Mappings { reader.mappings }
+    var empty: Bitmap { Bitmap(capacity: reader.capacity) }
+    var mappings: Mappings { reader.mappings }
 
     /// The live documents matching `query`.
     func execute(_ query: Query) throws -> Matches {
@@ -90,7 +90,7 @@ struct QueryExecutor {
 
     // MARK: bool
 
-    private func evaluateBool(_ bool: BoolQuery, scoring: Bool) throws -> Matches {
+    func evaluateBool(_ bool: BoolQuery, scoring: Bool) throws -> Matches {
         var required: [Matches] = []
         var documents: Bitmap?
         // Required clauses narrow each other: ranges (cheap, and selective on time) go first, and what they leave
@@ -181,7 +181,7 @@ struct QueryExecutor {
     // MARK: fields
 
     /// Field names matching `patterns` (`*`, `dns.*`) among the mapped leaf fields.
-    private func expand(_ patterns: [String]) -> [String] {
+    func expand(_ patterns: [String]) -> [String] {
         var result: [String] = []
         for pattern in patterns {
             let name = pattern.split(separator: "^").first.map(String.init) ?? pattern
@@ -197,7 +197,7 @@ struct QueryExecutor {
         return result
     }
 
-    private func queryShardError(_ reason: String) -> StoreError {
+    func queryShardError(_ reason: String) -> StoreError {
         StoreError(
             type: "query_shard_exception",
             reason: "failed to create query: \(reason)",
@@ -207,7 +207,7 @@ struct QueryExecutor {
         )
     }
 
-    private func text(_ value: JSON) -> String {
+    func text(_ value: JSON) -> String {
         switch value {
         case .string(let text): text
         case .int(let number): String(number)
@@ -219,7 +219,7 @@ struct QueryExecutor {
 
     // MARK: term
 
-    private func term(
+    func term(
         field: String,
         value: JSON,
         caseInsensitive: Bool,
@@ -317,14 +317,14 @@ struct QueryExecutor {
         }
     }
 
-    private func keywordScore(field: String, frequency: Int, boost: Double) -> Double {
+    func keywordScore(field: String, frequency: Int, boost: Double) -> Double {
         let n = Double(max(reader.statistics(field: field).documentCount, frequency))
         let df = Double(frequency)
         let idf = log(1 + (n - df + 0.5) / (df + 0.5))
         return idf * boost * (1 / (1 + 1.2))
     }
 
-    private func textScorer(field: String, tokens: [(Int, [Int: UInt16])], boost: Double) -> TextScorer {
+    func textScorer(field: String, tokens: [(Int, [Int: UInt16])], boost: Double) -> TextScorer {
         let stats = reader.statistics(field: field)
         let n = Double(stats.documentCount)
         let average = stats.documentCount > 0 ? Double(stats.tokenCount) / n : 1
@@ -338,206 +338,9 @@ struct QueryExecutor {
         )
     }
 
-    // MARK: range
-
-    private func range(_ range: RangeQuery) throws -> Bitmap {
-        let fields = range.field.contains("*") ? expand([range.field]) : [range.field]
-        var union = empty
-        for field in fields {
-            guard let definition = mappings.field(field) else { continue }
-            var query = range
-            query.field = field
-            switch definition.type.family {
-            case .integer, .floating, .date:
-                if let bounds = try numericBounds(definition, query) {
-                    union.formUnion(try scanNumeric(field: field, bounds))
-                }
-            case .ip:
-                var lower = IPAddress(high: 0, low: 0)
-                var upper = IPAddress(high: .max, low: .max)
-                func parse(_ value: JSON) throws -> IPAddress {
-                    guard let address = IPAddress(text(value)) else {
-                        throw queryShardError("'\(text(value))' is not an IP string literal.")
-                    }
-                    return address
-                }
-                if let v = query.gte { lower = try parse(v) }
-                if let v = query.gt { lower = try parse(v).successor ?? upper }
-                if let v = query.lte { upper = try parse(v) }
-                if let v = query.lt {
-                    guard let p = try parse(v).predecessor else { continue }
-                    upper = p
-                }
-                if lower <= upper { union.formUnion(try scanIP(field: field, lower...upper)) }
-            case .keyword, .text, .boolean:
-                let lower = (query.gte ?? query.gt).map(text)
-                let upper = (query.lte ?? query.lt).map(text)
-                for term in try reader.terms(field: field) {
-                    if let lower {
-                        let cmp = compareBytes(term, lower)
-                        if cmp < 0 || (cmp == 0 && query.gt != nil) { continue }
-                    }
-                    if let upper {
-                        let cmp = compareBytes(term, upper)
-                        if cmp > 0 || (cmp == 0 && query.lt != nil) { continue }
-                    }
-                    try reader.addPostings(field: field, term: term, into: &union)
-                }
-            case .object, .unindexed: continue
-            }
-        }
-        return union
-    }
-
-    private func compareBytes(_ a: String, _ b: String) -> Int {
-        if a == b { return 0 }
-        return a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1
-    }
-
-    /// Inclusive numeric bounds of a range on a numeric or date field; `nil` when the range is empty.
-    private func numericBounds(_ field: FieldDefinition, _ range: RangeQuery) throws -> ClosedRange<Double>? {
-        var lower = -Double.infinity
-        var upper = Double.infinity
-        let isDate = field.type.family == .date
-        let isInteger = field.type.family == .integer || isDate
-        var timeZone: TimeZone?
-        if let zone = range.timeZone {
-            guard let parsed = Self.timeZone(zone) else {
-                throw queryShardError("The datetime zone id '\(zone)' is not recognised")
-            }
-            timeZone = parsed
-        }
-        var format = field.format
-        if let custom = range.format {
-            do { format = try DateFormat(custom) } catch { throw queryShardError(error.reason) }
-        }
-        func value(_ json: JSON, roundUp: Bool) throws -> Double {
-            if isDate {
-                if case .int(let number) = json, range.format == nil { return Double(number) }
-                if case .double(let number) = json, range.format == nil { return number.rounded(.down) }
-                do {
-                    let millis = try DateMath.resolve(
-                        text(json),
-                        format: format,
-                        timeZone: timeZone,
-                        now: now,
-                        roundUp: roundUp
-                    )
-                    return Double(millis)
-                } catch {
-                    throw StoreError(
-                        type: "parse_exception",
-                        reason: error.reason,
-                        status: 400,
-                        causedBy: .illegalArgument(error.reason)
-                    )
-                }
-            }
-            switch json {
-            case .int(let number): return Double(number)
-            case .double(let number): return number
-            case .string(let string):
-                guard let number = Double(string.trimmingSpaces), !number.isNaN else {
-                    throw queryShardError("For input string: \"\(string)\"")
-                }
-                return number
-            default: throw queryShardError("For input string: \"\(text(json))\"")
-            }
-        }
-        if let v = range.gte { lower = max(lower, try value(v, roundUp: false)) }
-        if let v = range.gt {
-            let bound = try value(v, roundUp: true)
-            lower = max(lower, isInteger ? (bound + 1).rounded(.down) : bound.nextUp)
-        }
-        if let v = range.lte { upper = min(upper, try value(v, roundUp: true)) }
-        if let v = range.lt {
-            let bound = try value(v, roundUp: false)
-            upper = min(upper, isInteger ? (bound - 1).rounded(.up) : bound.nextDown)
-        }
-        if isInteger {
-            lower = lower.rounded(.up)
-            upper = upper.rounded(.down)
-        }
-        guard lower <= upper else { return nil }
-        return lower...upper
-    }
-
-    static func timeZone(_ text: String) -> TimeZone? {
-        if text == "Z" || text == "UTC" { return .gmt }
-        if text.hasPrefix("+") || text.hasPrefix("-") {
-            let sign = text.hasPrefix("-") ? -1 : 1
-            let digits = text.dropFirst().replacingOccurrences(of: ":", with: "")
-            guard let value = Int(digits) else { return nil }
-            let (hours, minutes) = digits.count <= 2 ? (value, 0) : (value / 100, value % 100)
-            return TimeZone(secondsFromGMT: sign * (hours * 3600 + minutes * 60))
-        }
-        return TimeZone(identifier: text)
-    }
-
-    /// Documents with a value of `field` inside `bounds`, skipping segments outside and taking segments inside
-    /// whole.
-    private func scanNumeric(field: String, _ bounds: ClosedRange<Double>) throws -> Bitmap {
-        var bitmap = empty
-        for segment in reader.segments(field: field) {
-            if let stored = segment.segment.stored {
-                guard let segmentBounds = segment.bounds else { continue }
-                if !segmentBounds.overlaps(bounds) { continue }
-                if bounds.contains(segmentBounds.lowerBound), bounds.contains(segmentBounds.upperBound),
-                    stored.valueDocuments[field] == stored.count
-                {
-                    // Every document of the segment has a value, and every value is in range.
-                    bitmap.insert(range: segment.base..<segment.base + segment.count)
-                    continue
-                }
-            }
-            guard let column = try reader.column(field: field, segment: segment.segment) else { continue }
-            let base = segment.base
-            switch column.kind {
-            case .int:
-                let lo = Int64.clamping(bounds.lowerBound, rounding: .up)
-                let hi = Int64.clamping(bounds.upperBound, rounding: .down)
-                column.ints.withUnsafeBufferPointer { values in
-                    column.offsets.withUnsafeBufferPointer { offsets in
-                        for doc in 0..<(offsets.count - 1) {
-                            var i = Int(offsets[doc])
-                            let end = Int(offsets[doc + 1])
-                            while i < end {
-                                if values[i] >= lo && values[i] <= hi {
-                                    bitmap.insert(base + doc)
-                                    break
-                                }
-                                i += 1
-                            }
-                        }
-                    }
-                }
-            case .double:
-                for doc in 0..<column.documentCount
-                where column.doubles[column.range(doc)].contains(where: bounds.contains) {
-                    bitmap.insert(base + doc)
-                }
-            default: continue
-            }
-        }
-        return bitmap
-    }
-
-    private func scanIP(field: String, _ range: ClosedRange<IPAddress>) throws -> Bitmap {
-        var bitmap = empty
-        for segment in reader.segments(field: field) {
-            guard let column = try reader.column(field: field, segment: segment.segment), column.kind == .ip else {
-                continue
-            }
-            for doc in 0..<column.documentCount where column.ips[column.range(doc)].contains(where: range.contains) {
-                bitmap.insert(segment.base + doc)
-            }
-        }
-        return bitmap
-    }
-
     // MARK: exists, prefix, wildcard
 
-    private func exists(_ field: String) throws -> Bitmap {
+    func exists(_ field: String) throws -> Bitmap {
         var bitmap = empty
         let fields: [String]
         if field.contains("*") {
@@ -578,7 +381,7 @@ struct QueryExecutor {
 
     /// The documents holding any term of `field` (a name or pattern) that a matcher accepts; `matcher` gives, for
     /// each field, the prefix all accepted terms share (to seek the term dictionary) and the test itself.
-    private func expandTerms(
+    func expandTerms(
         field: String,
         _ matcher: (FieldDefinition) -> (prefix: String, accept: (String) -> Bool)
     ) throws -> Bitmap {
@@ -599,131 +402,6 @@ struct QueryExecutor {
         return bitmap
     }
 
-    // MARK: match
-
-    private func match(_ match: MatchQuery, scoring: Bool) throws -> Matches {
-        // A pattern expands to mapped fields; a mapped field whose name holds a `*` is one of them, and expanding it
-        // again would never end.
-        if match.field.contains("*"), mappings.field(match.field) == nil {
-            return try evaluate(
-                .multiMatch(fields: [match.field], text: text(match.text), phrase: false, boost: match.boost),
-                scoring: scoring
-            )
-        }
-        guard let definition = mappings.field(match.field) else { return Matches(empty, .constant(0)) }
-        guard definition.type.family == .text else {
-            do {
-                return try term(
-                    field: match.field,
-                    value: match.text,
-                    caseInsensitive: false,
-                    boost: match.boost,
-                    scoring: scoring
-                )
-            } catch {
-                if match.lenient { return Matches(empty, .constant(0)) }
-                throw error
-            }
-        }
-        var analyzer = definition.searchAnalyzer
-        if let name = match.analyzer {
-            guard let named = Analyzer.named(name) else {
-                throw queryShardError("[match] analyzer [\(name)] not found")
-            }
-            analyzer = named
-        }
-        let tokens = Array(Set(analyzer.tokens(text(match.text))))
-        guard !tokens.isEmpty else { return Matches(empty, .constant(0)) }
-        var perToken: [(Int, [Int: UInt16])] = []
-        var clauses: [Bitmap] = []
-        for token in tokens {
-            let (postings, documentFrequency) = try reader.textPostings(field: match.field, token: token)
-            var bitmap = empty
-            var frequencies: [Int: UInt16] = [:]
-            for (doc, tf) in postings {
-                bitmap.insert(doc)
-                frequencies[doc] = tf
-            }
-            clauses.append(bitmap)
-            perToken.append((documentFrequency, frequencies))
-        }
-        var minimum = match.requireAll ? tokens.count : 1
-        if let spec = match.minimumShouldMatch, !match.requireAll {
-            minimum = max(1, try Self.minimumShouldMatch(spec, clauses: tokens.count))
-        }
-        var documents = empty
-        if minimum >= tokens.count {
-            documents = clauses[0]
-            for clause in clauses.dropFirst() { documents.formIntersection(clause) }
-        } else {
-            var union = empty
-            for clause in clauses { union.formUnion(clause) }
-            if minimum <= 1 {
-                documents = union
-            } else {
-                union.visit { doc in
-                    if clauses.reduce(0, { $0 + ($1.contains(doc) ? 1 : 0) }) >= minimum { documents.insert(doc) }
-                    return true
-                }
-            }
-        }
-        guard scoring else { return Matches(documents, .constant(0)) }
-        return Matches(documents, .text(textScorer(field: match.field, tokens: perToken, boost: match.boost)))
-    }
-
-    private func phrase(field: String, text: String, slop: Int, boost: Double, scoring: Bool) throws -> Matches {
-        guard let definition = mappings.field(field) else { return Matches(empty, .constant(0)) }
-        guard definition.type.family == .text else {
-            return try term(field: field, value: .string(text), caseInsensitive: false, boost: boost, scoring: scoring)
-        }
-        let tokens = definition.searchAnalyzer.tokens(text)
-        guard !tokens.isEmpty else { return Matches(empty, .constant(0)) }
-        let candidates = try self.match(
-            MatchQuery(field: field, text: .string(text), requireAll: true, boost: boost),
-            scoring: scoring
-        )
-        guard tokens.count > 1 else { return candidates }
-        var verified = empty
-        let liveCandidates = {
-            var c = candidates.documents
-            c.formIntersection(live)
-            return c
-        }()
-        let hits = try reader.storedHits(liveCandidates.members)
-        for (doc, hit) in hits {
-            guard let source = try? JSON.parse(hit.source) else { continue }
-            let sourcePath = reader.mappings.sourcePath(of: field)
-            for value in source.values(atDottedPath: sourcePath) {
-                guard let string = value.stringValue else { continue }
-                if Self.containsPhrase(definition.analyzer.tokens(string), tokens, slop: slop) {
-                    verified.insert(doc)
-                    break
-                }
-            }
-        }
-        return Matches(verified, candidates.scorer)
-    }
-
-    static func containsPhrase(_ haystack: [String], _ needle: [String], slop: Int) -> Bool {
-        guard needle.count <= haystack.count else { return false }
-        for start in haystack.indices where haystack[start] == needle[0] {
-            var position = start
-            var used = 0
-            var matched = true
-            for token in needle.dropFirst() {
-                var next = position + 1
-                while next < haystack.count, haystack[next] != token, next - position - 1 + used < slop { next += 1 }
-                guard next < haystack.count, haystack[next] == token else {
-                    matched = false
-                    break
-                }
-                used += next - position - 1
-                position = next
-            }
-            if matched { return true }
-        }
-        return false
-    }
 }
 
 extension IPAddress {
@@ -778,7 +456,7 @@ extension JSON {
         }
     }
 
-    private var flattenedArray: [JSON] {
+    var flattenedArray: [JSON] {
         if case .array(let elements) = self { return elements.flatMap(\.flattenedArray) }
         return [self]
     }

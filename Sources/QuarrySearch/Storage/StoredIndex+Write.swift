@@ -1,0 +1,393 @@
+import Foundation
+import GRDB
+import QuarryCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension StoredIndex {
+    // MARK: Writes
+
+    private struct ExistingDocument {
+        var doc: Int64
+        var version: Int64
+        var seqNo: Int64
+        var source: Data
+    }
+
+    /// Applies writes in one transaction; per-item failures are results, not thrown errors.
+    /// - Throws: only when the transaction itself fails (disk full, I/O error); then nothing was written.
+    func write(_ operations: [WriteOperation]) throws -> [WriteResult] {
+        let written = try lock.withLock {
+            var mappings = metadata.mappings
+            var mappingChanged = false
+            var pending: [(Int64, IndexedDocument)] = []
+            var newlyDeleted: [Int64] = []
+            var nextDoc = self.nextDoc
+            var nextSeqNo = self.nextSeqNo
+            var results: [WriteResult] = []
+            results.reserveCapacity(operations.count)
+            let indexName = metadata.name
+            let uuid = metadata.uuid
+            let limits = MappingLimits(settings: metadata.settings)
+            let preindexed = Self.preindex(operations, mappings: mappings, limits: limits)
+
+            try database.inDatabase { db in
+                try db.inTransaction {
+                    let lookup = try db.cachedStatement(
+                        sql: "SELECT doc, version, seq_no, source FROM docs WHERE id = ?"
+                    )
+                    let insert = try db.cachedStatement(
+                        sql: "INSERT INTO docs(doc, id, version, seq_no, source) VALUES (?, ?, ?, ?, ?)"
+                    )
+                    let remove = try db.cachedStatement(sql: "DELETE FROM docs WHERE doc = ?")
+                    let tombstone = try db.cachedStatement(sql: "INSERT OR IGNORE INTO deleted(doc) VALUES (?)")
+
+                    func existing(_ id: String) throws -> ExistingDocument? {
+                        guard let row = try Row.fetchOne(lookup, arguments: [id]) else { return nil }
+                        return ExistingDocument(doc: row[0], version: row[1], seqNo: row[2], source: row[3])
+                    }
+
+                    func check(
+                        _ conditions: WriteConditions,
+                        _ id: String,
+                        _ current: ExistingDocument?
+                    ) throws(StoreError) {
+                        if let external = conditions.externalVersion, let current,
+                            let reason = external.conflict(with: current.version)
+                        {
+                            throw StoreError.versionConflict(index: indexName, uuid: uuid, id: id, reason: reason)
+                        }
+                        guard let required = conditions.ifSeqNo else { return }
+                        let term = conditions.ifPrimaryTerm ?? 1
+                        guard let current else {
+                            throw StoreError.versionConflict(
+                                index: indexName,
+                                uuid: uuid,
+                                id: id,
+                                reason:
+                                    "version conflict, required seqNo [\(required)], primary term [\(term)] but no document was found"
+                            )
+                        }
+                        if current.seqNo != required || term != 1 {
+                            throw StoreError.versionConflict(
+                                index: indexName,
+                                uuid: uuid,
+                                id: id,
+                                reason:
+                                    "version conflict, required seqNo [\(required)], primary term [\(term)]. current document has seqNo [\(current.seqNo)] and primary term [1]"
+                            )
+                        }
+                    }
+
+                    func store(
+                        id: String,
+                        source: [UInt8],
+                        document: JSON,
+                        replacing current: ExistingDocument?,
+                        preindexed: IndexedDocument? = nil,
+                        externalVersion: Int64? = nil
+                    ) throws -> WriteResult {
+                        let indexed: IndexedDocument
+                        if let preindexed {
+                            indexed = preindexed
+                        } else {
+                            var indexer = DocumentIndexer(mappings: mappings, documentID: id, limits: limits)
+                            indexed = try indexer.index(document)
+                            if indexer.mappingChanged {
+                                mappings = indexer.mappings
+                                mappingChanged = true
+                            }
+                        }
+                        if let current {
+                            try remove.execute(arguments: [current.doc])
+                            try tombstone.execute(arguments: [current.doc])
+                            newlyDeleted.append(current.doc)
+                        }
+                        let version = externalVersion ?? (current?.version ?? 0) + 1
+                        try insert.execute(arguments: [nextDoc, id, version, nextSeqNo, Data(source)])
+                        pending.append((nextDoc, indexed))
+                        let result = WriteResult(
+                            index: indexName,
+                            id: id,
+                            version: version,
+                            result: current == nil ? "created" : "updated",
+                            seqNo: nextSeqNo,
+                            status: current == nil ? 201 : 200
+                        )
+                        nextDoc += 1
+                        nextSeqNo += 1
+                        return result
+                    }
+
+                    for (position, operation) in operations.enumerated() {
+                        do {
+                            let result: WriteResult
+                            switch operation {
+                            case .index(let request):
+                                let id = request.id ?? self.generateID()
+                                let current = request.id == nil ? nil : try existing(id)
+                                if request.createOnly, let current {
+                                    throw StoreError.versionConflict(
+                                        index: indexName,
+                                        uuid: uuid,
+                                        id: id,
+                                        reason:
+                                            "version conflict, document already exists (current version [\(current.version)])"
+                                    )
+                                }
+                                try check(request.conditions, id, current)
+                                result = try store(
+                                    id: id,
+                                    source: request.source,
+                                    document: request.document,
+                                    replacing: current,
+                                    preindexed: preindexed[position],
+                                    externalVersion: request.conditions.externalVersion?.version
+                                )
+                            case .delete(let id, let conditions):
+                                let current = try existing(id)
+                                try check(conditions, id, current)
+                                if let current {
+                                    try remove.execute(arguments: [current.doc])
+                                    try tombstone.execute(arguments: [current.doc])
+                                    newlyDeleted.append(current.doc)
+                                    result = WriteResult(
+                                        index: indexName,
+                                        id: id,
+                                        version: conditions.externalVersion?.version ?? current.version + 1,
+                                        result: "deleted",
+                                        seqNo: nextSeqNo,
+                                        status: 200
+                                    )
+                                } else {
+                                    result = WriteResult(
+                                        index: indexName,
+                                        id: id,
+                                        version: conditions.externalVersion?.version ?? 1,
+                                        result: "not_found",
+                                        seqNo: nextSeqNo,
+                                        status: 404
+                                    )
+                                }
+                                nextSeqNo += 1
+                            case .update(let request):
+                                let current = try existing(request.id)
+                                try check(request.conditions, request.id, current)
+                                if let current {
+                                    let old = try JSON.parse(current.source)
+                                    let merged = request.doc.map { old.merging($0) } ?? old
+                                    if request.detectNoop, merged == old {
+                                        result = WriteResult(
+                                            index: indexName,
+                                            id: request.id,
+                                            version: current.version,
+                                            result: "noop",
+                                            seqNo: current.seqNo,
+                                            status: 200
+                                        )
+                                    } else {
+                                        result = try store(
+                                            id: request.id,
+                                            source: merged.serializedBytes(),
+                                            document: merged,
+                                            replacing: current
+                                        )
+                                    }
+                                } else if let upsert = request.docAsUpsert ? request.doc : request.upsert {
+                                    result = try store(
+                                        id: request.id,
+                                        source: upsert.serializedBytes(),
+                                        document: upsert,
+                                        replacing: nil
+                                    )
+                                } else {
+                                    throw StoreError.documentMissing(index: indexName, uuid: uuid, id: request.id)
+                                }
+                            }
+                            results.append(result)
+                        } catch let error as StoreError {
+                            // Items fail before they write anything, so the rest of the request goes on.
+                            results.append(.failure(index: indexName, id: operation.id ?? "", error))
+                        } catch let error as JSONParseError {
+                            results.append(
+                                .failure(index: indexName, id: operation.id ?? "", .documentParsing(error.description))
+                            )
+                        }
+                    }
+                    try Self.setMeta("next_doc", String(nextDoc), db)
+                    try Self.setMeta("next_seq_no", String(nextSeqNo), db)
+                    if mappingChanged {
+                        var updated = self.metadata
+                        updated.mappings = mappings
+                        try Self.saveMetadata(updated, db)
+                    }
+                    return .commit
+                }
+            }
+            // Committed: make the writes visible.
+            if mappingChanged { metadata.mappings = mappings }
+            for (number, document) in pending { buffer.add(document, number: number) }
+            deleted.formUnion(newlyDeleted)
+            self.nextDoc = nextDoc
+            self.nextSeqNo = nextSeqNo
+            buffer.count = Int(nextDoc - buffer.base)
+            if buffer.count >= segmentDocuments || buffer.estimatedBytes >= Self.flushBytes {
+                freezeLocked()
+            }
+            return results
+        }
+        // Backpressure: when the segment writer falls behind, wait for it rather than hold ever more in memory.
+        if lock.withLock({ frozen.count }) > 1 { flushQueue.sync {} }
+        return written
+    }
+
+    /// Indexes the documents of a large request on all cores before the (sequential) transaction. A document
+    /// that fails, or would change the mapping, is left `nil` and indexed again in order, so errors and dynamic
+    /// mapping behave exactly as in the sequential path; the mapping only ever grows, so results from the snapshot
+    /// stay valid after an earlier document of the request adds a field.
+    private static func preindex(
+        _ operations: [WriteOperation],
+        mappings: Mappings,
+        limits: MappingLimits
+    ) -> [IndexedDocument?] {
+        guard operations.count >= 256 else { return [IndexedDocument?](repeating: nil, count: operations.count) }
+        return parallelChunks(count: operations.count, initial: nil) { range, store in
+            let mappings = mappings.isolatedCopy()
+            for position in range {
+                guard case .index(let request) = operations[position] else { continue }
+                var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
+                guard let document = try? indexer.index(request.document) else { continue }
+                // A new field: the sequential path maps it once; mapping it here would repeat that work for
+                // every following document of the chunk.
+                if indexer.mappingChanged { break }
+                store(position, document)
+            }
+        }
+    }
+
+    /// An id like Elasticsearch's auto-generated ones: 20 URL-safe characters, time-ordered so that the `id` index
+    /// grows at its end.
+    private func generateID() -> String {
+        idSequence &+= 1
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        let millis = UInt64(time.tv_sec) * 1000 + UInt64(time.tv_nsec) / 1_000_000
+        var random = SystemRandomNumberGenerator()
+        let noise = random.next()
+        // 6 bytes of time, 2 of sequence, 7 random: 15 bytes, 20 URL-safe base64 characters.
+        var bytes = [UInt8](repeating: 0, count: 15)
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> UInt64(40 - 8 * i)) }
+        bytes[6] = UInt8(truncatingIfNeeded: idSequence >> 8)
+        bytes[7] = UInt8(truncatingIfNeeded: idSequence)
+        for i in 0..<7 { bytes[8 + i] = UInt8(truncatingIfNeeded: noise >> UInt64(8 * i)) }
+        return String(unsafeUninitializedCapacity: 20) { output in
+            var position = 0
+            for group in stride(from: 0, to: 15, by: 3) {
+                let value = UInt32(bytes[group]) << 16 | UInt32(bytes[group + 1]) << 8 | UInt32(bytes[group + 2])
+                for shift in [18, 12, 6, 0] {
+                    output[position] = Self.base64URL[Int(value >> UInt32(shift) & 63)]
+                    position += 1
+                }
+            }
+            return position
+        }
+    }
+
+    /// The 64 URL-safe characters in byte order, so that later ids sort after earlier ones and SQLite's `id`
+    /// index grows at its end instead of splitting pages all over.
+    private static let base64URL = Array("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// Waits until the segment writes already handed to the background queue have ended.
+    func waitForBackgroundWrites() {
+        flushQueue.sync {}
+    }
+
+    /// Writes every in-memory segment to the segments file and waits until they are written.
+    func flush() throws {
+        lock.withLock { freezeLocked() }
+        flushQueue.sync {}
+        if let error = lock.withLock({ flushError }) { throw error }
+    }
+
+    /// Freezes the in-memory segment and hands it to the segment writer.
+    private func freezeLocked() {
+        buffer.count = Int(nextDoc - buffer.base)
+        guard buffer.count > 0 else { return }
+        frozen.append(buffer)
+        buffer = SegmentBuilder(base: nextDoc)
+        flushQueue.async { self.writeOldestFrozenSegment() }
+    }
+
+    /// Runs on `flushQueue`: writes the oldest frozen segment in one transaction of the segments file, then
+    /// swaps it for its stored form.
+    private func writeOldestFrozenSegment() {
+        guard let builder = lock.withLock({ frozen.first }) else { return }
+        do {
+            var info = builder.info
+            let end = builder.base + Int64(builder.count)
+            try segmentWriter.inDatabase { db in
+                try db.inTransaction {
+                    try Self.writeSegment(builder, info: &info, end: end, db)
+                    return .commit
+                }
+            }
+            lock.withLock {
+                frozen.removeFirst()
+                segments.append(info)
+                segmentsByID[info.id] = info
+                flushError = nil
+            }
+        } catch {
+            lock.withLock {
+                flushError = error
+                // Keep it searchable in memory; the next freeze or flush tries again.
+            }
+        }
+    }
+
+    private static func writeSegment(
+        _ builder: SegmentBuilder,
+        info: inout SegmentInfo,
+        end: Int64,
+        _ db: Database
+    )
+        throws
+    {
+        try db.execute(
+            sql: "INSERT INTO segments(base, count, info) VALUES (?, ?, ?)",
+            arguments: [info.base, builder.count, info.json.serialized()]
+        )
+        info.id = db.lastInsertedRowID
+        let posting = try db.cachedStatement(
+            sql: "INSERT INTO postings(field, term, segment, count, docs) VALUES (?, ?, ?, ?, ?)"
+        )
+        let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
+        // Inserted in key order (SQLite compares TEXT bytewise), so the B-tree grows at its end.
+        func bytewise(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+        for field in builder.fields.keys.sorted(by: bytewise) {
+            let fieldBuilder = builder.fields[field]!
+            for term in fieldBuilder.terms.keys.sorted(by: bytewise) {
+                let docs = fieldBuilder.terms[term]!
+                try posting.execute(arguments: [field, term, info.id, docs.count, Data(PostingsCodec.encode(docs))])
+            }
+            for token in fieldBuilder.text.keys.sorted(by: bytewise) {
+                let postings = fieldBuilder.text[token]!
+                let blob = PostingsCodec.encode(postings.documents, frequencies: postings.frequencies)
+                try posting.execute(arguments: [field, token, info.id, postings.documents.count, Data(blob)])
+            }
+            if var values = fieldBuilder.column {
+                values.pad(to: builder.count)
+                try column.execute(arguments: [field, info.id, Data(values.encoded())])
+            }
+            if var lengths = fieldBuilder.lengths {
+                lengths.pad(to: builder.count)
+                try column.execute(arguments: [lengthColumn(field), info.id, Data(lengths.encoded())])
+            }
+        }
+        try setMeta("flushed_doc", String(end), db)
+    }
+}
