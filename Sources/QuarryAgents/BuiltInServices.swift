@@ -48,6 +48,12 @@ public struct BuiltInServices: Sendable {
         return Self.builtInResolver
     }
 
+    /// Shuts the HTTP client down, once the agents that use it have stopped: for the composition root, which
+    /// made it.
+    public func shutdown() async throws {
+        try await httpClient.shutdown()
+    }
+
     /// An HTTP client that trusts the system's certificate authorities and those in `trustedCertificatesFile`.
     ///
     /// A connection that cannot be made fails at once (refused) or within `connectTimeout` (an unreachable host):

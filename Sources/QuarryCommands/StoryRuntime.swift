@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import Logging
 import QuarryAgents
@@ -16,7 +15,6 @@ import QuarryStoriesSQLite
 final class StoryRuntime {
     let store: EmbeddedStore?
     let engine: StoryEngine<ContinuousClock>
-    let httpClient: HTTPClient
     /// What the built-in agents are handed.
     let services: BuiltInServices
 
@@ -27,8 +25,10 @@ final class StoryRuntime {
         resolver: String?,
         logger: Logger
     ) async throws {
-        httpClient = BuiltInServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates)
-        var services = BuiltInServices(httpClient: httpClient, trustedCertificatesFile: trustedCertificates)
+        var services = BuiltInServices(
+            httpClient: BuiltInServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates),
+            trustedCertificatesFile: trustedCertificates
+        )
         services.defaultResolver =
             resolver
             ?? ProcessInfo.processInfo.environment[BuiltInServices.resolverVariable].flatMap { $0.isEmpty ? nil : $0 }
@@ -51,7 +51,7 @@ final class StoryRuntime {
     /// Releases what the runtime holds; the engine has stopped already (it runs only inside `withRunning` or a
     /// service group).
     func shutdown() async {
-        try? await httpClient.shutdown()
+        try? await services.shutdown()
         try? store?.close()
     }
 
