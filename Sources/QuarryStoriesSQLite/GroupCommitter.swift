@@ -1,14 +1,14 @@
 import Foundation
 import GRDB
 import NIOConcurrencyHelpers
-import NIOPosix
 
 /// Runs the write transactions that workers submit at about the same time as one SQLite transaction (group
 /// commit), each submitter resumed only after the transaction holding its work has committed; when a piece fails,
 /// the group runs again with each piece in a savepoint of its own, so only the failing piece is lost. Pages that
 /// many events touch (the indexes' last pages) are then written once per group instead of once per event.
 ///
-/// Transactions run on a thread of `threadPool` (the process's one pool for blocking work), one group at a time.
+/// Groups run one at a time on a serial queue of their own: SQLite has one writer at a time anyway, and a writer
+/// that holds a thread of NIO's pool for as long as work keeps arriving would leave the reads one thread fewer.
 final class GroupCommitter: Sendable {
     private final class Item: @unchecked Sendable {
         let work: (Database) throws -> Void
@@ -22,12 +22,11 @@ final class GroupCommitter: Sendable {
     }
 
     private let pool: DatabasePool
-    private let threadPool: NIOThreadPool
+    private let queue = DispatchQueue(label: "quarry.stories.commit")
     private let pending = NIOLockedValueBox<(items: [Item], draining: Bool)>(([], false))
 
-    init(pool: DatabasePool, threadPool: NIOThreadPool) {
+    init(pool: DatabasePool) {
         self.pool = pool
-        self.threadPool = threadPool
     }
 
     /// Runs `work` in the next group transaction and returns its result once that transaction has committed.
@@ -49,7 +48,7 @@ final class GroupCommitter: Sendable {
                 state.draining = true
                 return true
             }
-            if start { threadPool.submit { _ in self.drain() } }
+            if start { queue.async { self.drain() } }
         }
         guard let value = box.withLockedValue({ $0 }) else {
             throw StoryDatabaseError("a group commit lost its result")

@@ -7,9 +7,11 @@ public import QuarryStories
 /// The ``StoryStore`` of a data directory: one SQLite file (WAL) with a schema version (see
 /// `StoryDatabase.migrator`), and large payloads in gzip files beside it.
 ///
-/// Blocking work runs on `threadPool`, the process's one pool for it: reads each as a job of their own, the queue's
-/// writes in group commits (see `GroupCommitter`). The vault's reads are the exception the protocol makes: one row
-/// by its primary key, read on the caller's thread while a template renders.
+/// Blocking work stays off Swift's cooperative pool: reads and lone writes run on `threadPool` (NIO's, the process's
+/// one pool for blocking work); the writes of the delivery queue, which many workers make at once, run in group
+/// commits on the committer's own serial queue (see `GroupCommitter`: SQLite has one writer at a time). The vault's
+/// reads are the exception the protocol makes: one row by its primary key, read on the caller's thread while a
+/// template renders.
 public final class SQLiteStoryStore: StoryStore {
     let database: StoryDatabase
     private let threadPool: NIOThreadPool
@@ -19,7 +21,7 @@ public final class SQLiteStoryStore: StoryStore {
     public init(directory: URL, threadPool: NIOThreadPool = .singleton) throws {
         database = try StoryDatabase(directory: directory)
         self.threadPool = threadPool
-        commits = GroupCommitter(pool: database.pool, threadPool: threadPool)
+        commits = GroupCommitter(pool: database.pool)
     }
 
     private func read<Result: Sendable>(_ work: @escaping @Sendable (Database) throws -> Result) async throws -> Result
@@ -58,9 +60,15 @@ public final class SQLiteStoryStore: StoryStore {
 
     // MARK: Runs
 
-    public func startRun(_ run: NewRun) async throws -> QueuedDelivery {
+    public func startRun(
+        _ run: NewRun,
+        beforeCommit: @escaping @Sendable (QueuedDelivery) -> Void
+    ) async throws
+        -> QueuedDelivery
+    {
         let stored = try await prepare(run.payload)
-        return try await write { db in
+        // In a group commit with the deliveries that end meanwhile: runs started together share a transaction.
+        return try await commits.write { db in
             try db.cachedExecute(
                 sql: "INSERT INTO runs(guid, story, status, dry_run, started) VALUES (?, ?, 'running', ?, ?)",
                 arguments: [run.guid, run.story, run.dryRun, run.time]
@@ -82,7 +90,7 @@ public final class SQLiteStoryStore: StoryStore {
                 sql: "INSERT INTO deliveries(event, story, agent, run, not_before) VALUES (?, ?, ?, ?, ?)",
                 arguments: [event, run.story, run.entryAgent, run.guid, run.time]
             )
-            return QueuedDelivery(
+            let delivery = QueuedDelivery(
                 id: db.lastInsertedRowID,
                 event: event,
                 story: run.story,
@@ -90,6 +98,8 @@ public final class SQLiteStoryStore: StoryStore {
                 run: run.guid,
                 dryRun: run.dryRun
             )
+            beforeCommit(delivery)
+            return delivery
         }
     }
 
@@ -246,15 +256,23 @@ public final class SQLiteStoryStore: StoryStore {
         }
     }
 
-    public func nextDueTime() async throws -> Double? {
-        try await read { db in try Double.fetchOne(db, sql: "SELECT MIN(not_before) FROM deliveries") }
+    public func nextDueTime(after time: Double) async throws -> Double? {
+        try await read { db in
+            try Double.fetchOne(
+                db.cachedStatement(sql: "SELECT MIN(not_before) FROM deliveries WHERE not_before > ?"),
+                arguments: [time]
+            )
+        }
     }
 
     public func pendingDeliveryCount() async throws -> Int {
         try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries") ?? 0 }
     }
 
-    public func complete(_ completion: DeliveryCompletion) async throws -> CompletedDelivery {
+    public func complete(
+        _ completion: DeliveryCompletion,
+        beforeCommit: @escaping @Sendable ([QueuedDelivery]) -> Void
+    ) async throws -> CompletedDelivery {
         // Large payloads are written to their files before the transaction, so that it stays short; a crash in
         // between leaves only an unreferenced file.
         var prepared: [StoryDatabase.StoredPayload] = []
@@ -321,6 +339,7 @@ public final class SQLiteStoryStore: StoryStore {
                 terminalAgents: completion.terminalAgents,
                 time: completion.time
             )
+            beforeCommit(due)
             return CompletedDelivery(emitted: emitted, due: due, finishedRun: finished)
         }
     }

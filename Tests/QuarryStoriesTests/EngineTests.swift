@@ -67,6 +67,41 @@ import Testing
         }
     }
 
+    /// Many runs at once through a chain, with 32 workers: every agent handles each event once (a delivery taken
+    /// both from the hand-off list and from a read of the queue would emit twice).
+    @Test func manyRunsAtOnceDeliverEachEventOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try await StoryEngine(
+                directory: directory,
+                environment: [:],
+                configuration: .init(workers: 32),
+                services: AgentServices(BuiltInServices(httpClient: .shared)),
+                agents: .builtIn
+            )
+            var agents = [#"{"name": "Step 0", "type": "webhook"}"#]
+            for step in 1..<6 {
+                agents.append(
+                    #"{"name": "Step \#(step)", "type": "transform", "receives_from": "Step \#(step - 1)", "options": {"payload": {"n": "{{ .step_\#(step - 1).n | plus: 1 | as_object }}"}}}"#
+                )
+            }
+            try await engine.register(
+                try Story(text: #"{"name": "chain", "agents": [\#(agents.joined(separator: ","))]}"#)
+            )
+            try await engine.withRunning {
+                var guids: [String] = []
+                for run in 0..<400 {
+                    guids.append(try await engine.startRun(story: "chain", payload: ["n": .int(Int64(run))]))
+                }
+                for (run, guid) in guids.enumerated() {
+                    #expect(try await engine.waitForRun(guid).status == .succeeded)
+                    let events = try await engine.events(run: guid)
+                    #expect(events.map(\.agent) == ["step_0", "step_1", "step_2", "step_3", "step_4", "step_5"])
+                    #expect(events.last?.payload["n"]?.intValue == Int64(run + 5))
+                }
+            }
+        }
+    }
+
     @Test func lintReportsEveryProblemWithItsAgentAndOption() async throws {
         let story = try Story(
             text: """

@@ -3,6 +3,7 @@ import QuarryCore
 import QuarryStories
 import QuarryStoriesSQLite
 import QuarryTesting
+import Synchronization
 import Testing
 
 /// The same calls give the same answers from every ``StoryStore``: the memory store that tests run the engine
@@ -37,7 +38,7 @@ import Testing
         try await withStore(kind) { store in
             let entry = try await store.startRun(
                 NewRun(guid: "r1", story: "s", entryAgent: "start", payload: ["n": 1], dryRun: true, time: 100)
-            )
+            ) { _ in }
             #expect(entry.agent == "start" && entry.run == "r1" && entry.dryRun)
             #expect(try await store.dueDeliveries(at: 99, limit: 10, excluding: []).isEmpty)
             #expect(try await store.dueDeliveries(at: 100, limit: 10, excluding: []).map(\.id) == [entry.id])
@@ -45,6 +46,7 @@ import Testing
             #expect(try await store.event(entry.event)?.payload == ["n": 1])
 
             // The entry agent emits two events for `end` and asks for two timers.
+            let reserved = Mutex<[Int64]>([])
             let first = try await store.complete(
                 DeliveryCompletion(
                     delivery: entry,
@@ -59,10 +61,12 @@ import Testing
                     terminalAgents: ["end"],
                     time: 100
                 )
-            )
+            ) { due in reserved.withLock { $0 = due.map(\.id) } }
             #expect(first.emitted.count == 2 && first.due.count == 2 && first.finishedRun == nil)
+            // The deliveries due at once were offered before the commit, to be handed off.
+            #expect(reserved.withLock { $0 } == first.due.map(\.id))
             #expect(try await store.pendingDeliveryCount() == 4)
-            #expect(try await store.nextDueTime() == 100)
+            #expect(try await store.nextDueTime(after: 100) == 500)
             let emitted = try #require(try await store.event(first.emitted[1]))
             #expect(emitted.agent == "start" && emitted.payload == ["a": 2])
             #expect(try await store.latestEvent(run: "r1", agent: "start") == first.emitted[1])
@@ -97,7 +101,7 @@ import Testing
                     terminalAgents: ["end"],
                     time: 200
                 )
-            )
+            ) { _ in }
             #expect(done.finishedRun == nil)
             let timers = try await store.dueDeliveries(at: 500, limit: 10, excluding: [])
             #expect(timers.map(\.agent) == ["start", "start"])
@@ -116,7 +120,7 @@ import Testing
                     terminalAgents: ["end"],
                     time: 500
                 )
-            )
+            ) { _ in }
             // The failure decides the status; its message is the run's error.
             let finished = try #require(timerKey.finishedRun)
             #expect(finished.status == .failed && finished.ended == 500 && finished.error == "end: boom")
@@ -160,7 +164,7 @@ import Testing
                         dryRun: false,
                         time: Double(index)
                     )
-                )
+                ) { _ in }
             }
             try await store.recordFailedRun(guid: "bad", story: "a", error: "no body", at: 10)
             #expect(try await store.runs(story: "a", limit: 10).map(\.guid) == ["bad", "g2", "g0"])

@@ -36,6 +36,7 @@ extension StoryEngine {
                         await self.perform(delivery)
                         self.state.withLockedValue { state in
                             state.claimed.remove(delivery.id)
+                            if state.reading { state.endedDuringRead.insert(delivery.id) }
                             state.busyAgents.remove("\(delivery.story)/\(delivery.agent)")
                         }
                         self.wake.signal()
@@ -64,21 +65,52 @@ extension StoryEngine {
             return taken
         }
         if !handedOff.isEmpty { return (handedOff, nil) }
-        let claimed = state.withLockedValue { $0.claimed }
-        let due = try await store.dueDeliveries(at: now(), limit: limit + claimed.count, excluding: claimed)
-        var ready: [QueuedDelivery] = []
-        for delivery in due {
-            let admitted = state.withLockedValue { state -> Bool in
-                guard !state.claimed.contains(delivery.id), admit(delivery, &state) else { return false }
+        let now = now()
+        let busy = state.withLockedValue { state -> Set<Int64>? in
+            guard state.queueChanged || now >= state.nextDue else { return nil }
+            state.queueChanged = false
+            state.reading = true
+            return state.claimed.union(state.reserved)
+        }
+        guard let busy else { return ([], state.withLockedValue { $0.nextDue }) }
+        let due: [QueuedDelivery]
+        do {
+            due = try await store.dueDeliveries(at: now, limit: limit + busy.count, excluding: busy)
+        } catch {
+            state.withLockedValue { state in
+                state.reading = false
+                state.endedDuringRead = []
+                state.queueChanged = true
+            }
+            throw error
+        }
+        let ready = state.withLockedValue { state -> [QueuedDelivery] in
+            defer {
+                state.reading = false
+                state.endedDuringRead = []
+            }
+            var ready: [QueuedDelivery] = []
+            for delivery in due {
+                // What ended or was reserved while the read ran is as the read found it no longer.
+                guard ready.count < limit, !state.claimed.contains(delivery.id), !state.reserved.contains(delivery.id),
+                    !state.endedDuringRead.contains(delivery.id), admit(delivery, &state)
+                else {
+                    state.queueChanged = true
+                    continue
+                }
                 state.claimed.insert(delivery.id)
                 // Claimed here, so never again from the hand-off list once it has completed.
                 if !state.handedOff.isEmpty { state.handedOff.removeAll { $0.id == delivery.id } }
-                return true
+                ready.append(delivery)
             }
-            if admitted { ready.append(delivery) }
-            if ready.count == limit { break }
+            // There may be more than this read could return.
+            if due.count >= limit + busy.count { state.queueChanged = true }
+            return ready
         }
-        return (ready, ready.isEmpty ? try await store.nextDueTime() : nil)
+        if !ready.isEmpty { return (ready, nil) }
+        let next = min(try await store.nextDueTime(after: now) ?? .infinity, now + 60)
+        state.withLockedValue { $0.nextDue = next }
+        return ([], next)
     }
 
     /// One delivery at a time for an agent that keeps memory between events: admits `delivery` unless another
@@ -206,7 +238,7 @@ extension StoryEngine {
     /// An event's payload and lineage (the event of each agent it descends from, itself included): from the
     /// cache of recent events, else from the store.
     func loadEvent(_ id: Int64) async throws -> (payload: JSON, lineage: [String: Int64]) {
-        if let cached = recentEvents.withLockedValue({ $0.get(id) }) { return cached }
+        if let cached = recentEvents.withLockedValue({ $0[id] }) { return cached }
         guard let stored = try await store.event(id) else {
             throw StoryEngineError(.eventRemoved, "event \(id) is gone (removed by retention before its delivery)")
         }
@@ -228,6 +260,8 @@ extension StoryEngine {
         let redaction = Redaction(secrets: vault.redactedValues)
         let now = now()
         let redacted = output.events.map { redaction.redact($0) }
+        let reservation = Reservation()
+        defer { release(reservation) }
         var message: String?
         if !output.skipped.isEmpty { message = redaction.redact("dry run: " + output.skipped.joined(separator: "; ")) }
         let completed = try await store.complete(
@@ -250,8 +284,8 @@ extension StoryEngine {
                 terminalAgents: compiled.terminalAgents,
                 time: now
             )
-        )
-        if !completed.due.isEmpty { state.withLockedValue { $0.handedOff += completed.due } }
+        ) { due in self.reserve(due.map(\.id), in: reservation) }
+        // Cached before they are handed off, so that the workers taking them find their events in memory.
         recentEvents.withLockedValue { cache in
             for (id, payload) in zip(completed.emitted, redacted) {
                 var eventLineage = lineage
@@ -259,7 +293,35 @@ extension StoryEngine {
                 cache.put(id, (payload, eventLineage))
             }
         }
+        handOff(completed.due, releasing: reservation)
+        // Delays and timers: the queue's next due time is not what the dispatcher read.
+        if completed.due.count < redacted.count * agent.receivers.count || !output.timers.isEmpty { queueChanged() }
         if let finished = completed.finishedRun { notify(finished) }
+    }
+
+    // MARK: Handing off
+
+    /// Marks deliveries that a transaction is committing as reserved (see `State.reserved`); called inside the
+    /// transaction, before the commit makes them visible to a read of the queue.
+    func reserve(_ ids: [Int64], in reservation: Reservation) {
+        reservation.ids.withLockedValue { $0 += ids }
+        state.withLockedValue { $0.reserved.formUnion(ids) }
+    }
+
+    /// Gives committed deliveries to the dispatcher and ends their reservation, in one step, so that a read of
+    /// the queue never finds them neither reserved nor handed off.
+    func handOff(_ deliveries: [QueuedDelivery], releasing reservation: Reservation) {
+        let ids = reservation.ids.withLockedValue { $0 }
+        state.withLockedValue { state in
+            state.reserved.subtract(ids)
+            state.handedOff += deliveries
+        }
+    }
+
+    /// Ends a reservation whose transaction failed (a no-op after ``handOff(_:releasing:)``).
+    func release(_ reservation: Reservation) {
+        let ids = reservation.ids.withLockedValue { $0 }
+        state.withLockedValue { $0.reserved.subtract(ids) }
     }
 
     /// The timeline entry of one attempt at `delivery` that ends now.
@@ -297,6 +359,7 @@ extension StoryEngine {
                     message: redaction.redact(message) + String(format: " (next attempt in %.1f s)", delay)
                 )
             )
+            queueChanged()
         } catch {
             logger.error(
                 "cannot schedule a retry",
@@ -345,4 +408,9 @@ extension QueuedDelivery {
     func logMetadata(error: String) -> Logger.Metadata {
         ["story": "\(story)", "agent": "\(agent)", "run": "\(run)", "error": "\(error)"]
     }
+}
+
+/// The deliveries one transaction reserved, in every attempt of it.
+final class Reservation: Sendable {
+    let ids = NIOLockedValueBox<[Int64]>([])
 }

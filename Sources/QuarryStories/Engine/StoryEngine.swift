@@ -45,7 +45,9 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     /// Wakes the scheduler early: when the engine stops.
     let scheduleWake = WakeSignal()
     /// Events just emitted, so that the agents receiving them do not read them back from the store.
-    let recentEvents = NIOLockedValueBox(RecentEvents(capacity: 4_096))
+    let recentEvents = NIOLockedValueBox(RecentCache<Int64, (payload: JSON, lineage: [String: Int64])>(capacity: 4_096))
+    /// Runs that ended lately, so that waiting for one that has just ended needs no read.
+    let recentlyEnded = NIOLockedValueBox(RecentCache<String, RunRecord>(capacity: 4_096))
 
     struct State {
         var stories: [String: CompiledStory] = [:]
@@ -54,6 +56,19 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
         var busyAgents: Set<String> = []
         /// Deliveries just committed and already due, handed to the dispatcher without reading them back.
         var handedOff: [QueuedDelivery] = []
+        /// Deliveries on their way to `handedOff` (their transaction is committing): a read of the queue leaves
+        /// them alone, so that each is claimed once.
+        var reserved: Set<Int64> = []
+        /// A read of the queue is in progress: deliveries that end meanwhile are remembered in
+        /// `endedDuringRead`, because the read may still return them as they were before they ended.
+        var reading = false
+        var endedDuringRead: Set<Int64> = []
+        /// The queue may hold due deliveries the dispatcher has not seen (a run started, a retry or a delay was
+        /// queued, a read left some behind): the dispatcher reads the queue only then, or at `nextDue`.
+        var queueChanged = true
+        /// When the queue's next delivery comes due, as last read (at most a minute ahead, so that deliveries
+        /// another process queued are found).
+        var nextDue = -Double.infinity
         var waiters: [String: [RunWaiter]] = [:]
         var stopping = false
         var lastSweep: Double = -.infinity
@@ -190,6 +205,12 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
         }
     }
 
+    /// Tells the dispatcher that the queue holds deliveries it has not read.
+    func queueChanged() {
+        state.withLockedValue { $0.queueChanged = true }
+        wake.signal()
+    }
+
     /// Stops taking deliveries and ends the schedules; ``run()`` returns once the deliveries in progress end.
     private func stop() {
         state.withLockedValue { $0.stopping = true }
@@ -231,7 +252,9 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
             entryAgent = agent
         }
         let guid = UUID().uuidString.lowercased()
-        _ = try await store.startRun(
+        let reservation = Reservation()
+        defer { release(reservation) }
+        let delivery = try await store.startRun(
             NewRun(
                 guid: guid,
                 story: name,
@@ -240,7 +263,8 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
                 dryRun: dryRun,
                 time: now()
             )
-        )
+        ) { delivery in self.reserve([delivery.id], in: reservation) }
+        handOff([delivery], releasing: reservation)
         wake.signal()
         return guid
     }
@@ -307,6 +331,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
 
     /// Waits until run `guid` has no pending delivery, and returns its record.
     public func waitForRun(_ guid: String) async throws -> RunRecord {
+        if let ended = recentlyEnded.withLockedValue({ $0[guid] }) { return ended }
         // Registered before the record is read, so that a run ending in between still resolves it.
         let waiter = RunWaiter()
         state.withLockedValue { $0.waiters[guid, default: []].append(waiter) }
@@ -336,6 +361,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     }
 
     func notify(_ record: RunRecord) {
+        recentlyEnded.withLockedValue { $0.put(record.guid, record) }
         let waiters = state.withLockedValue { $0.waiters.removeValue(forKey: record.guid) ?? [] }
         for waiter in waiters { waiter.resolve(record) }
     }
@@ -368,24 +394,24 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     }
 }
 
-/// The most recent events by id, up to a capacity; the oldest are forgotten first.
-struct RecentEvents {
+/// The most recently put values by key, up to a capacity; the oldest are forgotten first.
+struct RecentCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     let capacity: Int
-    private var entries: [Int64: (payload: JSON, lineage: [String: Int64])] = [:]
-    private var order: [Int64] = []
+    private var entries: [Key: Value] = [:]
+    private var order: [Key] = []
     private var head = 0
 
     init(capacity: Int) { self.capacity = capacity }
 
-    func get(_ id: Int64) -> (payload: JSON, lineage: [String: Int64])? { entries[id] }
+    subscript(_ key: Key) -> Value? { entries[key] }
 
-    mutating func put(_ id: Int64, _ event: (payload: JSON, lineage: [String: Int64])) {
-        if entries.updateValue(event, forKey: id) != nil { return }
+    mutating func put(_ key: Key, _ value: Value) {
+        if entries.updateValue(value, forKey: key) != nil { return }
         if order.count < capacity {
-            order.append(id)
+            order.append(key)
         } else {
             entries[order[head]] = nil
-            order[head] = id
+            order[head] = key
             head = (head + 1) % capacity
         }
     }

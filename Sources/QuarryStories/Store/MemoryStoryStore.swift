@@ -63,7 +63,12 @@ public final class MemoryStoryStore: StoryStore {
 
     // MARK: Runs
 
-    public func startRun(_ run: NewRun) async throws -> QueuedDelivery {
+    public func startRun(
+        _ run: NewRun,
+        beforeCommit: @escaping @Sendable (QueuedDelivery) -> Void
+    ) async throws
+        -> QueuedDelivery
+    {
         state.withLock { state in
             state.runs[run.guid] = RunRecord(
                 guid: run.guid,
@@ -91,6 +96,7 @@ public final class MemoryStoryStore: StoryStore {
                 dryRun: run.dryRun
             )
             state.deliveries[delivery.id] = Pending(delivery: delivery, notBefore: run.time)
+            beforeCommit(delivery)
             return delivery
         }
     }
@@ -165,15 +171,18 @@ public final class MemoryStoryStore: StoryStore {
         }
     }
 
-    public func nextDueTime() async throws -> Double? {
-        state.withLock { $0.deliveries.values.map(\.notBefore).min() }
+    public func nextDueTime(after time: Double) async throws -> Double? {
+        state.withLock { $0.deliveries.values.map(\.notBefore).filter { $0 > time }.min() }
     }
 
     public func pendingDeliveryCount() async throws -> Int {
         state.withLock { $0.deliveries.count }
     }
 
-    public func complete(_ completion: DeliveryCompletion) async throws -> CompletedDelivery {
+    public func complete(
+        _ completion: DeliveryCompletion,
+        beforeCommit: @escaping @Sendable ([QueuedDelivery]) -> Void
+    ) async throws -> CompletedDelivery {
         let delivery = completion.delivery
         return state.withLock { state in
             var emitted: [Int64] = []
@@ -227,6 +236,7 @@ public final class MemoryStoryStore: StoryStore {
                 terminalAgents: completion.terminalAgents,
                 time: completion.time
             )
+            beforeCommit(due)
             return CompletedDelivery(emitted: emitted, due: due, finishedRun: finished)
         }
     }

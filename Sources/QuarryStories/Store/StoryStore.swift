@@ -21,8 +21,12 @@ public protocol StoryStore: Sendable {
     // MARK: Runs
 
     /// Records a new run with its starting event and that event's delivery to the entry agent; returns the
-    /// delivery.
-    func startRun(_ run: NewRun) async throws -> QueuedDelivery
+    /// delivery. `beforeCommit` is called with the delivery as in ``complete(_:beforeCommit:)``.
+    func startRun(
+        _ run: NewRun,
+        beforeCommit: @escaping @Sendable (QueuedDelivery) -> Void
+    ) async throws
+        -> QueuedDelivery
     /// Records a run that failed before it started (a body that does not parse).
     func recordFailedRun(guid: String, story: String, error: String, at time: Double) async throws
     func run(_ guid: String) async throws -> RunRecord?
@@ -41,12 +45,20 @@ public protocol StoryStore: Sendable {
 
     /// Up to `limit` deliveries due at `time` that are not in `excluding`, oldest first.
     func dueDeliveries(at time: Double, limit: Int, excluding: Set<Int64>) async throws -> [QueuedDelivery]
-    /// When the earliest pending delivery comes due; nil when none is pending.
-    func nextDueTime() async throws -> Double?
+    /// When the earliest delivery that is not due at `time` comes due; nil when there is none.
+    func nextDueTime(after time: Double) async throws -> Double?
     func pendingDeliveryCount() async throws -> Int
     /// In one transaction: stores what an agent emitted, queues it for its receivers, adds and cancels timers,
     /// records the step, removes the delivery, and ends the run when nothing of it is pending any more.
-    func complete(_ completion: DeliveryCompletion) async throws -> CompletedDelivery
+    ///
+    /// `beforeCommit` is called inside the transaction with the deliveries it queued that are due already, before
+    /// ``dueDeliveries(at:limit:excluding:)`` can return them: the engine reserves them there, to hand them to a
+    /// worker itself without a read of the queue claiming them as well. A store that runs the transaction again
+    /// after a failure calls it again.
+    func complete(
+        _ completion: DeliveryCompletion,
+        beforeCommit: @escaping @Sendable ([QueuedDelivery]) -> Void
+    ) async throws -> CompletedDelivery
     /// Schedules another attempt of `delivery` at `notBefore`, recording the failed `step`.
     func retry(_ delivery: QueuedDelivery, notBefore: Double, step: TimelineEntry) async throws
     /// In one transaction: records `error` as an error event of the delivery's agent (not delivered), the failed
