@@ -13,6 +13,7 @@
 #   - the 10-agent chain (QuarryBench stories-chain 2000)            events/s
 #   - the reference hunt from webhook to email (QuarryBench stories-hunt 30)   median ms
 # Needs unbound, python3-aiosmtpd, openssl and capinfos (Debian). Work files go to bench/out/compare.
+# ONLY=hunt measures the hunt alone, on the stores an earlier run loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old_checkout=$(cd "$1" && pwd)
@@ -45,6 +46,7 @@ packets=$(capinfos -c -M "$capture" 2> /dev/null | awk '/Number of packets/{prin
 ${quarry[new]} sample template > "$out/template.json"
 
 for build in old new new old; do
+    [ "${ONLY:-}" = hunt ] && break
     echo "== $build"
     seconds=$(elapsed sh -c "${quarry[$build]} ingest --ndjson '$capture' > /dev/null 2> /dev/null")
     python3 -c "print(f'ingest --ndjson: {$packets / $seconds:,.0f} packets/s ($packets packets, $seconds s)')"

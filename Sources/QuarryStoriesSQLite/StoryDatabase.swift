@@ -79,6 +79,24 @@ final class StoryDatabase: Sendable {
                 try db.execute(sql: "ALTER TABLE credentials ADD COLUMN hosts TEXT")
             }
         }
+        // Delivery ids are never reused (AUTOINCREMENT): the engine knows a delivery by its id while it is claimed or
+        // handed off, and a new delivery that took the id of one just removed was taken for it and left waiting.
+        migrator.registerMigration("v3-delivery-ids-never-reused") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE deliveries_v3(
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, event INTEGER NOT NULL, story TEXT NOT NULL,
+                        agent TEXT NOT NULL, run TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                        not_before REAL NOT NULL, timer TEXT, timer_key TEXT);
+                    INSERT INTO deliveries_v3(id, event, story, agent, run, attempts, not_before, timer, timer_key)
+                        SELECT id, event, story, agent, run, attempts, not_before, timer, timer_key FROM deliveries;
+                    DROP TABLE deliveries;
+                    ALTER TABLE deliveries_v3 RENAME TO deliveries;
+                    CREATE INDEX deliveries_run ON deliveries(run);
+                    CREATE INDEX deliveries_due ON deliveries(not_before);
+                    """
+            )
+        }
         return migrator
     }()
 

@@ -100,6 +100,13 @@ struct SchemaMigrationTests {
                     sql:
                         "INSERT INTO resources(name, value, updated) VALUES ('recipients', '[\"soc@example.org\"]', 1.0)"
                 )
+                // A delivery still waiting, due in the future so that nothing performs it during the test.
+                try db.execute(
+                    sql: """
+                        INSERT INTO deliveries(id, event, story, agent, run, not_before)
+                            VALUES (7, 1, 'Old hunt', 'start', 'run-1', 4102444800.0)
+                        """
+                )
             }
             try database.close()
 
@@ -113,7 +120,17 @@ struct SchemaMigrationTests {
             let applied = try await DatabaseQueue(path: old.appendingPathComponent("stories.sqlite").path).read { db in
                 try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
             }
-            #expect(applied == ["v1", "v2-credential-hosts"])
+            #expect(applied == ["v1", "v2-credential-hosts", "v3-delivery-ids-never-reused"])
+            // The waiting delivery kept its id; a new one never takes a removed one's.
+            #expect(try await adopted.pendingDeliveries() == 1)
+            let ids = try await DatabaseQueue(path: old.appendingPathComponent("stories.sqlite").path).read { db in
+                (
+                    try Int64.fetchAll(db, sql: "SELECT id FROM deliveries"),
+                    try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'deliveries'") ?? ""
+                )
+            }
+            #expect(ids.0 == [7])
+            #expect(ids.1.contains("AUTOINCREMENT"))
 
             // Opening it again changes nothing.
             let again = try await engine(old, key: key)

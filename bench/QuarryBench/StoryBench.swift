@@ -118,6 +118,8 @@ func runStoryHuntBenchmark(
             #"{"host": "localhost", "port": \#(smtpPort), "security": "starttls", "username": "bench", "from": "bench@quarry.test"}"#
     )
     try engine.vault.setCredential("smtp_password", value: "bench-password")
+    // The reference story mails only recipients this resource allows.
+    try engine.vault.setResource("hunt_recipients", value: #"["soc@quarry.test"]"#)
     try await engine.register(try Story(contentsOf: story))
     try await engine.withRunning {
         let ports = AsyncStream<Int>.makeStream()

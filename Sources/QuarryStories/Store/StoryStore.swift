@@ -146,6 +146,8 @@ public struct NewRun: Sendable {
 
 /// A delivery of an event to an agent, waiting in the queue or in progress.
 public struct QueuedDelivery: Sendable, Hashable {
+    /// Unique for the life of the store: a store never gives a new delivery the id of one it removed, because the
+    /// engine knows deliveries in progress by their ids.
     public var id: Int64
     public var event: Int64
     public var story: String
