@@ -26,8 +26,49 @@ extension ElasticsearchAPI {
     }
 
     func deleteIndex(_ request: ESRequest, _ expression: String) throws(StoreError) -> ESResponse {
+        if store.clusterSettings.destructiveRequiresName, Self.namesByPattern(expression) {
+            throw .illegalArgument("Wildcard expressions or all indices are not allowed")
+        }
         try store.deleteIndices(expression, options: try request.indicesOptions(.strict))
         return .acknowledged
+    }
+
+    /// Whether an index expression names indices by a pattern (`*`, `_all`) rather than by name, which
+    /// `action.destructive_requires_name` refuses for deletes. `*,-*` names nothing and passes, as in Elasticsearch.
+    static func namesByPattern(_ expression: String) -> Bool {
+        if expression == "*,-*" { return false }
+        return expression.split(separator: ",").contains { $0 == "_all" || $0.contains("*") }
+    }
+
+    // MARK: Cluster settings
+
+    func getClusterSettings(_ request: ESRequest) throws(StoreError) -> ESResponse {
+        let settings = store.clusterSettings
+        let flat = try request.flag("flat_settings")
+        func shaped(_ object: JSONObject) -> JSON { flat ? .object(object) : ClusterSettings.nested(object) }
+        var body: JSONObject = ["persistent": shaped(settings.persistent), "transient": shaped(settings.transient)]
+        if try request.flag("include_defaults") { body["defaults"] = shaped(ClusterSettings.defaults) }
+        return ESResponse(json: .object(body))
+    }
+
+    func putClusterSettings(_ request: ESRequest) throws(StoreError) -> ESResponse {
+        let body = try request.requiredObject()
+        for key in body.keys where key != "persistent" && key != "transient" {
+            throw .illegalArgument("request body contains unknown field [\(key)]")
+        }
+        let persistent = body["persistent"]?.objectValue ?? [:]
+        let transient = body["transient"]?.objectValue ?? [:]
+        let updated = try store.updateClusterSettings(persistent: persistent, transient: transient)
+        // Elasticsearch answers with the settings the request changed.
+        func changed(_ requested: JSONObject, _ now: JSONObject) -> JSON {
+            var result = JSONObject()
+            for key in ClusterSettings.flattened(requested).keys { result[key] = now[key] }
+            return ClusterSettings.nested(result)
+        }
+        return ESResponse(json: [
+            "acknowledged": true, "persistent": changed(persistent, updated.persistent),
+            "transient": changed(transient, updated.transient),
+        ])
     }
 
     func refresh(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {

@@ -49,6 +49,8 @@ public struct ElasticsearchAPI: Sendable {
         add([.get], "/", { api, request, _ throws(StoreError) in api.info(request) })
         add([.head], "/", { _, _, _ throws(StoreError) in ESResponse(status: 200, body: .empty) })
         add([.get], "/_cluster/health", { api, request, _ throws(StoreError) in try api.clusterHealth(request, nil) })
+        add([.get], "/_cluster/settings", { api, request, _ throws(StoreError) in try api.getClusterSettings(request) })
+        add([.put], "/_cluster/settings", { api, request, _ throws(StoreError) in try api.putClusterSettings(request) })
         add(
             [.get],
             "/_cluster/health/{index}",

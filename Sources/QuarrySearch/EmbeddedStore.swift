@@ -60,6 +60,7 @@ public final class EmbeddedStore: @unchecked Sendable {
     private let lock = NSLock()
     private var indices: [String: StoredIndex] = [:]
     private var templates: [String: IndexTemplate] = [:]
+    private var settings = ClusterSettings()
     private let catalog: DatabaseQueue
     private let lockDescriptor: Int32
 
@@ -123,6 +124,7 @@ public final class EmbeddedStore: @unchecked Sendable {
         )
         var uuid = ""
         var loadedTemplates: [String: IndexTemplate] = [:]
+        var persistent: JSONObject = [:]
         if try catalog.read({ db in try Self.catalogMigrator.hasBeenSuperseded(db) }) {
             throw StoreError.internalFailure(
                 "\(directory.path) was written by a newer Quarry: its catalog schema is past '\(Self.catalogMigrator.migrations.last ?? "")'"
@@ -136,6 +138,9 @@ public final class EmbeddedStore: @unchecked Sendable {
                 uuid = Self.makeUUID()
                 try db.execute(sql: "INSERT INTO settings(key, value) VALUES ('cluster_uuid', ?)", arguments: [uuid])
             }
+            if let stored = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'persistent'") {
+                persistent = try JSON.parse(stored).objectValue ?? [:]
+            }
             for row in try Row.fetchAll(db, sql: "SELECT name, body FROM templates") {
                 let body = try JSON.parse(row["body"] as String)
                 loadedTemplates[row["name"]] = try IndexTemplate(name: row["name"], body: body.objectValue ?? [:])
@@ -143,6 +148,7 @@ public final class EmbeddedStore: @unchecked Sendable {
         }
         clusterUUID = uuid
         templates = loadedTemplates
+        settings.persistent = persistent
         for file in try fileManager.contentsOfDirectory(atPath: indicesDirectory.path)
         where file.hasSuffix(".sqlite") && !file.hasSuffix(".segments.sqlite") {
             let index = try StoredIndex.open(
@@ -350,6 +356,40 @@ public final class EmbeddedStore: @unchecked Sendable {
             throw .internalFailure("could not delete index: \(error)")
         }
         return names
+    }
+
+    // MARK: Cluster settings
+
+    /// The cluster settings in force (see ``ClusterSettings``).
+    public var clusterSettings: ClusterSettings { lock.withLock { settings } }
+
+    /// Applies `PUT /_cluster/settings`: every setting of both parts is checked before any is applied; persistent
+    /// ones are written to the catalog.
+    @discardableResult
+    public func updateClusterSettings(
+        persistent: JSONObject,
+        transient: JSONObject
+    ) throws(StoreError)
+        -> ClusterSettings
+    {
+        try lock.locked { () throws(StoreError) -> ClusterSettings in
+            var updated = settings
+            updated.persistent = try ClusterSettings.apply(persistent, to: settings.persistent, scope: "persistent")
+            updated.transient = try ClusterSettings.apply(transient, to: settings.transient, scope: "transient")
+            let stored = JSON.object(updated.persistent).serialized()
+            do {
+                try catalog.write { db in
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO settings(key, value) VALUES ('persistent', ?)",
+                        arguments: [stored]
+                    )
+                }
+            } catch {
+                throw .internalFailure("could not store the cluster settings: \(error)")
+            }
+            settings = updated
+            return updated
+        }
     }
 
     /// The metadata of the indices an expression names.
