@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import QuarryCore
 import QuarrySearch
 import QuarryServer
 import QuarryStories
@@ -14,9 +15,10 @@ extension Quarry {
         static let configuration = CommandConfiguration(
             abstract: "Serve the Elasticsearch REST API for the embedded store, and run stories (webhooks, schedules).",
             discussion: """
-                Listens on loopback only by default: the Elasticsearch API has no authentication yet, so binding \
-                another address exposes every index to whoever can reach it. Webhooks answer only at \
-                /webhook/<story>/<secret> for stories whose webhook declares a secret.
+                Listens on loopback only by default: the Elasticsearch API has no authentication or TLS yet, so \
+                another --es-host is refused unless --allow-insecure-es-host accepts that every index is then open \
+                to whoever reaches the address. Webhooks answer only at /webhook/<story>/<secret> for stories whose \
+                webhook declares a secret.
                 """
         )
 
@@ -27,6 +29,15 @@ extension Quarry {
 
         @Option(name: .long, help: "Port of the Elasticsearch API (0 picks a free port).")
         var esPort = 9200
+
+        @Flag(
+            name: .long,
+            help: """
+                Let the Elasticsearch API listen on an address other than loopback although it has no \
+                authentication or TLS yet: whoever reaches the address reads and writes every index.
+                """
+        )
+        var allowInsecureEsHost = false
 
         @Option(name: .long, help: "Address of the webhooks.")
         var host = "127.0.0.1"
@@ -40,9 +51,30 @@ extension Quarry {
         @Option(name: .long, help: "Extra certificate authorities (PEM) to trust for HTTPS and SMTP.")
         var caFile: String?
 
+        func validate() throws {
+            guard Self.isLoopback(esHost) || allowInsecureEsHost else {
+                throw ValidationError(
+                    "--es-host \(esHost) is not a loopback address, and the Elasticsearch API has no authentication or "
+                        + "TLS yet: every index would be open to whoever reaches it. Keep the default (127.0.0.1) behind "
+                        + "a proxy that authenticates and terminates TLS, or pass --allow-insecure-es-host to accept it."
+                )
+            }
+        }
+
+        /// `localhost`, 127.0.0.0/8 or ::1.
+        static func isLoopback(_ host: String) -> Bool {
+            host == "localhost" || IPAddress(host.trimmingCharacters(in: ["[", "]"]))?.isLoopback == true
+        }
+
         func run() async throws {
             tuneMemoryAllocator()
             let logger = store.makeLogger()
+            if !Self.isLoopback(esHost) {
+                logger.warning(
+                    "the Elasticsearch API listens beyond loopback without authentication or TLS",
+                    metadata: ["address": "\(esHost)"]
+                )
+            }
             let runtime = try await StoryRuntime(
                 dataDirectory: store.dataDirectory,
                 openStore: true,

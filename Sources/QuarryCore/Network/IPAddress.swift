@@ -34,6 +34,11 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var isIPv4: Bool { high == 0 && low >> 32 == 0xFFFF }
 
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool {
+        isIPv4 ? (low & 0xFFFF_FFFF) >> 24 == 127 : high == 0 && low == 1
+    }
+
     /// The 16 bytes in network order.
     public var bytes: [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
