@@ -103,8 +103,8 @@ extension StoryEngine {
                 if !state.handedOff.isEmpty { state.handedOff.removeAll { $0.id == delivery.id } }
                 ready.append(delivery)
             }
-            // There may be more than this read could return.
-            if due.count >= limit + busy.count { state.queueChanged = true }
+            // A full read may have left more behind.
+            if due.count >= limit { state.queueChanged = true }
             return ready
         }
         if !ready.isEmpty { return (ready, nil) }
