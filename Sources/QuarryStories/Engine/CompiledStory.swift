@@ -12,6 +12,9 @@ struct CompiledStory: Sendable {
         /// The agents whose names appear in this one's options: their events become template variables
         /// (`{{ search.hits }}`, Tines' form without the dot), loaded only for agents that are named.
         var namedAgents: Set<String>
+        /// The named agents written with a dot (`{{ .search.hits }}`): only these may need their latest event in
+        /// the run when the event handled does not descend from them, which costs a read per delivery.
+        var dottedAgents: Set<String>
     }
 
     var story: Story
@@ -29,6 +32,11 @@ struct CompiledStory: Sendable {
         for definition in story.agents {
             // Snake-cased like the names, so that `.Search.hits` and `{{ search.hits }}` both name `search`.
             let optionsText = Story.snakeCase(definition.options.serialized())
+            let named = story.agents.map(\.key).filter { optionsText.contains($0) }
+            // The names right after a dot, snake-cased: `.Search-Results.hits` names `search_results`.
+            let afterDots = definition.options.serialized().split(separator: ".").dropFirst().map { segment in
+                Story.snakeCase(String(segment.prefix { $0.isLetter || $0.isNumber || "_- ".contains($0) }))
+            }
             // The linter has created each agent and parsed each option already; these cannot fail now.
             guard let type = registry[definition.type],
                 let instance = try? type.init(definition: definition),
@@ -39,7 +47,8 @@ struct CompiledStory: Sendable {
                 instance: instance,
                 templates: templates,
                 receivers: story.receivers(of: definition).map(\.key),
-                namedAgents: Set(story.agents.map(\.key).filter { optionsText.contains($0) })
+                namedAgents: Set(named),
+                dottedAgents: Set(named).intersection(afterDots)
             )
         }
         self.agents = agents

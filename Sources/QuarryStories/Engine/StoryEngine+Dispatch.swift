@@ -188,8 +188,8 @@ extension StoryEngine {
     }
 
     /// The events of the agents named in `agent`'s options, which its templates may read (`{{ search.hits }}`,
-    /// `{{ .search.hits }}`): the one each descends from, else that agent's latest in the run; null for an event
-    /// retention removed. Read before rendering, because templates render synchronously.
+    /// `{{ .search.hits }}`): the one each descends from, else, for the dotted form, that agent's latest in the run;
+    /// null for an event retention removed. Read before rendering, because templates render synchronously.
     private func namedEvents(
         _ agent: CompiledStory.Agent,
         of delivery: QueuedDelivery,
@@ -200,8 +200,11 @@ extension StoryEngine {
             let id: Int64?
             if let upstream = lineage[name] {
                 id = upstream
-            } else {
+            } else if agent.dottedAgents.contains(name) {
                 id = try await store.latestEvent(run: delivery.run, agent: name)
+            } else {
+                // `{{ name.path }}` without the dot reads only upstream events; no read for it.
+                id = nil
             }
             guard let id else { continue }
             do {
