@@ -48,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         .target(
@@ -162,7 +163,15 @@ let package = Package(
         ),
         .target(
             name: "QuarryElasticsearchAPI",
-            dependencies: ["QuarryCore", "QuarrySearch"],
+            dependencies: [
+                "QuarryCore",
+                "QuarrySearch",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -189,6 +198,7 @@ let package = Package(
                 "QuarryAgents",
                 "QuarryCapture",
                 "QuarryCore",
+                "QuarryElastic",
                 "QuarryElasticsearchAPI",
                 "QuarryLiquid",
                 "QuarryPacketbeat",
@@ -259,6 +269,7 @@ let package = Package(
             dependencies: [
                 "QuarryAgents",
                 "QuarryCore",
+                "QuarryElasticsearchAPI",
                 "QuarrySearch",
                 "QuarryServer",
                 "QuarryStories",
@@ -267,7 +278,9 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

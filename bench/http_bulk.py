@@ -5,16 +5,19 @@ Prints documents/s; exits non-zero if any item failed.
 """
 import http.client
 import json
+import os
 import sys
 import time
 from urllib.parse import urlparse
 
 url = urlparse(sys.argv[1])
+# quarry serve authenticates every request: bench/run.sh exports the header to send.
+auth = {"Authorization": os.environ["ES_AUTHORIZATION"]} if os.environ.get("ES_AUTHORIZATION") else {}
 path = sys.argv[2]
 batch_items = int(sys.argv[3]) if len(sys.argv) > 3 else 5000
 
 connection = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
-headers = {"Content-Type": "application/x-ndjson"}
+headers = {"Content-Type": "application/x-ndjson", **auth}
 sent = failed = 0
 batch = []
 started = time.monotonic()

@@ -4,12 +4,15 @@ Usage: python3 bench/http_query.py URL RUNS
 """
 import http.client
 import json
+import os
 import statistics
 import sys
 import time
 from urllib.parse import urlparse
 
 url = urlparse(sys.argv[1])
+# quarry serve authenticates every request: bench/run.sh exports the header to send.
+auth = {"Authorization": os.environ["ES_AUTHORIZATION"]} if os.environ.get("ES_AUTHORIZATION") else {}
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
 window = {"range": {"@timestamp": {"gte": "now-4h"}}}
@@ -41,7 +44,7 @@ for name, body in queries.items():
     for _ in range(runs):
         started = time.perf_counter()
         connection.request("POST", "/packetbeat-*/_search", body=payload,
-                           headers={"Content-Type": "application/json"})
+                           headers={"Content-Type": "application/json", **auth})
         response = connection.getresponse()
         data = response.read()
         latencies.append((time.perf_counter() - started) * 1000)

@@ -4,6 +4,7 @@
 #   bench/run.sh ingest [DOCS]    quarry bulk, POST /_bulk and the in-process _bulk path vs a plain SQLite insert
 #   bench/run.sh query [DOCS]     load DOCS documents with quarry bulk, then the hunt's search latencies (in
 #                                 process and over HTTP) and the server's peak RSS
+#   bench/run.sh security [DOCS]  the hunt's search with an API key on every request against security off
 #
 # Work files go to bench/out (ignored by git); the generated data is regenerated each run.
 set -euo pipefail
@@ -28,6 +29,10 @@ fi
 $quarry sample template > "$out/template.json"
 ls -la "$out/dns.ndjson"
 
+# The servers' elastic user, and the header the Python scripts send (bench/http_*.py read ES_AUTHORIZATION).
+export QUARRY_ELASTIC_PASSWORD=quarry-bench-password
+export ES_AUTHORIZATION="Basic $(printf 'elastic:%s' "$QUARRY_ELASTIC_PASSWORD" | base64)"
+
 start_server() {
     rm -rf "$out/server"
     $quarry serve --data "$out/server" --es-port 0 --log-level error > "$out/serve.log" &
@@ -35,6 +40,7 @@ start_server() {
     for _ in $(seq 50); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
     url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
     curl -s -X PUT "$url/_index_template/packetbeat" -H 'Content-Type: application/json' \
+        -H "Authorization: $ES_AUTHORIZATION" \
         --data-binary @"$out/template.json" > /dev/null
 }
 
@@ -69,8 +75,27 @@ query)
     echo "server peak RSS: $(grep VmHWM /proc/$server/status)"
     kill "$server"; wait "$server" || true
     ;;
+security)
+    # The reference query with an API key checked on every request against the same query with security off.
+    rm -rf "$out/secured" "$out/open"
+    $quarry index template packetbeat --body @"$out/template.json" --data "$out/secured" > /dev/null
+    $quarry bulk "$out/dns.ndjson" --data "$out/secured" > /dev/null
+    cp -r "$out/secured" "$out/open"
+    $quarry serve --data "$out/open" --es-port 0 --no-es-authentication --log-level error > "$out/open.log" &
+    open_server=$!
+    $quarry serve --data "$out/secured" --es-port 0 --log-level error > "$out/secured.log" &
+    secured_server=$!
+    for _ in $(seq 100); do
+        grep -q listening "$out/open.log" 2>/dev/null && grep -q listening "$out/secured.log" 2>/dev/null && break
+        sleep 0.2
+    done
+    key=$($quarry es api-key create --data "$out/secured" --name bench --index 'packetbeat-*' | sed -n 's/^encoded: *//p')
+    python3 bench/http_security.py "$(grep -o 'http://[0-9.:]*' "$out/open.log")" \
+        "$(grep -o 'http://[0-9.:]*' "$out/secured.log")" "$key" 1000
+    kill "$open_server" "$secured_server"; wait "$open_server" "$secured_server" || true
+    ;;
 *)
-    echo "usage: bench/run.sh ingest|query [DOCS]" >&2
+    echo "usage: bench/run.sh ingest|query|security [DOCS]" >&2
     exit 2
     ;;
 esac

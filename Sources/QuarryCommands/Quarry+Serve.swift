@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import QuarryCore
+import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 import QuarryStories
@@ -15,10 +16,17 @@ extension Quarry {
         static let configuration = CommandConfiguration(
             abstract: "Serve the Elasticsearch REST API for the embedded store, and run stories (webhooks, schedules).",
             discussion: """
-                Listens on loopback only by default: the Elasticsearch API has no authentication or TLS yet, so \
-                another --es-host is refused unless --allow-insecure-es-host accepts that every index is then open \
-                to whoever reaches the address. Webhooks answer only at /webhook/<story>/<secret> for stories whose \
-                webhook declares a secret.
+                Every request to the Elasticsearch API is authenticated, as on a secured Elasticsearch cluster: Basic \
+                (users) or ApiKey. On first start the elastic superuser is created with the password in \
+                $QUARRY_ELASTIC_PASSWORD, or a generated one printed once (reset it with `quarry users \
+                reset-password elastic`). Mint API keys with `quarry es api-key create` or POST /_security/api_key.
+
+                Listens on loopback only by default: the API has no TLS yet, so another --es-host is refused unless \
+                --allow-insecure-es-host accepts that passwords and data then cross the network in clear. Webhooks \
+                answer only at /webhook/<story>/<secret> for stories whose webhook declares a secret.
+
+                Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the data directory or a story cannot \
+                be loaded or an address cannot be bound, 64 for a usage error.
                 """
         )
 
@@ -33,11 +41,29 @@ extension Quarry {
         @Flag(
             name: .long,
             help: """
-                Let the Elasticsearch API listen on an address other than loopback although it has no \
-                authentication or TLS yet: whoever reaches the address reads and writes every index.
+                Let the Elasticsearch API listen on an address other than loopback although it has no TLS yet: \
+                passwords, API keys and documents cross the network in clear.
                 """
         )
         var allowInsecureEsHost = false
+
+        @Option(
+            name: .long,
+            help: """
+                A role given to requests without credentials (Elasticsearch's anonymous access; repeatable). \
+                Without it, such requests are answered 401.
+                """
+        )
+        var esAnonymousRole: [String] = []
+
+        @Flag(
+            name: .long,
+            help: """
+                Serve the Elasticsearch API without authentication (as Elasticsearch with security disabled): \
+                whoever reaches it reads and writes every index. Loopback only.
+                """
+        )
+        var noEsAuthentication = false
 
         @Option(name: .long, help: "Address of the webhooks.")
         var host = "127.0.0.1"
@@ -54,10 +80,16 @@ extension Quarry {
         func validate() throws {
             guard Self.isLoopback(esHost) || allowInsecureEsHost else {
                 throw ValidationError(
-                    "--es-host \(esHost) is not a loopback address, and the Elasticsearch API has no authentication or "
-                        + "TLS yet: every index would be open to whoever reaches it. Keep the default (127.0.0.1) behind "
-                        + "a proxy that authenticates and terminates TLS, or pass --allow-insecure-es-host to accept it."
+                    "--es-host \(esHost) is not a loopback address, and the Elasticsearch API has no TLS yet: "
+                        + "passwords, API keys and documents would cross the network in clear. Keep the default "
+                        + "(127.0.0.1) behind a proxy that terminates TLS, or pass --allow-insecure-es-host to accept it."
                 )
+            }
+            if noEsAuthentication, !Self.isLoopback(esHost) {
+                throw ValidationError("--no-es-authentication is refused with a non-loopback --es-host")
+            }
+            if noEsAuthentication, !esAnonymousRole.isEmpty {
+                throw ValidationError("--es-anonymous-role has no meaning with --no-es-authentication")
             }
         }
 
@@ -71,9 +103,12 @@ extension Quarry {
             let logger = store.makeLogger()
             if !Self.isLoopback(esHost) {
                 logger.warning(
-                    "the Elasticsearch API listens beyond loopback without authentication or TLS",
+                    "the Elasticsearch API listens beyond loopback without TLS",
                     metadata: ["address": "\(esHost)"]
                 )
+            }
+            if noEsAuthentication {
+                logger.warning("the Elasticsearch API answers without authentication (--no-es-authentication)")
             }
             let runtime = try await StoryRuntime(
                 dataDirectory: store.dataDirectory,
@@ -83,6 +118,7 @@ extension Quarry {
                 logger: logger
             )
             guard let embedded = runtime.store else { return }
+            let security = noEsAuthentication ? nil : try openSecurity(logger: logger)
             if let stories {
                 for file in try FileManager.default.contentsOfDirectory(atPath: stories).sorted()
                 where [".yaml", ".yml", ".json"].contains(where: file.hasSuffix) {
@@ -111,6 +147,7 @@ extension Quarry {
             let host = esHost
             let application = buildElasticsearchApplication(
                 store: embedded,
+                security: security,
                 configuration: .init(host: host, port: esPort),
                 logger: logger
             ) { port in
@@ -126,6 +163,30 @@ extension Quarry {
             )
             try await group.run()
             await runtime.shutdown()
+        }
+
+        /// Opens the security index and creates the elastic user on first start, printing its password when it was
+        /// generated (once: it is stored only as a hash).
+        func openSecurity(logger: Logger) throws -> ElasticsearchSecurity {
+            let security = try ElasticsearchSecurity(
+                directory: store.dataDirectory,
+                configuration: .init(anonymousRoles: esAnonymousRole),
+                logger: logger
+            )
+            let given = ProcessInfo.processInfo.environment["QUARRY_ELASTIC_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+            if let generated = try security.bootstrapElasticUser(password: given) {
+                FileHandle.standardOutput.write(
+                    Data(
+                        """
+                        Created the elastic superuser. Its password, shown this once (reset it with \
+                        `quarry users reset-password elastic`):
+                          \(generated)
+
+                        """.utf8
+                    )
+                )
+            }
+            return security
         }
     }
 }

@@ -15,9 +15,8 @@ public struct Quarry: AsyncParsableCommand {
         commandName: "quarry",
         abstract: "Self-hosted threat hunting: stories of agents over an embedded Elasticsearch-compatible store.",
         subcommands: [
-            Hunt.self, StoryCommand.self, Runs.self, Credentials.self, Resources.self, Serve.self, Index.self,
-            Bulk.self,
-            Ingest.self, Search.self, Template.self, Demo.self, Sample.self,
+            Hunt.self, StoryCommand.self, Runs.self, Credentials.self, Resources.self, Serve.self, Users.self, Es.self,
+            Index.self, Bulk.self, Ingest.self, Search.self, Template.self, Demo.self, Sample.self,
         ]
     )
 

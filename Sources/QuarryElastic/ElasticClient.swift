@@ -39,6 +39,11 @@ public struct ElasticClient: Sendable {
         self.httpClient = httpClient
     }
 
+    /// A client on AsyncHTTPClient's process-wide shared client (the CLI's one-off calls).
+    public init(url: String, authorization: String?) {
+        self.init(url: url, authorization: authorization, httpClient: .shared)
+    }
+
     /// The `Authorization` header value for a stored secret: `id:key` becomes `ApiKey base64(id:key)` (as
     /// Elasticsearch's API key documentation builds it); a value that already names its scheme (`ApiKey`, `Basic`,
     /// `Bearer`) is used as it is; anything else is taken as an encoded API key.
@@ -65,19 +70,43 @@ public struct ElasticClient: Sendable {
         return try await send(.POST, path: "/\(encodedIndex)/_search", body: body, action: "search on \(url)/\(index)")
     }
 
+    /// Sends any request of the REST API (`GET /`, `POST /_security/api_key`, …) and returns its JSON answer.
+    /// - Parameters:
+    ///   - path: The path and query, starting with `/`, already percent-encoded.
+    /// - Throws: ``ElasticError`` as ``search(index:body:)``.
+    public func perform(_ method: Method, _ path: String, body: JSON? = nil) async throws(ElasticError) -> JSON {
+        try await send(
+            HTTPMethod(rawValue: method.rawValue),
+            path: path,
+            body: body,
+            action: "\(method.rawValue) \(url)\(path)"
+        )
+    }
+
+    /// The HTTP methods of Elasticsearch's REST API.
+    public enum Method: String, Sendable {
+        case get = "GET"
+        case post = "POST"
+        case put = "PUT"
+        case delete = "DELETE"
+        case head = "HEAD"
+    }
+
     private func send(
         _ method: HTTPMethod,
         path: String,
-        body: JSON,
+        body: JSON?,
         action: String
     ) async throws(ElasticError)
         -> JSON
     {
         var request = HTTPClientRequest(url: url + path)
         request.method = method
-        request.headers.add(name: "Content-Type", value: "application/json")
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
-        request.body = .bytes(ByteBuffer(bytes: body.serializedBytes()))
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body.serializedBytes()))
+        }
         let status: HTTPResponseStatus
         let bytes: ByteBuffer
         do {

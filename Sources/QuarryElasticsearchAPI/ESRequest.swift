@@ -16,19 +16,33 @@ public struct ESRequest: Sendable {
     public var path: [String]
     public var parameters: [String: String]
     public var body: [UInt8]
+    /// The `Authorization` header, read by ``ElasticsearchAPI/handle(_:)`` when security is on.
+    public var authorization: String?
+    /// The client's address, for throttling failed authentications.
+    public var remoteAddress: String?
+    /// The caller, once authenticated.
+    var authentication: Authentication = .internal
 
-    public init(method: Method, path: [String], parameters: [String: String] = [:], body: [UInt8] = []) {
+    public init(
+        method: Method,
+        path: [String],
+        parameters: [String: String] = [:],
+        body: [UInt8] = [],
+        authorization: String? = nil
+    ) {
         self.method = method
         self.path = path
         self.parameters = parameters
         self.body = body
+        self.authorization = authorization
     }
 
     /// Splits a request target (`/logs/_search?size=1&pretty`) into decoded path components and parameters.
     /// - Throws: ``StoreError`` when a component or parameter is not valid UTF-8 once decoded, as Elasticsearch
     ///   refuses such requests rather than reading replacement characters.
-    public init(method: Method, target: String, body: [UInt8] = []) throws(StoreError) {
+    public init(method: Method, target: String, body: [UInt8] = [], authorization: String? = nil) throws(StoreError) {
         let (pathPart, queryPart) = Self.split(target)
+        self.authorization = authorization
         self.method = method
         path = []
         for component in pathPart.split(separator: "/", omittingEmptySubsequences: true) {

@@ -274,7 +274,8 @@ extension ElasticsearchAPI {
     func bulk(_ request: ESRequest, defaultIndex: String?) throws(StoreError) -> ESResponse {
         let started = ContinuousClock.now
         let forced = try checkRefresh(request)
-        let parsed = try BulkParser(body: request.body, defaultIndex: defaultIndex).parse()
+        var parsed = try BulkParser(body: request.body, defaultIndex: defaultIndex).parse()
+        authorizeItems(&parsed, request.authentication)
         let written = store.bulk(parsed.compactMap(\.item))
         var results = written.makeIterator()
         var items: [UInt8] = []
@@ -297,6 +298,34 @@ extension ElasticsearchAPI {
         body += items
         body += Array("]}".utf8)
         return ESResponse(status: 200, body: .serializedJSON(body))
+    }
+}
+
+extension ElasticsearchAPI {
+    /// Fails the items of a bulk request that the caller may not perform, as Elasticsearch does: each with its own
+    /// 403, the others written.
+    func authorizeItems(_ entries: inout [BulkParser.Entry], _ authentication: Authentication) {
+        let actions = [Action.indexDocument, Action.createDocument, Action.update, Action.delete, Action.autoCreate]
+        guard let table = authentication.indexTable(for: actions, store: store) else { return }
+        for position in entries.indices {
+            guard let item = entries[position].item else { continue }
+            let action: String
+            switch item.operation {
+            case .index(let request): action = request.createOnly ? Action.createDocument : Action.indexDocument
+            case .update: action = Action.update
+            case .delete: action = Action.delete
+            }
+            do {
+                if case .index = item.operation {
+                    try authentication.checkDocumentWrite(action, index: item.index, table: table)
+                } else {
+                    try authentication.checkNamed(action, item.index, table: table)
+                }
+            } catch {
+                entries[position].item = nil
+                entries[position].failure = .failure(index: item.index, id: item.operation.id ?? "", error)
+            }
+        }
     }
 }
 

@@ -26,11 +26,17 @@ extension ElasticsearchAPI {
     }
 
     func deleteIndex(_ request: ESRequest, _ expression: String) throws(StoreError) -> ESResponse {
+        try checkDestructive(expression)
+        try store.deleteIndices(expression, options: try request.indicesOptions(.strict))
+        return .acknowledged
+    }
+
+    /// Refuses a delete by pattern while `action.destructive_requires_name` is on; checked before security narrows
+    /// the pattern to the caller's indices, which would otherwise read as names.
+    func checkDestructive(_ expression: String) throws(StoreError) {
         if store.clusterSettings.destructiveRequiresName, Self.namesByPattern(expression) {
             throw .illegalArgument("Wildcard expressions or all indices are not allowed")
         }
-        try store.deleteIndices(expression, options: try request.indicesOptions(.strict))
-        return .acknowledged
     }
 
     /// Whether an index expression names indices by a pattern (`*`, `_all`) rather than by name, which
@@ -143,8 +149,40 @@ extension ElasticsearchAPI {
                 status: 400
             )
         }
+        try authorizeAliasActions(actions, request.authentication)
         try store.updateAliases(actions)
         return ESResponse(json: ["acknowledged": true, "errors": false])
+    }
+
+    /// Every index and alias an `_aliases` action names must allow `indices:admin/aliases` (a `remove_index` action,
+    /// `indices:admin/delete`); patterns must be covered as a whole, since the actions are applied as written.
+    private func authorizeAliasActions(_ actions: [JSON], _ authentication: Authentication) throws(StoreError) {
+        guard let table = authentication.indexTable(for: [Action.aliases, Action.deleteIndex], store: store) else {
+            return
+        }
+        for action in actions {
+            guard let (kind, body) = action.objectValue?.first, let object = body.objectValue else { continue }
+            let verb = kind == "remove_index" ? Action.deleteIndex : Action.aliases
+            var names: [String] = []
+            for key in ["index", "indices", "alias", "aliases"] {
+                if let value = object[key] {
+                    names += value.arrayValue?.compactMap(\.stringValue) ?? [value.stringValue ?? ""]
+                }
+            }
+            for name in names where !name.isEmpty {
+                if name.contains("*") {
+                    guard
+                        authentication.layers.allSatisfy({ layer in
+                            layer.indices.contains { rule in
+                                rule.names.contains { $0.covers(name) } && rule.privileges.contains { $0.grants(verb) }
+                            }
+                        })
+                    else { throw authentication.indicesDenied(verb, [name]) }
+                } else {
+                    try authentication.checkNamed(verb, name, table: table)
+                }
+            }
+        }
     }
 
     func resolveIndex(_ request: ESRequest, _ expression: String) throws(StoreError) -> ESResponse {

@@ -23,6 +23,7 @@ extension ElasticsearchAPI {
             )
         }
         var responses: [JSON] = []
+        let table = request.authentication.indexTable(for: [Action.multiGet], store: store)
         for specification in specifications {
             let id = specification["_id"]?.stringValue ?? specification["_id"]?.intValue.map { String($0) }
             guard let index = specification["_index"]?.stringValue ?? defaultIndex, let id else {
@@ -46,6 +47,7 @@ extension ElasticsearchAPI {
                 }
             }
             do {
+                try request.authentication.checkNamed(Action.multiGet, index, table: table)
                 responses.append(try getDocument(get, index, id, sourceOnly: false).json ?? .null)
             } catch {
                 responses.append(["_index": .string(index), "_id": .string(id), "error": error.json])
@@ -97,8 +99,15 @@ extension ElasticsearchAPI {
             for key in ["rest_total_hits_as_int", "typed_keys"] {
                 if let value = request.parameters[key] { search.parameters[key] = value }
             }
-            search.path = [index ?? "_all", "_search"]
             do {
+                if let narrowed = try request.authentication.authorizeIndices(
+                    index,
+                    action: Action.search,
+                    store: store
+                ) {
+                    index = narrowed
+                }
+                search.path = [index ?? "_all", "_search"]
                 guard case .object(var object) = try self.search(search, index).json ?? .null else { continue }
                 object["status"] = 200
                 responses.append(.object(object))

@@ -9,18 +9,38 @@ public import QuarrySearch
 /// `,`.
 public struct ElasticsearchAPI: Sendable {
     public let store: EmbeddedStore
+    /// Authentication and authorization of every request, or `nil` for in-process use by the process itself (the
+    /// CLI, stories' searches), which holds the data directory anyway. Listeners are built with it.
+    public let security: ElasticsearchSecurity?
     /// The version reported by `GET /`.
     public static let version = "8.17.0"
 
-    public init(store: EmbeddedStore) {
+    public init(store: EmbeddedStore, security: ElasticsearchSecurity? = nil) {
         self.store = store
+        self.security = security
     }
 
     typealias Handler = @Sendable (ElasticsearchAPI, ESRequest, [String: String]) throws(StoreError) -> ESResponse
 
+    /// What a route needs the caller to be allowed, checked before its handler runs.
+    enum RouteAccess: Sendable {
+        /// A cluster action.
+        case cluster(String)
+        /// An index action on the expression in `captures[capture]` (every index when absent), which is replaced by
+        /// what the caller may use (``Authentication/authorizeIndices(_:action:store:)``).
+        case indices(String, capture: String = "index")
+        /// The write of one document to `captures["index"]`, creating the index if needed.
+        case document(create: Bool)
+        /// Several operations (`_bulk`, `_mget`, `_msearch`, `_aliases`): the handler checks each item.
+        case items
+        /// Any authenticated caller; the handler checks what depends on the body (the security APIs).
+        case authenticated
+    }
+
     struct Route: Sendable {
         var methods: Set<ESRequest.Method>
         var pattern: [String]
+        var access: RouteAccess
         var handler: Handler
 
         /// The captured components when `path` fits this route.
@@ -41,76 +61,128 @@ public struct ElasticsearchAPI: Sendable {
 
     static let routes: [Route] = {
         var routes: [Route] = []
-        func add(_ methods: [ESRequest.Method], _ path: String, _ handler: @escaping Handler) {
+        func add(_ methods: [ESRequest.Method], _ path: String, _ access: RouteAccess, _ handler: @escaping Handler) {
             let pattern = path.split(separator: "/").map(String.init)
-            routes.append(Route(methods: Set(methods), pattern: pattern, handler: handler))
+            routes.append(Route(methods: Set(methods), pattern: pattern, access: access, handler: handler))
         }
+        addSecurityRoutes(add)
         // Cluster and node.
-        add([.get], "/", { api, request, _ throws(StoreError) in api.info(request) })
-        add([.head], "/", { _, _, _ throws(StoreError) in ESResponse(status: 200, body: .empty) })
-        add([.get], "/_cluster/health", { api, request, _ throws(StoreError) in try api.clusterHealth(request, nil) })
-        add([.get], "/_cluster/settings", { api, request, _ throws(StoreError) in try api.getClusterSettings(request) })
-        add([.put], "/_cluster/settings", { api, request, _ throws(StoreError) in try api.putClusterSettings(request) })
+        add([.get], "/", .cluster(Action.main), { api, request, _ throws(StoreError) in api.info(request) })
+        add(
+            [.head],
+            "/",
+            .cluster(Action.main),
+            { _, _, _ throws(StoreError) in ESResponse(status: 200, body: .empty) }
+        )
+        add(
+            [.get],
+            "/_cluster/health",
+            .cluster(Action.health),
+            { api, request, _ throws(StoreError) in try api.clusterHealth(request, nil) }
+        )
+        add(
+            [.get],
+            "/_cluster/settings",
+            .cluster(Action.getSettings),
+            { api, request, _ throws(StoreError) in try api.getClusterSettings(request) }
+        )
+        add(
+            [.put],
+            "/_cluster/settings",
+            .cluster(Action.updateSettings),
+            { api, request, _ throws(StoreError) in try api.putClusterSettings(request) }
+        )
         add(
             [.get],
             "/_cluster/health/{index}",
+            .cluster(Action.health),
             { api, request, c throws(StoreError) in try api.clusterHealth(request, c["index"]) }
         )
-        add([.get], "/_cat/indices", { api, request, _ throws(StoreError) in try api.catIndices(request, nil) })
+        add(
+            [.get],
+            "/_cat/indices",
+            .indices(Action.getIndexSettings),
+            { api, request, c throws(StoreError) in try api.catIndices(request, c["index"]) }
+        )
         add(
             [.get],
             "/_cat/indices/{index}",
+            .indices(Action.getIndexSettings),
             { api, request, c throws(StoreError) in try api.catIndices(request, c["index"]) }
         )
-        add([.get], "/_cat/health", { api, request, _ throws(StoreError) in try api.catHealth(request) })
-        add([.get], "/_cat/count", { api, request, _ throws(StoreError) in try api.catCount(request, nil) })
+        add(
+            [.get],
+            "/_cat/health",
+            .cluster(Action.health),
+            { api, request, _ throws(StoreError) in try api.catHealth(request) }
+        )
+        add(
+            [.get],
+            "/_cat/count",
+            .indices(Action.search),
+            { api, request, c throws(StoreError) in try api.catCount(request, c["index"]) }
+        )
         add(
             [.get],
             "/_cat/count/{index}",
+            .indices(Action.search),
             { api, request, c throws(StoreError) in try api.catCount(request, c["index"]) }
         )
         // Templates.
         add(
             [.put, .post],
             "/_index_template/{name}",
+            .cluster(Action.putTemplate),
             { api, request, c throws(StoreError) in try api.putTemplate(request, c["name"]!) }
         )
-        add([.get], "/_index_template", { api, request, _ throws(StoreError) in try api.getTemplates(request, nil) })
+        add(
+            [.get],
+            "/_index_template",
+            .cluster(Action.getTemplate),
+            { api, request, _ throws(StoreError) in try api.getTemplates(request, nil) }
+        )
         add(
             [.get],
             "/_index_template/{name}",
+            .cluster(Action.getTemplate),
             { api, request, c throws(StoreError) in try api.getTemplates(request, c["name"]) }
         )
         add(
             [.head],
             "/_index_template/{name}",
+            .cluster(Action.getTemplate),
             { api, request, c throws(StoreError) in api.templateExists(c["name"]!) }
         )
         add(
             [.delete],
             "/_index_template/{name}",
+            .cluster(Action.deleteTemplate),
             { api, request, c throws(StoreError) in try api.deleteTemplate(c["name"]!) }
         )
         // Documents.
         add(
             [.post, .put],
             "/_bulk",
+            .items,
             { api, request, _ throws(StoreError) in try api.bulk(request, defaultIndex: nil) }
         )
         add(
             [.post, .put],
             "/{index}/_bulk",
+            .items,
             { api, request, c throws(StoreError) in try api.bulk(request, defaultIndex: c["index"]) }
         )
         add(
             [.post],
             "/{index}/_doc",
+            .document(create: false),
             { api, request, c throws(StoreError) in try api.indexDocument(request, c["index"]!, id: nil, create: false)
             }
         )
         add(
             [.put, .post],
             "/{index}/_doc/{id}",
+            .document(create: false),
             { api, request, c throws(StoreError) in
                 try api.indexDocument(request, c["index"]!, id: c["id"], create: false)
             }
@@ -118,6 +190,7 @@ public struct ElasticsearchAPI: Sendable {
         add(
             [.put, .post],
             "/{index}/_create/{id}",
+            .document(create: true),
             { api, request, c throws(StoreError) in
                 try api.indexDocument(request, c["index"]!, id: c["id"], create: true)
             }
@@ -125,6 +198,7 @@ public struct ElasticsearchAPI: Sendable {
         add(
             [.get],
             "/{index}/_doc/{id}",
+            .indices(Action.get),
             { api, request, c throws(StoreError) in
                 try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: false)
             }
@@ -132,11 +206,13 @@ public struct ElasticsearchAPI: Sendable {
         add(
             [.head],
             "/{index}/_doc/{id}",
+            .indices(Action.get),
             { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) }
         )
         add(
             [.get],
             "/{index}/_source/{id}",
+            .indices(Action.get),
             { api, request, c throws(StoreError) in
                 try api.getDocument(request, c["index"]!, c["id"]!, sourceOnly: true)
             }
@@ -144,130 +220,207 @@ public struct ElasticsearchAPI: Sendable {
         add(
             [.head],
             "/{index}/_source/{id}",
+            .indices(Action.get),
             { api, request, c throws(StoreError) in try api.documentExists(request, c["index"]!, c["id"]!) }
         )
         add(
             [.delete],
             "/{index}/_doc/{id}",
+            .indices(Action.delete),
             { api, request, c throws(StoreError) in try api.deleteDocument(request, c["index"]!, c["id"]!) }
         )
         add(
             [.post],
             "/{index}/_update/{id}",
+            .indices(Action.update),
             { api, request, c throws(StoreError) in try api.updateDocument(request, c["index"]!, c["id"]!) }
         )
         // Search.
-        add([.get, .post], "/_search", { api, request, _ throws(StoreError) in try api.search(request, nil) })
+        add(
+            [.get, .post],
+            "/_search",
+            .indices(Action.search),
+            { api, request, c throws(StoreError) in try api.search(request, c["index"]) }
+        )
         add(
             [.get, .post],
             "/{index}/_search",
+            .indices(Action.search),
             { api, request, c throws(StoreError) in try api.search(request, c["index"]) }
         )
-        add([.get, .post], "/_mget", { api, request, _ throws(StoreError) in try api.multiGet(request, nil) })
+        add([.get, .post], "/_mget", .items, { api, request, _ throws(StoreError) in try api.multiGet(request, nil) })
         add(
             [.get, .post],
             "/{index}/_mget",
+            .items,
             { api, request, c throws(StoreError) in try api.multiGet(request, c["index"]) }
         )
-        add([.get, .post], "/_msearch", { api, request, _ throws(StoreError) in try api.multiSearch(request, nil) })
+        add(
+            [.get, .post],
+            "/_msearch",
+            .items,
+            { api, request, _ throws(StoreError) in try api.multiSearch(request, nil) }
+        )
         add(
             [.get, .post],
             "/{index}/_msearch",
+            .items,
             { api, request, c throws(StoreError) in try api.multiSearch(request, c["index"]) }
         )
-        add([.get, .post], "/_count", { api, request, _ throws(StoreError) in try api.count(request, nil) })
+        add(
+            [.get, .post],
+            "/_count",
+            .indices(Action.search),
+            { api, request, c throws(StoreError) in try api.count(request, c["index"]) }
+        )
         add(
             [.get, .post],
             "/{index}/_count",
+            .indices(Action.search),
             { api, request, c throws(StoreError) in try api.count(request, c["index"]) }
         )
         // Indices.
-        add([.post, .get], "/_refresh", { api, request, _ throws(StoreError) in try api.refresh(request, nil) })
+        add(
+            [.post, .get],
+            "/_refresh",
+            .indices(Action.refresh),
+            { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
+        )
         add(
             [.post, .get],
             "/{index}/_refresh",
+            .indices(Action.refresh),
             { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
         )
-        add([.post, .get], "/_flush", { api, request, _ throws(StoreError) in try api.refresh(request, nil) })
+        add(
+            [.post, .get],
+            "/_flush",
+            .indices(Action.flush),
+            { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
+        )
         add(
             [.post, .get],
             "/{index}/_flush",
+            .indices(Action.flush),
             { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
         )
-        add([.get], "/_mapping", { api, request, _ throws(StoreError) in try api.getMapping(request, nil) })
+        add(
+            [.get],
+            "/_mapping",
+            .indices(Action.getMapping),
+            { api, request, c throws(StoreError) in try api.getMapping(request, c["index"]) }
+        )
         add(
             [.get],
             "/{index}/_mapping",
+            .indices(Action.getMapping),
             { api, request, c throws(StoreError) in try api.getMapping(request, c["index"]) }
         )
         add(
             [.put, .post],
             "/{index}/_mapping",
+            .indices(Action.putMapping),
             { api, request, c throws(StoreError) in try api.putMapping(request, c["index"]!) }
         )
-        add([.get], "/_settings", { api, request, _ throws(StoreError) in try api.getSettings(request, nil) })
+        add(
+            [.get],
+            "/_settings",
+            .indices(Action.getIndexSettings),
+            { api, request, c throws(StoreError) in try api.getSettings(request, c["index"]) }
+        )
         add(
             [.get],
             "/{index}/_settings",
+            .indices(Action.getIndexSettings),
             { api, request, c throws(StoreError) in try api.getSettings(request, c["index"]) }
         )
         add(
             [.put],
             "/{index}/_settings",
+            .indices(Action.updateIndexSettings),
             { api, request, c throws(StoreError) in try api.putSettings(request, c["index"]!) }
         )
         add(
             [.get],
             "/_alias",
-            { api, request, _ throws(StoreError) in try api.getAliases(request, indices: nil, names: nil) }
+            .indices(Action.getAliases),
+            { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: nil) }
         )
         add(
             [.get],
             "/_alias/{name}",
-            { api, request, c throws(StoreError) in try api.getAliases(request, indices: nil, names: c["name"]) }
+            .indices(Action.getAliases),
+            { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: c["name"]) }
         )
         add(
             [.head],
             "/_alias/{name}",
-            { api, request, c throws(StoreError) in api.aliasExists(request, indices: nil, names: c["name"]!) }
+            .indices(Action.getAliases),
+            { api, request, c throws(StoreError) in api.aliasExists(request, indices: c["index"], names: c["name"]!) }
         )
         add(
             [.get],
             "/{index}/_alias",
+            .indices(Action.getAliases),
             { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: nil) }
         )
         add(
             [.get],
             "/{index}/_alias/{name}",
+            .indices(Action.getAliases),
             { api, request, c throws(StoreError) in try api.getAliases(request, indices: c["index"], names: c["name"]) }
         )
         add(
             [.head],
             "/{index}/_alias/{name}",
+            .indices(Action.getAliases),
             { api, request, c throws(StoreError) in api.aliasExists(request, indices: c["index"], names: c["name"]!) }
         )
         for path in ["/{index}/_alias/{name}", "/{index}/_aliases/{name}"] {
             add(
                 [.put, .post],
                 path,
+                .indices(Action.aliases),
                 { api, request, c throws(StoreError) in try api.putAlias(request, c["index"]!, c["name"]!) }
             )
             add(
                 [.delete],
                 path,
+                .indices(Action.aliases),
                 { api, request, c throws(StoreError) in try api.deleteAlias(request, c["index"]!, c["name"]!) }
             )
         }
-        add([.post], "/_aliases", { api, request, _ throws(StoreError) in try api.updateAliases(request) })
+        add([.post], "/_aliases", .items, { api, request, _ throws(StoreError) in try api.updateAliases(request) })
         add(
             [.get],
             "/_resolve/index/{name}",
+            .indices(Action.resolveIndex, capture: "name"),
             { api, request, c throws(StoreError) in try api.resolveIndex(request, c["name"]!) }
         )
-        add([.put], "/{index}", { api, request, c throws(StoreError) in try api.createIndex(request, c["index"]!) })
-        add([.get], "/{index}", { api, request, c throws(StoreError) in try api.getIndex(request, c["index"]!) })
-        add([.head], "/{index}", { api, request, c throws(StoreError) in try api.indexExists(request, c["index"]!) })
-        add([.delete], "/{index}", { api, request, c throws(StoreError) in try api.deleteIndex(request, c["index"]!) })
+        add(
+            [.put],
+            "/{index}",
+            .indices(Action.createIndex),
+            { api, request, c throws(StoreError) in try api.createIndex(request, c["index"]!) }
+        )
+        add(
+            [.get],
+            "/{index}",
+            .indices(Action.getIndex),
+            { api, request, c throws(StoreError) in try api.getIndex(request, c["index"]!) }
+        )
+        add(
+            [.head],
+            "/{index}",
+            .indices(Action.getIndex),
+            { api, request, c throws(StoreError) in try api.indexExists(request, c["index"]!) }
+        )
+        add(
+            [.delete],
+            "/{index}",
+            .indices(Action.deleteIndex),
+            { api, request, c throws(StoreError) in try api.deleteIndex(request, c["index"]!) }
+        )
         return routes
     }()
 
@@ -296,6 +449,9 @@ public struct ElasticsearchAPI: Sendable {
         "max_concurrent_shard_requests", "pre_filter_shard_size", "scroll", "seq_no_primary_term",
         "terminate_after", "track_scores", "explain", "stats", "docvalue_fields", "min_score",
         "include_named_queries_score", "force_synthetic_source", "max_concurrent_searches",
+        // Security.
+        "id", "name", "owner", "realm_name", "username", "with_limited_by", "active_only", "with_profile_uid",
+        "usernames",
     ]
 
     /// Parameters every endpoint reads, checked as Elasticsearch checks them (`pretty=maybe` and `timeout=banana`
@@ -307,8 +463,29 @@ public struct ElasticsearchAPI: Sendable {
         }
     }
 
-    /// Answers one request, never throwing: errors become ES error responses.
+    /// Answers one request, never throwing: errors become ES error responses. With ``security``, the request is
+    /// authenticated from its `authorization` first.
     public func handle(_ request: ESRequest) -> ESResponse {
+        guard let security else { return handle(request, as: .internal) }
+        let path = "/" + request.path.joined(separator: "/")
+        switch security.authenticate(
+            authorization: request.authorization,
+            remoteAddress: request.remoteAddress,
+            path: path
+        ) {
+        case .success(let authentication):
+            return handle(request, as: authentication)
+        case .failure(let error):
+            var response = ESResponse.error(error)
+            for value in ElasticsearchSecurity.wwwAuthenticate { response.headers.append(("WWW-Authenticate", value)) }
+            return response
+        }
+    }
+
+    /// Answers one request on behalf of an authenticated caller.
+    public func handle(_ request: ESRequest, as authentication: Authentication) -> ESResponse {
+        var request = request
+        request.authentication = authentication
         let path = "/" + request.path.joined(separator: "/")
         var matchedPath = false
         for route in Self.routes {
@@ -322,6 +499,7 @@ public struct ElasticsearchAPI: Sendable {
             }
             do {
                 try Self.validateCommonParameters(request)
+                let captures = try authorize(route.access, captures, request, authentication)
                 var response = try route.handler(self, request, captures)
                 if request.method == .head { response.body = .empty }
                 return try postProcess(response, request)
@@ -349,6 +527,39 @@ public struct ElasticsearchAPI: Sendable {
                 "status": 400,
             ]
         )
+    }
+
+    /// Checks a route's access for the caller; returns the captures with index expressions narrowed to what the caller
+    /// may use.
+    private func authorize(
+        _ access: RouteAccess,
+        _ captures: [String: String],
+        _ request: ESRequest,
+        _ authentication: Authentication
+    ) throws(StoreError) -> [String: String] {
+        var captures = captures
+        switch access {
+        case .cluster(let action):
+            try authentication.checkCluster(action)
+        case .indices(let action, let capture):
+            if action == Action.deleteIndex, let expression = captures[capture] {
+                try checkDestructive(expression)
+            }
+            if let narrowed = try authentication.authorizeIndices(captures[capture], action: action, store: store) {
+                captures[capture] = narrowed
+            }
+        case .document(let create):
+            let action =
+                create || request.parameters["op_type"] == "create" ? Action.createDocument : Action.indexDocument
+            try authentication.checkDocumentWrite(
+                action,
+                index: captures["index"] ?? "",
+                table: authentication.indexTable(for: [action, Action.autoCreate], store: store)
+            )
+        case .items, .authenticated:
+            break
+        }
+        return captures
     }
 
     /// Applies `filter_path` to a successful JSON response.

@@ -251,6 +251,14 @@ public final class EmbeddedStore: @unchecked Sendable {
         return result
     }
 
+    /// Every index with the names of its aliases, sorted by index name: what security expands index patterns
+    /// against, so that a wildcard reaches only the indices a caller may use.
+    public func indexNamesWithAliases() -> [(index: String, aliases: [String])] {
+        lock.withLock { indices.map { ($0.key, $0.value.metadata.aliases.keys.sorted()) } }.sorted {
+            $0.index < $1.index
+        }
+    }
+
     private func openIndices(_ names: [String]) -> [StoredIndex] {
         lock.withLock { names.compactMap { indices[$0] } }
     }

@@ -7,7 +7,9 @@ public enum QuarryServerProcess {
     }
 
     /// Runs `quarry ARGUMENTS` and waits until it prints `ANNOUNCEMENT http://127.0.0.1:PORT` (other listeners may
-    /// print their lines first); returns the process and that port.
+    /// print their lines first); returns the process and that port. The `elastic` user's password is
+    /// ``TestElasticUser/password`` (through `QUARRY_ELASTIC_PASSWORD`), so requests authenticate with
+    /// ``TestElasticUser/authorization``.
     public static func start(_ arguments: [String], announcement: String) throws -> (Process, Int) {
         guard let executable = ProjectPaths.quarryExecutable else {
             throw Failure(description: "the quarry executable is built by `swift build` (scripts/test does it first)")
@@ -15,6 +17,9 @@ public enum QuarryServerProcess {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["QUARRY_ELASTIC_PASSWORD"] = TestElasticUser.password
+        process.environment = environment
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -148,8 +148,20 @@ import Testing
             #expect(store.bulk(items).allSatisfy { $0.error == nil })
             _ = try store.refresh("_all")
             let url = "http://127.0.0.1:\(client.port ?? 0)"
+            // The agent authenticates with an API key minted on the cluster, given as `id:api_key`.
+            let minted = try await client.execute(
+                uri: "/_security/api_key",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: ByteBuffer(
+                    string:
+                        #"{"name":"agent","role_descriptors":{"r":{"indices":[{"names":["events"],"privileges":["read"]}]}}}"#
+                )
+            )
+            let key = try JSON.parse(Array(buffer: minted.body))
+            let idAndKey = "\(key["id"]?.stringValue ?? ""):\(key["api_key"]?.stringValue ?? "")"
             try await withEngine { engine, _ in
-                try engine.vault.setCredential("es", value: "key-id:key-secret")
+                try engine.vault.setCredential("es", value: idAndKey)
                 let all = try await runOne(
                     engine,
                     type: "elasticsearch",
@@ -170,19 +182,33 @@ import Testing
                     engine,
                     type: "elasticsearch",
                     options: [
-                        "cluster": .string(url), "index": "events", "paginate": 150, "page_size": 100,
-                        "query": ["query": ["term": ["kind": "odd"]]],
-                    ]
+                        "cluster": .string(url), "credential": "es", "index": "events", "paginate": 150,
+                        "page_size": 100, "query": ["query": ["term": ["kind": "odd"]]],
+                    ],
+                    credentials: ["es"]
                 )
                 #expect(capped.1.first?.payload["hits"]?.arrayValue?.count == 150)
 
                 let broken = try await runOne(
                     engine,
                     type: "elasticsearch",
-                    options: ["cluster": .string(url), "index": "events", "query": ["query": ["no_such_query": [:]]]]
+                    options: [
+                        "cluster": .string(url), "credential": "es", "index": "events",
+                        "query": ["query": ["no_such_query": [:]]],
+                    ],
+                    credentials: ["es"]
                 )
                 #expect(broken.0.status == .failed)
                 #expect(broken.0.error?.contains("no_such_query") == true)
+
+                // Without the credential the cluster refuses, and the run says why.
+                let anonymous = try await runOne(
+                    engine,
+                    type: "elasticsearch",
+                    options: ["cluster": .string(url), "index": "events", "query": ["query": ["match_all": [:]]]]
+                )
+                #expect(anonymous.0.status == .failed)
+                #expect(anonymous.0.error?.contains("401") == true, "\(anonymous.0.error ?? "")")
             }
         }
     }

@@ -25,7 +25,7 @@ struct ElasticClientTests {
 
             let cluster = ElasticClient(
                 url: "http://127.0.0.1:\(server.port ?? 0)/",
-                authorization: nil,
+                authorization: TestElasticUser.authorization,
                 httpClient: .shared
             )
             #expect(cluster.url == "http://127.0.0.1:\(server.port ?? 0)")
@@ -42,7 +42,7 @@ struct ElasticClientTests {
         try await withElasticsearchServer { server, _ in
             let cluster = ElasticClient(
                 url: "http://127.0.0.1:\(server.port ?? 0)",
-                authorization: nil,
+                authorization: TestElasticUser.authorization,
                 httpClient: .shared
             )
             do throws(ElasticError) {
@@ -85,7 +85,7 @@ struct ElasticClientTests {
         try await application.test(.live) { server in
             let cluster = ElasticClient(
                 url: "http://127.0.0.1:\(server.port ?? 0)",
-                authorization: nil,
+                authorization: TestElasticUser.authorization,
                 httpClient: .shared
             )
             do throws(ElasticError) {

@@ -37,7 +37,7 @@ struct DurabilityTests {
                 for batch in 0..<batches {
                     let response = try await client.post(
                         "/_bulk",
-                        headers: [.contentType: "application/x-ndjson"],
+                        headers: [.contentType: "application/x-ndjson", .authorization: TestElasticUser.authorization],
                         body: ByteBuffer(string: Self.bulkBody(batch: batch, size: size))
                     )
                     let json = try JSON.parse(Array(buffer: response.body ?? ByteBuffer()))
@@ -51,7 +51,7 @@ struct DurabilityTests {
                 try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
                     _ = try await client.post(
                         "/_bulk",
-                        headers: [.contentType: "application/x-ndjson"],
+                        headers: [.contentType: "application/x-ndjson", .authorization: TestElasticUser.authorization],
                         body: ByteBuffer(string: Self.bulkBody(batch: 99, size: 40_000))
                     )
                 }

@@ -35,6 +35,9 @@ import Testing
 
         var bytes: [UInt8] {
             var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            if !headers.contains(where: { $0.lowercased().hasPrefix("authorization:") }) {
+                head += "Authorization: \(TestElasticUser.authorization)\r\n"
+            }
             for header in headers { head += header + "\r\n" }
             if let body {
                 if !headers.contains(where: { $0.lowercased().hasPrefix("content-type") }) {

@@ -4,7 +4,9 @@ import Testing
 
 /// Elastic's official Python client (`pip install "elasticsearch>=8,<9"`, done by scripts/test) against
 /// `quarry serve`: info, templates, the bulk helper, search with `_source` filtering, CIDR terms, `search_after`
-/// paging, get/update/create, and the client's error classes.
+/// paging, get/update/create, and the client's error classes, authenticated with an API key minted by
+/// `quarry es api-key create`; then keys that may only read `packetbeat-*`, invalidated or expired keys, refused as
+/// Elasticsearch refuses them.
 struct OfficialClientTests {
     static var clientInstalled: Bool {
         let process = Process()
@@ -27,10 +29,20 @@ struct OfficialClientTests {
                 server.terminate()
                 server.waitUntilExit()
             }
+            let minted = try QuarryCommand.run([
+                "es", "api-key", "create", "--data", directory.path, "--name", "python", "--expiration", "1d",
+                "--index", "packetbeat-*", "--privileges", "all", "--cluster-privilege", "monitor",
+                "--cluster-privilege", "manage_index_templates",
+            ])
+            #expect(minted.status == 0, "\(minted.error)")
+            let header = try #require(
+                minted.text.split(separator: "\n").first { $0.hasPrefix("Authorization: ApiKey ") }
+            )
+            let encoded = String(header.dropFirst("Authorization: ApiKey ".count))
             let script = ProjectPaths.root.appendingPathComponent("Tests/python/official_client.py")
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script.path, "http://127.0.0.1:\(port)"]
+            process.arguments = ["python3", script.path, "http://127.0.0.1:\(port)", encoded, TestElasticUser.password]
             let output = Pipe()
             process.standardOutput = output
             process.standardError = output

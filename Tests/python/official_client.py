@@ -1,14 +1,19 @@
 """Drives Quarry's Elasticsearch API with Elastic's official Python client (elasticsearch 8.x).
 
-Usage: python3 official_client.py http://127.0.0.1:PORT
+Usage: python3 official_client.py http://127.0.0.1:PORT ENCODED_API_KEY ELASTIC_PASSWORD
+The API key (minted by `quarry es api-key create`) does the work; the elastic user mints the restricted keys whose
+refusals are checked.
 Exits non-zero with a message on the first mismatch; prints "N passed, 0 failed" otherwise.
 """
 import sys
+import time
 
-from elasticsearch import Elasticsearch, helpers, NotFoundError, BadRequestError, ConflictError
+from elasticsearch import (Elasticsearch, helpers, NotFoundError, BadRequestError, ConflictError,
+                           AuthenticationException, AuthorizationException)
 
-url = sys.argv[1]
-es = Elasticsearch(url, request_timeout=30)
+url, api_key, password = sys.argv[1], sys.argv[2], sys.argv[3]
+es = Elasticsearch(url, api_key=api_key, request_timeout=30)
+admin = Elasticsearch(url, basic_auth=("elastic", password), request_timeout=30)
 checks = 0
 
 
@@ -94,6 +99,59 @@ try:
     check(False, "unknown query must raise")
 except BadRequestError as error:
     check(error.meta.status == 400 and error.body["error"]["type"] == "parsing_exception", "unknown query error")
+
+# Security: who the key is, and what narrower keys may not do.
+me = es.security.authenticate()
+check(me["username"] == "elastic" and me["authentication_type"] == "api_key" and me["api_key"]["id"],
+      f"authenticate: {me}")
+try:
+    Elasticsearch(url, request_timeout=30).info()
+    check(False, "a request without credentials must be refused")
+except AuthenticationException as error:
+    check(error.meta.status == 401 and error.body["error"]["type"] == "security_exception", "401 shape")
+admin.indices.create(index="secrets")
+admin.index(index="secrets", id="1", document={"password": "hunter2"}, refresh=True)
+
+read_only = admin.security.create_api_key(
+    name="read-only", expiration="14d",
+    role_descriptors={"reader": {"cluster": [], "index": [{"names": ["packetbeat-*"], "privileges": ["read"]}]}})
+check(read_only["encoded"] and read_only["expiration"] > 0, f"create_api_key: {read_only}")
+reader = Elasticsearch(url, api_key=read_only["encoded"], request_timeout=30)
+check(reader.count(index="packetbeat-*")["count"] == 3000, "a read-only key reads packetbeat-*")
+check(reader.search(index="*", size=0)["hits"]["total"]["value"] == 3000, "a wildcard reaches only packetbeat-*")
+try:
+    reader.index(index="packetbeat-test", document={"x": 1})
+    check(False, "a read-only key must not write")
+except AuthorizationException as error:
+    check(error.meta.status == 403 and "indices:data/write" in error.body["error"]["reason"], f"403 on write: {error}")
+try:
+    reader.search(index="secrets")
+    check(False, "a key limited to packetbeat-* must not read another index")
+except AuthorizationException as error:
+    check(error.meta.status == 403, "403 on another index")
+result = helpers.bulk(reader, [{"_index": "packetbeat-test", "_id": "x", "a": 1}], raise_on_error=False)
+check(result[0] == 0 and result[1][0]["index"]["status"] == 403, f"bulk items are refused one by one: {result}")
+privileges = reader.security.has_privileges(index=[{"names": ["packetbeat-1"], "privileges": ["read", "write"]}])
+check(privileges["index"]["packetbeat-1"] == {"read": True, "write": False} and not privileges["has_all_requested"],
+      f"has_privileges: {privileges}")
+listed = admin.security.get_api_key(id=read_only["id"])["api_keys"][0]
+check(listed["name"] == "read-only" and not listed["invalidated"] and "api_key" not in listed, f"get_api_key {listed}")
+
+invalidated = admin.security.invalidate_api_key(ids=[read_only["id"]])
+check(invalidated["invalidated_api_keys"] == [read_only["id"]], f"invalidate: {invalidated}")
+try:
+    reader.count(index="packetbeat-*")
+    check(False, "an invalidated key must be refused")
+except AuthenticationException as error:
+    check(error.meta.status == 401, "401 for an invalidated key")
+
+short = admin.security.create_api_key(name="short", expiration="1s")
+time.sleep(1.5)
+try:
+    Elasticsearch(url, api_key=short["encoded"], request_timeout=30).info()
+    check(False, "an expired key must be refused")
+except AuthenticationException as error:
+    check(error.meta.status == 401, "401 for an expired key")
 
 check(es.indices.exists(index="packetbeat-test"), "exists")
 es.indices.delete(index="packetbeat-test")

@@ -108,9 +108,23 @@ public struct SearchRequest: Sendable {
 
     /// Checks a time value (`30s`, `1m`, `-1`) as Elasticsearch reads `timeout` settings.
     public static func validateTimeValue(_ text: String, setting: String) throws(StoreError) {
-        let units = ["nanos", "micros", "ms", "s", "m", "h", "d"]
-        if text == "-1" || text == "0" { return }
-        if let unit = units.first(where: { text.hasSuffix($0) }), Double(text.dropLast(unit.count)) != nil { return }
+        _ = try timeValueMilliseconds(text, setting: setting)
+    }
+
+    /// A time value (`30s`, `14d`, `-1`) in milliseconds, as Elasticsearch reads them (`-1` stays `-1`).
+    public static func timeValueMilliseconds(_ text: String, setting: String) throws(StoreError) -> Int64 {
+        let units: [(String, Double)] = [
+            ("nanos", 1e-6), ("micros", 1e-3), ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000),
+            ("d", 86_400_000),
+        ]
+        if text == "-1" { return -1 }
+        if text == "0" { return 0 }
+        if let (unit, factor) = units.first(where: { text.hasSuffix($0.0) }),
+            let number = Double(text.dropLast(unit.count)), number.isFinite, number >= 0,
+            number * factor < 9.2e18
+        {
+            return Int64(number * factor)
+        }
         throw StoreError(
             type: "parse_exception",
             reason: "failed to parse setting [\(setting)] with value [\(text)] as a time value: unit is missing or "

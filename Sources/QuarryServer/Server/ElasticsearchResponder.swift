@@ -7,9 +7,21 @@ import QuarryCore
 public import QuarryElasticsearchAPI
 public import QuarrySearch
 
+/// The request context of the Elasticsearch API: Hummingbird's basics and the client's address, which throttles
+/// failed authentications.
+public struct ElasticsearchRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
 /// Serves ``ElasticsearchAPI`` over HTTP with the headers and content types Elasticsearch's clients expect.
 public struct ElasticsearchResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = ElasticsearchRequestContext
 
     let api: ElasticsearchAPI
     /// ES's `http.max_content_length`.
@@ -32,7 +44,7 @@ public struct ElasticsearchResponder: HTTPResponder {
         "application/vnd.elasticsearch+x-ndjson", "application/yaml", "application/smile", "text/plain",
     ]
 
-    public func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+    public func respond(to request: Request, context: ElasticsearchRequestContext) async throws -> Response {
         var request = request
         guard let method = ESRequest.Method(rawValue: request.method.rawValue) else {
             return render(
@@ -81,15 +93,30 @@ public struct ElasticsearchResponder: HTTPResponder {
             }
             reserved = body.readableBytes
         }
-        let esRequest: ESRequest
+        var esRequest: ESRequest
         do {
-            esRequest = try ESRequest(method: method, target: target, body: Array(buffer: body))
+            esRequest = try ESRequest(
+                method: method,
+                target: target,
+                body: Array(buffer: body),
+                authorization: request.headers[.authorization]
+            )
         } catch {
             return render(.error(error), pretty: false, compatible: compatible)
         }
+        esRequest.remoteAddress = context.remoteAddress?.ipAddress
+        if let security = api.security {
+            // Repeated failures for this user, key or address wait here, holding no thread, before being checked.
+            let delay = security.attemptDelay(
+                authorization: esRequest.authorization,
+                remoteAddress: esRequest.remoteAddress
+            )
+            if delay > .zero { try await Task.sleep(for: delay) }
+        }
         let api = self.api
+        let finalRequest = esRequest
         // The store works synchronously on SQLite: run it off the cooperative pool.
-        let response = try await NIOThreadPool.singleton.runIfActive { api.handle(esRequest) }
+        let response = try await NIOThreadPool.singleton.runIfActive { api.handle(finalRequest) }
         let pretty = esRequest.parameters["pretty"].map { $0 != "false" } ?? false
         return render(response, pretty: pretty, compatible: compatible)
     }
@@ -120,7 +147,7 @@ public struct ElasticsearchResponder: HTTPResponder {
             headers[.contentLength] = "0"
         }
         for (name, value) in response.headers {
-            if let field = HTTPField.Name(name) { headers[field] = value }
+            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
         }
         return Response(
             status: HTTPResponse.Status(code: response.status),
@@ -144,7 +171,7 @@ public struct ElasticsearchServerConfiguration: Sendable {
     /// indexed, would exceed it are refused with 429 `es_rejected_execution_exception`, which clients retry.
     public var indexingPressureLimit: Int
 
-    /// Loopback only by default: the API has no authentication yet.
+    /// Loopback only by default.
     public init(
         host: String = "127.0.0.1",
         port: Int = 9200,
@@ -164,9 +191,12 @@ public struct ElasticsearchServerConfiguration: Sendable {
 
 /// Builds the HTTP application serving the Elasticsearch API for `store`.
 /// - Parameters:
+///   - security: authenticates and authorizes every request; `nil` serves every index to whoever connects, which
+///     only a caller that chose it on purpose passes (`quarry serve --no-es-authentication` on loopback).
 ///   - onServerRunning: called with the bound port once the listener is up (useful with port 0).
 public func buildElasticsearchApplication(
     store: EmbeddedStore,
+    security: ElasticsearchSecurity?,
     configuration: ElasticsearchServerConfiguration = .init(),
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -174,7 +204,7 @@ public func buildElasticsearchApplication(
     let headerTimeout = TimeAmount(configuration.headerTimeout)
     return Application(
         responder: ElasticsearchResponder(
-            api: ElasticsearchAPI(store: store),
+            api: ElasticsearchAPI(store: store, security: security),
             maximumBodySize: configuration.maximumBodySize,
             indexingPressure: IndexingPressure(limit: configuration.indexingPressureLimit)
         ),

@@ -58,6 +58,15 @@ struct EndpointTable {
         ],
         "indices.exists_index_template": [Endpoint(path: "/_index_template/{name}", methods: ["HEAD"])],
         "indices.delete_index_template": [Endpoint(path: "/_index_template/{name}", methods: ["DELETE"])],
+        // Security APIs the corpus's endpoint list leaves out, with the paths of Elasticsearch's REST specification.
+        "security.put_role": [Endpoint(path: "/_security/role/{name}", methods: ["PUT", "POST"])],
+        "security.delete_role": [Endpoint(path: "/_security/role/{name}", methods: ["DELETE"])],
+        "security.put_user": [Endpoint(path: "/_security/user/{username}", methods: ["PUT", "POST"])],
+        "security.delete_user": [Endpoint(path: "/_security/user/{username}", methods: ["DELETE"])],
+        "security.update_api_key": [Endpoint(path: "/_security/api_key/{id}", methods: ["PUT"])],
+        "security.bulk_update_api_keys": [Endpoint(path: "/_security/api_key/_bulk_update", methods: ["POST"])],
+        "security.grant_api_key": [Endpoint(path: "/_security/api_key/grant", methods: ["POST"])],
+        "security.clear_api_key_cache": [Endpoint(path: "/_security/api_key/{ids}/_clear_cache", methods: ["POST"])],
     ]
 
     init(contents: String) {
