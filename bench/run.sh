@@ -5,6 +5,7 @@
 #   bench/run.sh query [DOCS]     load DOCS documents with quarry bulk, then the hunt's search latencies (in
 #                                 process and over HTTP) and the server's peak RSS
 #   bench/run.sh security [DOCS]  the hunt's search with an API key on every request against security off
+#   bench/run.sh iterate [DOCS]   every hit over HTTP: QuarryElastic's iterator against the Python client's loop
 #
 # Work files go to bench/out (ignored by git); the generated data is regenerated each run.
 set -euo pipefail
@@ -94,8 +95,27 @@ security)
         "$(grep -o 'http://[0-9.:]*' "$out/secured.log")" "$key" 1000
     kill "$open_server" "$secured_server"; wait "$open_server" "$secured_server" || true
     ;;
+iterate)
+    # Deep iteration of every document: the Python client and QuarryElastic, twice each (A B B A), same server.
+    rm -rf "$out/iterate"
+    $quarry index template packetbeat --body @"$out/template.json" --data "$out/iterate" > /dev/null
+    $quarry bulk "$out/dns.ndjson" --data "$out/iterate" > /dev/null
+    $quarry serve --data "$out/iterate" --es-port 0 --log-level error > "$out/serve.log" &
+    server=$!
+    for _ in $(seq 100); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
+    url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
+    for client in python swift swift python; do
+        if [ "$client" = python ]; then
+            python3 bench/http_iterate.py "$url" 'packetbeat-*' 5000
+        else
+            $bench iterate 5000 "$url" 'packetbeat-*'
+        fi
+    done
+    echo "server peak RSS: $(grep VmHWM /proc/$server/status)"
+    kill "$server"; wait "$server" || true
+    ;;
 *)
-    echo "usage: bench/run.sh ingest|query|security [DOCS]" >&2
+    echo "usage: bench/run.sh ingest|query|security|iterate [DOCS]" >&2
     exit 2
     ;;
 esac

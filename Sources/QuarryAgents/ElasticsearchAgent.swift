@@ -4,7 +4,9 @@ import QuarryElastic
 public import QuarryStories
 
 /// `elasticsearch` — a search against a cluster: the embedded store by default, or a remote Elasticsearch or
-/// OpenSearch named by `cluster` (a URL, or a global resource holding `{"url": …}` or the URL).
+/// OpenSearch named by `cluster`: a URL, or a global resource holding the URL or `{"url": …}` / `{"urls": [...]}`
+/// (nodes tried in turn), `"tls"` (`{"ca_file": PATH}`, `{"fingerprint": SHA256}` or `{"insecure": true}`) and
+/// `"credential"` (the name of the credential to use, which the story declares).
 ///
 /// Options: `index` (default `*`), `query` (a Query DSL body, `| as_object` for structured parts), `paginate`
 /// (`true` for every hit, or a number: at most that many; pages of `page_size` with `search_after`, so there is
@@ -90,19 +92,46 @@ public struct ElasticsearchAgent: StoryAgent {
             }
             return cluster
         }
-        var url = target
+        var urls = [target]
+        var tls = ElasticClient.TLS.systemTrustStore
         if !target.contains("://") {
             guard let resource = try context.resource(target) else {
                 throw AgentError.failed("no resource named '\(target)'")
             }
-            url = resource["url"]?.stringValue ?? resource.stringValue ?? ""
+            urls =
+                resource["urls"]?.arrayValue?.compactMap(\.stringValue)
+                ?? [resource["url"]?.stringValue ?? resource.stringValue ?? ""]
+            tls = try Self.tls(resource["tls"], cluster: target)
+            if authorization == nil, let name = resource["credential"]?.stringValue {
+                guard let secret = try context.credential(name) else {
+                    throw AgentError.failed("no credential named '\(name)' (named by the cluster resource '\(target)')")
+                }
+                authorization = ElasticClient.authorization(secret)
+            }
         }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            throw AgentError.failed("cluster '\(target)' is not an http(s) URL")
+        for url in urls {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw AgentError.failed("cluster '\(target)' is not an http(s) URL")
+            }
+            try context.checkDestination(URLComponents(string: url)?.host ?? url)
         }
-        try context.checkDestination(URLComponents(string: url)?.host ?? url)
         return RemoteCluster(
-            client: ElasticClient(url: url, authorization: authorization, httpClient: try context.builtIn.httpClient)
+            client: ElasticClient(
+                configuration: .init(nodes: urls, tls: tls, retries: 1),
+                authorization: authorization,
+                httpClient: try context.builtIn.httpClient
+            )
+        )
+    }
+
+    /// The `tls` of a cluster resource.
+    static func tls(_ json: JSON?, cluster: String) throws -> ElasticClient.TLS {
+        guard let json else { return .systemTrustStore }
+        if let file = json["ca_file"]?.stringValue { return .certificateAuthority(file: file) }
+        if let fingerprint = json["fingerprint"]?.stringValue { return .fingerprint(fingerprint) }
+        if json["insecure"]?.boolValue == true { return .insecure }
+        throw AgentError.failed(
+            "the tls of cluster '\(cluster)' must hold ca_file, fingerprint or insecure: true; found \(json.serialized())"
         )
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOSSL
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarrySearch
@@ -21,9 +22,10 @@ extension Quarry {
                 $QUARRY_ELASTIC_PASSWORD, or a generated one printed once (reset it with `quarry users \
                 reset-password elastic`). Mint API keys with `quarry es api-key create` or POST /_security/api_key.
 
-                Listens on loopback only by default: the API has no TLS yet, so another --es-host is refused unless \
-                --allow-insecure-es-host accepts that passwords and data then cross the network in clear. Webhooks \
-                answer only at /webhook/<story>/<secret> for stories whose webhook declares a secret.
+                With --es-tls-cert and --es-tls-key the API speaks HTTPS only. It listens on loopback by default; \
+                another --es-host needs TLS, or --allow-insecure-es-host to accept that passwords and data cross the \
+                network in clear. Webhooks answer only at /webhook/<story>/<secret> for stories whose webhook \
+                declares a secret.
 
                 Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the data directory or a story cannot \
                 be loaded or an address cannot be bound, 64 for a usage error.
@@ -38,11 +40,17 @@ extension Quarry {
         @Option(name: .long, help: "Port of the Elasticsearch API (0 picks a free port).")
         var esPort = 9200
 
+        @Option(name: .long, help: "The Elasticsearch API's certificate chain (PEM, leaf first): serve HTTPS.")
+        var esTlsCert: String?
+
+        @Option(name: .long, help: "The private key (PEM) of --es-tls-cert.")
+        var esTlsKey: String?
+
         @Flag(
             name: .long,
             help: """
-                Let the Elasticsearch API listen on an address other than loopback although it has no TLS yet: \
-                passwords, API keys and documents cross the network in clear.
+                Let the Elasticsearch API listen on an address other than loopback without TLS: passwords, API \
+                keys and documents cross the network in clear.
                 """
         )
         var allowInsecureEsHost = false
@@ -78,11 +86,15 @@ extension Quarry {
         var caFile: String?
 
         func validate() throws {
-            guard Self.isLoopback(esHost) || allowInsecureEsHost else {
+            guard (esTlsCert == nil) == (esTlsKey == nil) else {
+                throw ValidationError("--es-tls-cert and --es-tls-key go together")
+            }
+            guard Self.isLoopback(esHost) || esTlsCert != nil || allowInsecureEsHost else {
                 throw ValidationError(
-                    "--es-host \(esHost) is not a loopback address, and the Elasticsearch API has no TLS yet: "
-                        + "passwords, API keys and documents would cross the network in clear. Keep the default "
-                        + "(127.0.0.1) behind a proxy that terminates TLS, or pass --allow-insecure-es-host to accept it."
+                    "--es-host \(esHost) is not a loopback address, and without --es-tls-cert and --es-tls-key "
+                        + "passwords, API keys and documents would cross the network in clear. Give a certificate, "
+                        + "keep the default (127.0.0.1) behind a proxy that terminates TLS, or pass "
+                        + "--allow-insecure-es-host to accept it."
                 )
             }
             if noEsAuthentication, !Self.isLoopback(esHost) {
@@ -101,7 +113,7 @@ extension Quarry {
         func run() async throws {
             tuneMemoryAllocator()
             let logger = store.makeLogger()
-            if !Self.isLoopback(esHost) {
+            if !Self.isLoopback(esHost), esTlsCert == nil {
                 logger.warning(
                     "the Elasticsearch API listens beyond loopback without TLS",
                     metadata: ["address": "\(esHost)"]
@@ -145,14 +157,25 @@ extension Quarry {
                 )
             }
             let host = esHost
-            let application = buildElasticsearchApplication(
+            var tls: TLSConfiguration?
+            if let esTlsCert, let esTlsKey {
+                do {
+                    tls = try serverTLS(certificateFile: esTlsCert, keyFile: esTlsKey)
+                } catch {
+                    throw CommandFailure("\(error)")
+                }
+            }
+            let scheme = tls == nil ? "http" : "https"
+            let application = try buildElasticsearchApplication(
                 store: embedded,
                 security: security,
-                configuration: .init(host: host, port: esPort),
+                configuration: .init(host: host, port: esPort, tls: tls),
                 logger: logger
             ) { port in
                 // Scripts wait for this line; write it unbuffered.
-                FileHandle.standardOutput.write(Data("Elasticsearch API listening on http://\(host):\(port)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("Elasticsearch API listening on \(scheme)://\(host):\(port)\n".utf8)
+                )
             }
             let group = ServiceGroup(
                 configuration: .init(

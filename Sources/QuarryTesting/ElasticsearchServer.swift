@@ -1,8 +1,8 @@
 import Foundation
-public import HTTPTypes
+import HTTPTypes
 public import HummingbirdTesting
 import Logging
-public import NIOCore
+import NIOCore
 public import QuarryElasticsearchAPI
 public import QuarrySearch
 import QuarryServer
@@ -43,7 +43,7 @@ public func withElasticsearchServer<T: Sendable>(
         logger.logLevel = .warning
         let security = try ElasticsearchSecurity(directory: url, configuration: configuration, logger: logger)
         _ = try security.bootstrapElasticUser(password: TestElasticUser.password)
-        let application = buildElasticsearchApplication(
+        let application = try buildElasticsearchApplication(
             store: store,
             security: security,
             configuration: .init(host: "127.0.0.1", port: 0),

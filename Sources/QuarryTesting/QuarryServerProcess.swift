@@ -6,7 +6,7 @@ public enum QuarryServerProcess {
         public var description: String
     }
 
-    /// Runs `quarry ARGUMENTS` and waits until it prints `ANNOUNCEMENT http://127.0.0.1:PORT` (other listeners may
+    /// Runs `quarry ARGUMENTS` and waits until it prints `ANNOUNCEMENT http(s)://127.0.0.1:PORT` (other listeners may
     /// print their lines first); returns the process and that port. The `elastic` user's password is
     /// ``TestElasticUser/password`` (through `QUARRY_ELASTIC_PASSWORD`), so requests authenticate with
     /// ``TestElasticUser/authorization``.
@@ -29,7 +29,9 @@ public enum QuarryServerProcess {
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        guard let range = text.range(of: "\(announcement) http://127.0.0.1:"),
+        guard
+            let range = text.range(of: "\(announcement) http://127.0.0.1:")
+                ?? text.range(of: "\(announcement) https://127.0.0.1:"),
             let port = Int(text[range.upperBound...].prefix { $0.isNumber })
         else {
             process.terminate()

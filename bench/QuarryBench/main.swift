@@ -18,6 +18,7 @@ import QuarryServer
 //   QuarryBench capture-documents FILE     packets/s to Packetbeat documents, without output (bench/capture.sh)
 //   QuarryBench stories-chain RUNS DIR     events/s through a 10-agent message_only chain vs bare SQLite writes
 //   QuarryBench stories-hunt RUNS DIR …    webhook → email latency of the reference hunt (bench/stories.sh)
+//   QuarryBench iterate PAGE URL INDEX     every hit of INDEX through QuarryElastic's iterator (bench/run.sh iterate)
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 ? arguments[1] : "breakdown"
@@ -245,6 +246,9 @@ case "stories-hunt":
         certificates: arguments[6],
         story: arguments[7]
     )
+case "iterate":
+    // QuarryBench iterate PAGE URL INDEX
+    try await runIterateBenchmark(url: arguments[3], index: arguments[4], pageSize: count)
 default:
     print("unknown mode \(mode)")
     exit(2)

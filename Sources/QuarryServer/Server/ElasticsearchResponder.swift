@@ -1,8 +1,11 @@
 import HTTPTypes
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 import NIOCore
 import NIOPosix
+public import NIOSSL
 import QuarryCore
 public import QuarryElasticsearchAPI
 public import QuarrySearch
@@ -170,6 +173,8 @@ public struct ElasticsearchServerConfiguration: Sendable {
     /// Elasticsearch's `indexing_pressure.memory.limit`: write requests whose bodies, with those already being
     /// indexed, would exceed it are refused with 429 `es_rejected_execution_exception`, which clients retry.
     public var indexingPressureLimit: Int
+    /// HTTPS with this certificate and key (``serverTLS(certificateFile:keyFile:)``), or plain HTTP when `nil`.
+    public var tls: TLSConfiguration?
 
     /// Loopback only by default.
     public init(
@@ -178,8 +183,10 @@ public struct ElasticsearchServerConfiguration: Sendable {
         idleTimeout: Duration = .seconds(60),
         headerTimeout: Duration = .seconds(30),
         maximumBodySize: Int = 100 << 20,
-        indexingPressureLimit: Int = 128 << 20
+        indexingPressureLimit: Int = 128 << 20,
+        tls: TLSConfiguration? = nil
     ) {
+        self.tls = tls
         self.host = host
         self.port = port
         self.idleTimeout = idleTimeout
@@ -200,22 +207,50 @@ public func buildElasticsearchApplication(
     configuration: ElasticsearchServerConfiguration = .init(),
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let headerTimeout = TimeAmount(configuration.headerTimeout)
+    let http1 = HTTPServerBuilder.http1(
+        configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(headerTimeout: headerTimeout)],
+            idleTimeout: TimeAmount(configuration.idleTimeout)
+        )
+    )
     return Application(
         responder: ElasticsearchResponder(
             api: ElasticsearchAPI(store: store, security: security),
             maximumBodySize: configuration.maximumBodySize,
             indexingPressure: IndexingPressure(limit: configuration.indexingPressureLimit)
         ),
-        server: .http1(
-            configuration: .init(
-                additionalChannelHandlers: [ConnectionGuard(headerTimeout: headerTimeout)],
-                idleTimeout: TimeAmount(configuration.idleTimeout)
-            )
-        ),
+        server: try configuration.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger
     )
+}
+
+/// A server's TLS configuration from PEM files: the certificate chain (leaf first) and its private key.
+/// - Throws: An error naming the file that cannot be read or parsed.
+public func serverTLS(certificateFile: String, keyFile: String) throws -> TLSConfiguration {
+    let chain: [NIOSSLCertificate]
+    do {
+        chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
+    } catch {
+        throw TLSFileError(description: "cannot read the certificate chain in \(certificateFile) (PEM): \(error)")
+    }
+    guard !chain.isEmpty else { throw TLSFileError(description: "no certificate in \(certificateFile)") }
+    let key: NIOSSLPrivateKey
+    do {
+        key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+    } catch {
+        throw TLSFileError(description: "cannot read the private key in \(keyFile) (PEM): \(error)")
+    }
+    return TLSConfiguration.makeServerConfiguration(
+        certificateChain: chain.map { .certificate($0) },
+        privateKey: .privateKey(key)
+    )
+}
+
+/// A certificate or key file that cannot be used.
+public struct TLSFileError: Error, CustomStringConvertible {
+    public var description: String
 }
