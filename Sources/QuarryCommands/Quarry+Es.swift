@@ -201,12 +201,23 @@ extension Quarry {
 
             func run() async throws {
                 let client = Es.client(for: cluster)
-                let info = try await client.perform(.get, "/")
-                let distribution = info["version"]?["distribution"]?.stringValue ?? "elasticsearch"
-                print(
-                    "\(cluster): \(distribution) \(info["version"]?["number"]?.stringValue ?? "?"), cluster "
-                        + (info["cluster_name"]?.stringValue ?? "?")
-                )
+                let info: JSON?
+                do throws(ElasticError) {
+                    info = try await client.perform(.get, "/")
+                } catch {
+                    // Reading `GET /` takes the `monitor` cluster privilege, which a key for searches may lack.
+                    guard error.status == 403 else { throw error }
+                    info = nil
+                }
+                if let info {
+                    let distribution = info["version"]?["distribution"]?.stringValue ?? "elasticsearch"
+                    print(
+                        "\(cluster): \(distribution) \(info["version"]?["number"]?.stringValue ?? "?"), cluster "
+                            + (info["cluster_name"]?.stringValue ?? "?")
+                    )
+                } else {
+                    print("\(cluster): answers, but the credentials may not read its version (no monitor privilege)")
+                }
                 let me = try await client.perform(.get, "/_security/_authenticate")
                 var who = "authenticated as \(me["username"]?.stringValue ?? "?")"
                 if let key = me["api_key"]?["id"]?.stringValue { who += " with API key \(key)" }

@@ -1,20 +1,26 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryElastic
 import QuarryPacketbeat
 import QuarrySearch
 
 extension Quarry {
     /// `quarry ingest FILE...`: packet captures to Packetbeat's DNS and flow documents, into the embedded store or
     /// as NDJSON.
-    struct Ingest: ParsableCommand {
+    struct Ingest: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decode packet captures (pcap, pcapng) into Packetbeat-compatible DNS and flow documents.",
             discussion: """
                 Documents go to daily indices named like Packetbeat's (packetbeat-\(PacketbeatIndex.version)-YYYY.MM.DD) \
                 of the embedded store, after the Packetbeat index template is installed; --ndjson writes them to \
-                standard output instead. A summary (packets, DNS transactions, flows, errors by kind) goes to \
-                standard error.
+                standard output instead, and --to URL ships them to a remote Elasticsearch or OpenSearch with \
+                _bulk (the template installed there first; credentials from $QUARRY_ES_API_KEY, or \
+                $QUARRY_ES_USERNAME and $QUARRY_ES_PASSWORD; ingesting the same capture twice stores each event \
+                once there too). A summary (packets, DNS transactions, flows, errors by kind) goes to standard error.
+
+                Exit status: 0 when every document was stored, 1 when a capture cannot be read or the cluster \
+                refuses, 2 when some documents failed, 64 for a usage error.
                 """
         )
         @OptionGroup var store: StoreOptions
@@ -34,7 +40,16 @@ extension Quarry {
         @Option(name: .long, help: "Seconds a query waits for its response.") var transactionTimeout: Double = 10
         @Flag(name: .long, help: "Include dns.authorities records.") var includeAuthorities = false
         @Flag(name: .long, help: "Include dns.additionals records.") var includeAdditionals = false
-        @Option(name: .long, help: "Documents per store transaction.") var batchSize = 5_000
+        @Option(name: .long, help: "Documents per store transaction (or per _bulk request with --to).")
+        var batchSize = 5_000
+        @Option(name: .long, help: "Ship the documents to this cluster's _bulk instead of the embedded store.")
+        var to: String?
+        @Option(name: .long, help: "With --to: certificate authorities (PEM) to trust for the cluster.")
+        var toCaFile: String?
+
+        func validate() throws {
+            if ndjson, to != nil { throw ValidationError("--ndjson and --to choose different outputs: give one") }
+        }
 
         func options() throws -> PacketbeatOptions {
             var options = PacketbeatOptions()
@@ -62,13 +77,39 @@ extension Quarry {
             return options
         }
 
-        func run() throws {
+        func run() async throws {
+            // Decoding is synchronous work that may wait for the cluster (--to): it runs on a thread of its own,
+            // never on Swift's cooperative pool, where the requests it waits for run.
+            let command = self
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                Thread {
+                    do {
+                        try command.ingest()
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }.start()
+            }
+        }
+
+        func ingest() throws {
             tuneMemoryAllocator()
             let options = try options()
             let started = Date()
             let sink: any DocumentSink
             if ndjson {
                 sink = NDJSONSink()
+            } else if let to {
+                var client = Es.client(for: to)
+                if let toCaFile {
+                    client = ElasticClient(
+                        configuration: .init(nodes: [to], tls: .certificateAuthority(file: toCaFile)),
+                        authorization: client.authorizationHeader,
+                        httpClient: ElasticClient.sharedHTTPClient
+                    )
+                }
+                sink = try ClusterSink(client: client, index: index, batchSize: batchSize)
             } else {
                 sink = try StoreSink(dataDirectory: store.dataDirectory, index: index, batchSize: batchSize)
             }
@@ -98,7 +139,7 @@ extension Quarry {
                 summary(
                     statistics,
                     documents: sink.documents,
-                    existing: (sink as? StoreSink)?.existing,
+                    existing: (sink as? StoreSink)?.existing ?? (sink as? ClusterSink)?.existing,
                     failed: sink.failed,
                     seconds: Date().timeIntervalSince(started)
                 )
@@ -252,6 +293,81 @@ final class StoreSink: DocumentSink {
         flush()
         for error in firstErrors { printError("  failed: \(error)") }
         if ownsStore { try store.close() }
+    }
+}
+
+/// Documents to a remote cluster's `_bulk`, with the Packetbeat template installed there first. Each document is a
+/// `create` with its derived id, so a second ingest of the same packets finds them there (409) and writes nothing.
+/// The decoding thread waits for each request: memory holds one batch.
+final class ClusterSink: DocumentSink {
+    private let client: ElasticClient
+    private let index: String?
+    private let batchSize: Int
+    private var batch: [ElasticClient.BulkOperation] = []
+    var documents: Int { created + existing }
+    private(set) var created = 0
+    private(set) var existing = 0
+    private(set) var failed = 0
+    private var firstErrors: [String] = []
+
+    init(client: ElasticClient, index: String?, batchSize: Int) throws {
+        self.client = client
+        self.index = index
+        self.batchSize = batchSize
+        let template = JSON.object(PacketbeatTemplate.body)
+        try Self.wait {
+            _ = try await client.perform(.put, "/_index_template/\(PacketbeatTemplate.name)", body: template)
+        }
+    }
+
+    /// Runs `body` on the cooperative pool and waits for it on this (non-pool) thread.
+    static func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let semaphore = DispatchSemaphore(value: 0)
+        let result = ResultBox<T>()
+        Task {
+            do { result.value = .success(try await body()) } catch { result.value = .failure(error) }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        return try result.value!.get()
+    }
+
+    final class ResultBox<T>: @unchecked Sendable {
+        var value: Result<T, any Error>?
+    }
+
+    func add(_ document: PacketbeatDocument) {
+        batch.append(.init(.create, index: index ?? document.dailyIndex, id: document.id, document: document.json))
+        if batch.count >= batchSize { flush() }
+    }
+
+    private func flush() {
+        guard !batch.isEmpty else { return }
+        let operations = batch
+        let client = self.client
+        batch.removeAll(keepingCapacity: true)
+        do {
+            let summary = try Self.wait { try await client.bulk(operations, batchDocuments: operations.count) }
+            created += summary.succeeded
+            for failure in summary.failed {
+                if failure.status == 409 {
+                    existing += 1
+                } else {
+                    failed += 1
+                    if firstErrors.count < 5 {
+                        firstErrors.append("\(failure.status) \(failure.type): \(failure.reason)")
+                    }
+                }
+            }
+        } catch {
+            failed += operations.count
+            if firstErrors.count < 5 { firstErrors.append("\(error)") }
+        }
+    }
+
+    func finish() throws {
+        flush()
+        for error in firstErrors { printError("  failed: \(error)") }
     }
 }
 

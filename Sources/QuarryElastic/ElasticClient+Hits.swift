@@ -127,8 +127,14 @@ extension ElasticClient {
 
             /// Chooses the method, opening a point in time where the cluster has one.
             private mutating func start() async throws(ElasticError) {
-                let info = try await hits.client.info()
-                guard info.hasPointInTime else {
+                // A key without the `monitor` cluster privilege may not read `GET /`: then point in time is tried.
+                var hasPointInTime = true
+                do {
+                    hasPointInTime = try await hits.client.info().hasPointInTime
+                } catch {
+                    guard error.status == 403 else { throw error }
+                }
+                guard hasPointInTime else {
                     method = .scroll
                     return
                 }

@@ -98,6 +98,8 @@ public struct ElasticClient: Sendable {
     public let configuration: Configuration
     /// The `Authorization` header value sent with every request, if any.
     let authorization: String?
+    /// The same, for a client built from this one with other settings.
+    public var authorizationHeader: String? { authorization }
     let httpClient: HTTPClient
     /// Which node answered last, shared by the copies of this client, and what `GET /` said.
     let state: ClientState

@@ -53,8 +53,13 @@ public enum QuarryCommand {
         public var text: String { String(decoding: output, as: UTF8.self) }
     }
 
-    /// Runs `quarry ARGUMENTS` with `input` on standard input (closed at once when nil) and waits for it to end.
-    public static func run(_ arguments: [String], input: String? = nil) throws -> Result {
+    /// Runs `quarry ARGUMENTS` with `input` on standard input (closed at once when nil) and `environment` added to
+    /// this process's, and waits for it to end.
+    public static func run(
+        _ arguments: [String],
+        input: String? = nil,
+        environment: [String: String] = [:]
+    ) throws -> Result {
         guard let executable = ProjectPaths.quarryExecutable else {
             throw QuarryServerProcess.Failure(
                 description: "the quarry executable is built by `swift build` (scripts/test does it first)"
@@ -63,6 +68,7 @@ public enum QuarryCommand {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let (output, error, standardInput) = (Pipe(), Pipe(), Pipe())
         process.standardOutput = output
         process.standardError = error
@@ -99,4 +105,19 @@ public enum QuarryCommand {
             return data
         }
     }
+}
+
+/// Runs another program (tshark, openssl) to its end and returns its exit status and standard output; its
+/// standard error is discarded.
+public func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, data)
 }

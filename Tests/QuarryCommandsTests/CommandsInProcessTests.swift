@@ -44,13 +44,19 @@ import Testing
         #expect(throws: (any Error).self) { try Quarry.parseAsRoot(["no-such-command"]) }
     }
 
-    /// The Elasticsearch API has no authentication or TLS yet: `serve` refuses to open it beyond loopback unless
-    /// told so on purpose.
+    /// Without TLS, `serve` refuses to open the Elasticsearch API beyond loopback unless told so on purpose.
     @Test func serveRefusesANonLoopbackElasticsearchAddressUnlessAllowed() throws {
         for host in ["0.0.0.0", "192.0.2.10", "::", "es.example.org"] {
             #expect(throws: (any Error).self, "\(host)") { try Quarry.parseAsRoot(["serve", "--es-host", host]) }
             _ = try Quarry.parseAsRoot(["serve", "--es-host", host, "--allow-insecure-es-host"])
+            _ = try Quarry.parseAsRoot(["serve", "--es-host", host, "--es-tls-cert", "c.pem", "--es-tls-key", "k.pem"])
+            #expect(throws: (any Error).self) {
+                try Quarry.parseAsRoot([
+                    "serve", "--es-host", host, "--no-es-authentication", "--allow-insecure-es-host",
+                ])
+            }
         }
+        #expect(throws: (any Error).self) { try Quarry.parseAsRoot(["serve", "--es-tls-cert", "c.pem"]) }
         for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"] {
             _ = try Quarry.parseAsRoot(["serve", "--es-host", host])
         }

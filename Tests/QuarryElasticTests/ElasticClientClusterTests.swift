@@ -276,19 +276,11 @@ struct TestCertificates {
 
     @discardableResult
     static func openssl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (status, output) = try runTool("/usr/bin/env", ["openssl"] + arguments)
+        guard status == 0 else {
             throw CertificateFailure(description: "openssl \(arguments.first ?? "") failed (is openssl installed?)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: output, as: UTF8.self)
     }
 }
 

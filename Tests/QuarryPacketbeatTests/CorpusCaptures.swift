@@ -107,20 +107,6 @@ enum CorpusCaptures {
     }
 }
 
-/// Runs a command and returns its standard output.
-func run(_ executable: String, _ arguments: [String]) throws -> Data {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return data
-}
-
 /// Where tshark is, when it is installed (`.ci/run` installs Debian's).
 let tsharkPath: String? = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first {
     FileManager.default.isExecutableFile(atPath: $0)

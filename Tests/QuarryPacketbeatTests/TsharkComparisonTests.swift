@@ -234,7 +234,7 @@ struct TsharkView: Equatable, CustomStringConvertible {
     }
 
     static func frames(of path: String) throws -> [Frame] {
-        let output = try run(
+        let (_, output) = try runTool(
             tsharkPath!,
             [
                 "-r", path, "-T", "json", "--no-duplicate-keys", "-d", "udp.port==8053,dns", "-d", "tcp.port==8053,dns",

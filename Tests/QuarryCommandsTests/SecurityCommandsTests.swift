@@ -1,0 +1,127 @@
+import Foundation
+import QuarryCore
+import QuarryTesting
+import Testing
+
+/// `quarry users`, `quarry es` and `quarry ingest --to` as a user runs them, beside a running `quarry serve`.
+@Suite(.serialized) struct SecurityCommandsTests {
+    /// `GET path` on the server as `authorization`, returning the status and body.
+    func get(_ port: Int, _ path: String, authorization: String) throws -> RawHTTP.Reply {
+        let head =
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: \(authorization)\r\n\r\n"
+        return try RawHTTP.exchange(port: port, Array(head.utf8))
+    }
+
+    @Test(.timeLimit(.minutes(3))) func usersAndKeysAreManagedBesideARunningServer() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("data").path
+            // On a directory serve never opened, reset-password creates elastic and prints a generated password.
+            let reset = try QuarryCommand.run(["users", "reset-password", "elastic", "--data", data])
+            #expect(reset.status == 0, "\(reset.error)")
+            let generated = try #require(
+                reset.text.split(separator: "\n").last?.split(separator: " ").last.map(String.init)
+            )
+            #expect(generated.count == 20)
+
+            let (server, port) = try QuarryServerProcess.start(
+                ["serve", "--data", data, "--es-port", "0", "--log-level", "error"],
+                announcement: "Elasticsearch API listening on"
+            )
+            defer {
+                server.terminate()
+                server.waitUntilExit()
+            }
+            let elastic = TestElasticUser.basic("elastic", generated)
+            #expect(try get(port, "/_security/_authenticate", authorization: elastic).status == 200)
+
+            let added = try QuarryCommand.run(
+                ["users", "add", "ana", "--role", "viewer", "--data", data],
+                input: "ana-password\n"
+            )
+            #expect(added.status == 0, "\(added.error)")
+            #expect(!added.text.contains("ana-password"), "a password given on standard input is not echoed")
+            let ana = TestElasticUser.basic("ana", "ana-password")
+            #expect(try get(port, "/_security/_authenticate", authorization: ana).status == 200)
+            let listed = try QuarryCommand.run(["users", "list", "--data", data])
+            #expect(listed.text.contains("ana") && listed.text.contains("viewer") && listed.text.contains("elastic"))
+            #expect(try QuarryCommand.run(["users", "remove", "elastic", "--data", data]).status != 0)
+
+            let created = try QuarryCommand.run([
+                "es", "api-key", "create", "--name", "hunts", "--expiration", "14d", "--index", "packetbeat-*",
+                "--privileges", "read", "--data", data,
+            ])
+            #expect(created.status == 0, "\(created.error)")
+            let lines = created.text.split(separator: "\n").map(String.init)
+            let header = try #require(lines.first { $0.hasPrefix("Authorization: ApiKey ") })
+            let value = String(header.dropFirst("Authorization: ".count))
+            let id = try #require(lines.first { $0.hasPrefix("id:") }?.split(separator: " ").last.map(String.init))
+            let secret = try #require(
+                lines.first { $0.hasPrefix("api_key:") }?.split(separator: " ").last.map(String.init)
+            )
+            let token = try QuarryCommand.run(["es", "token", "\(id):\(secret)"])
+            #expect("ApiKey " + token.text.trimmingCharacters(in: .whitespacesAndNewlines) == value)
+            #expect(try get(port, "/packetbeat-*/_search", authorization: value).status == 200)
+            #expect(try get(port, "/other/_search", authorization: value).status == 403)
+
+            let ping = try QuarryCommand.run(
+                ["es", "ping", "--cluster", "http://127.0.0.1:\(port)"],
+                environment: ["QUARRY_ES_API_KEY": "\(id):\(secret)"]
+            )
+            #expect(ping.status == 0, "\(ping.error)")
+            #expect(ping.text.contains("may not read its version"), "the key lacks monitor, as on Elasticsearch")
+            #expect(ping.text.contains("authenticated as elastic with API key \(id)"), "\(ping.text)")
+            let adminPing = try QuarryCommand.run(
+                ["es", "ping", "--cluster", "http://127.0.0.1:\(port)"],
+                environment: ["QUARRY_ES_USERNAME": "elastic", "QUARRY_ES_PASSWORD": generated]
+            )
+            #expect(adminPing.text.contains("elasticsearch 8.17.0, cluster quarry"), "\(adminPing.text)")
+
+            #expect(try QuarryCommand.run(["es", "api-key", "invalidate", id, "--data", data]).status == 0)
+            try await Task.sleep(for: .milliseconds(1100))  // the server notices another process's change within 1 s
+            #expect(try get(port, "/packetbeat-*/_search", authorization: value).status == 401)
+            let keys = try QuarryCommand.run(["es", "api-key", "list", "--data", data])
+            #expect(keys.text.contains("hunts") && keys.text.contains("invalidated"))
+        }
+    }
+
+    /// `quarry ingest --to` ships a capture to a cluster's `_bulk` (here `quarry serve`, authenticated by the
+    /// environment's credentials), and a second run stores nothing new.
+    @Test(.timeLimit(.minutes(3))) func ingestToAClusterStoresEachEventOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let capture = directory.appendingPathComponent("sample.pcap").path
+            #expect(
+                try QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "3", "--minutes", "2"]).status
+                    == 0
+            )
+            let (server, port) = try QuarryServerProcess.start(
+                [
+                    "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--log-level",
+                    "error",
+                ],
+                announcement: "Elasticsearch API listening on"
+            )
+            defer {
+                server.terminate()
+                server.waitUntilExit()
+            }
+            let environment = ["QUARRY_ES_USERNAME": "elastic", "QUARRY_ES_PASSWORD": TestElasticUser.password]
+            let url = "http://127.0.0.1:\(port)"
+            let first = try QuarryCommand.run(["ingest", capture, "--to", url], environment: environment)
+            #expect(first.status == 0, "\(first.error)")
+            let stored = try #require(
+                first.error.firstMatch(of: /(\d+) documents stored \((\d+) new, 0 already there\)/)
+            )
+            #expect(stored.1 == stored.2)
+            let second = try QuarryCommand.run(["ingest", capture, "--to", url], environment: environment)
+            #expect(
+                second.error.contains("\(stored.1) documents stored (0 new, \(stored.1) already there)"),
+                "\(second.error)"
+            )
+            let count = try get(port, "/packetbeat-*/_count", authorization: TestElasticUser.authorization)
+            #expect(try JSON.parse(count.body)["count"] == .int(Int64(stored.1)!))
+            let refused = try QuarryCommand.run(["ingest", capture, "--to", url])
+            #expect(refused.status == 1)
+            #expect(refused.error.contains("401"))
+        }
+    }
+}
