@@ -16,7 +16,7 @@ started = time.perf_counter()
 count = 0
 after = None
 while True:
-    kwargs = {"index": index, "size": page_size, "sort": [{"@timestamp": "asc"}, "_doc"],
+    kwargs = {"index": index, "size": page_size, "sort": ["_doc"],
               "track_total_hits": False, "query": {"match_all": {}}}
     if after is not None:
         kwargs["search_after"] = after

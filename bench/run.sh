@@ -97,9 +97,11 @@ security)
     ;;
 iterate)
     # Deep iteration of every document: the Python client and QuarryElastic, twice each (A B B A), same server.
-    rm -rf "$out/iterate"
-    $quarry index template packetbeat --body @"$out/template.json" --data "$out/iterate" > /dev/null
-    $quarry bulk "$out/dns.ndjson" --data "$out/iterate" > /dev/null
+    if [ "${REUSE_DATA:-}" != 1 ] || [ ! -d "$out/iterate" ]; then
+        rm -rf "$out/iterate"
+        $quarry index template packetbeat --body @"$out/template.json" --data "$out/iterate" > /dev/null
+        $quarry bulk "$out/dns.ndjson" --data "$out/iterate" > /dev/null
+    fi
     $quarry serve --data "$out/iterate" --es-port 0 --log-level error > "$out/serve.log" &
     server=$!
     for _ in $(seq 100); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done

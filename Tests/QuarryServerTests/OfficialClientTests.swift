@@ -2,26 +2,29 @@ import Foundation
 import QuarryTesting
 import Testing
 
-/// Elastic's official Python client (`pip install "elasticsearch>=8,<9"`, done by scripts/test) against
-/// `quarry serve`: info, templates, the bulk helper, search with `_source` filtering, CIDR terms, `search_after`
-/// paging, get/update/create, and the client's error classes, authenticated with an API key minted by
-/// `quarry es api-key create`; then keys that may only read `packetbeat-*`, invalidated or expired keys, refused as
-/// Elasticsearch refuses them.
+/// Elastic's official Python client, 8.x (`pip install "elasticsearch>=8,<9"`) and 9.x (in `.build/python-es9`),
+/// both installed by scripts/test, against `quarry serve`: info, templates, the bulk helper, search with `_source`
+/// filtering, CIDR terms, `search_after` paging, get/update/create, and the client's error classes, authenticated
+/// with an API key minted by `quarry es api-key create`; then keys that may only read `packetbeat-*`, invalidated or
+/// expired keys, refused as Elasticsearch refuses them.
 struct OfficialClientTests {
-    static var clientInstalled: Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import elasticsearch"]
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+    /// The interpreter that has the client of `major` version.
+    static func interpreter(major: Int) -> String {
+        major == 9 ? ProjectPaths.root.appendingPathComponent(".build/python-es9/bin/python").path : "python3"
     }
 
-    @Test(.timeLimit(.minutes(2))) func pythonClientWorksUnchanged() async throws {
+    static func clientInstalled(major: Int) -> Bool {
+        let check = "import elasticsearch, sys; sys.exit(0 if elasticsearch.__version__[0] == \(major) else 1)"
+        guard let (status, _) = try? runTool("/usr/bin/env", [interpreter(major: major), "-c", check]) else {
+            return false
+        }
+        return status == 0
+    }
+
+    @Test(.timeLimit(.minutes(2)), arguments: [8, 9]) func pythonClientWorksUnchanged(major: Int) async throws {
         try #require(
-            Self.clientInstalled,
-            "the official client is missing: pip install \"elasticsearch>=8,<9\" (scripts/test installs it)"
+            Self.clientInstalled(major: major),
+            "the official client \(major).x is missing (scripts/test installs it: \(Self.interpreter(major: major)))"
         )
         try await withTemporaryDirectory { directory in
             let (server, port) = try DurabilityTests.startServer(data: directory)
@@ -42,7 +45,10 @@ struct OfficialClientTests {
             let script = ProjectPaths.root.appendingPathComponent("Tests/python/official_client.py")
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script.path, "http://127.0.0.1:\(port)", encoded, TestElasticUser.password]
+            process.arguments = [
+                Self.interpreter(major: major), script.path, "http://127.0.0.1:\(port)", encoded,
+                TestElasticUser.password,
+            ]
             let output = Pipe()
             process.standardOutput = output
             process.standardError = output

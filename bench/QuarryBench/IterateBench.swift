@@ -13,7 +13,7 @@ func runIterateBenchmark(url: String, index: String, pageSize: Int) async throws
     )
     let start = ContinuousClock.now
     var count = 0
-    var iterator = client.hits(index: index, sort: [["@timestamp": "asc"]], pageSize: pageSize).makeAsyncIterator()
+    var iterator = client.hits(index: index, pageSize: pageSize).makeAsyncIterator()
     while try await iterator.next() != nil { count += 1 }
     let seconds =
         Double((ContinuousClock.now - start).components.attoseconds) / 1e18

@@ -121,6 +121,11 @@ struct SearchExecutor {
             var candidates: [Hit] = []
             candidates.reserveCapacity(min(total, 1 << 16))
             let after = try request.searchAfter.map { try afterValues($0, reader) }
+            // Sorted by `_doc` alone: documents are visited in that order, so the first `wanted` after the cursor are
+            // the page, and the visit stops there (deep iteration costs a page, not the whole index, per request).
+            let inVisitOrder =
+                request.sort.count == 1 && request.sort[0].target == .doc && !request.sort[0].descending
+                && !needScores
             var failure: (any Error)?
             documents.visit { doc in
                 do {
@@ -153,6 +158,7 @@ struct SearchExecutor {
                     )
                     if let after, !isAfter(hit.sortValues, after) { return true }
                     candidates.append(hit)
+                    if inVisitOrder { return candidates.count < wanted }
                     if candidates.count >= max(4 * wanted, 4096) {
                         candidates.sort { precedes($0, $1) }
                         candidates.removeLast(candidates.count - wanted)

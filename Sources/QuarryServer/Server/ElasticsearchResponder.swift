@@ -57,7 +57,10 @@ public struct ElasticsearchResponder: HTTPResponder {
             )
         }
         let accept = request.headers[.accept]
-        let compatible = accept?.contains("vnd.elasticsearch") == true ? accept : nil
+        // A client asking for `compatible-with=N` (the official clients 8 and 9) gets that version's media type back.
+        let compatible: String? =
+            accept?.contains("vnd.elasticsearch") == true
+            ? (accept?.firstMatch(of: /compatible-with=\s*(\d+)/).map { String($0.1) } ?? "8") : nil
         let target = request.head.path ?? "/"
         if let contentType = request.headers[.contentType]?.lowercased(),
             !Self.acceptedTypes.contains(where: { contentType.hasPrefix($0) })
@@ -133,7 +136,7 @@ public struct ElasticsearchResponder: HTTPResponder {
             bytes = json.serializedBytes(pretty: pretty)
             if pretty { bytes.append(0x0A) }
             headers[.contentType] =
-                compatible != nil ? "application/vnd.elasticsearch+json;compatible-with=8" : "application/json"
+                compatible.map { "application/vnd.elasticsearch+json;compatible-with=\($0)" } ?? "application/json"
         case .serializedJSON(let serialized):
             if pretty, let json = response.json {
                 bytes = json.serializedBytes(pretty: true)
@@ -142,7 +145,7 @@ public struct ElasticsearchResponder: HTTPResponder {
                 bytes = serialized
             }
             headers[.contentType] =
-                compatible != nil ? "application/vnd.elasticsearch+json;compatible-with=8" : "application/json"
+                compatible.map { "application/vnd.elasticsearch+json;compatible-with=\($0)" } ?? "application/json"
         case .text(let text):
             bytes = Array(text.utf8)
             headers[.contentType] = "text/plain; charset=UTF-8"
