@@ -45,6 +45,13 @@ extension Quarry {
                 if let email { body["email"] = .string(email) }
                 try security.putUser(name, body: .object(body))
                 print("user \(name) saved with roles \(roles.joined(separator: ", "))")
+                // As in Elasticsearch, a role that does not exist (yet) is kept, and grants nothing until it does.
+                let known = try security.roles().map(\.0)
+                for role in roles where !known.contains(role) {
+                    printError(
+                        "warning: role \(role) is not defined, so it grants nothing (roles: \(known.joined(separator: ", ")))"
+                    )
+                }
                 if generated { print("password (shown once): \(password)") }
             }
         }

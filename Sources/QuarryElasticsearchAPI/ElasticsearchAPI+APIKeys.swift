@@ -97,7 +97,7 @@ extension ElasticsearchAPI {
                 )
             }
             return try mint(keyRequest, owner: caller.username, realm: "_es_api_key", limitedBy: [], security: security)
-        case .realm, .internal:
+        case .realm, .internal, .token:
             return try mint(
                 keyRequest,
                 owner: caller.username,
@@ -120,16 +120,12 @@ extension ElasticsearchAPI {
         }
         guard let keyBody = body["api_key"]?.objectValue else { throw .validation("api_key is required") }
         let keyRequest = try keyRequest(keyBody)
-        let basic = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
-        let owner: Authentication
-        switch security.authenticate(
-            authorization: basic,
+        let owner = try security.authenticate(
+            username: username,
+            password: password,
             remoteAddress: request.remoteAddress,
             path: "/_security/api_key/grant"
-        ) {
-        case .success(let authentication): owner = authentication
-        case .failure(let error): throw error
-        }
+        )
         return try mint(
             keyRequest,
             owner: owner.username,
@@ -269,7 +265,7 @@ extension ElasticsearchAPI {
         caller: Authentication,
         security: ElasticsearchSecurity
     ) throws(StoreError) -> Bool {
-        guard caller.kind == .realm || caller.kind == .internal else {
+        guard [.realm, .internal, .token].contains(caller.kind) else {
             throw .illegalArgument(
                 "authentication via API key not supported: only the owner user can update an API key"
             )

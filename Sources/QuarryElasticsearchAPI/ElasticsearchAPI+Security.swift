@@ -1,3 +1,4 @@
+import Foundation
 import QuarryCore
 import QuarrySearch
 
@@ -114,6 +115,15 @@ extension ElasticsearchAPI {
         add([.get, .post], "/_security/_query/api_key", .authenticated) { api, request, _ throws(StoreError) in
             try api.queryAPIKeys(request)
         }
+        add([.post], "/_security/oauth2/token", .cluster(Action.createToken)) { api, request, _ throws(StoreError) in
+            try api.createToken(request)
+        }
+        add([.delete], "/_security/oauth2/token", .cluster(Action.invalidateToken)) {
+            api,
+            request,
+            _ throws(StoreError) in
+            try api.invalidateTokens(request)
+        }
         add([.post], "/_security/realm/{realms}/_clear_cache", .cluster(Action.clearRealmCache)) {
             api,
             request,
@@ -169,7 +179,7 @@ extension ElasticsearchAPI {
         let caller = request.authentication
         let username = named ?? caller.username
         // Users change their own password; changing another's takes manage_security.
-        let own = caller.kind == .realm && caller.username == username
+        let own = (caller.kind == .realm || caller.kind == .token) && caller.username == username
         if !own { try caller.checkCluster(Action.changePassword) }
         let body = try request.requiredObject()
         guard let hash = try security.passwordHash(body) else {
@@ -360,6 +370,71 @@ extension ElasticsearchAPI {
             "cluster": .object(cluster),
             "index": .object(indices),
             "application": .object(applications),
+        ])
+    }
+
+    // MARK: Tokens
+
+    /// `POST /_security/oauth2/token` with the `password`, `client_credentials` or `refresh_token` grant.
+    func createToken(_ request: ESRequest) throws(StoreError) -> ESResponse {
+        let security = try enabledSecurity()
+        let body = try request.requiredObject()
+        var response: JSONObject
+        let owner: Authentication
+        switch body["grant_type"]?.stringValue {
+        case "password":
+            guard let username = body["username"]?.stringValue, let password = body["password"]?.stringValue else {
+                throw .validation("username and password are required with grant_type [password]")
+            }
+            owner = try security.authenticate(
+                username: username,
+                password: password,
+                remoteAddress: request.remoteAddress,
+                path: "/_security/oauth2/token"
+            )
+            response = try security.issueToken(for: owner.username, withRefresh: true)
+        case "client_credentials":
+            guard request.authentication.kind == .realm else {
+                throw .illegalArgument("tokens are issued with client_credentials to users of a realm only")
+            }
+            owner = request.authentication
+            response = try security.issueToken(for: owner.username, withRefresh: false)
+        case "refresh_token":
+            guard let token = body["refresh_token"]?.stringValue else { throw .validation("refresh_token is missing") }
+            let refreshed = try security.refreshToken(token)
+            owner = try security.authentication(ofUser: refreshed.username)
+            response = refreshed.body
+        default:
+            throw .validation("grant_type must be one of [password, client_credentials, refresh_token]")
+        }
+        response["authentication"] = owner.json
+        return ESResponse(json: .object(response))
+    }
+
+    /// `DELETE /_security/oauth2/token` by `token`, `refresh_token` or `username`.
+    func invalidateTokens(_ request: ESRequest) throws(StoreError) -> ESResponse {
+        let security = try enabledSecurity()
+        let body = try request.requiredObject()
+        let outcome: (Int, Int)
+        if let token = body["token"]?.stringValue ?? body["refresh_token"]?.stringValue {
+            outcome = try security.database.invalidateTokens(
+                hashes: [ElasticsearchSecurity.tokenHash(token)],
+                username: nil,
+                at: ElasticsearchSecurity.nowMilliseconds()
+            )
+        } else if let username = body["username"]?.stringValue {
+            outcome = try security.database.invalidateTokens(
+                hashes: [],
+                username: username,
+                at: ElasticsearchSecurity.nowMilliseconds()
+            )
+        } else {
+            throw .validation("one of [token], [refresh_token] or [username] must be specified")
+        }
+        return ESResponse(json: [
+            "invalidated_tokens": .int(Int64(outcome.0)),
+            "previously_invalidated_tokens": .int(Int64(outcome.1)),
+            "error_count": 0,
         ])
     }
 

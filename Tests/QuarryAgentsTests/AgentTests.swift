@@ -201,6 +201,23 @@ import Testing
                 #expect(broken.0.status == .failed)
                 #expect(broken.0.error?.contains("no_such_query") == true)
 
+                // A cluster resource: nodes tried in turn (the first one is a closed port), and the credential's name.
+                try engine.vault.setResource(
+                    "events_cluster",
+                    value: #"{"urls":["http://127.0.0.1:1","\#(url)"],"credential":"es"}"#
+                )
+                let viaResource = try await runOne(
+                    engine,
+                    type: "elasticsearch",
+                    options: [
+                        "cluster": "events_cluster", "index": "events",
+                        "query": ["query": ["term": ["kind": "odd"]], "size": 0],
+                    ],
+                    credentials: ["es"]
+                )
+                #expect(viaResource.0.status == .succeeded, "\(viaResource.0.error ?? "")")
+                #expect(viaResource.1.first?.payload["total"] == 6_250)
+
                 // Without the credential the cluster refuses, and the run says why.
                 let anonymous = try await runOne(
                     engine,

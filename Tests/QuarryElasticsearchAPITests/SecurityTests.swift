@@ -317,6 +317,54 @@ struct SecurityTests {
         }
     }
 
+    @Test func bearerTokensAreIssuedRefreshedAndInvalidated() async throws {
+        try await withSecured { secured in
+            _ = try secured.user("tok", roles: ["viewer"])
+            let issued = try secured.call(
+                .post,
+                "/_security/oauth2/token",
+                #"{"grant_type":"password","username":"tok","password":"tok-password"}"#
+            ).json
+            #expect(issued?["type"] == "Bearer")
+            #expect(issued?["expires_in"] == 1200)
+            #expect(issued?["authentication"]?["username"] == "tok")
+            let access = "Bearer " + (issued?["access_token"]?.stringValue ?? "")
+            let me = try secured.call(.get, "/_security/_authenticate", as: access).json
+            #expect(me?["username"] == "tok")
+            #expect(me?["authentication_type"] == "token")
+            #expect(try secured.call(.get, "/logs-1/_search", as: access).status == 200)
+            #expect(try secured.call(.delete, "/logs-1", as: access).status == 403)
+
+            let refresh = issued?["refresh_token"]?.stringValue ?? ""
+            let refreshed = try secured.call(
+                .post,
+                "/_security/oauth2/token",
+                #"{"grant_type":"refresh_token","refresh_token":"\#(refresh)"}"#
+            ).json
+            let renewed = "Bearer " + (refreshed?["access_token"]?.stringValue ?? "")
+            #expect(try secured.call(.get, "/", as: renewed).status == 403, "authenticated as a viewer, not monitor")
+            #expect(try secured.call(.get, "/", as: access).status == 401, "a refresh invalidates the old pair")
+            let again = try secured.call(
+                .post,
+                "/_security/oauth2/token",
+                #"{"grant_type":"refresh_token","refresh_token":"\#(refresh)"}"#
+            )
+            #expect(again.status == 400, "a refresh token is used once")
+
+            let token = refreshed?["access_token"]?.stringValue ?? ""
+            let invalidated = try secured.call(.delete, "/_security/oauth2/token", #"{"token":"\#(token)"}"#).json
+            #expect(invalidated?["invalidated_tokens"] == 1)
+            #expect(try secured.call(.get, "/logs-1/_search", as: renewed).status == 401)
+            #expect(try secured.call(.get, "/logs-1/_search", as: "Bearer not-a-token").status == 401)
+            let wrong = try secured.call(
+                .post,
+                "/_security/oauth2/token",
+                #"{"grant_type":"password","username":"tok","password":"wrong-password"}"#
+            )
+            #expect(wrong.status == 401)
+        }
+    }
+
     @Test func anonymousAccessOnlyWhenARoleIsGiven() async throws {
         var configuration = TestElasticUser.configuration
         configuration.anonymousRoles = ["viewer"]
@@ -330,7 +378,7 @@ struct SecurityTests {
         try await withSecured { secured in
             let refused = try secured.call(.get, "/", as: nil)
             #expect(refused.status == 401)
-            #expect(refused.headers.filter { $0.0 == "WWW-Authenticate" }.count == 2)
+            #expect(refused.headers.filter { $0.0 == "WWW-Authenticate" }.count == 3)
         }
     }
 

@@ -7,6 +7,7 @@ public struct Authentication: Sendable {
     public enum Kind: String, Sendable {
         case realm
         case apiKey = "api_key"
+        case token
         case anonymous
         /// Quarry's own in-process calls (stories' searches on the embedded store, the CLI): not a network caller.
         case `internal`

@@ -331,6 +331,72 @@ public final class ElasticsearchSecurity: Sendable {
         return descriptors
     }
 
+    // MARK: Tokens
+
+    /// Access tokens live 20 minutes and refresh tokens 24 hours, as Elasticsearch's.
+    static let accessTokenLifetime: Int64 = 20 * 60 * 1000
+    static let refreshTokenLifetime: Int64 = 24 * 3600 * 1000
+
+    static func tokenHash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).hexString
+    }
+
+    /// Issues an access token for `username`, with a refresh token when asked (the `password` and `refresh_token`
+    /// grants); returns Elasticsearch's response body without `authentication`.
+    func issueToken(for username: String, withRefresh: Bool) throws(StoreError) -> JSONObject {
+        let now = Self.nowMilliseconds()
+        let access = Self.randomToken(bytes: 32)
+        let refresh = withRefresh ? Self.randomToken(bytes: 32) : nil
+        try database.putToken(
+            TokenRecord(
+                hash: Self.tokenHash(access),
+                kind: "access",
+                username: username,
+                created: now,
+                expiration: now + Self.accessTokenLifetime,
+                pair: refresh.map(Self.tokenHash)
+            )
+        )
+        if let refresh {
+            try database.putToken(
+                TokenRecord(
+                    hash: Self.tokenHash(refresh),
+                    kind: "refresh",
+                    username: username,
+                    created: now,
+                    expiration: now + Self.refreshTokenLifetime,
+                    pair: Self.tokenHash(access)
+                )
+            )
+        }
+        var body: JSONObject = [
+            "access_token": .string(access), "type": "Bearer",
+            "expires_in": .int(Self.accessTokenLifetime / 1000), "scope": "full",
+        ]
+        if let refresh { body["refresh_token"] = .string(refresh) }
+        return body
+    }
+
+    /// Uses a refresh token once: its user gets a new pair, and the old pair is invalidated.
+    func refreshToken(_ token: String) throws(StoreError) -> (username: String, body: JSONObject) {
+        let hash = Self.tokenHash(token)
+        guard let record = try database.token(hash: hash), record.kind == "refresh", record.invalidated == nil,
+            record.expiration > Self.nowMilliseconds()
+        else {
+            throw StoreError(
+                type: "security_exception",
+                reason: "token has already been refreshed or is invalid",
+                status: 400
+            )
+        }
+        _ = try database.invalidateTokens(
+            hashes: [hash] + (record.pair.map { [$0] } ?? []),
+            username: nil,
+            at: Self.nowMilliseconds()
+        )
+        return (record.username, try issueToken(for: record.username, withRefresh: true))
+    }
+
     // MARK: Passwords and secrets
 
     /// 20 characters from a cryptographic generator, as Elasticsearch generates the `elastic` password.
@@ -424,6 +490,18 @@ public final class ElasticsearchSecurity: Sendable {
         }
     }
 
+    /// Authenticates a user by password given in a body (`api_key/grant`, the `password` token grant), counted and
+    /// throttled as a `Basic` header would be.
+    func authenticate(
+        username: String,
+        password: String,
+        remoteAddress: String?,
+        path: String
+    ) throws(StoreError) -> Authentication {
+        let basic = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
+        return try authenticate(authorization: basic, remoteAddress: remoteAddress, path: path).get()
+    }
+
     private func anonymous() -> Authentication {
         let roles = configuration.anonymousRoles
         return Authentication(
@@ -445,14 +523,18 @@ public final class ElasticsearchSecurity: Sendable {
             return .failure(Self.unauthenticated("missing authentication credentials for REST request [\(path)]"))
         case .malformed(let scheme):
             return .failure(Self.unauthenticated("invalid \(scheme) authentication header value"))
-        case .bearer:
-            return .failure(
-                Self.unauthenticated(
-                    "unable to authenticate with provided credentials and anonymous access is not allowed for this "
-                        + "request",
-                    detail: "Bearer: Quarry issues no bearer tokens; use Basic or ApiKey credentials"
-                )
+        case .bearer(let token):
+            let failure = Self.unauthenticated(
+                "unable to authenticate with provided credentials and anonymous access is not allowed for this request",
+                detail: "Bearer: token expired, invalidated or unknown"
             )
+            guard let record = try? database.token(hash: Self.tokenHash(token)), record.kind == "access",
+                record.invalidated == nil, record.expiration > Self.nowMilliseconds(),
+                let user = try? database.user(record.username), user.enabled,
+                var authentication = try? authentication(of: user)
+            else { return .failure(failure) }
+            authentication.kind = .token
+            return .success((authentication, record.expiration))
         case .basic(let username, let password):
             let failure = Self.unauthenticated("unable to authenticate user [\(username)] for REST request [\(path)]")
             // bcrypt reads 72 bytes at most; no stored password is longer, so a longer one is wrong, never truncated.
@@ -541,7 +623,9 @@ public final class ElasticsearchSecurity: Sendable {
         return .security(reason, status: 401, metadata: metadata)
     }
 
-    public static let wwwAuthenticate = ["Basic realm=\"security\", charset=\"UTF-8\"", "ApiKey"]
+    public static let wwwAuthenticate = [
+        "Basic realm=\"security\", charset=\"UTF-8\"", "Bearer realm=\"security\"", "ApiKey",
+    ]
 
     // MARK: Cache
 

@@ -206,4 +206,6 @@ enum Action {
     static let updateAPIKey = "cluster:admin/xpack/security/api_key/update"
     static let clearAPIKeyCache = "cluster:admin/xpack/security/api_key/clear_cache"
     static let clearRealmCache = "cluster:admin/xpack/security/realm/cache/clear"
+    static let createToken = "cluster:admin/xpack/security/token/create"
+    static let invalidateToken = "cluster:admin/xpack/security/token/invalidate"
 }

@@ -40,6 +40,19 @@ struct APIKeyRecord: Sendable, Equatable {
     }
 }
 
+/// An access or refresh token (`POST /_security/oauth2/token`), known by the SHA-256 of its value.
+struct TokenRecord: Sendable, Equatable {
+    var hash: String
+    /// `access` or `refresh`.
+    var kind: String
+    var username: String
+    var created: Int64
+    var expiration: Int64
+    var invalidated: Int64?
+    /// The other token of the pair: the refresh token's hash for an access token, and the reverse.
+    var pair: String?
+}
+
 /// An application privilege (`PUT /_security/privilege`): a name for a set of actions of an application.
 struct ApplicationPrivilegeRecord: Sendable, Equatable {
     var application: String
@@ -74,6 +87,16 @@ final class SecurityDatabase: Sendable {
                     CREATE TABLE application_privileges(
                         application TEXT NOT NULL, name TEXT NOT NULL, actions TEXT NOT NULL, metadata TEXT NOT NULL,
                         PRIMARY KEY(application, name));
+                    """
+            )
+        }
+        migrator.registerMigration("v2-tokens") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE tokens(
+                        hash TEXT PRIMARY KEY, kind TEXT NOT NULL, username TEXT NOT NULL, created INTEGER NOT NULL,
+                        expiration INTEGER NOT NULL, invalidated INTEGER, pair TEXT);
+                    CREATE INDEX tokens_username ON tokens(username);
                     """
             )
         }
@@ -302,6 +325,61 @@ final class SecurityDatabase: Sendable {
                 }
             }
             return (invalidated, previously)
+        }
+    }
+
+    // MARK: Tokens
+
+    /// Stores a token by the SHA-256 of its value (tokens are random and long: a hash that cannot be reversed
+    /// suffices, no bcrypt).
+    func putToken(_ token: TokenRecord) throws(StoreError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO tokens(hash, kind, username, created, expiration, invalidated, pair)
+                    VALUES (?, ?, ?, ?, ?, NULL, ?)
+                    """,
+                arguments: [token.hash, token.kind, token.username, token.created, token.expiration, token.pair]
+            )
+        }
+    }
+
+    func token(hash: String) throws(StoreError) -> TokenRecord? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE hash = ?", arguments: [hash]) }
+            .map { row in
+                TokenRecord(
+                    hash: row["hash"],
+                    kind: row["kind"],
+                    username: row["username"],
+                    created: row["created"],
+                    expiration: row["expiration"],
+                    invalidated: row["invalidated"],
+                    pair: row["pair"]
+                )
+            }
+    }
+
+    /// Invalidates the tokens with these hashes, or all of a user's; returns how many were newly and how many
+    /// already invalid.
+    func invalidateTokens(hashes: [String], username: String?, at time: Int64) throws(StoreError) -> (Int, Int) {
+        try write { db in
+            var condition = "hash IN (\(hashes.map { _ in "?" }.joined(separator: ",")))"
+            var arguments = StatementArguments(hashes)
+            if let username {
+                condition = "username = ?"
+                arguments = [username]
+            }
+            let previously =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM tokens WHERE \(condition) AND invalidated IS NOT NULL",
+                    arguments: arguments
+                ) ?? 0
+            try db.execute(
+                sql: "UPDATE tokens SET invalidated = \(time) WHERE \(condition) AND invalidated IS NULL",
+                arguments: arguments
+            )
+            return (db.changesCount, previously)
         }
     }
 
