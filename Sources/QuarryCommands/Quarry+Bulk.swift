@@ -30,7 +30,7 @@ extension Quarry {
                 handle = .standardInput
             } else {
                 guard let opened = FileHandle(forReadingAtPath: file) else {
-                    throw ValidationError("cannot open \(file)")
+                    throw CommandFailure("cannot open \(file)")
                 }
                 handle = opened
             }
@@ -89,7 +89,7 @@ struct BulkLoader {
             }
             guard let json = response.json else { return }
             if response.status >= 400 {
-                throw ValidationError(
+                throw CommandFailure(
                     "bulk request failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())"
                 )
             }

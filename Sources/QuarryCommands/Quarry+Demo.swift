@@ -94,7 +94,7 @@ extension Quarry {
             func flush() throws {
                 let response = api.handle(ESRequest(method: .post, path: ["_bulk"], body: batch))
                 if let json = response.json, json["errors"]?.boolValue != false {
-                    throw ValidationError("bulk load failed: \(json.serialized().prefix(500))")
+                    throw CommandFailure("bulk load failed: \(json.serialized().prefix(500))")
                 }
                 batch.removeAll(keepingCapacity: true)
             }

@@ -159,7 +159,7 @@ extension Quarry {
                 do {
                     return try Story(contentsOf: path)
                 } catch let error as StoryProblems {
-                    throw ValidationError(error.problems.map { "\(path): \($0)" }.joined(separator: "\n"))
+                    throw CommandFailure(error.problems.map { "\(path): \($0)" }.joined(separator: "\n"))
                 }
             }
 
@@ -215,7 +215,7 @@ extension Quarry {
                     _ = try store.refresh("_all")
                 }
                 if try email != nil && runtime.engine.vault.resource("smtp") == nil {
-                    throw ValidationError(
+                    throw CommandFailure(
                         #"--email needs the SMTP server: quarry resources set smtp '{"host":"…","port":587,"from":"…"}'"#
                     )
                 }

@@ -37,7 +37,7 @@ extension Quarry {
             func run() throws {
                 let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
                 guard case .object(let object) = try JSON.parse(readArgument(body)) else {
-                    throw ValidationError("the template body must be a JSON object")
+                    throw CommandFailure("the template body must be a JSON object")
                 }
                 try embedded.putTemplate(name, body: object)
                 try embedded.close()
@@ -46,11 +46,27 @@ extension Quarry {
         }
 
         struct Delete: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Delete indices (names, wildcards, a,b).")
+            static let configuration = CommandConfiguration(
+                abstract: "Delete indices (names, wildcards, a,b).",
+                discussion: """
+                    A pattern (`*`, `_all`, `logs-*`) deletes only with --yes, as Elasticsearch 8 refuses deletes by \
+                    pattern (action.destructive_requires_name).
+
+                    Exit status: 0 when deleted, 1 when a named index does not exist or a pattern lacks --yes, 64 \
+                    for a usage error.
+                    """
+            )
             @OptionGroup var store: StoreOptions
             @Argument(help: "The index expression.") var expression: String
+            @Flag(help: "Delete every index a pattern matches.") var yes = false
 
             func run() throws {
+                if IndexName.namesByPattern(expression), !yes {
+                    throw CommandFailure(
+                        "'\(expression)' names indices by a pattern: give their names, or --yes to delete every index "
+                            + "it matches"
+                    )
+                }
                 let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
                 let deleted = try embedded.deleteIndices(expression)
                 try embedded.close()

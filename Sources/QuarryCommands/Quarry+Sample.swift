@@ -101,7 +101,7 @@ extension Quarry {
                 if let out {
                     guard FileManager.default.createFile(atPath: out, contents: nil),
                         let handle = FileHandle(forWritingAtPath: out)
-                    else { throw ValidationError("cannot write \(out)") }
+                    else { throw CommandFailure("cannot write \(out)") }
                     output = handle
                 } else {
                     output = .standardOutput

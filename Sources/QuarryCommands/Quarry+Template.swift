@@ -36,7 +36,7 @@ extension Quarry {
                     directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
                 } else {
                     guard let data = FileManager.default.contents(atPath: template) else {
-                        throw ValidationError("cannot read \(template)")
+                        throw CommandFailure("cannot read \(template)")
                     }
                     source = String(decoding: data, as: UTF8.self)
                     directory = URL(fileURLWithPath: template).deletingLastPathComponent()

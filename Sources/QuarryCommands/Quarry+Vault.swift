@@ -77,7 +77,7 @@ extension Quarry {
 
             func run() async throws {
                 let removed = try await withEngine(store) { try $0.vault.removeCredential(name) }
-                guard removed else { throw ValidationError("no credential named \(name)") }
+                guard removed else { throw CommandFailure("no credential named \(name)") }
             }
         }
     }
@@ -122,7 +122,7 @@ extension Quarry {
 
             func run() async throws {
                 let value = try await withEngine(store) { try $0.vault.resource(name) }
-                guard let value else { throw ValidationError("no resource named \(name)") }
+                guard let value else { throw CommandFailure("no resource named \(name)") }
                 print(value.stringValue ?? value.serialized(pretty: true))
             }
         }
@@ -134,7 +134,7 @@ extension Quarry {
 
             func run() async throws {
                 let removed = try await withEngine(store) { try $0.vault.removeResource(name) }
-                guard removed else { throw ValidationError("no resource named \(name)") }
+                guard removed else { throw CommandFailure("no resource named \(name)") }
             }
         }
     }
@@ -191,7 +191,7 @@ extension Quarry {
                         ),
                     ]
                 }
-                guard let output else { throw ValidationError("no run \(guid)") }
+                guard let output else { throw CommandFailure("no run \(guid)") }
                 print(output.serialized(pretty: true))
             }
         }

@@ -87,7 +87,7 @@ func readArgument(_ value: String) throws -> [UInt8] {
     if value.hasPrefix("@") {
         let path = String(value.dropFirst())
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read \(path)")
+            throw CommandFailure("cannot read \(path)")
         }
         return Array(data)
     }

@@ -34,16 +34,9 @@ extension ElasticsearchAPI {
     /// Refuses a delete by pattern while `action.destructive_requires_name` is on; checked before security narrows
     /// the pattern to the caller's indices, which would otherwise read as names.
     func checkDestructive(_ expression: String) throws(StoreError) {
-        if store.clusterSettings.destructiveRequiresName, Self.namesByPattern(expression) {
+        if store.clusterSettings.destructiveRequiresName, IndexName.namesByPattern(expression) {
             throw .illegalArgument("Wildcard expressions or all indices are not allowed")
         }
-    }
-
-    /// Whether an index expression names indices by a pattern (`*`, `_all`) rather than by name, which
-    /// `action.destructive_requires_name` refuses for deletes. `*,-*` names nothing and passes, as in Elasticsearch.
-    static func namesByPattern(_ expression: String) -> Bool {
-        if expression == "*,-*" { return false }
-        return expression.split(separator: ",").contains { $0 == "_all" || $0.contains("*") }
     }
 
     // MARK: Cluster settings

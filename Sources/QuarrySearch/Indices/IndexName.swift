@@ -23,6 +23,13 @@ public enum IndexName {
             throw .invalidIndexName(name, "index name is too long, (\(name.utf8.count) > 255)")
         }
     }
+
+    /// Whether an index expression names indices by a pattern (`*`, `_all`) rather than by name, which
+    /// `action.destructive_requires_name` refuses for deletes. `*,-*` names nothing and passes, as in Elasticsearch.
+    public static func namesByPattern(_ expression: String) -> Bool {
+        if expression == "*,-*" { return false }
+        return expression.split(separator: ",").contains { $0 == "_all" || $0.contains("*") }
+    }
 }
 
 /// How an index expression that names nothing is treated (`ignore_unavailable`, `allow_no_indices`,
