@@ -73,6 +73,9 @@ struct BulkLoader {
         var items = 0
         var expectSource = false
         var lastProgress = Date.distantPast
+        /// The file's line number of the line read last, and of each action line of the batch: errors name them.
+        var lineNumber = 0
+        var itemLines: [Int] = []
 
         func send() throws {
             guard !batch.isEmpty else { return }
@@ -83,23 +86,27 @@ struct BulkLoader {
                 // Nothing failed: no need to read the items.
                 summary.succeeded += items
                 batch.removeAll(keepingCapacity: true)
+                itemLines.removeAll(keepingCapacity: true)
                 items = 0
                 reportProgress()
                 return
             }
             guard let json = response.json else { return }
             if response.status >= 400 {
+                // The store's line numbers count from the batch's first line; the file's are what a user can open.
+                let lines = itemLines.first.map { "lines \($0)–\(lineNumber)" } ?? "line \(lineNumber)"
                 throw CommandFailure(
-                    "bulk request failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())"
+                    "bulk request of \(lines) failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())"
                 )
             }
-            for item in json["items"]?.arrayValue ?? [] {
+            for (position, item) in (json["items"]?.arrayValue ?? []).enumerated() {
                 guard let (_, result) = item.objectValue?.first else { continue }
                 if let error = result["error"] {
                     summary.failed += 1
                     if summary.firstErrors.count < 5 {
+                        let line = position < itemLines.count ? "line \(itemLines[position]): " : ""
                         summary.firstErrors.append(
-                            "\(result["_id"]?.stringValue ?? ""): \(error["type"]?.stringValue ?? ""): "
+                            "\(line)\(result["_id"]?.stringValue ?? ""): \(error["type"]?.stringValue ?? ""): "
                                 + (error["reason"]?.stringValue ?? "")
                         )
                     }
@@ -108,6 +115,7 @@ struct BulkLoader {
                 }
             }
             batch.removeAll(keepingCapacity: true)
+            itemLines.removeAll(keepingCapacity: true)
             items = 0
             reportProgress()
         }
@@ -132,6 +140,7 @@ struct BulkLoader {
         }
 
         func consume(_ line: ArraySlice<UInt8>) throws {
+            lineNumber += 1
             guard line.contains(where: { $0 > 0x20 }) else { return }
             batch.append(contentsOf: line)
             batch.append(0x0A)
@@ -139,6 +148,7 @@ struct BulkLoader {
                 expectSource = false
                 items += 1
             } else {
+                itemLines.append(lineNumber)
                 let action = try? JSON.parse(line)
                 if action?["delete"] != nil {
                     items += 1

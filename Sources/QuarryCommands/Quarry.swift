@@ -1,6 +1,8 @@
 public import ArgumentParser
 import Foundation
 import Logging
+import QuarryCore
+import QuarryElasticsearchAPI
 import Synchronization
 
 /// The `quarry` command: the composition root that parses arguments and wires the libraries together.
@@ -14,6 +16,7 @@ public struct Quarry: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "quarry",
         abstract: "Self-hosted threat hunting: stories of agents over an embedded Elasticsearch-compatible store.",
+        version: "quarry \(QuarryVersion.number) (Elasticsearch API \(ElasticsearchAPI.version))",
         subcommands: [
             Hunt.self, StoryCommand.self, Runs.self, Credentials.self, Resources.self, Serve.self, Users.self, Es.self,
             Index.self, Bulk.self, Ingest.self, Search.self, Template.self, Demo.self, Sample.self,

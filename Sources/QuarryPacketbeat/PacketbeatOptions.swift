@@ -45,7 +45,7 @@ public struct PacketbeatStatistics: Sendable {
 /// The agent and ECS version the documents name.
 public enum PacketbeatAgent {
     public static let name = "quarry"
-    public static let version = "0.1.0"
+    public static let version = QuarryVersion.number
     public static let ecsVersion = "8.17.0"
 }
 

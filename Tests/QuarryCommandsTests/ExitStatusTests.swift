@@ -23,6 +23,12 @@ struct ExitStatusTests {
         }
     }
 
+    @Test func versionIsPrinted() throws {
+        let result = try QuarryCommand.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.text.hasPrefix("quarry 0.") && result.text.contains("(Elasticsearch API 8."))
+    }
+
     /// `quarry index delete` by pattern needs `--yes`, as Elasticsearch 8's `action.destructive_requires_name`.
     @Test func deletingByPatternNeedsYes() async throws {
         try await withTemporaryDirectory { directory in
@@ -38,6 +44,36 @@ struct ExitStatusTests {
             let all = try QuarryCommand.run(["index", "delete", "*", "--yes", "--data", data])
             #expect(all.status == 0)
             #expect(all.text.contains("logs-b"))
+        }
+    }
+
+    /// `quarry bulk` names the file's line of each failed item, and of a malformed request.
+    @Test func bulkErrorsNameTheLineOfTheFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("data").path
+            let file = directory.appendingPathComponent("bad.ndjson")
+            try """
+            {"index":{"_index":"t","_id":"1"}}
+            {"a":1}
+            {"index":{"_index":"t","_id":"2"}}
+            {"a":"x"}
+
+            {"index":{"_index":"t","_id":"3"}}
+            {"a":
+
+            """.write(to: file, atomically: true, encoding: .utf8)
+            let items = try QuarryCommand.run(["bulk", file.path, "--data", data])
+            #expect(items.status == 2)
+            #expect(items.error.contains("line 3: 2: document_parsing_exception"), "\(items.error)")
+            #expect(items.error.contains("line 6: 3: document_parsing_exception"), "\(items.error)")
+            try "{\"index\":{\"_index\":\"t\"}}\n{\"a\":1}\n{\"nope\":{}}\n{\"a\":1}\n".write(
+                to: file,
+                atomically: true,
+                encoding: .utf8
+            )
+            let malformed = try QuarryCommand.run(["bulk", file.path, "--data", data])
+            #expect(malformed.status == 1)
+            #expect(malformed.error.contains("bulk request of lines 1–4 failed: Malformed action/metadata line [3]"))
         }
     }
 }
