@@ -30,20 +30,24 @@ extension Quarry {
 
             /// A client for `--cluster`, or `nil` for the data directory.
             func client() throws -> ElasticClient? {
-                cluster.map(Es.client(for:))
+                cluster.map { Es.client(for: $0) }
             }
         }
 
         /// A client for `url` with the credentials of the environment.
-        static func client(for cluster: String) -> ElasticClient {
+        static func client(for cluster: String, tls: ElasticClient.TLS = .systemTrustStore) -> ElasticClient {
             let environment = ProcessInfo.processInfo.environment
             var authorization: String?
             if let key = environment["QUARRY_ES_API_KEY"], !key.isEmpty {
                 authorization = ElasticClient.authorization(key)
             } else if let user = environment["QUARRY_ES_USERNAME"], let password = environment["QUARRY_ES_PASSWORD"] {
-                authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+                authorization = ElasticClient.Credentials.basic(username: user, password: password).header
             }
-            return ElasticClient(url: cluster, authorization: authorization)
+            return ElasticClient(
+                configuration: .init(nodes: [cluster], tls: tls),
+                authorization: authorization,
+                httpClient: ElasticClient.sharedHTTPClient
+            )
         }
 
         struct APIKey: AsyncParsableCommand {

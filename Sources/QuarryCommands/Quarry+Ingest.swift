@@ -101,14 +101,10 @@ extension Quarry {
             if ndjson {
                 sink = NDJSONSink()
             } else if let to {
-                var client = Es.client(for: to)
-                if let toCaFile {
-                    client = ElasticClient(
-                        configuration: .init(nodes: [to], tls: .certificateAuthority(file: toCaFile)),
-                        authorization: client.authorizationHeader,
-                        httpClient: ElasticClient.sharedHTTPClient
-                    )
-                }
+                let client = Es.client(
+                    for: to,
+                    tls: toCaFile.map { .certificateAuthority(file: $0) } ?? .systemTrustStore
+                )
                 sink = try ClusterSink(client: client, index: index, batchSize: batchSize)
             } else {
                 sink = try StoreSink(dataDirectory: store.dataDirectory, index: index, batchSize: batchSize)

@@ -98,8 +98,6 @@ public struct ElasticClient: Sendable {
     public let configuration: Configuration
     /// The `Authorization` header value sent with every request, if any.
     let authorization: String?
-    /// The same, for a client built from this one with other settings.
-    public var authorizationHeader: String? { authorization }
     let httpClient: HTTPClient
     /// Which node answered last, shared by the copies of this client, and what `GET /` said.
     let state: ClientState
@@ -269,13 +267,7 @@ public struct ElasticClient: Sendable {
             request.headers.add(name: "Content-Type", value: type)
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        if node.hasPrefix("https://") {
-            do {
-                request.tlsConfiguration = try await tlsConfiguration(for: node)
-            } catch {
-                throw error
-            }
-        }
+        if node.hasPrefix("https://") { request.tlsConfiguration = try await tlsConfiguration(for: node) }
         let status: HTTPResponseStatus
         let bytes: ByteBuffer
         do {

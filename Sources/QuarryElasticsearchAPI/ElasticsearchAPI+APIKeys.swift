@@ -153,30 +153,6 @@ extension ElasticsearchAPI {
         throw caller.clusterDenied(action)
     }
 
-    private func keyJSON(_ key: APIKeyRecord, withLimitedBy: Bool) -> JSON {
-        var object: JSONObject = [
-            "id": .string(key.id),
-            "name": key.name.map { .string($0) } ?? .null,
-            "type": "rest",
-            "creation": .int(key.created),
-        ]
-        if let expiration = key.expiration { object["expiration"] = .int(expiration) }
-        object["invalidated"] = .bool(key.invalidated != nil)
-        if let invalidated = key.invalidated { object["invalidation"] = .int(invalidated) }
-        object["username"] = .string(key.owner)
-        object["realm"] = .string(key.realm)
-        object["metadata"] = .object(key.metadata)
-        var descriptors = JSONObject()
-        for (name, descriptor) in key.roleDescriptors { descriptors[name] = descriptor.json }
-        object["role_descriptors"] = .object(descriptors)
-        if withLimitedBy {
-            var limited = JSONObject()
-            for (name, descriptor) in key.limitedBy { limited[name] = descriptor.json }
-            object["limited_by"] = [.object(limited)]
-        }
-        return .object(object)
-    }
-
     private func isActive(_ key: APIKeyRecord) -> Bool {
         key.invalidated == nil && (key.expiration.map { $0 > ElasticsearchSecurity.nowMilliseconds() } ?? true)
     }
@@ -193,7 +169,7 @@ extension ElasticsearchAPI {
         if let realm = parameters["realm_name"] { keys = keys.filter { $0.realm == realm } }
         if try request.flag("active_only") { keys = keys.filter(isActive) }
         let withLimitedBy = try request.flag("with_limited_by")
-        return ESResponse(json: ["api_keys": .array(keys.map { keyJSON($0, withLimitedBy: withLimitedBy) })])
+        return ESResponse(json: ["api_keys": .array(keys.map { $0.json(withLimitedBy: withLimitedBy) })])
     }
 
     func queryAPIKeys(_ request: ESRequest) throws(StoreError) -> ESResponse {
@@ -214,7 +190,7 @@ extension ElasticsearchAPI {
         return ESResponse(json: [
             "total": .int(Int64(keys.count)),
             "count": .int(Int64(page.count)),
-            "api_keys": .array(page.map { keyJSON($0, withLimitedBy: withLimitedBy) }),
+            "api_keys": .array(page.map { $0.json(withLimitedBy: withLimitedBy) }),
         ])
     }
 

@@ -307,14 +307,7 @@ public final class ElasticsearchSecurity: Sendable {
 
     /// Keys as `GET /_security/api_key` lists them, newest last.
     public func apiKeys() throws(StoreError) -> [JSON] {
-        try database.apiKeys().map { key in
-            var object: JSONObject = [
-                "id": .string(key.id), "name": key.name.map { .string($0) } ?? .null, "username": .string(key.owner),
-                "creation": .int(key.created), "invalidated": .bool(key.invalidated != nil),
-            ]
-            if let expiration = key.expiration { object["expiration"] = .int(expiration) }
-            return .object(object)
-        }
+        try database.apiKeys().map { $0.json(withLimitedBy: false) }
     }
 
     /// Invalidates keys by id; returns those newly invalidated.
@@ -452,7 +445,9 @@ public final class ElasticsearchSecurity: Sendable {
     /// How long to wait before checking this request's credentials (nothing unless its user, key or address failed
     /// repeatedly just before).
     public func attemptDelay(authorization: String?, remoteAddress: String?) -> Duration {
-        throttle.delay(for: throttleKeys(authorization: authorization, remoteAddress: remoteAddress))
+        // Nothing failed lately (the usual case): no need to decode the header on every request.
+        guard throttle.trackedCount > 0 else { return .zero }
+        return throttle.delay(for: throttleKeys(authorization: authorization, remoteAddress: remoteAddress))
     }
 
     /// Authenticates a request from its `Authorization` header.
@@ -462,13 +457,14 @@ public final class ElasticsearchSecurity: Sendable {
         remoteAddress: String?,
         path: String
     ) -> Result<Authentication, StoreError> {
+        // A cached credential is found by the header's hash alone; the header is decoded only on a miss.
+        let cacheKey = authorization.map { SHA256.hash(data: Data($0.utf8)).hexString } ?? ""
+        if authorization?.isEmpty == false, let cached = cachedAuthentication(cacheKey) { return .success(cached) }
         let credentials = Credentials(header: authorization)
         if case .none = credentials {
             if !configuration.anonymousRoles.isEmpty { return .success(anonymous()) }
             return .failure(Self.unauthenticated("missing authentication credentials for REST request [\(path)]"))
         }
-        let cacheKey = authorization.map { SHA256.hash(data: Data($0.utf8)).hexString } ?? ""
-        if let cached = cachedAuthentication(cacheKey) { return .success(cached) }
         let result = verify(credentials, path: path)
         let keys = throttleKeys(authorization: authorization, remoteAddress: remoteAddress)
         switch result {

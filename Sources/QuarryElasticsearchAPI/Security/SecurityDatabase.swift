@@ -40,6 +40,33 @@ struct APIKeyRecord: Sendable, Equatable {
     }
 }
 
+extension APIKeyRecord {
+    /// The key as the get and query API key APIs list it (never its secret).
+    func json(withLimitedBy: Bool) -> JSON {
+        var object: JSONObject = [
+            "id": .string(id),
+            "name": name.map { .string($0) } ?? .null,
+            "type": "rest",
+            "creation": .int(created),
+        ]
+        if let expiration { object["expiration"] = .int(expiration) }
+        object["invalidated"] = .bool(invalidated != nil)
+        if let invalidated { object["invalidation"] = .int(invalidated) }
+        object["username"] = .string(owner)
+        object["realm"] = .string(realm)
+        object["metadata"] = .object(metadata)
+        var descriptors = JSONObject()
+        for (name, descriptor) in roleDescriptors { descriptors[name] = descriptor.json }
+        object["role_descriptors"] = .object(descriptors)
+        if withLimitedBy {
+            var limited = JSONObject()
+            for (name, descriptor) in limitedBy { limited[name] = descriptor.json }
+            object["limited_by"] = [.object(limited)]
+        }
+        return .object(object)
+    }
+}
+
 /// An access or refresh token (`POST /_security/oauth2/token`), known by the SHA-256 of its value.
 struct TokenRecord: Sendable, Equatable {
     var hash: String
@@ -110,10 +137,15 @@ final class SecurityDatabase: Sendable {
         var configuration = GRDB.Configuration()
         configuration.journalMode = .wal
         configuration.busyMode = .timeout(10)
-        queue = try DatabaseQueue(path: path, configuration: configuration)
+        // SQLite gives its -wal and -shm files the database file's mode, so the file is made 0600 before SQLite
+        // opens it (and a file an older Quarry made is narrowed).
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
         }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
         if try queue.read({ db in try Self.migrator.hasBeenSuperseded(db) }) {
             throw StoreError.internalFailure(
                 "\(path) was written by a newer Quarry: its schema is past '\(Self.migrator.migrations.last ?? "")'"
