@@ -11,11 +11,11 @@ import ServiceLifecycle
 import UnixSignals
 
 extension Quarry {
-    /// `quarry serve`: the Elasticsearch REST API over the embedded store, and the stories: their engine (which
-    /// resumes the deliveries a stopped process left), their schedules and their webhooks.
+    /// `quarry serve`: the Elasticsearch REST API over the embedded store, the web application, and the stories:
+    /// their engine (which resumes the deliveries a stopped process left), their schedules and their webhooks.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve the Elasticsearch REST API for the embedded store, and run stories (webhooks, schedules).",
+            abstract: "Serve the web application and the Elasticsearch REST API, and run stories.",
             discussion: """
                 Every request to the Elasticsearch API is authenticated, as on a secured Elasticsearch cluster: Basic \
                 (users) or ApiKey. On first start the elastic superuser is created with the password in \
@@ -24,8 +24,14 @@ extension Quarry {
 
                 With --es-tls-cert and --es-tls-key the API speaks HTTPS only. It listens on loopback by default; \
                 another --es-host needs TLS, or --allow-insecure-es-host to accept that passwords and data cross the \
-                network in clear. Webhooks answer only at /webhook/<story>/<secret> for stories whose webhook \
-                declares a secret.
+                network in clear.
+
+                The web application (sign-in, stories, forms, runs, credentials, /api/v1, /metrics, /healthz) \
+                listens on --host and --port, by default http://127.0.0.1:8080; every page needs a user (`quarry \
+                users add NAME --role admin|analyst|viewer`). Webhooks answer there at /webhook/<story>/<secret> for \
+                stories whose webhook declares a secret, and public forms at /forms/<story>/<secret>. --stories DIR \
+                is watched: new and changed files load within a second, and files that do not lint are shown on \
+                /stories.
 
                 Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the data directory or a story cannot \
                 be loaded or an address cannot be bound, 64 for a usage error.
@@ -73,11 +79,32 @@ extension Quarry {
         )
         var noEsAuthentication = false
 
-        @Option(name: .long, help: "Address of the webhooks.")
+        @Option(name: .long, help: "Address of the web application (pages, REST API, webhooks).")
         var host = "127.0.0.1"
 
-        @Option(name: .long, help: "Port of the webhooks, which listen when --stories is given (0 picks a free port).")
+        @Option(name: .long, help: "Port of the web application (0 picks a free port).")
         var port = 8080
+
+        @Option(name: .long, help: "The web application's certificate chain (PEM, leaf first): serve HTTPS.")
+        var tlsCert: String?
+
+        @Option(name: .long, help: "The private key (PEM) of --tls-cert.")
+        var tlsKey: String?
+
+        @Flag(
+            name: .long,
+            help: "Let the web application listen on an address other than loopback without TLS."
+        )
+        var allowInsecureHost = false
+
+        @Option(
+            name: .long,
+            help: """
+                The URL people reach the web application at (behind a proxy): links in emails \
+                ({% story_run_link %}) and cookies' Secure flag follow it.
+                """
+        )
+        var publicURL: String?
 
         @Option(name: .long, help: "Load every story file (.yaml, .yml, .json) in this directory.")
         var stories: String?
@@ -102,6 +129,21 @@ extension Quarry {
             }
             if noEsAuthentication, !esAnonymousRole.isEmpty {
                 throw ValidationError("--es-anonymous-role has no meaning with --no-es-authentication")
+            }
+            guard (tlsCert == nil) == (tlsKey == nil) else {
+                throw ValidationError("--tls-cert and --tls-key go together")
+            }
+            guard Self.isLoopback(host) || tlsCert != nil || allowInsecureHost
+                || publicURL?.lowercased().hasPrefix("https://") == true
+            else {
+                throw ValidationError(
+                    "--host \(host) is not a loopback address, and without --tls-cert and --tls-key passwords and "
+                        + "session cookies would cross the network in clear. Give a certificate, put the application "
+                        + "behind a proxy that terminates TLS (--public-url https://…), or pass --allow-insecure-host."
+                )
+            }
+            if let publicURL, URL(string: publicURL)?.scheme.map({ ["http", "https"].contains($0.lowercased()) }) != true {
+                throw ValidationError("--public-url must be an http:// or https:// URL")
             }
         }
 
@@ -130,32 +172,63 @@ extension Quarry {
                 logger: logger
             )
             guard let embedded = runtime.store else { return }
-            let security = noEsAuthentication ? nil : try openSecurity(logger: logger)
+            // The users serve the web application even when the Elasticsearch API runs without authentication.
+            let users = try openSecurity(logger: logger)
+            let security = noEsAuthentication ? nil : users
+            var directory: StoryDirectory<ContinuousClock>?
             if let stories {
-                for file in try FileManager.default.contentsOfDirectory(atPath: stories).sorted()
-                where [".yaml", ".yml", ".json"].contains(where: file.hasSuffix) {
-                    let path = (stories as NSString).appendingPathComponent(file)
-                    do {
-                        try await runtime.engine.register(try Story(contentsOf: path))
-                    } catch {
-                        throw CommandFailure("\(path):\n\(error)")
+                let watched = StoryDirectory(path: stories, engine: runtime.engine, logger: logger)
+                do {
+                    try await watched.scan()
+                } catch {
+                    throw CommandFailure("cannot read the story directory \(stories): \(error.localizedDescription)")
+                }
+                for failure in watched.failures {
+                    printError("\(stories)/\(failure.file) does not load (it is shown on /stories):")
+                    for problem in failure.problems {
+                        printError("  " + (problem.line.map { "line \($0): " } ?? "") + problem.message)
                     }
-                    logger.info("story loaded", metadata: ["file": "\(path)"])
+                }
+                directory = watched
+            }
+            var webTLS: TLSConfiguration?
+            if let tlsCert, let tlsKey {
+                do {
+                    webTLS = try serverTLS(certificateFile: tlsCert, keyFile: tlsKey)
+                } catch {
+                    throw CommandFailure("\(error)")
                 }
             }
-            // The engine is first so that it stops last: the listeners that start runs stop before it.
-            var services: [any Service] = [runtime.engine]
-            // The webhooks listen only when stories were given: nothing listens that the user did not open.
-            if stories != nil {
-                let webhookHost = host
-                services.append(
-                    buildWebhookApplication(engine: runtime.engine, host: host, port: port, logger: logger) { port in
-                        FileHandle.standardOutput.write(
-                            Data("Webhooks listening on http://\(webhookHost):\(port)\n".utf8)
-                        )
+            let engine = runtime.engine
+            let webScheme = webTLS == nil ? "http" : "https"
+            let webHost = host.contains(":") ? "[\(host)]" : host
+            let publicURL = publicURL
+            let web = try buildWebApplication(
+                engine: engine,
+                security: users,
+                store: embedded,
+                stories: directory,
+                configuration: .init(host: host, port: port, tls: webTLS, publicURL: publicURL),
+                logger: logger
+            ) { port in
+                let base = publicURL ?? "\(webScheme)://\(webHost):\(port)"
+                var lines = "Web app listening on \(webScheme)://\(webHost):\(port)\n"
+                for name in engine.storyNames {
+                    guard let story = engine.story(named: name) else { continue }
+                    let key = Story.snakeCase(name)
+                    var urls: [String] = []
+                    if story.form != nil { urls.append("form \(base)/forms/\(key)") }
+                    if story.agents.contains(where: \.isWebhook) {
+                        urls.append("webhook \(base)/webhook/\(key)/<secret>")
                     }
-                )
+                    if !urls.isEmpty { lines += "  \(name): \(urls.joined(separator: ", "))\n" }
+                }
+                // Scripts wait for this line; write it unbuffered.
+                FileHandle.standardOutput.write(Data(lines.utf8))
             }
+            // The engine is first so that it stops last: the listeners that start runs stop before it.
+            var services: [any Service] = [runtime.engine, web]
+            if let directory { services.append(directory) }
             let host = esHost
             var tls: TLSConfiguration?
             if let esTlsCert, let esTlsKey {

@@ -17,7 +17,7 @@ extension Quarry {
                 Exit status: 0 on success, 1 when the user does not exist or the data directory cannot be used, 64 \
                 for a usage error.
                 """,
-            subcommands: [Add.self, List.self, Remove.self, ResetPassword.self, Roles.self]
+            subcommands: [Add.self, List.self, Remove.self, ResetPassword.self, Roles.self, Token.self]
         )
 
         struct Add: AsyncParsableCommand {
@@ -25,7 +25,13 @@ extension Quarry {
                 abstract: "Add a user, or replace one's roles and password."
             )
             @Argument var name: String
-            @Option(name: .customLong("role"), help: "A role (repeatable): superuser, editor, viewer, or a stored one.")
+            @Option(
+                name: .customLong("role"),
+                help: """
+                    A role (repeatable). The web application's: admin, analyst, viewer; the Elasticsearch API's also \
+                    superuser, editor, beats_writer, or a stored one.
+                    """
+            )
             var roles: [String] = []
             @Option(help: "The user's full name.") var fullName: String?
             @Option(help: "The user's email address.") var email: String?
@@ -53,6 +59,28 @@ extension Quarry {
                     )
                 }
                 if generated { print("password (shown once): \(password)") }
+            }
+        }
+
+        struct Token: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Print a new web API token for a user (Authorization: Bearer …), replacing their earlier one.",
+                discussion: """
+                    The token authenticates on the web application's REST API (/api/v1) and /metrics with the user's \
+                    role (admin, analyst or viewer). It is shown once and stored as a hash; a new token replaces the \
+                    old, and removing or disabling the user ends it.
+                    """
+            )
+            @Argument var name: String
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let security = try openSecurity(store)
+                do {
+                    print(try security.issueUserToken(for: name))
+                } catch {
+                    throw CommandFailure("\(error)")
+                }
             }
         }
 

@@ -181,14 +181,7 @@ extension Quarry {
                     return [
                         "run": record.json,
                         "timeline": .array(timeline.map(\.json)),
-                        "events": .array(
-                            events.map {
-                                [
-                                    "id": .int($0.id), "agent": .string($0.agent), "error": .bool($0.isError),
-                                    "payload": $0.payload,
-                                ]
-                            }
-                        ),
+                        "events": .array(events.map(\.json)),
                     ]
                 }
                 guard let output else { throw CommandFailure("no run \(guid)") }

@@ -58,6 +58,13 @@ public final class SQLiteStoryStore: StoryStore {
         }
     }
 
+    public func removeStory(named name: String) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM stories WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
     // MARK: Runs
 
     public func startRun(

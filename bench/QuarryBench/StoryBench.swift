@@ -123,7 +123,14 @@ func runStoryHuntBenchmark(
     try await engine.register(try Story(contentsOf: story))
     try await engine.withRunning {
         let ports = AsyncStream<Int>.makeStream()
-        let application = buildWebhookApplication(engine: engine, host: "127.0.0.1", port: 0, logger: logger) { port in
+        let security = try ElasticsearchSecurity(directory: engineDirectory, logger: logger)
+        let application = try buildWebApplication(
+            engine: engine,
+            security: security,
+            store: store,
+            configuration: .init(port: 0),
+            logger: logger
+        ) { port in
             ports.continuation.yield(port)
         }
         let server = Task { try await application.runService() }

@@ -234,6 +234,22 @@ public struct RoleDescriptor: Sendable, Equatable {
             metadata: ["_reserved": true],
             description: "Grants full access to cluster management and data indices."
         ),
+        // Quarry's web application reads its roles from the same users: admin (everything) and analyst (runs hunts,
+        // reads every index), beside viewer.
+        "admin": RoleDescriptor(
+            cluster: ["all"],
+            indices: [IndexGrant(names: ["*"], privileges: ["all"], allowRestrictedIndices: false)],
+            metadata: ["_reserved": true],
+            description: "Quarry: everything in the web application; all indices and the cluster on the API."
+        ),
+        "analyst": RoleDescriptor(
+            cluster: ["monitor"],
+            indices: [
+                IndexGrant(names: ["*"], privileges: ["read", "view_index_metadata"], allowRestrictedIndices: false)
+            ],
+            metadata: ["_reserved": true],
+            description: "Quarry: runs hunts and reads runs in the web application; reads all indices on the API."
+        ),
         "viewer": RoleDescriptor(
             indices: [
                 IndexGrant(names: ["*"], privileges: ["read", "view_index_metadata"], allowRestrictedIndices: false)

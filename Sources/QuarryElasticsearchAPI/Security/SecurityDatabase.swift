@@ -70,7 +70,7 @@ extension APIKeyRecord {
 /// An access or refresh token (`POST /_security/oauth2/token`), known by the SHA-256 of its value.
 struct TokenRecord: Sendable, Equatable {
     var hash: String
-    /// `access` or `refresh`.
+    /// `access` or `refresh` (Elasticsearch's), `session` (a web sign-in) or `user_api` (a user's web API token).
     var kind: String
     var username: String
     var created: Int64
@@ -391,15 +391,20 @@ final class SecurityDatabase: Sendable {
             }
     }
 
-    /// Invalidates the tokens with these hashes, or all of a user's; returns how many were newly and how many
-    /// already invalid.
-    func invalidateTokens(hashes: [String], username: String?, at time: Int64) throws(StoreError) -> (Int, Int) {
+    /// Invalidates the tokens with these hashes, or all of a user's of the given kinds (Elasticsearch's access and
+    /// refresh tokens unless told); returns how many were newly and how many already invalid.
+    func invalidateTokens(
+        hashes: [String],
+        username: String?,
+        kinds: [String] = ["access", "refresh"],
+        at time: Int64
+    ) throws(StoreError) -> (Int, Int) {
         try write { db in
             var condition = "hash IN (\(hashes.map { _ in "?" }.joined(separator: ",")))"
             var arguments = StatementArguments(hashes)
             if let username {
-                condition = "username = ?"
-                arguments = [username]
+                condition = "username = ? AND kind IN (\(kinds.map { _ in "?" }.joined(separator: ",")))"
+                arguments = StatementArguments([username] + kinds)
             }
             let previously =
                 try Int.fetchOne(
@@ -412,6 +417,16 @@ final class SecurityDatabase: Sendable {
                 arguments: arguments
             )
             return (db.changesCount, previously)
+        }
+    }
+
+    /// Removes the tokens that expired or were invalidated before `time` (sessions and tokens accumulate otherwise).
+    func removeTokens(endedBefore time: Int64) throws(StoreError) {
+        try write { db in
+            try db.execute(
+                sql: "DELETE FROM tokens WHERE expiration < ? OR invalidated < ?",
+                arguments: [time, time]
+            )
         }
     }
 

@@ -1,34 +1,32 @@
 import Foundation
 import HTTPTypes
-public import Hummingbird
-public import Logging
+import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 import QuarryAgents
 import QuarryCore
-public import QuarryStories
+import QuarryStories
 
-/// Starts runs from HTTP: `POST /webhook/<story>/<secret>` (the story's name, snake-cased or as written, and the
-/// secret its webhook agent declares). A webhook without a secret cannot be started over HTTP; a wrong story or a
-/// wrong secret both answer 404, so the endpoint reveals nothing. A body that does not parse is recorded as a
-/// failed run and answered 400 with the reason.
-public struct WebhookResponder<EngineClock: Clock>: HTTPResponder where EngineClock.Duration == Duration {
-    public typealias Context = BasicRequestContext
-
+/// Starts runs from HTTP: `/webhook/<story>/<secret>` on the web application (the story's name, snake-cased or as
+/// written, and the secret its webhook agent declares). A webhook without a secret cannot be started over HTTP; a
+/// wrong story and a wrong secret both answer 404 (the secret compared in constant time), so the endpoint reveals
+/// nothing. The run and its first event are stored before the response: a 2xx means the run exists. A body that
+/// does not parse is recorded as a failed run and answered 400 with the reason.
+struct WebhookResponder<EngineClock: Clock>: Sendable where EngineClock.Duration == Duration {
     let engine: StoryEngine<EngineClock>
     let maximumBodySize: Int
+    /// Requests being handled, bounded by `maximumConcurrentRequests`.
+    private let inFlight = NIOLockedValueBox(0)
+    let maximumConcurrentRequests: Int
 
-    public init(engine: StoryEngine<EngineClock>, maximumBodySize: Int = 10 << 20) {
+    init(engine: StoryEngine<EngineClock>, maximumBodySize: Int, maximumConcurrentRequests: Int) {
         self.engine = engine
         self.maximumBodySize = maximumBodySize
+        self.maximumConcurrentRequests = maximumConcurrentRequests
     }
 
-    public func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        var request = request
-        let path = (request.head.path ?? "/").split(separator: "?", maxSplits: 1)
-        let segments = path[0].split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
-        guard segments.count == 3, segments[0] == "webhook",
-            let (story, agent, options) = engine.webhook(story: segments[1], secret: segments[2])
-        else {
+    func respond(to request: Request, story name: String, secret: String) async throws -> Response {
+        guard let (story, agent, options) = engine.webhook(story: name, secret: secret) else {
             return Self.json(.notFound, ["error": "no such webhook"])
         }
         var verbs = ["POST"]
@@ -39,18 +37,32 @@ public struct WebhookResponder<EngineClock: Clock>: HTTPResponder where EngineCl
         default: break
         }
         guard verbs.contains(request.method.rawValue) else {
-            return Self.json(
+            var response = Self.json(
                 .methodNotAllowed,
                 ["error": .string("this webhook accepts \(verbs.joined(separator: ", "))")]
             )
+            response.headers[.allow] = verbs.joined(separator: ", ")
+            return response
         }
+        let admitted = inFlight.withLockedValue { count in
+            guard count < maximumConcurrentRequests else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            var response = Self.json(.serviceUnavailable, ["error": "too many webhook requests at once; retry"])
+            response.headers[.retryAfter] = "1"
+            return response
+        }
+        defer { inFlight.withLockedValue { $0 -= 1 } }
+        var request = request
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: maximumBodySize)
         } catch {
             return Self.json(.contentTooLarge, ["error": .string("the body is larger than \(maximumBodySize) bytes")])
         }
-        let query = path.count == 2 ? WebhookAgent.queryParameters(String(path[1])) : []
+        let query = request.uri.query.map { WebhookAgent.queryParameters($0) } ?? []
         let headers = request.headers.map { ($0.name.canonicalName, $0.value) }
         let event: JSON
         do {
@@ -82,20 +94,4 @@ public struct WebhookResponder<EngineClock: Clock>: HTTPResponder where EngineCl
             body: .init(byteBuffer: ByteBuffer(bytes: body.serializedBytes()))
         )
     }
-}
-
-/// Builds the HTTP application serving the stories' webhooks.
-public func buildWebhookApplication<EngineClock: Clock>(
-    engine: StoryEngine<EngineClock>,
-    host: String,
-    port: Int,
-    logger: Logger,
-    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) -> some ApplicationProtocol {
-    Application(
-        responder: WebhookResponder(engine: engine),
-        configuration: .init(address: .hostname(host, port: port), serverName: nil),
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
-        logger: logger
-    )
 }

@@ -122,6 +122,14 @@ public struct EventRecord: Sendable {
         self.payload = payload
         self.isError = isError
     }
+
+    /// How the CLI and the REST API print an event.
+    public var json: JSON {
+        [
+            "id": .int(id), "agent": .string(agent), "created": .string(isoTime(created)), "error": .bool(isError),
+            "payload": payload,
+        ]
+    }
 }
 
 /// Seconds since 1970 as ISO 8601 with milliseconds, UTC: how runs, timelines and reports print times.

@@ -335,7 +335,7 @@ extension StoryEngine {
         emitted: Int,
         message: String?
     ) -> TimelineEntry {
-        TimelineEntry(
+        let entry = TimelineEntry(
             agent: delivery.agent,
             event: delivery.event,
             attempt: delivery.attempts + 1,
@@ -345,6 +345,8 @@ extension StoryEngine {
             emitted: emitted,
             message: message
         )
+        report(.stepEnded(story: delivery.story, run: delivery.run, step: entry))
+        return entry
     }
 
     private func retry(_ delivery: QueuedDelivery, policy: RetryPolicy, message: String, started: Double) async {

@@ -21,7 +21,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
         /// Deliveries processed at once: most agents wait on the network, and more deliveries at once also make
         /// larger group commits.
         public var workers: Int
-        /// The base URL of the web interface, for `story_run_link`.
+        /// The base URL of the web interface, for `story_run_link` (see ``StoryEngine/baseURL``).
         public var baseURL: String
 
         public init(workers: Int = 32, baseURL: String = "http://127.0.0.1:8080") {
@@ -48,6 +48,36 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     let recentEvents = NIOLockedValueBox(RecentCache<Int64, (payload: JSON, lineage: [String: Int64])>(capacity: 4_096))
     /// Runs that ended lately, so that waiting for one that has just ended needs no read.
     let recentlyEnded = NIOLockedValueBox(RecentCache<String, RunRecord>(capacity: 4_096))
+    private let links: NIOLockedValueBox<String>
+    private let observers = NIOLockedValueBox<[@Sendable (Observation) -> Void]>([])
+
+    /// What the engine tells its observers (metrics, live pages) as it works.
+    public enum Observation: Sendable {
+        case runStarted(story: String)
+        /// One attempt of an agent ended.
+        case stepEnded(story: String, run: String, step: TimelineEntry)
+        case runEnded(RunRecord)
+    }
+
+    /// The web application's public URL (no trailing `/`), for `{% story_run_link %}`: the configuration's, until the
+    /// web application knows the address it listens on or was told (`--public-url`).
+    public var baseURL: String {
+        get { links.withLockedValue { $0 } }
+        set {
+            var url = newValue
+            while url.hasSuffix("/") { url.removeLast() }
+            links.withLockedValue { $0 = url }
+        }
+    }
+
+    /// Calls `observer` for every ``Observation`` from now on, on the engine's tasks: it must return quickly.
+    public func observe(_ observer: @escaping @Sendable (Observation) -> Void) {
+        observers.withLockedValue { $0.append(observer) }
+    }
+
+    func report(_ observation: Observation) {
+        for observer in observers.withLockedValue({ $0 }) { observer(observation) }
+    }
 
     struct State {
         var stories: [String: CompiledStory] = [:]
@@ -97,6 +127,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
         self.services = services
         self.agents = agents
         self.logger = logger
+        links = NIOLockedValueBox(configuration.baseURL)
         let time = WallTime(clock: clock)
         self.time = time
         vault = Vault(store: store, key: vaultKey, now: time.now)
@@ -124,7 +155,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     public func register(_ story: Story) async throws {
         let compiled = try CompiledStory(story, agents: agents)
         try generateWebhookSecrets(story)
-        try await store.saveStory(StoredStory(name: story.name, source: story.source.serialized()), at: now())
+        try await store.saveStory(StoredStory(name: story.name, source: story.text ?? story.source.serialized()), at: now())
         state.withLockedValue { $0.stories[story.name] = compiled }
         // Its schedules count from now, not from the scheduler's next look.
         scheduleWake.signal()
@@ -151,6 +182,16 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
                 )
             }
         }
+    }
+
+    /// Forgets the story called `name`: no new run starts, its schedules end, and deliveries still queued for it
+    /// fail as those of an unknown story. Its runs stay. Returns whether there was one.
+    @discardableResult
+    public func unregister(story name: String) async throws -> Bool {
+        let removed = try await store.removeStory(named: name)
+        let known = state.withLockedValue { $0.stories.removeValue(forKey: name) != nil }
+        scheduleWake.signal()
+        return removed || known
     }
 
     public func story(named name: String) -> Story? {
@@ -266,6 +307,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
         ) { delivery in self.reserve([delivery.id], in: reservation) }
         handOff([delivery], releasing: reservation)
         wake.signal()
+        report(.runStarted(story: name))
         return guid
     }
 
@@ -317,7 +359,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
             events: events,
             credentials: credentials,
             vault: vault,
-            baseURL: configuration.baseURL,
+            baseURL: baseURL,
             storyExists: { [weak self] name in self?.story(named: name) != nil }
         )
     }
@@ -361,6 +403,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     }
 
     func notify(_ record: RunRecord) {
+        report(.runEnded(record))
         recentlyEnded.withLockedValue { $0.put(record.guid, record) }
         let waiters = state.withLockedValue { $0.waiters.removeValue(forKey: record.guid) ?? [] }
         for waiter in waiters { waiter.resolve(record) }

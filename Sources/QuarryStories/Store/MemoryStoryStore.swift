@@ -61,6 +61,10 @@ public final class MemoryStoryStore: StoryStore {
         state.withLock { $0.stories[story.name] = story }
     }
 
+    public func removeStory(named name: String) async throws -> Bool {
+        state.withLock { $0.stories.removeValue(forKey: name) != nil }
+    }
+
     // MARK: Runs
 
     public func startRun(

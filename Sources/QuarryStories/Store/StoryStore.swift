@@ -18,6 +18,9 @@ public protocol StoryStore: Sendable {
     /// Registers `story` (replacing one of the same name).
     func saveStory(_ story: StoredStory, at time: Double) async throws
 
+    /// Forgets the story called `name` (its runs and events stay, as history); returns whether there was one.
+    func removeStory(named name: String) async throws -> Bool
+
     // MARK: Runs
 
     /// Records a new run with its starting event and that event's delivery to the entry agent; returns the

@@ -29,6 +29,9 @@ public struct Story: Sendable {
     public var form: StoryForm?
     /// The story as it was read, for the engine's records.
     public var source: JSON
+    /// The text it was read from (YAML with its comments, or JSON), when it was read from text: kept so that
+    /// what is downloaded or edited is what was written.
+    public var text: String?
 
     /// The agents that receive the events of `agent`.
     public func receivers(of agent: AgentDefinition) -> [AgentDefinition] {
@@ -122,6 +125,9 @@ public struct StoryForm: Sendable {
     public var title: String
     public var description: String
     public var fields: [Field]
+    /// `public` forms are served to anyone holding their secret link (`/forms/<story>/<secret>`), as Tines' public
+    /// forms; `private` ones (the default) only to signed-in users who may start runs.
+    public var isPublic: Bool
 }
 
 /// A problem in a story file, with the agent and the option it concerns.

@@ -34,6 +34,7 @@ extension Story {
         var problems: [StoryProblem] = []
         self.init(json: tree, problems: &problems)
         if !problems.isEmpty { throw StoryProblems(problems) }
+        self.text = text
     }
 
     /// Reads the shape of a story, collecting what does not fit in `problems` and keeping what does.
@@ -177,6 +178,13 @@ extension StoryForm {
     init(json: JSON, problems: inout [StoryProblem]) {
         title = json["title"]?.stringValue ?? ""
         description = json["description"]?.stringValue ?? ""
+        switch json["visibility"]?.stringValue ?? "private" {
+        case "public": isPublic = true
+        case "private": isPublic = false
+        default:
+            isPublic = false
+            problems.append(StoryProblem("form", option: "visibility", "expected 'private' or 'public'"))
+        }
         fields = []
         for (index, item) in (json["fields"]?.arrayValue ?? []).enumerated() {
             guard let name = item["name"]?.stringValue, !name.isEmpty else {

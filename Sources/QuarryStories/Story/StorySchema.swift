@@ -81,6 +81,7 @@ public enum StorySchema {
                     "type": "object",
                     "properties": [
                         "title": ["type": "string"], "description": ["type": "string"],
+                        "visibility": ["enum": ["private", "public"]],
                         "fields": [
                             "type": "array",
                             "items": [

@@ -1,0 +1,86 @@
+import Foundation
+public import QuarrySearch
+
+/// The web application's sign-ins and API tokens, kept with Elasticsearch's tokens in the security index: the same
+/// users, the same throttle, and values stored only as SHA-256 hashes. A session or token is checked against its
+/// user on every use, so disabling or deleting the user ends it at once.
+extension ElasticsearchSecurity {
+    /// A sign-in lasts 12 hours, a working day.
+    public static let sessionLifetime: Duration = .seconds(12 * 3600)
+
+    /// Checks a password typed into the sign-in form, counted and throttled as a `Basic` header would be (wait
+    /// ``attemptDelay(authorization:remoteAddress:)`` first). Returns nil for a wrong name or password.
+    public func signIn(username: String, password: String, remoteAddress: String?) -> Authentication? {
+        let basic = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
+        return try? authenticate(authorization: basic, remoteAddress: remoteAddress, path: "/login").get()
+    }
+
+    /// The `Authorization` header whose failures ``signIn(username:password:remoteAddress:)`` counts, for
+    /// ``attemptDelay(authorization:remoteAddress:)``.
+    public static func signInKey(username: String) -> String {
+        "Basic " + Data("\(username):".utf8).base64EncodedString()
+    }
+
+    /// Starts a session for `username`; returns the cookie's value.
+    public func startSession(for username: String) throws(StoreError) -> String {
+        let now = Self.nowMilliseconds()
+        // Ended sessions and tokens are swept here, at a rate people sign in.
+        try database.removeTokens(endedBefore: now - 7 * 24 * 3600 * 1000)
+        let token = Self.randomToken(bytes: 32)
+        try database.putToken(
+            TokenRecord(
+                hash: Self.tokenHash(token),
+                kind: "session",
+                username: username,
+                created: now,
+                expiration: now + Self.sessionLifetime.components.seconds * 1000,
+                pair: nil
+            )
+        )
+        return token
+    }
+
+    /// The signed-in user of a session cookie; nil when it is unknown, ended, expired, or its user is disabled.
+    public func session(_ token: String) -> Authentication? {
+        authentication(ofToken: token, kind: "session")
+    }
+
+    /// Signs out: the session ends on the server, whoever holds a copy of the cookie.
+    public func endSession(_ token: String) throws(StoreError) {
+        _ = try database.invalidateTokens(hashes: [Self.tokenHash(token)], username: nil, at: Self.nowMilliseconds())
+    }
+
+    /// Issues `username`'s web API token (`Authorization: Bearer …` on `/api/v1`), replacing any earlier one.
+    public func issueUserToken(for username: String) throws(StoreError) -> String {
+        guard try database.user(username) != nil else {
+            throw StoreError(type: "resource_not_found_exception", reason: "user [\(username)] not found", status: 404)
+        }
+        let now = Self.nowMilliseconds()
+        _ = try database.invalidateTokens(hashes: [], username: username, kinds: ["user_api"], at: now)
+        let token = "qrt_" + Self.randomToken(bytes: 32)
+        try database.putToken(
+            TokenRecord(
+                hash: Self.tokenHash(token),
+                kind: "user_api",
+                username: username,
+                created: now,
+                expiration: .max,
+                pair: nil
+            )
+        )
+        return token
+    }
+
+    /// The user of a web API token; nil when it is unknown, replaced, or its user is disabled.
+    public func userToken(_ token: String) -> Authentication? {
+        authentication(ofToken: token, kind: "user_api")
+    }
+
+    private func authentication(ofToken token: String, kind: String) -> Authentication? {
+        guard let record = try? database.token(hash: Self.tokenHash(token)), record.kind == kind,
+            record.invalidated == nil, record.expiration > Self.nowMilliseconds(),
+            let user = try? database.user(record.username), user.enabled
+        else { return nil }
+        return try? authentication(of: user)
+    }
+}
