@@ -403,6 +403,8 @@ let package = Package(
             dependencies: [
                 "QuarryAgents",
                 "QuarryCore",
+                "QuarryElasticsearchAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "QuarrySearch",
                 "QuarryServer",
                 "QuarryStories",
@@ -412,6 +414,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -36,7 +36,7 @@ export ES_AUTHORIZATION="Basic $(printf 'elastic:%s' "$QUARRY_ELASTIC_PASSWORD" 
 
 start_server() {
     rm -rf "$out/server"
-    $quarry serve --data "$out/server" --es-port 0 --log-level error > "$out/serve.log" &
+    $quarry serve --data "$out/server" --es-port 0 --port 0 --log-level error > "$out/serve.log" &
     server=$!
     for _ in $(seq 50); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
     url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
@@ -68,7 +68,7 @@ query)
     echo "== in process (QuarryBench query)"
     $bench query 100 "$out/query"
     echo "== over HTTP (quarry serve, python http.client)"
-    $quarry serve --data "$out/query" --es-port 0 --log-level error > "$out/serve.log" &
+    $quarry serve --data "$out/query" --es-port 0 --port 0 --log-level error > "$out/serve.log" &
     server=$!
     for _ in $(seq 100); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
     url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
@@ -82,9 +82,9 @@ security)
     $quarry index template packetbeat --body @"$out/template.json" --data "$out/secured" > /dev/null
     $quarry bulk "$out/dns.ndjson" --data "$out/secured" > /dev/null
     cp -r "$out/secured" "$out/open"
-    $quarry serve --data "$out/open" --es-port 0 --no-es-authentication --log-level error > "$out/open.log" &
+    $quarry serve --data "$out/open" --es-port 0 --port 0 --no-es-authentication --log-level error > "$out/open.log" &
     open_server=$!
-    $quarry serve --data "$out/secured" --es-port 0 --log-level error > "$out/secured.log" &
+    $quarry serve --data "$out/secured" --es-port 0 --port 0 --log-level error > "$out/secured.log" &
     secured_server=$!
     for _ in $(seq 100); do
         grep -q listening "$out/open.log" 2>/dev/null && grep -q listening "$out/secured.log" 2>/dev/null && break
@@ -102,7 +102,7 @@ iterate)
         $quarry index template packetbeat --body @"$out/template.json" --data "$out/iterate" > /dev/null
         $quarry bulk "$out/dns.ndjson" --data "$out/iterate" > /dev/null
     fi
-    $quarry serve --data "$out/iterate" --es-port 0 --log-level error > "$out/serve.log" &
+    $quarry serve --data "$out/iterate" --es-port 0 --port 0 --log-level error > "$out/serve.log" &
     server=$!
     for _ in $(seq 100); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
     url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")

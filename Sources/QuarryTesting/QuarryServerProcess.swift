@@ -10,7 +10,11 @@ public enum QuarryServerProcess {
     /// print their lines first); returns the process and that port. The `elastic` user's password is
     /// ``TestElasticUser/password`` (through `QUARRY_ELASTIC_PASSWORD`), so requests authenticate with
     /// ``TestElasticUser/authorization``.
-    public static func start(_ arguments: [String], announcement: String) throws -> (Process, Int) {
+    public static func start(
+        _ arguments: [String],
+        announcement: String,
+        environment extra: [String: String] = [:]
+    ) throws -> (Process, Int) {
         guard let executable = ProjectPaths.quarryExecutable else {
             throw Failure(description: "the quarry executable is built by `swift build` (scripts/test does it first)")
         }
@@ -19,7 +23,7 @@ public enum QuarryServerProcess {
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["QUARRY_ELASTIC_PASSWORD"] = TestElasticUser.password
-        process.environment = environment
+        process.environment = environment.merging(extra) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -24,7 +24,7 @@ import Testing
             #expect(generated.count == 20)
 
             let (server, port) = try QuarryServerProcess.start(
-                ["serve", "--data", data, "--es-port", "0", "--log-level", "error"],
+                ["serve", "--data", data, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
             defer {
@@ -95,7 +95,7 @@ import Testing
             )
             let (server, port) = try QuarryServerProcess.start(
                 [
-                    "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--log-level",
+                    "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--port", "0", "--log-level",
                     "error",
                 ],
                 announcement: "Elasticsearch API listening on"

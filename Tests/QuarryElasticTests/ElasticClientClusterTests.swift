@@ -202,7 +202,7 @@ struct ElasticClientClusterTests {
             let certificates = try TestCertificates(directory: directory)
             let (server, port) = try QuarryServerProcess.start(
                 [
-                    "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0",
+                    "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--port", "0",
                     "--es-tls-cert", certificates.serverCertificate, "--es-tls-key", certificates.serverKey,
                     "--log-level", "error",
                 ],

@@ -13,7 +13,7 @@ struct DurabilityTests {
     /// Starts `quarry serve` on an ephemeral port and returns the process and its port.
     static func startServer(data: URL) throws -> (Process, Int) {
         try QuarryServerProcess.start(
-            ["serve", "--data", data.path, "--es-port", "0", "--log-level", "error"],
+            ["serve", "--data", data.path, "--es-port", "0", "--port", "0", "--log-level", "error"],
             announcement: "Elasticsearch API listening on"
         )
     }

@@ -58,7 +58,7 @@ import Testing
     func withServer(_ body: (Int, inout Set<String>) throws -> Void) async throws {
         try await withTemporaryDirectory { directory in
             let (process, port) = try QuarryServerProcess.start(
-                ["serve", "--data", directory.path, "--es-port", "0", "--log-level", "error"],
+                ["serve", "--data", directory.path, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
             defer {

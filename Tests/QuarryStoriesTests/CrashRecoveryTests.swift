@@ -29,7 +29,7 @@ import Testing
                 "serve", "--data", data.path, "--stories", stories.path, "--es-port", "0", "--port", "0",
                 "--log-level", "error",
             ],
-            announcement: "Webhooks listening on"
+            announcement: "Web app listening on"
         )
     }
 

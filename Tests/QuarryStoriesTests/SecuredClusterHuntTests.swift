@@ -30,7 +30,7 @@ struct SecuredClusterHuntTests {
             #expect(local.status == 0, "\(local.error)")
 
             let (server, port) = try QuarryServerProcess.start(
-                ["serve", "--data", clusterData, "--es-port", "0", "--log-level", "error"],
+                ["serve", "--data", clusterData, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
             defer {
