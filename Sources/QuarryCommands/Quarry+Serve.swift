@@ -133,8 +133,9 @@ extension Quarry {
             guard (tlsCert == nil) == (tlsKey == nil) else {
                 throw ValidationError("--tls-cert and --tls-key go together")
             }
-            guard Self.isLoopback(host) || tlsCert != nil || allowInsecureHost
-                || publicURL?.lowercased().hasPrefix("https://") == true
+            guard
+                Self.isLoopback(host) || tlsCert != nil || allowInsecureHost
+                    || publicURL?.lowercased().hasPrefix("https://") == true
             else {
                 throw ValidationError(
                     "--host \(host) is not a loopback address, and without --tls-cert and --tls-key passwords and "
@@ -142,7 +143,9 @@ extension Quarry {
                         + "behind a proxy that terminates TLS (--public-url https://…), or pass --allow-insecure-host."
                 )
             }
-            if let publicURL, URL(string: publicURL)?.scheme.map({ ["http", "https"].contains($0.lowercased()) }) != true {
+            if let publicURL,
+                URL(string: publicURL)?.scheme.map({ ["http", "https"].contains($0.lowercased()) }) != true
+            {
                 throw ValidationError("--public-url must be an http:// or https:// URL")
             }
         }

@@ -64,7 +64,8 @@ extension Quarry {
 
         struct Token: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Print a new web API token for a user (Authorization: Bearer …), replacing their earlier one.",
+                abstract:
+                    "Print a new web API token for a user (Authorization: Bearer …), replacing their earlier one.",
                 discussion: """
                     The token authenticates on the web application's REST API (/api/v1) and /metrics with the user's \
                     role (admin, analyst or viewer). It is shown once and stored as a hash; a new token replaces the \

@@ -95,7 +95,8 @@ import Testing
             )
             let (server, port) = try QuarryServerProcess.start(
                 [
-                    "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--port", "0", "--log-level",
+                    "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--port", "0",
+                    "--log-level",
                     "error",
                 ],
                 announcement: "Elasticsearch API listening on"

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarryServer
@@ -70,7 +71,8 @@ struct WebHarness {
             "/login",
             cookie: "quarry_form=\(formCookie)",
             form: [
-                ("_csrf", csrf), ("username", username), ("password", Self.passwords[username] ?? ""), ("next", "/runs"),
+                ("_csrf", csrf), ("username", username), ("password", Self.passwords[username] ?? ""),
+                ("next", "/runs"),
             ]
         )
         #expect(reply.status == 303)
@@ -243,7 +245,9 @@ let credentialValue = "sup3r-s3cret-credential-value"
                 .POST,
                 "/login",
                 cookie: "quarry_form=\(formCookie)",
-                form: [("_csrf", csrf), ("username", "ana"), ("password", "analyst-password"), ("next", "//evil.example")]
+                form: [
+                    ("_csrf", csrf), ("username", "ana"), ("password", "analyst-password"), ("next", "//evil.example"),
+                ]
             )
             #expect(reply.status == 303)
             // An open redirect is not followed: only local paths.
@@ -441,7 +445,9 @@ let credentialValue = "sup3r-s3cret-credential-value"
             )
             // A private form has no public link.
             try await web.engine.register(
-                try Story(text: hostileStory.replacingOccurrences(of: "visibility: public", with: "visibility: private"))
+                try Story(
+                    text: hostileStory.replacingOccurrences(of: "visibility: public", with: "visibility: private")
+                )
             )
             #expect(try await web.send(.GET, "/forms/\(hostileKey)/\(secret)").status == 404)
         }
@@ -551,7 +557,12 @@ let credentialValue = "sup3r-s3cret-credential-value"
             let names = try await web.send(.GET, "/api/v1/credentials", token: admin)
             #expect(names.json?["credentials"] == ["api_password"])
 
-            let badPayload = try await web.send(.POST, "/api/v1/stories/\(hostileKey)/runs", token: analyst, body: "[1]")
+            let badPayload = try await web.send(
+                .POST,
+                "/api/v1/stories/\(hostileKey)/runs",
+                token: analyst,
+                body: "[1]"
+            )
             #expect(badPayload.status == 400)
             let started = try await web.send(
                 .POST,
@@ -579,10 +590,159 @@ let credentialValue = "sup3r-s3cret-credential-value"
 
             let metrics = try await web.send(.GET, "/metrics", token: viewer)
             #expect(metrics.status == 200)
-            #expect(metrics.body.contains(#"quarry_http_requests_total{route="/api/v1/stories/:id",method="GET",status="200"}"#))
+            #expect(
+                metrics.body.contains(
+                    #"quarry_http_requests_total{route="/api/v1/stories/:id",method="GET",status="200"}"#
+                )
+            )
             #expect(metrics.body.contains("quarry_runs_finished_total"))
             #expect(metrics.body.contains("quarry_agent_duration_seconds_bucket"))
             #expect(metrics.body.contains("quarry_queue_depth"))
+        }
+    }
+
+    @Test func anAdminAddsAndEditsStoriesWithProblemsShownAtTheirLines() async throws {
+        try await withWebApplication { web in
+            let admin = try await web.signIn("ada")
+            let page = try await web.send(.GET, "/stories", cookie: admin)
+            let csrf = try #require(WebHarness.csrf(page.body))
+            let broken = """
+                name: Typo
+                agents:
+                  - name: Start
+                    type: webhook
+                  - name: Next
+                    type: trnsform
+                    receives_from: Start
+
+                """
+            let refused = try await web.send(
+                .POST,
+                "/stories",
+                cookie: admin,
+                form: [("_csrf", csrf), ("source", broken)]
+            )
+            #expect(refused.status == 422)
+            // The problem is listed with its line, the gutter marks that line, and the text is kept as typed.
+            #expect(refused.body.contains(#"data-line="6">line 6</a>"#), "\(refused.body)")
+            #expect(refused.body.contains(#"<span class="bad""#))
+            #expect(refused.body.contains("type: trnsform"))
+            let fixed = broken.replacingOccurrences(of: "trnsform", with: "transform")
+            let saved = try await web.send(
+                .POST,
+                "/stories",
+                cookie: admin,
+                form: [("_csrf", csrf), ("source", fixed)]
+            )
+            #expect(saved.status == 303)
+            #expect(saved.headers.first(name: "Location") == "/stories/typo")
+            #expect(web.engine.story(named: "Typo")?.text == fixed)
+            // Editing keeps the name; a new name is refused rather than silently forking the story.
+            let renamed = fixed.replacingOccurrences(of: "name: Typo", with: "name: Other")
+            let edit = try await web.send(
+                .POST,
+                "/stories/typo",
+                cookie: admin,
+                form: [("_csrf", csrf), ("source", renamed)]
+            )
+            #expect(edit.status == 422)
+            let diagram = try await web.send(.GET, "/stories/typo/diagram.svg", cookie: admin)
+            #expect(diagram.headers.first(name: "Content-Type") == "image/svg+xml")
+            #expect(diagram.body.contains(#"data-agent="next""#))
+            #expect(
+                try await web.send(.POST, "/stories/typo/delete", cookie: admin, form: [("_csrf", csrf)]).status == 303
+            )
+            #expect(web.engine.story(named: "Typo") == nil)
+        }
+    }
+
+    @Test func aWatchedDirectoryLoadsNewAndChangedFilesAndShowsTheOnesThatDoNotLint() async throws {
+        try await withEngine { engine, directory in
+            let folder = directory.appendingPathComponent("watched")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let stories = StoryDirectory(path: folder.path, engine: engine, logger: webTestLogger)
+            let good = "name: Watched\nagents:\n  - {name: Start, type: webhook}\n"
+            try good.write(to: folder.appendingPathComponent("watched.yaml"), atomically: true, encoding: .utf8)
+            try "name: Bad\nagents:\n  - {name: Start, type: webhok}\n".write(
+                to: folder.appendingPathComponent("bad.yml"),
+                atomically: true,
+                encoding: .utf8
+            )
+            try "not a story".write(to: folder.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+            try await stories.scan()
+            #expect(engine.story(named: "Watched") != nil)
+            #expect(stories.failures.map(\.file) == ["bad.yml"])
+            #expect(stories.failures.first?.problems.first?.line == 3)
+            // A fix loads; a removal unloads.
+            try "name: Bad\nagents:\n  - {name: Start, type: webhook}\n".write(
+                to: folder.appendingPathComponent("bad.yml"),
+                atomically: true,
+                encoding: .utf8
+            )
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("watched.yaml"))
+            try await stories.scan()
+            #expect(stories.failures.isEmpty)
+            #expect(engine.story(named: "Bad") != nil)
+            #expect(engine.story(named: "Watched") == nil)
+        }
+    }
+
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"),
+            "openssl is not installed: the TLS test cannot make its certificate and is skipped"
+        )
+    )
+    func underTLSTheSessionCookieIsSecure() async throws {
+        try await withTemporaryDirectory { certificates in
+            let (certificate, key) = try LoopbackServers.certificate(in: certificates)
+            let configuration = WebServerConfiguration(
+                port: 0,
+                tls: try serverTLS(certificateFile: certificate, keyFile: key)
+            )
+            try await withWebApplication(configuration: configuration) { web in
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.trustRoots = .file(certificate)
+                var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
+                clientConfiguration.redirectConfiguration = .disallow
+                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+                defer { _ = client.shutdown() }
+                let secure = WebHarness(
+                    engine: web.engine,
+                    security: web.security,
+                    directory: web.directory,
+                    base: web.base.replacingOccurrences(of: "http://127.0.0.1", with: "https://localhost"),
+                    client: client
+                )
+                let page = try await secure.send(.GET, "/login")
+                let form = try #require(page.headers["Set-Cookie"].first { $0.hasPrefix("quarry_form=") })
+                #expect(form.contains("Secure"))
+                let cookie = try await secure.signIn("vic")
+                #expect(try await secure.send(.GET, "/runs", cookie: cookie).status == 200)
+            }
+        }
+    }
+
+    @Test func repeatedFailedSignInsAreSlowedDown() async throws {
+        try await withWebApplication { web in
+            let page = try await web.send(.GET, "/login")
+            let formCookie = try #require(WebHarness.cookie(page.headers, "quarry_form"))
+            let csrf = try #require(WebHarness.csrf(page.body))
+            func attempt() async throws -> (Int, Duration) {
+                let started = ContinuousClock.now
+                let reply = try await web.send(
+                    .POST,
+                    "/login",
+                    cookie: "quarry_form=\(formCookie)",
+                    form: [("_csrf", csrf), ("username", "vic"), ("password", "wrong-password")]
+                )
+                return (reply.status, .now - started)
+            }
+            for _ in 0..<6 { #expect(try await attempt().0 == 401) }
+            // After five failures each attempt waits first (250 ms, doubling), whatever the password.
+            let (status, took) = try await attempt()
+            #expect(status == 401)
+            #expect(took >= .milliseconds(200))
         }
     }
 

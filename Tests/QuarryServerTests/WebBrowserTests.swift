@@ -11,7 +11,8 @@ import Testing
 /// page, the form, the run page and the diagram are kept in `.build/test-artefacts/web/`.
 @Suite struct WebBrowserTests {
     static var missing: String? {
-        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] where !FileManager.default.isExecutableFile(atPath: path) {
+        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+        where !FileManager.default.isExecutableFile(atPath: path) {
             return "\(path) is not installed (apt-get install chromium chromium-driver): the browser test is skipped"
         }
         guard (try? runTool("/usr/bin/env", ["python3", "-c", "import selenium"]).status) == 0 else {
@@ -68,7 +69,10 @@ import Testing
 
             // The table shows exactly the hosts of the run's report, as the API gives it.
             let guid = try #require(result["run"]?.stringValue)
-            let reply = try await Self.get("http://127.0.0.1:\(port)/api/v1/runs/\(guid)/events?agent=build_report", token)
+            let reply = try await Self.get(
+                "http://127.0.0.1:\(port)/api/v1/runs/\(guid)/events?agent=build_report",
+                token
+            )
             let report = try #require(reply["events"]?[0]?["payload"])
             let reported = Set(report["hosts"]?.arrayValue?.compactMap { $0["ip"]?.stringValue } ?? [])
             #expect(Set(rows.compactMap { $0["ip"]?.stringValue }) == reported)

@@ -108,9 +108,15 @@ final class WebMetrics: Sendable {
     }
 
     func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        registry.makeCounter(descriptor: Self.httpRequestsTotal, labels: [("route", route), ("method", method), ("status", String(status))]).increment()
-        registry.makeDurationHistogram(descriptor: Self.httpRequestDurationSeconds, labels: [("route", route)],
-            buckets: Self.durationBuckets).record(duration)
+        registry.makeCounter(
+            descriptor: Self.httpRequestsTotal,
+            labels: [("route", route), ("method", method), ("status", String(status))]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.httpRequestDurationSeconds,
+            labels: [("route", route)],
+            buckets: Self.durationBuckets
+        ).record(duration)
     }
 
     func record<EngineClock: Clock>(
@@ -121,12 +127,21 @@ final class WebMetrics: Sendable {
         case .runStarted(let story):
             registry.makeCounter(descriptor: Self.runsStartedTotal, labels: [("story", story)]).increment()
         case .runEnded(let run):
-            registry.makeCounter(descriptor: Self.runsFinishedTotal, labels: [("story", run.story), ("status", run.status.rawValue)]).increment()
+            registry.makeCounter(
+                descriptor: Self.runsFinishedTotal,
+                labels: [("story", run.story), ("status", run.status.rawValue)]
+            ).increment()
         case .stepEnded(let story, _, let step):
             let type = agentType(story, step.agent)
-            registry.makeCounter(descriptor: Self.agentAttemptsTotal, labels: [("story", story), ("agent", step.agent), ("type", type), ("outcome", step.outcome.rawValue)]).increment()
-            registry.makeDurationHistogram(descriptor: Self.agentDurationSeconds, labels: [("story", story), ("agent", step.agent), ("type", type)],
-                buckets: Self.durationBuckets).record(.milliseconds(Int64(max(0, step.ended - step.started) * 1000)))
+            registry.makeCounter(
+                descriptor: Self.agentAttemptsTotal,
+                labels: [("story", story), ("agent", step.agent), ("type", type), ("outcome", step.outcome.rawValue)]
+            ).increment()
+            registry.makeDurationHistogram(
+                descriptor: Self.agentDurationSeconds,
+                labels: [("story", story), ("agent", step.agent), ("type", type)],
+                buckets: Self.durationBuckets
+            ).record(.milliseconds(Int64(max(0, step.ended - step.started) * 1000)))
         }
     }
 

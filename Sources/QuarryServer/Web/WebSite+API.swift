@@ -34,7 +34,11 @@ struct APIFailure: HTTPResponseError {
     func plainResponse() -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"quarry\"" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: json.serializedBytes())))
+        return Response(
+            status: status,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: json.serializedBytes()))
+        )
     }
 }
 
@@ -81,7 +85,11 @@ extension WebSite {
         for operation in apiOperations() {
             router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
                 guard let user = context.user else {
-                    throw APIFailure(.unauthorized, "unauthorized", "an API token is required: Authorization: Bearer <token> (quarry users token NAME)")
+                    throw APIFailure(
+                        .unauthorized,
+                        "unauthorized",
+                        "an API token is required: Authorization: Bearer <token> (quarry users token NAME)"
+                    )
                 }
                 guard user.role >= operation.role else {
                     throw APIFailure(
@@ -106,28 +114,52 @@ extension WebSite {
     func apiOperations() -> [APIOperation<EngineClock>] {
         [
             APIOperation(
-                method: .get, path: "/stories", operationID: "listStories", summary: "The stories", role: .viewer,
+                method: .get,
+                path: "/stories",
+                operationID: "listStories",
+                summary: "The stories",
+                role: .viewer,
                 success: (200, "StoryList")
             ) { _, _, _ in
-                Self.json(.ok, ["stories": .array(engine.storyNames.compactMap { engine.story(named: $0) }.map { apiStory($0, source: false) })])
+                Self.json(
+                    .ok,
+                    [
+                        "stories": .array(
+                            engine.storyNames.compactMap { engine.story(named: $0) }.map { apiStory($0, source: false) }
+                        )
+                    ]
+                )
             },
             APIOperation(
-                method: .post, path: "/stories", operationID: "createStory",
-                summary: "Add a story from its YAML or JSON text", role: .admin, body: .story,
-                success: (201, "Story"), errors: [409, 422]
+                method: .post,
+                path: "/stories",
+                operationID: "createStory",
+                summary: "Add a story from its YAML or JSON text",
+                role: .admin,
+                body: .story,
+                success: (201, "Story"),
+                errors: [409, 422]
             ) { request, context, user in
                 let text = try await bodyText(request, context)
                 let story = try parseStory(text)
                 if engine.story(named: story.name) != nil {
-                    throw APIFailure(.conflict, "conflict", "a story named '\(story.name)' exists: PUT /api/v1/stories/\(Story.snakeCase(story.name)) replaces it")
+                    throw APIFailure(
+                        .conflict,
+                        "conflict",
+                        "a story named '\(story.name)' exists: PUT /api/v1/stories/\(Story.snakeCase(story.name)) replaces it"
+                    )
                 }
                 try await registerStory(story, text: text)
                 context.logger.notice("story added", metadata: ["story": "\(story.name)", "user": "\(user.username)"])
                 return Self.json(.created, apiStory(story, source: true))
             },
             APIOperation(
-                method: .post, path: "/stories/lint", operationID: "lintStory",
-                summary: "Check a story's text without saving it", role: .viewer, body: .story,
+                method: .post,
+                path: "/stories/lint",
+                operationID: "lintStory",
+                summary: "Check a story's text without saving it",
+                role: .viewer,
+                body: .story,
                 success: (200, "LintResult")
             ) { request, context, _ in
                 let text = try await bodyText(request, context)
@@ -148,46 +180,83 @@ extension WebSite {
                 )
             },
             APIOperation(
-                method: .get, path: "/stories/{story}", operationID: "getStory", summary: "A story, with its text",
-                role: .viewer, success: (200, "Story"), errors: [404]
+                method: .get,
+                path: "/stories/{story}",
+                operationID: "getStory",
+                summary: "A story, with its text",
+                role: .viewer,
+                success: (200, "Story"),
+                errors: [404]
             ) { _, context, _ in
                 Self.json(.ok, apiStory(try apiExistingStory(context), source: true))
             },
             APIOperation(
-                method: .put, path: "/stories/{story}", operationID: "replaceStory",
-                summary: "Replace a story (the text keeps its name)", role: .admin, body: .story,
-                success: (200, "Story"), errors: [404, 422]
+                method: .put,
+                path: "/stories/{story}",
+                operationID: "replaceStory",
+                summary: "Replace a story (the text keeps its name)",
+                role: .admin,
+                body: .story,
+                success: (200, "Story"),
+                errors: [404, 422]
             ) { request, context, user in
                 let existing = try apiExistingStory(context)
                 let text = try await bodyText(request, context)
                 let story = try parseStory(text)
                 guard story.name == existing.name else {
-                    throw APIFailure(.unprocessableContent, "name_changed", "the text names the story '\(story.name)', not '\(existing.name)'")
+                    throw APIFailure(
+                        .unprocessableContent,
+                        "name_changed",
+                        "the text names the story '\(story.name)', not '\(existing.name)'"
+                    )
                 }
                 try await registerStory(story, text: text)
-                context.logger.notice("story replaced", metadata: ["story": "\(story.name)", "user": "\(user.username)"])
+                context.logger.notice(
+                    "story replaced",
+                    metadata: ["story": "\(story.name)", "user": "\(user.username)"]
+                )
                 return Self.json(.ok, apiStory(story, source: true))
             },
             APIOperation(
-                method: .delete, path: "/stories/{story}", operationID: "deleteStory",
-                summary: "Delete a story (its runs stay)", role: .admin, success: (200, "Acknowledged"), errors: [404]
+                method: .delete,
+                path: "/stories/{story}",
+                operationID: "deleteStory",
+                summary: "Delete a story (its runs stay)",
+                role: .admin,
+                success: (200, "Acknowledged"),
+                errors: [404]
             ) { _, context, user in
                 let story = try apiExistingStory(context)
                 try await engine.unregister(story: story.name)
-                context.logger.notice("story deleted", metadata: ["story": "\(story.name)", "user": "\(user.username)"])
+                context.logger.notice(
+                    "story deleted",
+                    metadata: ["story": "\(story.name)", "user": "\(user.username)"]
+                )
                 return Self.json(.ok, ["acknowledged": true])
             },
             APIOperation(
-                method: .post, path: "/stories/{story}/runs", operationID: "startRun",
-                summary: "Start a run with a JSON payload as the entry event", role: .analyst, body: .json("Payload"),
-                query: [("dry_run", "boolean", "Run without side effects (agents that send or write only say what they would do)")],
-                success: (201, "RunStarted"), errors: [400, 404]
+                method: .post,
+                path: "/stories/{story}/runs",
+                operationID: "startRun",
+                summary: "Start a run with a JSON payload as the entry event",
+                role: .analyst,
+                body: .json("Payload"),
+                query: [
+                    (
+                        "dry_run", "boolean",
+                        "Run without side effects (agents that send or write only say what they would do)"
+                    )
+                ],
+                success: (201, "RunStarted"),
+                errors: [400, 404]
             ) { request, context, user in
                 let story = try apiExistingStory(context)
                 let text = try await bodyText(request, context)
                 let payload: JSON
                 do {
-                    payload = text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? .object([:]) : try JSON.parse(text)
+                    payload =
+                        text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+                        ? .object([:]) : try JSON.parse(text)
                 } catch {
                     throw APIFailure(.badRequest, "invalid_json", "the body is not JSON: \(error)")
                 }
@@ -195,14 +264,28 @@ extension WebSite {
                     throw APIFailure(.badRequest, "invalid_payload", "the payload must be a JSON object")
                 }
                 let dryRun = request.uri.queryParameters.get("dry_run") == "true"
-                let guid = try await engine.startRun(story: story.name, entry: Self.entryAgent(of: story), payload: payload, dryRun: dryRun)
-                context.logger.info("run started", metadata: ["story": "\(story.name)", "run": "\(guid)", "user": "\(user.username)"])
+                let guid = try await engine.startRun(
+                    story: story.name,
+                    entry: Self.entryAgent(of: story),
+                    payload: payload,
+                    dryRun: dryRun
+                )
+                context.logger.info(
+                    "run started",
+                    metadata: ["story": "\(story.name)", "run": "\(guid)", "user": "\(user.username)"]
+                )
                 return Self.json(.created, ["run": .string(guid), "url": .string(engine.baseURL + "/runs/\(guid)")])
             },
             APIOperation(
-                method: .get, path: "/runs", operationID: "listRuns", summary: "The latest runs, newest first",
+                method: .get,
+                path: "/runs",
+                operationID: "listRuns",
+                summary: "The latest runs, newest first",
                 role: .viewer,
-                query: [("story", "string", "Only this story's runs"), ("limit", "integer", "At most this many (1 to 1000, default 50)")],
+                query: [
+                    ("story", "string", "Only this story's runs"),
+                    ("limit", "integer", "At most this many (1 to 1000, default 50)"),
+                ],
                 success: (200, "RunList")
             ) { request, _, _ in
                 let storyName = request.uri.queryParameters.get("story").map { story($0)?.name ?? $0 }
@@ -211,8 +294,13 @@ extension WebSite {
                 return Self.json(.ok, ["runs": .array(runs.map(\.json))])
             },
             APIOperation(
-                method: .get, path: "/runs/{run}", operationID: "getRun", summary: "A run and its timeline",
-                role: .viewer, success: (200, "Run"), errors: [404]
+                method: .get,
+                path: "/runs/{run}",
+                operationID: "getRun",
+                summary: "A run and its timeline",
+                role: .viewer,
+                success: (200, "Run"),
+                errors: [404]
             ) { _, context, _ in
                 let run = try await apiExistingRun(context)
                 let timeline = try await engine.timeline(run.guid)
@@ -221,9 +309,14 @@ extension WebSite {
                 return Self.json(.ok, .object(object))
             },
             APIOperation(
-                method: .get, path: "/runs/{run}/events", operationID: "listRunEvents",
-                summary: "A run's events in the order they were emitted (secrets redacted)", role: .viewer,
-                query: [("agent", "string", "Only this agent's events")], success: (200, "EventList"), errors: [404]
+                method: .get,
+                path: "/runs/{run}/events",
+                operationID: "listRunEvents",
+                summary: "A run's events in the order they were emitted (secrets redacted)",
+                role: .viewer,
+                query: [("agent", "string", "Only this agent's events")],
+                success: (200, "EventList"),
+                errors: [404]
             ) { request, context, _ in
                 let run = try await apiExistingRun(context)
                 let events = try await engine.events(run: run.guid, agent: request.uri.queryParameters.get("agent"))
@@ -237,21 +330,35 @@ extension WebSite {
         let title = kind.isSecret ? "Credential" : "Resource"
         return [
             APIOperation(
-                method: .get, path: "/\(kind.rawValue)", operationID: "list\(title)s",
-                summary: kind.isSecret ? "The credentials' names (values are write-only)" : "The resources and their values",
-                role: kind.readRole, success: (200, kind.isSecret ? "NameList" : "ResourceList")
+                method: .get,
+                path: "/\(kind.rawValue)",
+                operationID: "list\(title)s",
+                summary: kind.isSecret
+                    ? "The credentials' names (values are write-only)" : "The resources and their values",
+                role: kind.readRole,
+                success: (200, kind.isSecret ? "NameList" : "ResourceList")
             ) { _, _, _ in
                 if kind.isSecret {
-                    return Self.json(.ok, ["credentials": .array(try engine.vault.credentialNames().map { .string($0) })])
+                    return Self.json(
+                        .ok,
+                        ["credentials": .array(try engine.vault.credentialNames().map { .string($0) })]
+                    )
                 }
                 var resources = JSONObject()
-                for name in try engine.vault.resourceNames() { resources[name] = try engine.vault.resource(name) ?? .null }
+                for name in try engine.vault.resourceNames() {
+                    resources[name] = try engine.vault.resource(name) ?? .null
+                }
                 return Self.json(.ok, ["resources": .object(resources)])
             },
             APIOperation(
-                method: .put, path: "/\(kind.rawValue)/{name}", operationID: "put\(title)",
-                summary: "Create or replace a \(noun): {\"value\": …}", role: .admin, body: .json("SecretValue"),
-                success: (200, "Acknowledged"), errors: [400]
+                method: .put,
+                path: "/\(kind.rawValue)/{name}",
+                operationID: "put\(title)",
+                summary: "Create or replace a \(noun): {\"value\": …}",
+                role: .admin,
+                body: .json("SecretValue"),
+                success: (200, "Acknowledged"),
+                errors: [400]
             ) { request, context, user in
                 let name = context.parameters.get("name") ?? ""
                 if let problem = Self.secretNameProblem(name) { throw APIFailure(.badRequest, "invalid_name", problem) }
@@ -264,8 +371,13 @@ extension WebSite {
                 return Self.json(.ok, ["acknowledged": true])
             },
             APIOperation(
-                method: .delete, path: "/\(kind.rawValue)/{name}", operationID: "delete\(title)",
-                summary: "Delete a \(noun)", role: .admin, success: (200, "Acknowledged"), errors: [404]
+                method: .delete,
+                path: "/\(kind.rawValue)/{name}",
+                operationID: "delete\(title)",
+                summary: "Delete a \(noun)",
+                role: .admin,
+                success: (200, "Acknowledged"),
+                errors: [404]
             ) { _, context, user in
                 let name = context.parameters.get("name") ?? ""
                 guard try removeSecret(kind, name: name) else {

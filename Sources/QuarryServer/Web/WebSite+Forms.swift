@@ -111,7 +111,10 @@ extension WebSite {
         else { throw notFound("There is no such form.", user: context.user) }
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
-        return (story, form, Self.formPath(story) + "/" + (secret.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""))
+        return (
+            story, form,
+            Self.formPath(story) + "/" + (secret.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")
+        )
     }
 
     func formPage(

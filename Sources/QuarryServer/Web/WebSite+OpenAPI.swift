@@ -22,7 +22,9 @@ extension WebSite {
             var responses: JSONObject = [:]
             var success: JSONObject = ["description": .string(statusDescriptions[operation.success.status] ?? "OK")]
             if let schema = operation.success.schema {
-                success["content"] = ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(schema)")]]]
+                success["content"] = [
+                    "application/json": ["schema": ["$ref": .string("#/components/schemas/\(schema)")]]
+                ]
             }
             responses[String(operation.success.status)] = .object(success)
             for status in [401, 403] + operation.errors {
@@ -66,9 +68,9 @@ extension WebSite {
             "info": [
                 "title": "Quarry", "version": .string(QuarryVersion.number),
                 "description": """
-                    Stories, runs, credentials and resources of a Quarry server. Authenticate with \
-                    `Authorization: Bearer <token>`; `quarry users token NAME` prints a user's token.
-                    """,
+                Stories, runs, credentials and resources of a Quarry server. Authenticate with \
+                `Authorization: Bearer <token>`; `quarry users token NAME` prints a user's token.
+                """,
             ],
             "servers": [["url": "/"]],
             "security": [["bearer": []]],

@@ -55,7 +55,11 @@ extension WebSite {
             context.logger.info("web sign-in", metadata: ["user": "\(authentication.username)"])
             var response = Response.redirect(to: Self.localTarget(form["next"]))
             response.setCookie(
-                cookie(Self.sessionCookie, session, maxAge: Int(ElasticsearchSecurity.sessionLifetime.components.seconds))
+                cookie(
+                    Self.sessionCookie,
+                    session,
+                    maxAge: Int(ElasticsearchSecurity.sessionLifetime.components.seconds)
+                )
             )
             return response
         }
@@ -267,7 +271,9 @@ extension WebSite {
         var values: [String: Any] = [
             "name": story.name, "description": story.description, "href": Self.storyPath(story),
             "agentCount": story.agents.count, "runs": runs.map(runRow), "hasRuns": !runs.isEmpty,
-            "webhooks": story.agents.filter(\.isWebhook).map { ["key": Story.snakeCase(story.name), "agent": $0.name] },
+            "webhooks": story.agents.filter(\.isWebhook).map {
+                ["key": Story.snakeCase(story.name), "agent": $0.name]
+            },
             "hasWebhooks": story.agents.contains(where: \.isWebhook),
             "source": story.text ?? story.source.serialized(pretty: true),
             "editorAction": Self.storyPath(story), "editorButton": "Save",

@@ -55,7 +55,9 @@ extension WebSite {
 
     /// Names as the vault's templates reference them: letters, digits, `_` and `-`.
     static func secretNameProblem(_ name: String) -> String? {
-        if name.isEmpty || name.count > 200 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) {
+        if name.isEmpty || name.count > 200
+            || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+        {
             return "A name is 1 to 200 letters, digits, '_' or '-'."
         }
         return nil

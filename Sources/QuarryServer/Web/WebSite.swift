@@ -317,7 +317,9 @@ struct PageFailure: HTTPResponseError {
         let text = WebTemplates.render(
             "message",
             title: heading,
-            context: ["heading": heading, "message": message, "link": ["href": "/stories", "text": "Back to stories"]],
+            context: [
+                "heading": heading, "message": message, "link": ["href": "/stories", "text": "Back to stories"],
+            ],
             layout: layout
         )
         return WebSite<ContinuousClock>.html(text, status: status)

@@ -155,7 +155,10 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     public func register(_ story: Story) async throws {
         let compiled = try CompiledStory(story, agents: agents)
         try generateWebhookSecrets(story)
-        try await store.saveStory(StoredStory(name: story.name, source: story.text ?? story.source.serialized()), at: now())
+        try await store.saveStory(
+            StoredStory(name: story.name, source: story.text ?? story.source.serialized()),
+            at: now()
+        )
         state.withLockedValue { $0.stories[story.name] = compiled }
         // Its schedules count from now, not from the scheduler's next look.
         scheduleWake.signal()
