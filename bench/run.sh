@@ -6,6 +6,8 @@
 #                                 process and over HTTP) and the server's peak RSS
 #   bench/run.sh security [DOCS]  the hunt's search with an API key on every request against security off
 #   bench/run.sh iterate [DOCS]   every hit over HTTP: QuarryElastic's iterator against the Python client's loop
+#   bench/run.sh web              wrk against a webhook of a one-agent story and against nginx answering a static
+#                                 201, runs created against 2xx answers, and the page of a 10,000-event run
 #
 # Work files go to bench/out (ignored by git); the generated data is regenerated each run.
 set -euo pipefail
@@ -21,6 +23,9 @@ quarry=.build/release/quarry
 bench=.build/release/QuarryBench
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+if [ "$mode" = web ]; then
+    exec bench/web.sh "$quarry"
+fi
 if [ "${REUSE_DATA:-}" = 1 ] && [ -s "$out/dns.ndjson" ]; then
     echo "== reusing $out/dns.ndjson (REUSE_DATA=1)"
 else
@@ -34,12 +39,17 @@ ls -la "$out/dns.ndjson"
 export QUARRY_ELASTIC_PASSWORD=quarry-bench-password
 export ES_AUTHORIZATION="Basic $(printf 'elastic:%s' "$QUARRY_ELASTIC_PASSWORD" | base64)"
 
+# The Elasticsearch API's URL in a serve log (the web application announces its own on the next line).
+es_url() {
+    grep -o 'Elasticsearch API listening on http://[0-9.:]*' "$1" | grep -o 'http://[0-9.:]*'
+}
+
 start_server() {
     rm -rf "$out/server"
     $quarry serve --data "$out/server" --es-port 0 --port 0 --log-level error > "$out/serve.log" &
     server=$!
     for _ in $(seq 50); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
-    url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
+    url=$(es_url "$out/serve.log")
     curl -s -X PUT "$url/_index_template/packetbeat" -H 'Content-Type: application/json' \
         -H "Authorization: $ES_AUTHORIZATION" \
         --data-binary @"$out/template.json" > /dev/null
@@ -71,7 +81,7 @@ query)
     $quarry serve --data "$out/query" --es-port 0 --port 0 --log-level error > "$out/serve.log" &
     server=$!
     for _ in $(seq 100); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
-    url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
+    url=$(es_url "$out/serve.log")
     python3 bench/http_query.py "$url" 100
     echo "server peak RSS: $(grep VmHWM /proc/$server/status)"
     kill "$server"; wait "$server" || true
@@ -91,8 +101,8 @@ security)
         sleep 0.2
     done
     key=$($quarry es api-key create --data "$out/secured" --name bench --index 'packetbeat-*' | sed -n 's/^encoded: *//p')
-    python3 bench/http_security.py "$(grep -o 'http://[0-9.:]*' "$out/open.log")" \
-        "$(grep -o 'http://[0-9.:]*' "$out/secured.log")" "$key" 1000
+    python3 bench/http_security.py "$(es_url "$out/open.log")" \
+        "$(es_url "$out/secured.log")" "$key" 1000
     kill "$open_server" "$secured_server"; wait "$open_server" "$secured_server" || true
     ;;
 iterate)
@@ -105,7 +115,7 @@ iterate)
     $quarry serve --data "$out/iterate" --es-port 0 --port 0 --log-level error > "$out/serve.log" &
     server=$!
     for _ in $(seq 100); do grep -q listening "$out/serve.log" 2>/dev/null && break; sleep 0.2; done
-    url=$(grep -o 'http://[0-9.:]*' "$out/serve.log")
+    url=$(es_url "$out/serve.log")
     for client in python swift swift python; do
         if [ "$client" = python ]; then
             python3 bench/http_iterate.py "$url" 'packetbeat-*' 5000
@@ -117,7 +127,7 @@ iterate)
     kill "$server"; wait "$server" || true
     ;;
 *)
-    echo "usage: bench/run.sh ingest|query|security|iterate [DOCS]" >&2
+    echo "usage: bench/run.sh ingest|query|security|iterate|web [DOCS]" >&2
     exit 2
     ;;
 esac

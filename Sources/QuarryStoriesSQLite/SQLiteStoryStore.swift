@@ -160,16 +160,26 @@ public final class SQLiteStoryStore: StoryStore {
         }
     }
 
-    public func events(run guid: String) async throws -> [EventRecord] {
+    public func eventCount(run guid: String) async throws -> Int {
+        try await read { db in
+            try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM events WHERE run = ? AND agent != ''"),
+                arguments: [guid]
+            ) ?? 0
+        }
+    }
+
+    public func events(run guid: String, offset: Int, limit: Int) async throws -> [EventRecord] {
         let database = database
         return try await read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, agent, run, created, payload, payload_file, error FROM events
-                    WHERE run = ? AND agent != '' ORDER BY id
-                    """,
-                arguments: [guid]
+                db.cachedStatement(
+                    sql: """
+                        SELECT id, agent, run, created, payload, payload_file, error FROM events
+                        WHERE run = ? AND agent != '' ORDER BY id LIMIT ? OFFSET ?
+                        """
+                ),
+                arguments: [guid, Int64(clamping: limit), Int64(clamping: offset)]
             ).map { row in
                 EventRecord(
                     id: row["id"],

@@ -134,6 +134,10 @@ import Testing
             let events = try await store.events(run: "r1")
             #expect(events.map(\.agent) == ["start", "start", "end", "end"])
             #expect(events.map(\.isError) == [false, false, true, false])
+            // A page of them, and their count, as a run page reads a large run.
+            #expect(try await store.eventCount(run: "r1") == 4)
+            #expect(try await store.events(run: "r1", offset: 1, limit: 2).map(\.id) == events[1...2].map(\.id))
+            #expect(try await store.events(run: "r1", offset: 4, limit: 2).isEmpty)
             #expect(try await store.event(done.emitted[0])?.ancestors == ["start": first.emitted[1]])
 
             // Retention: the expired event goes, then all but the newest of story `s` (the starting event counts).
@@ -148,6 +152,9 @@ import Testing
             try await store.saveStory(StoredStory(name: "b", source: "{}"), at: 1)
             try await store.saveStory(StoredStory(name: "a", source: "{}"), at: 1)
             try await store.saveStory(StoredStory(name: "a", source: "{\"x\": 1}"), at: 2)
+            #expect(try await store.removeStory(named: "b"))
+            #expect(try await !store.removeStory(named: "b"))
+            try await store.saveStory(StoredStory(name: "b", source: "{}"), at: 1)
             #expect(
                 try await store.storedStories() == [
                     .init(name: "a", source: "{\"x\": 1}"), .init(name: "b", source: "{}"),

@@ -389,13 +389,18 @@ extension WebSite {
 
     func runPage(_ run: RunRecord, page number: Int, user: WebUser) async throws -> Response {
         let timeline = try await engine.timeline(run.guid)
-        let events = try await engine.events(run: run.guid)
-        let pages = max(1, (events.count + Self.eventsPerPage - 1) / Self.eventsPerPage)
+        // One page of events is read, whatever the run's size.
+        let total = try await engine.events(run: run.guid, offset: 0, limit: 0).total
+        let pages = max(1, (total + Self.eventsPerPage - 1) / Self.eventsPerPage)
         let current = min(number, pages)
-        let shown = events.dropFirst((current - 1) * Self.eventsPerPage).prefix(Self.eventsPerPage)
+        let shown = try await engine.events(
+            run: run.guid,
+            offset: (current - 1) * Self.eventsPerPage,
+            limit: Self.eventsPerPage
+        ).events
         var values: [String: Any] = [
             "guid": run.guid, "story": run.story, "status": run.status.rawValue, "dryRun": run.dryRun,
-            "started": Self.time(run.started), "eventCount": events.count,
+            "started": Self.time(run.started), "eventCount": total,
             "timeline": timeline.map { step in
                 [
                     "agent": step.agent, "attempt": step.attempt, "started": Self.time(step.started),
@@ -415,7 +420,11 @@ extension WebSite {
         ]
         if let story = engine.story(named: run.story) {
             values["storyHref"] = Self.storyPath(story)
-            if let report = Self.report(story: story, events: events) { values["report"] = report }
+            if let exit = story.exitAgent, let payload = try await engine.lastEvent(run: run.guid, agent: exit),
+                let report = Self.report(payload)
+            {
+                values["report"] = report
+            }
         }
         if let ended = run.ended {
             values["ended"] = Self.time(ended)
@@ -433,10 +442,8 @@ extension WebSite {
 
     /// The report of a run: the last event of the story's exit agent, shown as a table when it lists `hosts` (the
     /// reference hunt's report), with the domain and window above it.
-    static func report(story: Story, events: [EventRecord]) -> [String: Any]? {
-        guard let exit = story.exitAgent, let event = events.last(where: { $0.agent == exit && !$0.isError }),
-            case .object(let report) = event.payload, case .array(let hosts)? = report["hosts"]
-        else { return nil }
+    static func report(_ payload: JSON) -> [String: Any]? {
+        guard case .object(let report) = payload, case .array(let hosts)? = report["hosts"] else { return nil }
         let objects = hosts.compactMap(\.objectValue)
         var columns: [String] = []
         for object in objects {

@@ -434,6 +434,17 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
         return events.filter { $0.agent == key }
     }
 
+    /// One page of run `guid`'s events, in the order they were emitted, and how many it has in all.
+    public func events(run guid: String, offset: Int, limit: Int) async throws -> (events: [EventRecord], total: Int) {
+        (try await store.events(run: guid, offset: offset, limit: limit), try await store.eventCount(run: guid))
+    }
+
+    /// The payload of the last event `agent` (snake-cased) emitted in run `guid` without failing.
+    public func lastEvent(run guid: String, agent: String) async throws -> JSON? {
+        guard let id = try await store.latestEvent(run: guid, agent: Story.snakeCase(agent)) else { return nil }
+        return try await store.event(id)?.payload
+    }
+
     /// The number of deliveries waiting (all runs).
     public func pendingDeliveries() async throws -> Int {
         try await store.pendingDeliveryCount()

@@ -137,9 +137,14 @@ public final class MemoryStoryStore: StoryStore {
         state.withLock { $0.timelines[guid] ?? [] }
     }
 
-    public func events(run guid: String) async throws -> [EventRecord] {
+    public func eventCount(run guid: String) async throws -> Int {
+        state.withLock { state in state.events.values.count { $0.run == guid && !$0.agent.isEmpty } }
+    }
+
+    public func events(run guid: String, offset: Int, limit: Int) async throws -> [EventRecord] {
         state.withLock { state in
-            state.events.filter { $0.value.run == guid && !$0.value.agent.isEmpty }.sorted { $0.key < $1.key }.map {
+            state.events.filter { $0.value.run == guid && !$0.value.agent.isEmpty }.sorted { $0.key < $1.key }
+                .dropFirst(offset).prefix(limit).map {
                 EventRecord(
                     id: $0.key,
                     agent: $0.value.agent,

@@ -37,8 +37,11 @@ public protocol StoryStore: Sendable {
     func runs(story: String?, limit: Int) async throws -> [RunRecord]
     /// The steps of run `guid` in the order they ended.
     func timeline(run guid: String) async throws -> [TimelineEntry]
-    /// The events agents emitted in run `guid` (not its starting event), in the order they were emitted.
-    func events(run guid: String) async throws -> [EventRecord]
+    /// The events agents emitted in run `guid` (not its starting event), in the order they were emitted: `limit` of
+    /// them from the `offset`th (a run page shows one page of a run's thousands).
+    func events(run guid: String, offset: Int, limit: Int) async throws -> [EventRecord]
+    /// How many events ``events(run:offset:limit:)`` has for run `guid`.
+    func eventCount(run guid: String) async throws -> Int
     /// One event with the events it descends from; nil when retention removed it.
     func event(_ id: Int64) async throws -> StoredEvent?
     /// The id of the newest event (not an error) that `agent` emitted in run `guid`.
@@ -317,5 +320,12 @@ extension RunRecord {
     {
         if anyStepFailed { return .failed }
         return emittingAgents.isDisjoint(with: terminalAgents) ? .noMatch : .succeeded
+    }
+}
+
+extension StoryStore {
+    /// Every event agents emitted in run `guid`, in the order they were emitted.
+    public func events(run guid: String) async throws -> [EventRecord] {
+        try await events(run: guid, offset: 0, limit: .max)
     }
 }
