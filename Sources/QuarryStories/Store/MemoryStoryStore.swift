@@ -145,15 +145,15 @@ public final class MemoryStoryStore: StoryStore {
         state.withLock { state in
             state.events.filter { $0.value.run == guid && !$0.value.agent.isEmpty }.sorted { $0.key < $1.key }
                 .dropFirst(offset).prefix(limit).map {
-                EventRecord(
-                    id: $0.key,
-                    agent: $0.value.agent,
-                    run: guid,
-                    created: $0.value.created,
-                    payload: $0.value.payload,
-                    isError: $0.value.isError
-                )
-            }
+                    EventRecord(
+                        id: $0.key,
+                        agent: $0.value.agent,
+                        run: guid,
+                        created: $0.value.created,
+                        payload: $0.value.payload,
+                        isError: $0.value.isError
+                    )
+                }
         }
     }
 
