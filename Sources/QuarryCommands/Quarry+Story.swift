@@ -15,7 +15,7 @@ extension Quarry {
 
         struct Lint: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Report every problem of a story file, with the agent and option it concerns.",
+                abstract: "Report every problem of a story file, with its line, agent and option.",
                 discussion: "Exit status: 0 when the story has no error (warnings are printed), 1 otherwise."
             )
             @Argument(help: "The story file (YAML or JSON).") var file: String
@@ -28,7 +28,12 @@ extension Quarry {
                 } catch let error as StoryProblems {
                     problems = error.problems
                 }
-                for problem in problems { printError("\(file): \(problem)") }
+                // `file:line:column: problem`, as compilers print them, so that editors jump to the line.
+                let map = StorySourceMap(text: (try? String(contentsOfFile: file, encoding: .utf8)) ?? "")
+                for problem in problems {
+                    let position = map.position(of: problem).map { ":\($0.line):\($0.column)" } ?? ""
+                    printError("\(file)\(position): \(problem)")
+                }
                 if problems.contains(where: { !$0.isWarning }) { throw ExitCode(1) }
                 print(problems.isEmpty ? "\(file): ok" : "\(file): ok, with \(problems.count) warning(s)")
             }

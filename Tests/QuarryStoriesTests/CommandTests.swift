@@ -50,6 +50,30 @@ import Testing
         }
     }
 
+    /// Broken stories as people write them, with the message and position `story lint` must print.
+    static let brokenStories: [(text: String, expected: String)] = [
+        ("name: x\nagents:\n  - name: a\n   type: webhook\n", ":4:4: story: not valid YAML: did not find expected '-'"),
+        ("name: \"x\nagents: []\n", ":3:1: story: not valid YAML: found unexpected end of stream"),
+        ("name: x\nagents:\n\t- name: a\n", ":3:1: story: not valid YAML: found character that cannot start any token"),
+        ("", "story: the file is empty"),
+        ("name: x\nagents:\n  - name: a\n    type: webhok\n", ":4:11: agents[0] (a): type: unknown agent type"),
+        (
+            "name: x\nagents:\n  - {name: a, type: webhook}\n  - {name: b, type: transform, receives_from: c}\n",
+            ":4:47: agents[1] (b): receives_from: no agent named 'c'",
+        ),
+    ]
+
+    @Test(arguments: brokenStories.indices) func lintNamesTheLineOfEachMistake(_ index: Int) async throws {
+        let (text, expected) = Self.brokenStories[index]
+        try await withTemporaryDirectory { directory in
+            let file = directory.appendingPathComponent("story.yaml")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let (status, _, errors) = try Self.quarry(["story", "lint", file.path])
+            #expect(status == 1)
+            #expect(errors.contains(expected), "\(errors)")
+        }
+    }
+
     @Test func huntDNSOnACaptureAnswersWithTheJSONContract() async throws {
         try await withTemporaryDirectory { directory in
             let capture = directory.appendingPathComponent("net.pcap").path

@@ -264,15 +264,13 @@ extension WebSite {
                     throw APIFailure(.badRequest, "invalid_payload", "the payload must be a JSON object")
                 }
                 let dryRun = request.uri.queryParameters.get("dry_run") == "true"
-                let guid = try await engine.startRun(
-                    story: story.name,
-                    entry: Self.entryAgent(of: story),
+                let guid = try await startRun(
+                    story,
                     payload: payload,
-                    dryRun: dryRun
-                )
-                context.logger.info(
-                    "run started",
-                    metadata: ["story": "\(story.name)", "run": "\(guid)", "user": "\(user.username)"]
+                    dryRun: dryRun,
+                    by: user,
+                    from: "the API",
+                    context
                 )
                 return Self.json(.created, ["run": .string(guid), "url": .string(engine.baseURL + "/runs/\(guid)")])
             },

@@ -33,15 +33,13 @@ extension WebSite {
                     dryRun: dryRun
                 )
             case .success(let payload):
-                let guid = try await engine.startRun(
-                    story: story.name,
-                    entry: Self.entryAgent(of: story),
+                let guid = try await startRun(
+                    story,
                     payload: payload,
-                    dryRun: dryRun
-                )
-                context.logger.info(
-                    "run started from a form",
-                    metadata: ["story": "\(story.name)", "run": "\(guid)", "user": "\(user.username)"]
+                    dryRun: dryRun,
+                    by: user,
+                    from: "a form",
+                    context
                 )
                 return Response.redirect(to: "/runs/\(guid)")
             }
@@ -80,15 +78,7 @@ extension WebSite {
                     csrf: fields["_csrf"] ?? ""
                 )
             case .success(let payload):
-                let guid = try await engine.startRun(
-                    story: story.name,
-                    entry: Self.entryAgent(of: story),
-                    payload: payload
-                )
-                context.logger.info(
-                    "run started from a public form",
-                    metadata: ["story": "\(story.name)", "run": "\(guid)"]
-                )
+                let guid = try await startRun(story, payload: payload, by: nil, from: "a public form", context)
                 // Someone who is signed in goes to the run's page; anyone else back to the form, told it started.
                 if context.user?.session != nil { return Response.redirect(to: "/runs/\(guid)") }
                 return Response.redirect(to: action + "?submitted=\(guid)")

@@ -180,11 +180,13 @@ extension WebSite {
                 if story.form != nil {
                     return Response.redirect(to: Self.formPath(story) + (dryRun ? "?dry_run=true" : ""))
                 }
-                let guid = try await engine.startRun(
-                    story: story.name,
-                    entry: Self.entryAgent(of: story),
+                let guid = try await startRun(
+                    story,
                     payload: .object([:]),
-                    dryRun: dryRun
+                    dryRun: dryRun,
+                    by: user,
+                    from: "the story page",
+                    context
                 )
                 return Response.redirect(to: "/runs/\(guid)")
             }
@@ -196,6 +198,27 @@ extension WebSite {
             throw notFound("There is no such story.", user: user)
         }
         return story
+    }
+
+    /// Starts a run of `story` at its entry agent, logged with who started it and from where.
+    func startRun(
+        _ story: Story,
+        payload: JSON,
+        dryRun: Bool = false,
+        by user: WebUser?,
+        from source: String,
+        _ context: WebRequestContext
+    ) async throws -> String {
+        let guid = try await engine.startRun(
+            story: story.name,
+            entry: Self.entryAgent(of: story),
+            payload: payload,
+            dryRun: dryRun
+        )
+        var metadata: Logger.Metadata = ["story": "\(story.name)", "run": "\(guid)", "from": "\(source)"]
+        if let user { metadata["user"] = "\(user.username)" }
+        context.logger.info("run started", metadata: metadata)
+        return guid
     }
 
     /// Where a form or a page's Run button starts a run: the story's first webhook (what a form replaces), else

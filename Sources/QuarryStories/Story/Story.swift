@@ -139,12 +139,24 @@ public struct StoryProblem: Error, Sendable, Equatable, CustomStringConvertible 
     public var message: String
     /// A warning points at something risky that still runs; the engine refuses a story only for errors.
     public var isWarning: Bool
+    /// Where in the text, when the parser knew it (a YAML syntax error); ``StorySourceMap`` finds the rest.
+    public var line: Int?
+    public var column: Int?
 
-    public init(_ location: String, option: String? = nil, _ message: String, isWarning: Bool = false) {
+    public init(
+        _ location: String,
+        option: String? = nil,
+        _ message: String,
+        isWarning: Bool = false,
+        line: Int? = nil,
+        column: Int? = nil
+    ) {
         self.location = location
         self.option = option
         self.message = message
         self.isWarning = isWarning
+        self.line = line
+        self.column = column
     }
 
     public var description: String {

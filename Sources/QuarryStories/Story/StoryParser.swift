@@ -25,11 +25,7 @@ extension Story {
                 throw StoryProblems([StoryProblem("story", "not valid JSON: \(error)")])
             }
         } else {
-            let documents = try YAMLText.documents(text)
-            guard documents.count == 1 else {
-                throw StoryProblems([StoryProblem("story", "expected one YAML document, found \(documents.count)")])
-            }
-            tree = documents[0]
+            tree = try YAMLText.document(text)
         }
         var problems: [StoryProblem] = []
         self.init(json: tree, problems: &problems)
@@ -252,11 +248,42 @@ enum DurationText {
 
 /// YAML text as JSON values, keeping mapping order and YAML's scalar types (Yams' `Node`, converted).
 public enum YAMLText {
+    /// The one document of `text`. A syntax error (an indentation mistake, an unclosed quote, a tab) is a problem
+    /// at its line and column; an empty text or several documents too.
+    public static func document(_ text: String) throws -> JSON {
+        let root: Node?
+        do {
+            // `compose_all`'s lazy sequence would end quietly at a syntax error; the parser throws it.
+            root = try Parser(yaml: text).singleRoot()
+        } catch let error as YamlError {
+            throw StoryProblems([problem(error)])
+        }
+        guard let root else { throw StoryProblems([StoryProblem("story", "the file is empty: expected a story")]) }
+        return json(root)
+    }
+
+    /// Every document of `text` (Elasticsearch's YAML tests hold several), with the same errors as ``document(_:)``.
     public static func documents(_ text: String) throws -> [JSON] {
         do {
-            return try Yams.compose_all(yaml: text).map(json)
+            let parser = try Parser(yaml: text)
+            var documents: [JSON] = []
+            while let root = try parser.nextRoot() { documents.append(json(root)) }
+            return documents
         } catch let error as YamlError {
-            throw StoryProblems([StoryProblem("story", "not valid YAML: \(error)")])
+            throw StoryProblems([problem(error)])
+        }
+    }
+
+    /// Yams' error as a problem at its position (its own description repeats the line with a caret).
+    static func problem(_ error: YamlError) -> StoryProblem {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            var message = "not valid YAML: \(problem)" + (context.map { " (\($0.text))" } ?? "")
+            if problem.contains("cannot start any token") { message += "; YAML indents with spaces, not tabs" }
+            return StoryProblem("story", message, line: mark.line, column: mark.column)
+        default:
+            return StoryProblem("story", "not valid YAML: \(error)")
         }
     }
 

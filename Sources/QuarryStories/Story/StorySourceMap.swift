@@ -13,6 +13,7 @@ public struct StorySourceMap {
     /// The 1-based line and column of the deepest node on the problem's path that the text has (the agent itself
     /// when its option is missing); nil when even the first step is not in the text.
     public func position(of problem: StoryProblem) -> (line: Int, column: Int)? {
+        if let line = problem.line { return (line, problem.column ?? 1) }
         guard let root else { return nil }
         var steps: [PathStep] = []
         switch problem.location {
