@@ -9,7 +9,16 @@ extension Quarry {
     /// `quarry bulk FILE.ndjson`: loads an Elasticsearch bulk file into the embedded store.
     struct Bulk: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Load an Elasticsearch _bulk file (NDJSON action and source lines) into the embedded store."
+            abstract: "Load an Elasticsearch _bulk file (NDJSON action and source lines) into the embedded store.",
+            discussion: """
+                Examples:
+                  quarry sample dns --documents 100000 --out dns.ndjson
+                  quarry bulk dns.ndjson --data ./data
+                  zcat export.ndjson.gz | quarry bulk - --index logs --data ./data
+
+                Exit status: 0 when every item was stored, 1 when one was refused (each named by its line in the \
+                file) or the file cannot be read, 64 for a usage error.
+                """
         )
         @OptionGroup var store: StoreOptions
         @Argument(help: "The bulk file, or - for standard input.") var file: String

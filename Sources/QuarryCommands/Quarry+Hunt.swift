@@ -26,6 +26,12 @@ extension Quarry {
                     and says that live resolution failed. Names are compared without case and a trailing dot is \
                     ignored. Exit status: 0 when hosts were found, 2 when none were, 1 on failure.
 
+                    Examples:
+                      quarry hunt dns evil.example --capture incident.pcap
+                      quarry hunt dns evil.example --since 4h --data ./data --json
+                      quarry hunt dns Evil.Example. --include-subdomains --from now-2d --to now-1d
+                      quarry hunt dns evil.example --cluster https://es.example:9200 --cluster-credential es_key
+
                     The live lookup asks a resolver for DOMAIN's addresses, which tells that resolver (by default \
                     Cloudflare's public DNS-over-HTTPS service) and the domain's own name servers that someone here \
                     is looking. Set the resolver once with the environment variable QUARRY_RESOLVER or the resource \
@@ -235,8 +241,10 @@ extension Quarry {
                     let report = try await runtime.engine.events(run: guid, agent: exit).last(where: { !$0.isError })?
                         .payload
                 else {
+                    // The run's error names the agent that failed and why; other failures are printed once each.
                     for entry in try await runtime.engine.timeline(guid) where entry.outcome == .failed {
-                        printError("\(entry.agent): \(entry.message ?? "failed")")
+                        let failure = "\(entry.agent): \(entry.message ?? "failed")"
+                        if failure != record.error { printError(failure) }
                     }
                     throw CommandFailure("the hunt failed (run \(guid)): \(record.error ?? record.status.rawValue)")
                 }

@@ -67,7 +67,7 @@ extension Quarry {
                             + "it matches"
                     )
                 }
-                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: try store.existingDataDirectory()))
                 let deleted = try embedded.deleteIndices(expression)
                 try embedded.close()
                 print(
@@ -84,7 +84,7 @@ extension Quarry {
             @Flag(name: .long, help: "Print JSON instead of a table.") var json = false
 
             func run() throws {
-                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: try store.existingDataDirectory()))
                 let summaries = try embedded.summaries().sorted { $0.name < $1.name }
                 try embedded.close()
                 if json {

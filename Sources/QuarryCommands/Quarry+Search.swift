@@ -8,14 +8,24 @@ import QuarryServer
 extension Quarry {
     /// `quarry search INDEX --query JSON|@file`: ES's `_search`, printing ES's response.
     struct Search: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Search the embedded store with the Query DSL.")
+        static let configuration = CommandConfiguration(
+            abstract: "Search the embedded store with the Query DSL.",
+            discussion: """
+                Examples:
+                  quarry search 'packetbeat-*' --query '{"query": {"term": {"dns.question.name": "github.com"}}}'
+                  quarry search 'packetbeat-*' --query @hunt.json --data ./data
+
+                Exit status: 0 with the response, 1 when the store answers an error (printed as Elasticsearch's \
+                JSON) or the data directory does not exist, 64 for a usage error.
+                """
+        )
         @OptionGroup var store: StoreOptions
         @Argument(help: "Index expression (packetbeat-*, a,b, _all).") var index: String
         @Option(name: .long, help: "The search body (with \"query\", \"size\", \"sort\", …) as JSON, @file or -.")
         var query: String = "{}"
 
         func run() throws {
-            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: try store.existingDataDirectory()))
             defer { try? embedded.close() }
             let api = ElasticsearchAPI(store: embedded)
             let response = api.handle(

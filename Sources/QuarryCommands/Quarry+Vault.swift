@@ -13,7 +13,7 @@ extension Quarry {
 
         struct Set: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Set NAME to the value read from standard input (one line, or all of it).",
+                abstract: "Set NAME to a value asked for without echo on a terminal, or read from standard input.",
                 discussion: """
                     With --allowed-host, agents send the credential only to those hosts (an agent that would connect \
                     elsewhere with it fails), as Tines' credentials carry allowed domains. A story reads only the \
@@ -29,11 +29,8 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let data = FileHandle.standardInput.readDataToEndOfFile()
-                var value = String(decoding: data, as: UTF8.self)
-                if value.hasSuffix("\n") { value.removeLast() }
-                if value.hasSuffix("\r") { value.removeLast() }
-                guard !value.isEmpty else { throw ValidationError("no value on standard input") }
+                let value = readSecret(prompt: "Value of \(name): ")
+                guard !value.isEmpty else { throw CommandFailure("no value given for \(name)") }
                 let hosts = allowedHosts.isEmpty ? nil : allowedHosts
                 try await withEngine(store) { try $0.vault.setCredential(name, value: value, allowedHosts: hosts) }
                 print(
@@ -50,7 +47,7 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let (value, hosts) = try await withEngine(store) { engine in
+                let (value, hosts) = try await withEngine(store, readOnly: true) { engine in
                     (try engine.vault.credential(name), try engine.vault.allowedHosts(name))
                 }
                 guard let value else { throw CommandFailure("no credential named \(name)") }
@@ -64,7 +61,7 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                try await withEngine(store) { engine in
+                try await withEngine(store, readOnly: true) { engine in
                     for name in try engine.vault.credentialNames() { print(name) }
                 }
             }
@@ -76,7 +73,7 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let removed = try await withEngine(store) { try $0.vault.removeCredential(name) }
+                let removed = try await withEngine(store, readOnly: true) { try $0.vault.removeCredential(name) }
                 guard removed else { throw CommandFailure("no credential named \(name)") }
             }
         }
@@ -109,7 +106,7 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                try await withEngine(store) { engine in
+                try await withEngine(store, readOnly: true) { engine in
                     for name in try engine.vault.resourceNames() { print(name) }
                 }
             }
@@ -121,7 +118,7 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let value = try await withEngine(store) { try $0.vault.resource(name) }
+                let value = try await withEngine(store, readOnly: true) { try $0.vault.resource(name) }
                 guard let value else { throw CommandFailure("no resource named \(name)") }
                 print(value.stringValue ?? value.serialized(pretty: true))
             }
@@ -133,71 +130,21 @@ extension Quarry {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let removed = try await withEngine(store) { try $0.vault.removeResource(name) }
+                let removed = try await withEngine(store, readOnly: true) { try $0.vault.removeResource(name) }
                 guard removed else { throw CommandFailure("no resource named \(name)") }
-            }
-        }
-    }
-
-    /// `quarry runs list|show`.
-    struct Runs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Inspect story runs: status, timeline, events.",
-            subcommands: [List.self, Show.self]
-        )
-
-        struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "The latest runs, newest first.")
-            @Option(name: .long, help: "Only runs of this story.") var story: String?
-            @Option(name: .long, help: "How many.") var limit = 20
-            @Flag(name: .long, help: "As JSON.") var json = false
-            @OptionGroup var store: StoreOptions
-
-            func run() async throws {
-                let runs = try await withEngine(store) { try await $0.runs(story: story, limit: limit) }
-                if json {
-                    print(JSON.array(runs.map(\.json)).serialized(pretty: true))
-                    return
-                }
-                for run in runs {
-                    let ended = run.ended.map { String(format: "%.2f s", $0 - run.started) } ?? "…"
-                    print(
-                        "\(run.guid)  \(run.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(ended.padding(toLength: 9, withPad: " ", startingAt: 0))  \(run.story)"
-                    )
-                }
-            }
-        }
-
-        struct Show: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "A run's record, timeline and events as JSON.")
-            @Argument var guid: String
-            @OptionGroup var store: StoreOptions
-
-            func run() async throws {
-                let output = try await withEngine(store) { engine -> JSON? in
-                    guard let record = try await engine.run(guid) else { return nil }
-                    let timeline = try await engine.timeline(guid)
-                    let events = try await engine.events(run: guid)
-                    return [
-                        "run": record.json,
-                        "timeline": .array(timeline.map(\.json)),
-                        "events": .array(events.map(\.json)),
-                    ]
-                }
-                guard let output else { throw CommandFailure("no run \(guid)") }
-                print(output.serialized(pretty: true))
             }
         }
     }
 }
 
 /// Opens the engine's state (not the store, so these commands work while `quarry serve` holds it).
-private func withEngine<Result>(
+func withEngine<Result>(
     _ store: StoreOptions,
+    readOnly: Bool = false,
     _ body: (StoryEngine<ContinuousClock>) async throws -> Result
 ) async throws -> Result {
     let runtime = try await StoryRuntime(
-        dataDirectory: store.dataDirectory,
+        dataDirectory: readOnly ? try store.existingDataDirectory() : store.dataDirectory,
         openStore: false,
         trustedCertificates: nil,
         resolver: nil,

@@ -47,6 +47,21 @@ struct StoreOptions: ParsableArguments {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".local/share/quarry")
     }
 
+    /// The data directory of a command that only reads: one that does not exist is an error rather than created
+    /// empty (a typo in `--data` would otherwise leave a new directory and answer "nothing").
+    func existingDataDirectory() throws -> URL {
+        let directory = dataDirectory
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw CommandFailure(
+                "no data directory at \(directory.path): nothing was stored there yet (quarry ingest, quarry bulk or "
+                    + "quarry serve create it)"
+            )
+        }
+        return directory
+    }
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'")
@@ -95,6 +110,31 @@ func readArgument(_ value: String) throws -> [UInt8] {
         return Array(data)
     }
     return Array(value.utf8)
+}
+
+/// A secret from standard input: on a terminal, asked for with `prompt` and read as one line without echo (as
+/// `passwd` reads one); otherwise all of the input, less one trailing newline, as a script pipes it.
+func readSecret(prompt: String) -> String {
+    let input = FileHandle.standardInput.fileDescriptor
+    guard isatty(input) == 1 else {
+        var value = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        if value.hasSuffix("\n") { value.removeLast() }
+        if value.hasSuffix("\r") { value.removeLast() }
+        return value
+    }
+    FileHandle.standardError.write(Data(prompt.utf8))
+    var saved = termios()
+    let hidden = tcgetattr(input, &saved) == 0
+    if hidden {
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(input, TCSAFLUSH, &quiet)
+    }
+    defer {
+        if hidden { tcsetattr(input, TCSAFLUSH, &saved) }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+    return readLine(strippingNewline: true) ?? ""
 }
 
 /// Limits glibc's malloc to two arenas. By default every thread that allocates (NIO's event loops, the thread

@@ -35,10 +35,11 @@ public struct ElasticError: Error, Sendable, Equatable, CustomStringConvertible 
     /// `{"error": "text"}`).
     init(rejection body: JSON, status: Int, action: String) {
         let error = body["error"]
-        let reason = error?["reason"]?.stringValue ?? error?.stringValue ?? "HTTP \(status)"
-        self.init(.rejected, status: status, message: "\(action) failed: \(status) \(reason)")
+        // The message names the root cause; `reason` keeps the cluster's own.
+        let cause = ElasticsearchErrorBody.reason(body) ?? "HTTP \(status)"
+        self.init(.rejected, status: status, message: "\(action) failed: \(status) \(cause)")
         type = error?["type"]?.stringValue
-        self.reason = reason
+        reason = error?["reason"]?.stringValue ?? error?.stringValue ?? "HTTP \(status)"
         rootCauses = (error?["root_cause"]?.arrayValue ?? []).map {
             ($0["type"]?.stringValue ?? "", $0["reason"]?.stringValue ?? "")
         }

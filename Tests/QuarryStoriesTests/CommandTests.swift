@@ -165,4 +165,39 @@ import Testing
             #expect(removed == 0)
         }
     }
+
+    @Test func runsListAndShowAreReadableAndFindARunByAPrefix() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("data").path
+            let story = directory.appendingPathComponent("greet.yaml")
+            try """
+            name: Greet
+            exit_agent: Shape
+            agents:
+              - {name: Start, type: webhook}
+              - {name: Shape, type: transform, receives_from: Start, options: {mode: message_only, payload: {hello: "{{ .start.name }}"}}}
+            """.write(to: story, atomically: true, encoding: .utf8)
+            let (ran, _, errors) = try Self.quarry(["story", "run", story.path, "--input", "name=ada", "--data", data])
+            #expect(ran == 0, "\(errors)")
+            let (listed, list, _) = try Self.quarry(["runs", "list", "--story", "greet", "--data", data])
+            #expect(listed == 0)
+            let lines = list.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("RUN       STARTED") == true, "\(list)")
+            #expect(lines.count == 2)
+            #expect(
+                lines[1].contains("succeeded") && lines[1].contains("Greet") && lines[1].contains(#"{"name":"ada"}"#)
+            )
+            let prefix = String(lines[1].prefix(8))
+            let (shown, show, _) = try Self.quarry(["runs", "show", prefix, "--data", data])
+            #expect(shown == 0)
+            #expect(show.contains("status   succeeded"))
+            #expect(show.contains("shape") && show.contains("emitted"))
+            let (asJSON, json, _) = try Self.quarry(["runs", "show", prefix, "--json", "--data", data])
+            #expect(asJSON == 0)
+            #expect(try JSON.parse(json)["run"]?["status"]?.stringValue == "succeeded")
+            let (missing, _, missingErrors) = try Self.quarry(["runs", "show", "zzzz", "--data", data])
+            #expect(missing == 1)
+            #expect(missingErrors.contains("no run zzzz"))
+        }
+    }
 }

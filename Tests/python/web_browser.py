@@ -8,10 +8,12 @@ Prints one JSON object: the run's guid, its final status, and the report table's
 
 import json
 import sys
+import time
 import traceback
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -67,12 +69,21 @@ try:
         status = driver.find_element(By.ID, "run-status").text
         return status if status in ("succeeded", "failed", "no_match") else False
 
-    status = WebDriverWait(driver, 180).until(ended)
-    rows = []
-    headers = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "table.report thead th")]
-    for row in driver.find_elements(By.CSS_SELECTOR, "table.report tbody tr"):
-        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-        rows.append(dict(zip(headers, cells)))
+    # The live update replaces <main> under the finder's feet now and then: a stale element means "look again".
+    status = WebDriverWait(driver, 180, ignored_exceptions=[StaleElementReferenceException]).until(ended)
+
+    def report_rows():
+        headers = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "table.report thead th")]
+        return [dict(zip(headers, [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]))
+                for row in driver.find_elements(By.CSS_SELECTOR, "table.report tbody tr")]
+
+    # The page redraws once more when the stream ends; a table read across that redraw is read again.
+    for attempt in range(5):
+        try:
+            rows = report_rows()
+            break
+        except StaleElementReferenceException:
+            time.sleep(0.5)
     shot("run")
 
     driver.get(base + "/stories/dns_threat_hunt")

@@ -20,7 +20,7 @@ public struct EmbeddedCluster: SearchCluster {
         let response = try await NIOThreadPool.singleton.runIfActive { api.handle(request) }
         let json = response.json ?? .null
         guard response.status == 200 else {
-            let reason = json["error"]?["reason"]?.stringValue ?? "status \(response.status)"
+            let reason = ElasticsearchErrorBody.reason(json) ?? "status \(response.status)"
             throw AgentError.failed("search on \(index) failed: \(response.status) \(reason)")
         }
         return json
