@@ -13,18 +13,29 @@ extension Quarry {
             subcommands: [Lint.self, Run.self, Schema.self]
         )
 
-        struct Lint: ParsableCommand {
+        struct Lint: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Report every problem of a story file, with its line, agent and option.",
-                discussion: "Exit status: 0 when the story has no error (warnings are printed), 1 otherwise."
+                discussion: """
+                    When the data directory exists, credentials and resources the story declares but that are not \
+                    set there are warnings naming the command that sets them.
+
+                    Examples:
+                      quarry story lint stories/dns-threat-hunt.yaml
+                      quarry story lint my-hunt.yaml --data ./data
+
+                    Exit status: 0 when the story has no error (warnings are printed), 1 otherwise.
+                    """
             )
             @Argument(help: "The story file (YAML or JSON).") var file: String
+            @OptionGroup var store: StoreOptions
 
-            func run() throws {
+            func run() async throws {
                 var problems: [StoryProblem]
                 do {
                     let story = try Story(contentsOf: file)
                     problems = StoryLinter.problems(in: story, agents: .builtIn)
+                    problems += try await missingSecrets(story)
                 } catch let error as StoryProblems {
                     problems = error.problems
                 }
@@ -36,6 +47,43 @@ extension Quarry {
                 }
                 if problems.contains(where: { !$0.isWarning }) { throw ExitCode(1) }
                 print(problems.isEmpty ? "\(file): ok" : "\(file): ok, with \(problems.count) warning(s)")
+            }
+
+            /// Warnings for the credentials and resources `story` declares that the data directory does not have (none
+            /// when there is no data directory yet). A webhook secret kept as a credential is generated on first load.
+            func missingSecrets(_ story: Story) async throws -> [StoryProblem] {
+                guard (try? store.existingDataDirectory()) != nil else { return [] }
+                let generated = Set(
+                    story.agents.filter(\.isWebhook).compactMap { agent in
+                        agent.options["secret"]?.stringValue?.firstMatch(of: #/credential\s+([A-Za-z0-9_\-]+)/#)
+                            .map { String($0.output.1) }
+                    }
+                )
+                let (credentials, resources) = try await withEngine(store, readOnly: true) { engine in
+                    (Set(try engine.vault.credentialNames()), Set(try engine.vault.resourceNames()))
+                }
+                var problems: [StoryProblem] = []
+                for name in story.credentials where !credentials.contains(name) && !generated.contains(name) {
+                    problems.append(
+                        StoryProblem(
+                            "story",
+                            option: "credentials",
+                            "credential '\(name)' is not set in \(store.dataDirectory.path): quarry credentials set \(name)",
+                            isWarning: true
+                        )
+                    )
+                }
+                for name in story.resources where !resources.contains(name) {
+                    problems.append(
+                        StoryProblem(
+                            "story",
+                            option: "resources",
+                            "resource '\(name)' is not set in \(store.dataDirectory.path): quarry resources set \(name) VALUE",
+                            isWarning: true
+                        )
+                    )
+                }
+                return problems
             }
         }
 

@@ -110,7 +110,8 @@ public struct LiquidEnvironment: Sendable {
     /// Parses a template. Errors carry the line and column where the template stops being valid Liquid.
     public func parse(_ source: String, name: String? = nil) throws(LiquidError) -> LiquidTemplate {
         let parser = Parser(source: TemplateLexer(source), environment: self, templateName: name)
-        return LiquidTemplate(root: try parser.parseDocument(), name: name, environment: self)
+        let root = try parser.parseDocument()
+        return LiquidTemplate(root: root, name: name, environment: self, unknownFilters: parser.unknownFilters)
     }
 
     /// A template for `include` / `render`, parsed once per environment.
@@ -152,13 +153,17 @@ public struct LiquidTemplate: Sendable {
     let root: Block
     public let name: String?
     let environment: LiquidEnvironment
+    /// The filters it names that its environment does not have, in the order they first appear (in lax mode they
+    /// leave their input unchanged, so a typo such as `| upcse` would pass silently).
+    public let unknownFilters: [String]
     /// The size of the last output, so the next render reserves its buffer once instead of growing it.
     private let outputSize = OutputSizeHint()
 
-    init(root: Block, name: String?, environment: LiquidEnvironment) {
+    init(root: Block, name: String?, environment: LiquidEnvironment, unknownFilters: [String] = []) {
         self.root = root
         self.name = name
         self.environment = environment
+        self.unknownFilters = unknownFilters
     }
 
     /// Renders with `variables`; `story` resolves Tines' references and tags.

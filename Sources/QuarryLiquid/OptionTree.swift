@@ -20,6 +20,25 @@ public struct LiquidOptions: Sendable {
 
     let root: Node
 
+    /// Every template of the options, keys' and values', in document order.
+    public var templates: [LiquidTemplate] {
+        var found: [LiquidTemplate] = []
+        func visit(_ node: Node) {
+            switch node {
+            case .literal: break
+            case .template(let template): found.append(template)
+            case .array(let nodes): nodes.forEach(visit)
+            case .object(let members):
+                for (key, value) in members {
+                    if case .template(let template) = key { found.append(template) }
+                    visit(value)
+                }
+            }
+        }
+        visit(root)
+        return found
+    }
+
     /// Renders the options with `variables` and the story context.
     public func render(
         _ variables: JSONObject = [:],

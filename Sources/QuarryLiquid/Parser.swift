@@ -9,6 +9,9 @@ final class Parser {
     /// is bounded (20,000 nested `if` tags overflowed the stack).
     private var blockDepth: Int
     static let maximumBlockDepth = 100
+    /// Filters the template names that the environment does not have (lax rendering passes the value through them;
+    /// a linter reports them).
+    private(set) var unknownFilters: [String] = []
 
     init(source: any TemplateTokenSource, environment: LiquidEnvironment, templateName: String?, blockDepth: Int = 0) {
         self.source = source
@@ -82,6 +85,12 @@ final class Parser {
         )
     }
 
+    private func noteUnknownFilters(_ expression: FilteredExpression) {
+        for call in expression.filters where call.filter == nil && !unknownFilters.contains(call.name) {
+            unknownFilters.append(call.name)
+        }
+    }
+
     func located(_ error: LiquidError, at token: TemplateToken) -> LiquidError {
         error.located(at: token.position, in: templateName)
     }
@@ -91,6 +100,7 @@ final class Parser {
             var parser = try ExpressionParser(markup: token.markup)
             let expression = try parser.filteredExpression(filters: environment.filters)
             try parser.expectEnd()
+            noteUnknownFilters(expression)
             return OutputNode(expression: expression, position: token.position)
         } catch {
             throw located(error, at: token)
@@ -100,7 +110,10 @@ final class Parser {
     private func parseTag(_ token: TemplateToken) throws(LiquidError) -> (any Node)? {
         do throws(LiquidError) {
             switch token.name {
-            case "assign": return try AssignTag(token, filters: environment.filters)
+            case "assign":
+                let tag = try AssignTag(token, filters: environment.filters)
+                noteUnknownFilters(tag.value)
+                return tag
             case "capture": return try CaptureTag(token, parser: self)
             case "if": return try IfTag(token, parser: self, negated: false)
             case "unless": return try IfTag(token, parser: self, negated: true)
@@ -117,6 +130,7 @@ final class Parser {
                 var parser = try ExpressionParser(markup: token.markup)
                 let expression = try parser.filteredExpression(filters: environment.filters)
                 try parser.expectEnd()
+                noteUnknownFilters(expression)
                 return OutputNode(expression: expression, position: token.position)
             case "raw":
                 let text = try source.rawText(until: "endraw", opening: token)

@@ -20,3 +20,13 @@ import Testing
         #expect(ElasticsearchErrorBody.reason(try JSON.parse(#"{"ok": true}"#)) == nil)
     }
 }
+
+@Suite struct SuggestionTests {
+    @Test func closeNamesAreSuggestedAndFarOnesAreNot() {
+        #expect(Suggestion.closest(to: "upcse", in: ["upcase", "downcase", "append"]) == "upcase")
+        #expect(Suggestion.closest(to: "Webhok", in: ["webhook", "trigger"]) == "webhook")
+        #expect(Suggestion.closest(to: "xyz", in: ["webhook", "trigger"]) == nil)
+        #expect(Suggestion.hint(for: "paylod", in: ["payload"]) == " (did you mean 'payload'?)")
+        #expect(Suggestion.hint(for: "a", in: ["payload"]) == "")
+    }
+}

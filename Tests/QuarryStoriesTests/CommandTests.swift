@@ -14,7 +14,8 @@ import Testing
 
     @Test func lintAcceptsTheReferenceStoryAndReportsEveryProblem() async throws {
         let reference = ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
-        let (status, output, _) = try Self.quarry(["story", "lint", reference])
+        // A data directory that does not exist: no warnings about credentials it would lack.
+        let (status, output, _) = try Self.quarry(["story", "lint", reference, "--data", "/nonexistent/quarry-data"])
         #expect(status == 0)
         #expect(output.hasSuffix("ok\n"))
         try await withTemporaryDirectory { directory in
@@ -60,6 +61,25 @@ import Testing
         (
             "name: x\nagents:\n  - {name: a, type: webhook}\n  - {name: b, type: transform, receives_from: c}\n",
             ":4:47: agents[1] (b): receives_from: no agent named 'c'",
+        ),
+        (
+            "name: x\nagents:\n  - {name: s, type: webhook}\n  - {name: t, type: transform, receives_from: s, "
+                + "options: {mode: message_only, payload: {a: \"{{ .s.a | upcse }}\"}}}\n",
+            "unknown filter 'upcse' (did you mean 'upcase'?)",
+        ),
+        (
+            "name: x\nagents:\n  - {name: s, type: webhook}\n  - name: t\n    type: transform\n    receives_from: s\n"
+                + "    options:\n      mode: message_only\n      payload: {{ .s.a | as_object }}\n",
+            ":9:17: story: a template YAML read as a mapping",
+        ),
+        (
+            "name: x\nagents:\n  - {name: s, type: webhok}\n",
+            "unknown agent type 'webhok' (did you mean 'webhook'?",
+        ),
+        (
+            "name: x\nagents:\n  - {name: start, type: webhook}\n  - {name: t, type: transform, receives_from: strat, "
+                + "options: {mode: message_only, paylaod: {}}}\n",
+            "no agent named 'strat' in this story (did you mean 'start'?)",
         ),
     ]
 

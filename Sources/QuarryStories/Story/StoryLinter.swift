@@ -29,7 +29,11 @@ public enum StoryLinter {
             problems += optionProblems(agent, registry)
             for source in agent.sources where !keys.contains(source) {
                 problems.append(
-                    StoryProblem(agent.location, option: "receives_from", "no agent named '\(source)' in this story")
+                    StoryProblem(
+                        agent.location,
+                        option: "receives_from",
+                        "no agent named '\(source)' in this story" + Suggestion.hint(for: source, in: keys.sorted())
+                    )
                 )
             }
             for schedule in agent.schedules {
@@ -49,7 +53,26 @@ public enum StoryLinter {
             )
         }
         if let exit = story.exitAgent, !keys.contains(exit) {
-            problems.append(StoryProblem("story", option: "exit_agent", "no agent named '\(exit)' in this story"))
+            problems.append(
+                StoryProblem(
+                    "story",
+                    option: "exit_agent",
+                    "no agent named '\(exit)' in this story" + Suggestion.hint(for: exit, in: keys.sorted())
+                )
+            )
+        }
+        if let text = story.text {
+            for position in StorySourceMap(text: text).unquotedTemplates() {
+                problems.append(
+                    StoryProblem(
+                        "story",
+                        "a template YAML read as a mapping: '{{' opens a YAML mapping, so quote the template "
+                            + "(\"{{ … }}\")",
+                        line: position.line,
+                        column: position.column
+                    )
+                )
+            }
         }
         return problems
     }
@@ -57,9 +80,15 @@ public enum StoryLinter {
     private static func optionProblems(_ agent: AgentDefinition, _ registry: AgentRegistry) -> [StoryProblem] {
         guard let type = registry[agent.type] else {
             if agent.type.isEmpty { return [] }
-            let known = registry.types.map { $0.type }.joined(separator: ", ")
+            let types = registry.types.map { $0.type }
+            let known = types.joined(separator: ", ")
+            let hint = Suggestion.closest(to: agent.type, in: types).map { "did you mean '\($0)'? " } ?? ""
             return [
-                StoryProblem(agent.location, option: "type", "unknown agent type '\(agent.type)' (known: \(known))")
+                StoryProblem(
+                    agent.location,
+                    option: "type",
+                    "unknown agent type '\(agent.type)' (\(hint)known: \(known))"
+                )
             ]
         }
         var problems: [StoryProblem] = []
@@ -67,12 +96,13 @@ public enum StoryLinter {
         let options = agent.options.objectValue ?? [:]
         for (name, value) in options {
             guard let spec = specs[name] else {
-                let known = type.options.map(\.name).joined(separator: ", ")
+                let names = type.options.map(\.name)
+                let hint = Suggestion.closest(to: name, in: names).map { "did you mean '\($0)'? " } ?? ""
                 problems.append(
                     StoryProblem(
                         agent.location,
                         option: "options.\(name)",
-                        "unknown option for \(type.type) (known: \(known))"
+                        "unknown option for \(type.type) (\(hint)known: \(names.joined(separator: ", ")))"
                     )
                 )
                 continue
@@ -85,7 +115,20 @@ public enum StoryLinter {
             problems.append(StoryProblem(agent.location, option: "options.\(spec.name)", "required option is missing"))
         }
         do {
-            _ = try environment.parseOptions(agent.options)
+            // Rendering is lax (an unknown filter passes its input through, as in Tines), so a misspelt filter would
+            // go unnoticed: the linter names it.
+            for template in try environment.parseOptions(agent.options).templates {
+                for filter in template.unknownFilters {
+                    let path = template.name.map { $0 == "options" ? "options" : "options.\($0)" } ?? "options"
+                    problems.append(
+                        StoryProblem(
+                            agent.location,
+                            option: path,
+                            "unknown filter '\(filter)'" + Suggestion.hint(for: filter, in: environment.filterNames)
+                        )
+                    )
+                }
+            }
         } catch {
             let option = error.templateName.map { $0 == "options" ? "options" : "options.\($0)" } ?? "options"
             problems.append(StoryProblem(agent.location, option: option, "template error: \(error)"))

@@ -45,6 +45,27 @@ public struct StorySourceMap {
         return deepest.map { ($0.line, $0.column) }
     }
 
+    /// Where YAML read an unquoted template as a mapping: `payload: {{ .a | as_object }}` is a flow mapping whose key
+    /// is another mapping, which no story means (and which would render as `{"": null}`).
+    public func unquotedTemplates() -> [(line: Int, column: Int)] {
+        var found: [(line: Int, column: Int)] = []
+        func visit(_ node: Node) {
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    if key.mapping != nil || key.sequence != nil, let mark = key.mark ?? node.mark {
+                        found.append((mark.line, mark.column))
+                    }
+                    visit(value)
+                }
+            case .sequence(let sequence): sequence.forEach(visit)
+            case .scalar, .alias: break
+            }
+        }
+        if let root { visit(root) }
+        return found
+    }
+
     private enum PathStep {
         case key(String)
         case index(Int)
