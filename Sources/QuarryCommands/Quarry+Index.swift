@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryElastic
 import QuarrySearch
 
 extension Quarry {
@@ -78,15 +79,39 @@ extension Quarry {
             }
         }
 
-        struct List: ParsableCommand {
+        struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List indices with document counts and sizes.")
             @OptionGroup var store: StoreOptions
             @Flag(name: .long, help: "Print JSON instead of a table.") var json = false
 
-            func run() throws {
-                let embedded = try EmbeddedStore(configuration: .init(dataDirectory: try store.existingDataDirectory()))
-                let summaries = try embedded.summaries().sorted { $0.name < $1.name }
-                try embedded.close()
+            func run() async throws {
+                let directory = try store.existingDataDirectory()
+                let summaries: [(name: String, documentCount: Int, sizeInBytes: Int64)]
+                if let served = ServedDataDirectory.running(in: directory) {
+                    // `quarry serve` holds the store: ask it for the same numbers.
+                    let rows: JSON
+                    do {
+                        rows = try await served.client().perform(
+                            .get,
+                            "/_cat/indices?format=json&bytes=b&h=index,docs.count,store.size"
+                        )
+                    } catch {
+                        throw CommandFailure("\(error) (through quarry serve, pid \(served.pid))")
+                    }
+                    summaries = (rows.arrayValue ?? []).map { row in
+                        (
+                            row["index"]?.stringValue ?? "",
+                            Int(row["docs.count"]?.stringValue ?? "") ?? 0,
+                            Int64(row["store.size"]?.stringValue ?? "") ?? 0
+                        )
+                    }.sorted { $0.name < $1.name }
+                } else {
+                    let embedded = try EmbeddedStore(configuration: .init(dataDirectory: directory))
+                    summaries = try embedded.summaries().sorted { $0.name < $1.name }.map {
+                        ($0.name, $0.documentCount, $0.sizeInBytes)
+                    }
+                    try embedded.close()
+                }
                 if json {
                     let list: [JSON] = summaries.map {
                         [

@@ -106,6 +106,10 @@ extension Quarry {
                     tls: toCaFile.map { .certificateAuthority(file: $0) } ?? .systemTrustStore
                 )
                 sink = try ClusterSink(client: client, index: index, batchSize: batchSize)
+            } else if let served = ServedDataDirectory.running(in: store.dataDirectory) {
+                // `quarry serve` holds the store: its _bulk takes the documents.
+                printError(served.notice)
+                sink = try ClusterSink(client: served.client(), index: index, batchSize: batchSize)
             } else {
                 sink = try StoreSink(dataDirectory: store.dataDirectory, index: index, batchSize: batchSize)
             }

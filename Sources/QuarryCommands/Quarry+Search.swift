@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryElastic
 import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 
 extension Quarry {
     /// `quarry search INDEX --query JSON|@file`: ES's `_search`, printing ES's response.
-    struct Search: ParsableCommand {
+    struct Search: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Search the embedded store with the Query DSL.",
             discussion: """
@@ -24,8 +25,26 @@ extension Quarry {
         @Option(name: .long, help: "The search body (with \"query\", \"size\", \"sort\", …) as JSON, @file or -.")
         var query: String = "{}"
 
-        func run() throws {
-            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: try store.existingDataDirectory()))
+        func run() async throws {
+            let directory = try store.existingDataDirectory()
+            if let served = ServedDataDirectory.running(in: directory) {
+                // `quarry serve` holds the store: ask it.
+                let body = try JSON.parse(readArgument(query))
+                let path =
+                    "/"
+                    + (index.addingPercentEncoding(
+                        withAllowedCharacters: .alphanumerics.union(["-", "_", ".", "*", ","])
+                    ) ?? index)
+                do {
+                    print(
+                        try await served.client().perform(.post, path + "/_search", body: body).serialized(pretty: true)
+                    )
+                } catch {
+                    throw CommandFailure("\(error) (through quarry serve, pid \(served.pid))")
+                }
+                return
+            }
+            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: directory))
             defer { try? embedded.close() }
             let api = ElasticsearchAPI(store: embedded)
             let response = api.handle(

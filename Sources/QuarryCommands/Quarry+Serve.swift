@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOSSL
 import QuarryCore
 import QuarryElasticsearchAPI
@@ -242,16 +243,29 @@ extension Quarry {
                 }
             }
             let scheme = tls == nil ? "http" : "https"
+            let dataDirectory = store.dataDirectory
+            let published = NIOLockedValueBox<ServedDataDirectory?>(nil)
             let application = try buildElasticsearchApplication(
                 store: embedded,
                 security: security,
                 configuration: .init(host: host, port: esPort, tls: tls),
                 logger: logger
             ) { port in
+                let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                // The commands run beside the server find it (and a key for it) in the data directory.
+                do {
+                    let served = try Self.publish(
+                        directory: dataDirectory,
+                        security: security,
+                        elasticsearch: url,
+                        web: nil
+                    )
+                    published.withLockedValue { $0 = served }
+                } catch {
+                    logger.error("cannot leave serve.json for the commands", metadata: ["error": "\(error)"])
+                }
                 // Scripts wait for this line; write it unbuffered.
-                FileHandle.standardOutput.write(
-                    Data("Elasticsearch API listening on \(scheme)://\(host):\(port)\n".utf8)
-                )
+                FileHandle.standardOutput.write(Data("Elasticsearch API listening on \(url)\n".utf8))
             }
             let group = ServiceGroup(
                 configuration: .init(
@@ -260,6 +274,11 @@ extension Quarry {
                     logger: logger
                 )
             )
+            defer {
+                if let served = published.withLockedValue({ $0 }) {
+                    Self.withdraw(served, directory: dataDirectory, security: security)
+                }
+            }
             try await group.run()
             await runtime.shutdown()
         }

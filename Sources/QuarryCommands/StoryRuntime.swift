@@ -25,6 +25,21 @@ final class StoryRuntime {
         resolver: String?,
         logger: Logger
     ) async throws {
+        // The store first: when another process holds it, nothing else has been made that must be shut down.
+        var store: EmbeddedStore?
+        if openStore {
+            do {
+                store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
+            } catch {
+                if let served = ServedDataDirectory.running(in: dataDirectory) {
+                    throw CommandFailure(
+                        "quarry serve (pid \(served.pid)) runs on \(dataDirectory.path): start the story there (its "
+                            + "web form, or POST /api/v1/stories/<story>/runs), or stop it first"
+                    )
+                }
+                throw error
+            }
+        }
         var services = BuiltInServices(
             httpClient: BuiltInServices.makeHTTPClient(trustedCertificatesFile: trustedCertificates),
             trustedCertificatesFile: trustedCertificates
@@ -32,20 +47,22 @@ final class StoryRuntime {
         services.defaultResolver =
             resolver
             ?? ProcessInfo.processInfo.environment[BuiltInServices.resolverVariable].flatMap { $0.isEmpty ? nil : $0 }
-        if openStore {
-            let store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
-            services.defaultCluster = EmbeddedCluster(api: ElasticsearchAPI(store: store))
-            self.store = store
-        } else {
-            store = nil
-        }
+        if let store { services.defaultCluster = EmbeddedCluster(api: ElasticsearchAPI(store: store)) }
+        self.store = store
         self.services = services
-        engine = try await StoryEngine(
-            directory: dataDirectory.appendingPathComponent("stories"),
-            services: AgentServices(services),
-            agents: .builtIn,
-            logger: logger
-        )
+        do {
+            engine = try await StoryEngine(
+                directory: dataDirectory.appendingPathComponent("stories"),
+                services: AgentServices(services),
+                agents: .builtIn,
+                logger: logger
+            )
+        } catch {
+            // The HTTP client must be shut down before it goes (AsyncHTTPClient traps otherwise).
+            try? await services.shutdown()
+            try? store?.close()
+            throw error
+        }
     }
 
     /// Releases what the runtime holds; the engine has stopped already (it runs only inside `withRunning` or a

@@ -236,8 +236,9 @@ extension ElasticsearchAPI {
 
     func catIndices(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
         let summaries = try store.summaries(expression ?? "_all")
+        let unit = request.parameters["bytes"]
         let rows: [[(String, String)]] = summaries.sorted { $0.name < $1.name }.map { summary in
-            let size = Self.humanBytes(summary.sizeInBytes)
+            let size = Self.bytes(summary.sizeInBytes, unit: unit)
             return [
                 ("health", "green"), ("status", "open"), ("index", summary.name), ("uuid", summary.uuid),
                 ("pri", "1"), ("rep", "0"), ("docs.count", String(summary.documentCount)),
@@ -300,6 +301,16 @@ extension ElasticsearchAPI {
                 .joined(separator: " ")
         }.joined(separator: "\n")
         return ESResponse(status: 200, body: .text(text + "\n"))
+    }
+
+    /// A size as `_cat` prints it: in the unit `bytes=` asks for (`b`, `kb`, … as a whole number, rounded down, as
+    /// Elasticsearch does), else human-readable.
+    static func bytes(_ bytes: Int64, unit: String?) -> String {
+        let units = ["b": 0, "kb": 1, "mb": 2, "gb": 3, "tb": 4, "pb": 5]
+        guard let unit, let power = units[unit.lowercased()] else { return humanBytes(bytes) }
+        var value = bytes
+        for _ in 0..<power { value /= 1024 }
+        return String(value)
     }
 
     static func humanBytes(_ bytes: Int64) -> String {

@@ -125,4 +125,61 @@ import Testing
             #expect(refused.error.contains("401"))
         }
     }
+
+    @Test(.timeLimit(.minutes(3))) func theStoreCommandsGoThroughARunningServer() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("data").path
+            let capture = directory.appendingPathComponent("net.pcap").path
+            #expect(
+                try QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "5", "--minutes", "5"]).status
+                    == 0
+            )
+            let (server, port) = try QuarryServerProcess.start(
+                ["serve", "--data", data, "--es-port", "0", "--port", "0", "--log-level", "error"],
+                announcement: "Elasticsearch API listening on"
+            )
+            // The server leaves its URL and a key for the commands, readable by its owner only.
+            let file = directory.appendingPathComponent("data/serve.json").path
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            let handoff = try JSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+            #expect(handoff["elasticsearch"]?.stringValue == "http://127.0.0.1:\(port)")
+            let key = try #require(handoff["api_key"]?.stringValue)
+
+            let ingested = try QuarryCommand.run(["ingest", capture, "--data", data])
+            #expect(ingested.status == 0, "\(ingested.error)")
+            #expect(ingested.error.contains("going through http://127.0.0.1:\(port)"))
+            let served = try QuarryCommand.run(["index", "list", "--data", data])
+            #expect(served.status == 0, "\(served.error)")
+            let query = #"{"size": 3, "sort": [{"@timestamp": "asc"}, "_doc"], "query": {"term": {"type": "dns"}}}"#
+            let searched = try QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
+            #expect(searched.status == 0, "\(searched.error)")
+            // A hunt needs the store itself: it says where to start it instead.
+            let hunt = try QuarryCommand.run(["hunt", "dns", "x.example", "--resolver", "none", "--data", data])
+            #expect(hunt.status == 1)
+            #expect(hunt.error.contains("quarry serve (pid \(server.processIdentifier)) runs on"))
+
+            // A clean stop takes the file and the key away; the commands then open the store themselves, with the
+            // same output.
+            server.interrupt()
+            server.waitUntilExit()
+            #expect(!FileManager.default.fileExists(atPath: file))
+            let local = try QuarryCommand.run(["index", "list", "--data", data])
+            // Names and counts alike (the size moves: the store settles its files when it closes).
+            let columns = { (text: String) in text.split(separator: "\n").map { $0.split(separator: " ").dropLast() } }
+            #expect(columns(local.text) == columns(served.text))
+            let localSearch = try QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
+            let hits = { (text: String) in try JSON.parse(text)["hits"]?["hits"] }
+            #expect(try hits(localSearch.text) == hits(searched.text))
+            let (again, againPort) = try QuarryServerProcess.start(
+                ["serve", "--data", data, "--es-port", "0", "--port", "0", "--log-level", "error"],
+                announcement: "Elasticsearch API listening on"
+            )
+            defer {
+                again.terminate()
+                again.waitUntilExit()
+            }
+            #expect(try get(againPort, "/_security/_authenticate", authorization: "ApiKey \(key)").status == 401)
+        }
+    }
 }
