@@ -1,13 +1,15 @@
 import ArgumentParser
 import Foundation
+import NIOPosix
 import QuarryCore
+import QuarryElastic
 import QuarryElasticsearchAPI
 import QuarrySearch
 import QuarryServer
 
 extension Quarry {
     /// `quarry bulk FILE.ndjson`: loads an Elasticsearch bulk file into the embedded store.
-    struct Bulk: ParsableCommand {
+    struct Bulk: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load an Elasticsearch _bulk file (NDJSON action and source lines) into the embedded store.",
             discussion: """
@@ -29,11 +31,42 @@ extension Quarry {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         }
 
-        func run() throws {
+        func run() async throws {
             tuneMemoryAllocator()
-            let embedded = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
-            defer { try? embedded.close() }
-            let loader = BulkLoader(api: ElasticsearchAPI(store: embedded), defaultIndex: index, batchSize: batchSize)
+            var embedded: EmbeddedStore?
+            let send: BulkLoader.Send
+            if let served = ServedDataDirectory.running(in: store.dataDirectory) {
+                // `quarry serve` holds the store: its _bulk takes the file, request by request.
+                printError(served.notice)
+                let client = served.client()
+                let index = index
+                send = { body in
+                    do throws(ElasticError) {
+                        return (200, try await client.bulk(ndjson: body, index: index))
+                    } catch {
+                        return (error.status ?? 502, ["error": ["reason": .string(error.message)]])
+                    }
+                }
+            } else {
+                let opened = try EmbeddedStore(configuration: .init(dataDirectory: store.dataDirectory))
+                embedded = opened
+                let api = ElasticsearchAPI(store: opened)
+                let path = index.map { [$0, "_bulk"] } ?? ["_bulk"]
+                send = { body in
+                    // SQLite work blocks: on NIO's thread pool, not Swift's cooperative one.
+                    let response = try await NIOThreadPool.singleton.runIfActive {
+                        api.handle(ESRequest(method: .post, path: path, body: body))
+                    }
+                    if case .serializedJSON(let bytes) = response.body,
+                        bytes.starts(with: Array(#"{"errors":false"#.utf8))
+                    {
+                        return (response.status, nil)
+                    }
+                    return (response.status, response.json)
+                }
+            }
+            defer { try? embedded?.close() }
+            let loader = BulkLoader(send: send, batchSize: batchSize)
             let handle: FileHandle
             if file == "-" {
                 handle = .standardInput
@@ -43,7 +76,10 @@ extension Quarry {
                 }
                 handle = opened
             }
-            let summary = try loader.load(from: handle)
+            let size =
+                file == "-"
+                ? nil : (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue
+            let summary = try await loader.load(from: handle, size: size)
             printError(summary.description)
             if summary.failed > 0 { throw ExitCode(2) }
         }
@@ -52,8 +88,11 @@ extension Quarry {
 
 /// Streams a bulk file through the Elasticsearch API in batches, with a progress line on a terminal.
 struct BulkLoader {
-    let api: ElasticsearchAPI
-    let defaultIndex: String?
+    /// Sends one batch; returns the status and the answer's JSON, nil when nothing failed (the answer is then
+    /// not worth reading).
+    typealias Send = @Sendable ([UInt8]) async throws -> (status: Int, json: JSON?)
+
+    let send: Send
     let batchSize: Int
 
     struct Summary: CustomStringConvertible {
@@ -73,7 +112,8 @@ struct BulkLoader {
         }
     }
 
-    func load(from handle: FileHandle) throws -> Summary {
+    /// - Parameter size: the file's size, for the percentage and the time left (nil for standard input).
+    func load(from handle: FileHandle, size: Int?) async throws -> Summary {
         var summary = Summary()
         let started = Date()
         let interactive = isatty(STDERR_FILENO) != 0
@@ -86,12 +126,10 @@ struct BulkLoader {
         var lineNumber = 0
         var itemLines: [Int] = []
 
-        func send() throws {
+        func flush() async throws {
             guard !batch.isEmpty else { return }
-            var path = ["_bulk"]
-            if let defaultIndex { path = [defaultIndex, "_bulk"] }
-            let response = api.handle(ESRequest(method: .post, path: path, body: batch))
-            if case .serializedJSON(let bytes) = response.body, bytes.starts(with: Array(#"{"errors":false"#.utf8)) {
+            let response = try await send(batch)
+            guard let json = response.json, response.status >= 400 || json["errors"]?.boolValue != false else {
                 // Nothing failed: no need to read the items.
                 summary.succeeded += items
                 batch.removeAll(keepingCapacity: true)
@@ -100,7 +138,6 @@ struct BulkLoader {
                 reportProgress()
                 return
             }
-            guard let json = response.json else { return }
             if response.status >= 400 {
                 // The store's line numbers count from the batch's first line; the file's are what a user can open.
                 let lines = itemLines.first.map { "lines \($0)–\(lineNumber)" } ?? "line \(lineNumber)"
@@ -134,21 +171,24 @@ struct BulkLoader {
                 lastProgress = Date()
                 let elapsed = Date().timeIntervalSince(started)
                 let rate = elapsed > 0 ? Double(summary.succeeded) / elapsed : 0
-                let megabytes = Double(summary.bytes) / 1_048_576
-                FileHandle.standardError.write(
-                    Data(
-                        String(
-                            format: "\r%10d documents  %8.1f MB  %8.0f documents/s ",
-                            summary.succeeded,
-                            megabytes,
-                            rate
-                        ).utf8
-                    )
+                let mebibytes = Double(summary.bytes) / 1_048_576
+                var line = String(
+                    format: "\r%10d documents  %8.1f MiB  %8.0f documents/s",
+                    summary.succeeded,
+                    mebibytes,
+                    rate
                 )
+                if let size, size > 0, summary.bytes > 0 {
+                    // Read ahead of what is stored by at most one chunk: good enough for a percentage and a guess.
+                    let fraction = min(1, Double(summary.bytes) / Double(size))
+                    let left = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
+                    line += String(format: "  %5.1f%%  %@ left", fraction * 100, Self.clock(left))
+                }
+                FileHandle.standardError.write(Data((line + " ").utf8))
             }
         }
 
-        func consume(_ line: ArraySlice<UInt8>) throws {
+        func consume(_ line: ArraySlice<UInt8>) async throws {
             lineNumber += 1
             guard line.contains(where: { $0 > 0x20 }) else { return }
             batch.append(contentsOf: line)
@@ -165,7 +205,7 @@ struct BulkLoader {
                     expectSource = true
                 }
             }
-            if items >= batchSize, !expectSource { try send() }
+            if items >= batchSize, !expectSource { try await flush() }
         }
 
         while true {
@@ -175,15 +215,22 @@ struct BulkLoader {
             pending.append(contentsOf: chunk)
             var start = 0
             while let newline = pending[start...].firstIndex(of: 0x0A) {
-                try consume(pending[start..<newline])
+                try await consume(pending[start..<newline])
                 start = newline + 1
             }
             pending.removeFirst(start)
         }
-        if !pending.isEmpty { try consume(pending[...]) }
-        try send()
+        if !pending.isEmpty { try await consume(pending[...]) }
+        try await flush()
         summary.seconds = Date().timeIntervalSince(started)
         if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
         return summary
+    }
+
+    /// `1:05` or `12 s`: a time left, to the second.
+    static func clock(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let whole = Int(seconds.rounded())
+        return whole < 60 ? "\(whole) s" : String(format: "%d:%02d", whole / 60, whole % 60)
     }
 }

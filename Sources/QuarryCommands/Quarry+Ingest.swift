@@ -390,7 +390,7 @@ final class ProgressLine {
         let fraction = fileSize > 0 ? Double(bytesRead) / Double(fileSize) : 0
         let remaining = fraction > 0 ? elapsed / fraction * (1 - fraction) : 0
         let line = String(
-            format: "\r%@ [%d/%d] %3.0f%%  %d packets  %.1f MB  %d documents  %.0f packets/s  ETA %.0f s  ",
+            format: "\r%@ [%d/%d] %3.0f%%  %d packets  %.1f MiB  %d documents  %.0f packets/s  ETA %.0f s  ",
             (files[file] as NSString).lastPathComponent,
             file + 1,
             files.count,

@@ -95,6 +95,14 @@ extension ElasticClient {
         public var requests = 0
     }
 
+    /// Sends one `_bulk` request as it is (NDJSON action and source lines, as a bulk file holds them) and returns
+    /// the cluster's answer; `index` is the default index of action lines that name none. Not retried: the caller
+    /// knows which lines the request held.
+    public func bulk(ndjson body: [UInt8], index: String? = nil) async throws(ElasticError) -> JSON {
+        let path = (index.map { "/" + Self.encode($0) } ?? "") + "/_bulk"
+        return try await send(.post, path, body: body, contentType: "application/x-ndjson", retry: false)
+    }
+
     /// Writes `operations` with `_bulk`, in requests of at most `batchDocuments` operations and about `batchBytes`
     /// bytes. Items the cluster rejects for load (429) are sent again, with backoff, up to
     /// ``Configuration/retries`` times; other failures are reported, never dropped.
