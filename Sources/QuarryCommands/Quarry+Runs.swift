@@ -148,16 +148,9 @@ extension Quarry {
             }
         }
 
-        static func time(_ seconds: Double) -> String {
-            let text = ISO8601.format(Int64(seconds * 1000))
-            return text.prefix(10) + " " + text.dropFirst(11).prefix(8)
-        }
+        static func time(_ seconds: Double) -> String { ReadableTime.timestamp(seconds) }
 
-        static func duration(_ seconds: Double) -> String {
-            if seconds < 1 { return "\(Int((seconds * 1000).rounded())) ms" }
-            if seconds < 120 { return String(format: "%.1f s", seconds) }
-            return String(format: "%.1f min", seconds / 60)
-        }
+        static func duration(_ seconds: Double) -> String { ReadableTime.duration(seconds) }
 
         static func truncated(_ text: String, to length: Int) -> String {
             text.count <= length ? text : String(text.prefix(length - 1)) + "…"

@@ -276,18 +276,9 @@ struct WebSite<EngineClock: Clock>: Sendable where EngineClock.Duration == Durat
 
     // MARK: Formatting
 
-    /// `2026-12-06 08:32:24Z`: ISO 8601 in UTC with a space, readable in a table.
-    static func time(_ seconds: Double?) -> String {
-        guard let seconds, seconds.isFinite else { return "" }
-        let text = ISO8601.format(Int64(seconds * 1000))
-        return text.prefix(10) + " " + text.dropFirst(11).prefix(8) + "Z"
-    }
+    static func time(_ seconds: Double?) -> String { seconds.map(ReadableTime.timestamp) ?? "" }
 
-    static func duration(_ seconds: Double) -> String {
-        if seconds < 1 { return "\(Int((seconds * 1000).rounded())) ms" }
-        if seconds < 120 { return String(format: "%.1f s", seconds) }
-        return String(format: "%.0f min", seconds / 60)
-    }
+    static func duration(_ seconds: Double) -> String { ReadableTime.duration(seconds) }
 }
 
 /// A page that ends a request early: a redirect (to sign in) or an error page, thrown from a handler.
