@@ -125,3 +125,11 @@ public func runTool(_ executable: String, _ arguments: [String]) throws -> (stat
     process.waitUntilExit()
     return (process.terminationStatus, data)
 }
+
+/// Runs blocking work (a child process waited for, a tool run to its end) on a thread of its own, so that a long
+/// wait does not hold one of the few threads of Swift's cooperative pool that every other test's tasks need.
+public func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

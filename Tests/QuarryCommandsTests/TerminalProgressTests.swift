@@ -39,7 +39,9 @@ import Testing
             )
             #expect(try QuarryCommand.run(["sample", "dns", "--documents", "30000", "--out", documents]).status == 0)
 
-            let ingest = try Self.watch([quarry, "ingest", capture, "--data", data], session: "quarry-ingest")
+            let ingest = try await offCooperativePool {
+                try Self.watch([quarry, "ingest", capture, "--data", data], session: "quarry-ingest")
+            }
             // `net.pcap [1/1]  42%  12345 packets  1.2 MiB  987 documents  20000 packets/s  ETA 2 s`
             #expect(
                 ingest.contains {
@@ -49,7 +51,9 @@ import Testing
             )
             #expect(ingest.contains { $0.contains("documents stored") }, "\(ingest)")
 
-            let bulk = try Self.watch([quarry, "bulk", documents, "--data", data], session: "quarry-bulk")
+            let bulk = try await offCooperativePool {
+                try Self.watch([quarry, "bulk", documents, "--data", data], session: "quarry-bulk")
+            }
             // `5000 documents  8.0 MiB  1420 documents/s   3.1%  1:50 left`
             #expect(
                 bulk.contains { $0.contains("documents/s") && $0.contains("%") && $0.contains("left") },

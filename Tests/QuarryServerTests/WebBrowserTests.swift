@@ -52,13 +52,16 @@ import Testing
             defer { LoopbackServers.stop(server) }
             let artefacts = ProjectPaths.root.appendingPathComponent(".build/test-artefacts/web")
             try FileManager.default.createDirectory(at: artefacts, withIntermediateDirectories: true)
-            let (status, output) = try runTool(
-                "/usr/bin/env",
-                [
-                    "python3", ProjectPaths.root.appendingPathComponent("Tests/python/web_browser.py").path,
-                    "http://127.0.0.1:\(port)", "ana", "analyst-password", "Update.Evil-CDN.example.", artefacts.path,
-                ]
-            )
+            let (status, output) = try await offCooperativePool {
+                try runTool(
+                    "/usr/bin/env",
+                    [
+                        "python3", ProjectPaths.root.appendingPathComponent("Tests/python/web_browser.py").path,
+                        "http://127.0.0.1:\(port)", "ana", "analyst-password", "Update.Evil-CDN.example.",
+                        artefacts.path,
+                    ]
+                )
+            }
             let text = String(decoding: output, as: UTF8.self)
             #expect(status == 0, "\(text)")
             let result = try JSON.parse(text.split(separator: "\n").last.map(String.init) ?? "")
