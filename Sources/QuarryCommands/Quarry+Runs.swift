@@ -57,7 +57,7 @@ extension Quarry {
                         String(run.guid.prefix(8)), Runs.time(run.started),
                         run.ended.map { Runs.duration($0 - run.started) } ?? "running",
                         run.status.rawValue + (run.dryRun ? " (dry)" : ""), run.story,
-                        Runs.truncated(input.map { $0.serialized() } ?? "", to: 60),
+                        (input.map { $0.serialized() } ?? "").truncated(to: 60),
                     ])
                 }
                 print(Runs.columns(table))
@@ -151,10 +151,6 @@ extension Quarry {
         static func time(_ seconds: Double) -> String { ReadableTime.timestamp(seconds) }
 
         static func duration(_ seconds: Double) -> String { ReadableTime.duration(seconds) }
-
-        static func truncated(_ text: String, to length: Int) -> String {
-            text.count <= length ? text : String(text.prefix(length - 1)) + "…"
-        }
 
         /// Left-aligned columns two spaces apart; `widths` fixes them (0: as wide as the text), else each is as wide as
         /// its widest cell.

@@ -7,3 +7,10 @@ extension String {
         return String(decoding: utf8.map { isUpper($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }
+
+extension String {
+    /// The text, cut to `length` characters with an ellipsis when it is longer (for table cells and labels).
+    public func truncated(to length: Int) -> String {
+        count <= length ? self : String(prefix(max(0, length - 1))) + "…"
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import QuarryCore
 import QuarryStories
 
 /// A story drawn as SVG by the server: agents as boxes (name and type), links as arrows, in layers that read top to
@@ -78,7 +79,7 @@ struct StoryDiagram {
             svg += """
                 <text x="\(Self.number(box.x + Self.boxWidth / 2))" y="\(Self.number(box.y + 24))" \
                 text-anchor="middle" font-size="13" font-weight="600" fill="#1d2330">\
-                \(Self.escape(Self.truncated(agent.name, to: 28)))</text>
+                \(Self.escape(agent.name.truncated(to: 28)))</text>
                 <text x="\(Self.number(box.x + Self.boxWidth / 2))" y="\(Self.number(box.y + 42))" \
                 text-anchor="middle" font-size="11" fill="#5b6475">\(Self.escape(agent.type + state))\
                 \(entry ? " · entry" : "")\(exit == agent.key ? " · exit" : "")</text>
@@ -145,10 +146,6 @@ struct StoryDiagram {
         case .retrying?: ("#fff3d6", "#8a5a00")
         case nil: ("#f5f7fb", "#4d5a73")
         }
-    }
-
-    static func truncated(_ text: String, to length: Int) -> String {
-        text.count <= length ? text : String(text.prefix(length - 1)) + "…"
     }
 
     static func number(_ value: Double) -> String {

@@ -166,7 +166,7 @@ struct WebSite<EngineClock: Clock>: Sendable where EngineClock.Duration == Durat
         } else {
             expected = request.cookies[Self.formCookie]?.value ?? ""
         }
-        guard !expected.isEmpty, Self.constantTimeEqual(given, expected) else {
+        guard !expected.isEmpty, ConstantTime.equal(given, expected) else {
             throw PageFailure(
                 status: .forbidden,
                 heading: "The form has expired",
@@ -184,15 +184,6 @@ struct WebSite<EngineClock: Clock>: Sendable where EngineClock.Duration == Durat
         var fields: [String: String] = [:]
         for (name, value) in WebhookAgent.queryParameters(text) { fields[name] = value }
         return fields
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let a = Array(a.utf8)
-        let b = Array(b.utf8)
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 
     // MARK: Rendering

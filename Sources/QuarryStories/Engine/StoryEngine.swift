@@ -325,7 +325,7 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
     /// The entry agent of the story called `name` (or snake-cased so) whose webhook `secret` renders to `secret`,
     /// with its rendered options; nil when there is none, so that a wrong secret and a wrong story look the same.
     public func webhook(story name: String, secret: String) -> (story: String, agent: AgentDefinition, options: JSON)? {
-        webhooks(story: name).first { Self.constantTimeEqual(Array($0.secret.utf8), Array(secret.utf8)) }
+        webhooks(story: name).first { ConstantTime.equal($0.secret, secret) }
             .map { ($0.story, $0.agent, $0.options) }
     }
 
@@ -365,13 +365,6 @@ public final class StoryEngine<EngineClock: Clock>: Service, Sendable where Engi
             baseURL: baseURL,
             storyExists: { [weak self] name in self?.story(named: name) != nil }
         )
-    }
-
-    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 
     /// Waits until run `guid` has no pending delivery, and returns its record.
