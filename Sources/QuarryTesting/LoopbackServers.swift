@@ -22,10 +22,10 @@ public enum LoopbackServers {
     }
 
     /// A self-signed certificate for `localhost` and 127.0.0.1: (certificate, key) paths.
-    public static func certificate(in directory: URL) throws -> (String, String) {
+    public static func certificate(in directory: URL) async throws -> (String, String) {
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
-        try run(
+        try await run(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "2",
@@ -42,7 +42,7 @@ public enum LoopbackServers {
         public let httpsPort: Int
         public var dohURL: String { "https://localhost:\(httpsPort)/dns-query" }
 
-        public init(directory: URL, certificate: (String, String), localData: [String]) throws {
+        public init(directory: URL, certificate: (String, String), localData: [String]) async throws {
             dnsPort = try freeLoopbackPort()
             httpsPort = try freeLoopbackPort()
             var lines = [
@@ -65,7 +65,7 @@ public enum LoopbackServers {
             process.arguments = ["-d", "-c", configuration.path]
             process.standardOutput = FileHandle.nullDevice
             try process.run()
-            try waitForPort(httpsPort)
+            try await waitForPort(httpsPort)
         }
 
         deinit { stop(process) }
@@ -77,7 +77,7 @@ public enum LoopbackServers {
         public let folder: URL
         public let port: Int
 
-        public init(directory: URL, arguments: [String]) throws {
+        public init(directory: URL, arguments: [String]) async throws {
             folder = directory.appendingPathComponent("mail")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let output = Pipe()
@@ -87,11 +87,15 @@ public enum LoopbackServers {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { throw ServerError("the SMTP sink exited before listening") }
-                line += chunk
+            let reading = output.fileHandleForReading
+            let line = try await offCooperativePool {
+                var line = Data()
+                while !line.contains(UInt8(ascii: "\n")) {
+                    let chunk = reading.availableData
+                    if chunk.isEmpty { throw ServerError("the SMTP sink exited before listening") }
+                    line += chunk
+                }
+                return line
             }
             guard
                 let port = Int(
@@ -115,7 +119,7 @@ public enum LoopbackServers {
         deinit { stop(process) }
     }
 
-    public static func waitForPort(_ port: Int) throws {
+    public static func waitForPort(_ port: Int) async throws {
         for _ in 0..<100 {
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
@@ -129,7 +133,7 @@ public enum LoopbackServers {
             }
             close(descriptor)
             if connected { return }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         throw ServerError("nothing listens on 127.0.0.1:\(port)")
     }
@@ -142,15 +146,8 @@ public enum LoopbackServers {
         }
     }
 
-    public static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ServerError("\(executable) failed") }
+    public static func run(_ executable: String, _ arguments: [String]) async throws {
+        guard try await runTool(executable, arguments).status == 0 else { throw ServerError("\(executable) failed") }
     }
 
     public struct ServerError: Error, CustomStringConvertible {

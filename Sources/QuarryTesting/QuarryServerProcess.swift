@@ -14,6 +14,14 @@ public enum QuarryServerProcess {
         _ arguments: [String],
         announcement: String,
         environment extra: [String: String] = [:]
+    ) async throws -> (Process, Int) {
+        try await offCooperativePool { try startBlocking(arguments, announcement: announcement, environment: extra) }
+    }
+
+    private static func startBlocking(
+        _ arguments: [String],
+        announcement: String,
+        environment extra: [String: String]
     ) throws -> (Process, Int) {
         guard let executable = ProjectPaths.quarryExecutable else {
             throw Failure(description: "the quarry executable is built by `swift build` (scripts/test does it first)")
@@ -63,6 +71,14 @@ public enum QuarryCommand {
         _ arguments: [String],
         input: String? = nil,
         environment: [String: String] = [:]
+    ) async throws -> Result {
+        try await offCooperativePool { try runBlocking(arguments, input: input, environment: environment) }
+    }
+
+    private static func runBlocking(
+        _ arguments: [String],
+        input: String?,
+        environment: [String: String]
     ) throws -> Result {
         guard let executable = ProjectPaths.quarryExecutable else {
             throw QuarryServerProcess.Failure(
@@ -111,23 +127,39 @@ public enum QuarryCommand {
     }
 }
 
-/// Runs another program (tshark, openssl) to its end and returns its exit status and standard output; its
-/// standard error is discarded.
-public func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
+/// Runs another program (tshark, openssl, a Python script) to its end and returns its exit status and standard
+/// output; its standard error is discarded, or read into the output with `mergingErrors`.
+public func runTool(
+    _ executable: String,
+    _ arguments: [String],
+    mergingErrors: Bool = false
+) async throws -> (status: Int32, output: Data) {
+    try await offCooperativePool { try runToolBlocking(executable, arguments, mergingErrors: mergingErrors) }
+}
+
+/// ``runTool(_:_:)`` on the calling thread: only for a test trait's condition, which cannot await, and for a quick
+/// probe such as `python3 -c 'import selenium'`.
+public func runToolBlocking(
+    _ executable: String,
+    _ arguments: [String],
+    mergingErrors: Bool = false
+) throws -> (status: Int32, output: Data) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     let output = Pipe()
     process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
+    process.standardError = mergingErrors ? output : FileHandle.nullDevice
     try process.run()
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, data)
 }
 
-/// Runs blocking work (a child process waited for, a tool run to its end) on a thread of its own, so that a long
-/// wait does not hold one of the few threads of Swift's cooperative pool that every other test's tasks need.
+/// Runs blocking work (a child process waited for, a tool run to its end, a socket read) on a thread of its own, so
+/// that a long wait does not hold one of the few threads of Swift's cooperative pool that every other test's tasks
+/// need: on two cores two such waits stopped every test in the process, timers included. Every helper here that
+/// waits on something outside the process goes through it and is `async`.
 public func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()

@@ -17,7 +17,11 @@ public enum RawHTTP {
 
     /// Connects to `127.0.0.1:port`, sends `request`, and reads until the server closes the connection (send
     /// `Connection: close`) or `timeout` seconds pass.
-    public static func exchange(port: Int, _ request: [UInt8], timeout: Int = 10) throws -> Reply {
+    public static func exchange(port: Int, _ request: [UInt8], timeout: Int = 10) async throws -> Reply {
+        try await offCooperativePool { try exchangeBlocking(port: port, request, timeout: timeout) }
+    }
+
+    private static func exchangeBlocking(port: Int, _ request: [UInt8], timeout: Int) throws -> Reply {
         let socket = try connect(port: port, timeout: timeout)
         defer { close(socket) }
         try send(socket, request)
@@ -73,7 +77,11 @@ public enum RawHTTP {
     }
 
     /// Whether the server closed `socket` within `seconds` (reading and discarding anything it sends).
-    public static func closedByServer(_ socket: Int32, within seconds: Int) -> Bool {
+    public static func closedByServer(_ socket: Int32, within seconds: Int) async -> Bool {
+        (try? await offCooperativePool { closedByServerBlocking(socket, within: seconds) }) ?? false
+    }
+
+    private static func closedByServerBlocking(_ socket: Int32, within seconds: Int) -> Bool {
         var time = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
         var chunk = [UInt8](repeating: 0, count: 4096)

@@ -263,8 +263,8 @@ import Testing
     @Test(.enabled(if: LoopbackServers.missing == nil, "\(LoopbackServers.missing ?? "")"))
     func everyTransportGivesTheSameAnswers() async throws {
         try await withTemporaryDirectory { directory in
-            let certificate = try LoopbackServers.certificate(in: directory)
-            let unbound = try LoopbackServers.Unbound(
+            let certificate = try await LoopbackServers.certificate(in: directory)
+            let unbound = try await LoopbackServers.Unbound(
                 directory: directory,
                 certificate: certificate,
                 localData: [
@@ -318,12 +318,12 @@ import Testing
     @Test(.enabled(if: LoopbackServers.smtpMissing == nil, "\(LoopbackServers.smtpMissing ?? "")"))
     func emailFailuresAreClearAndImplicitTLSWorks() async throws {
         try await withTemporaryDirectory { directory in
-            let certificate = try LoopbackServers.certificate(in: directory)
-            let startTLS = try LoopbackServers.SMTPSink(
+            let certificate = try await LoopbackServers.certificate(in: directory)
+            let startTLS = try await LoopbackServers.SMTPSink(
                 directory: directory.appendingPathComponent("a"),
                 arguments: ["--tls", certificate.0, certificate.1, "--auth", "hunter:right-password"]
             )
-            let implicit = try LoopbackServers.SMTPSink(
+            let implicit = try await LoopbackServers.SMTPSink(
                 directory: directory.appendingPathComponent("b"),
                 arguments: ["--implicit-tls", certificate.0, certificate.1]
             )

@@ -12,19 +12,19 @@ struct ExitStatusTests {
                 ["runs", "show", "nope"], ["resources", "show", "nope"], ["credentials", "remove", "nope"],
                 ["bulk", directory.appendingPathComponent("missing.ndjson").path],
             ] {
-                let result = try QuarryCommand.run(arguments + ["--data", data])
+                let result = try await QuarryCommand.run(arguments + ["--data", data])
                 #expect(result.status == 1, "\(arguments): \(result.error)")
                 #expect(result.error.hasPrefix("Error: "), "\(arguments): \(result.error)")
                 #expect(!result.error.contains("Usage:"), "\(arguments): \(result.error)")
             }
-            let usage = try QuarryCommand.run(["runs", "show"])
+            let usage = try await QuarryCommand.run(["runs", "show"])
             #expect(usage.status == 64)
             #expect(usage.error.contains("Usage:"))
         }
     }
 
-    @Test func versionIsPrinted() throws {
-        let result = try QuarryCommand.run(["--version"])
+    @Test func versionIsPrinted() async throws {
+        let result = try await QuarryCommand.run(["--version"])
         #expect(result.status == 0)
         #expect(result.text.hasPrefix("quarry 0.") && result.text.contains("(Elasticsearch API 8."))
     }
@@ -34,14 +34,14 @@ struct ExitStatusTests {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("data").path
             for name in ["logs-a", "logs-b"] {
-                #expect(try QuarryCommand.run(["index", "create", name, "--data", data]).status == 0)
+                #expect(try await QuarryCommand.run(["index", "create", name, "--data", data]).status == 0)
             }
-            let refused = try QuarryCommand.run(["index", "delete", "logs-*", "--data", data])
+            let refused = try await QuarryCommand.run(["index", "delete", "logs-*", "--data", data])
             #expect(refused.status == 1)
             #expect(refused.error.contains("--yes"))
-            #expect(try QuarryCommand.run(["index", "list", "--data", data]).text.contains("logs-b"))
-            #expect(try QuarryCommand.run(["index", "delete", "logs-a", "--data", data]).status == 0)
-            let all = try QuarryCommand.run(["index", "delete", "*", "--yes", "--data", data])
+            #expect(try await QuarryCommand.run(["index", "list", "--data", data]).text.contains("logs-b"))
+            #expect(try await QuarryCommand.run(["index", "delete", "logs-a", "--data", data]).status == 0)
+            let all = try await QuarryCommand.run(["index", "delete", "*", "--yes", "--data", data])
             #expect(all.status == 0)
             #expect(all.text.contains("logs-b"))
         }
@@ -62,7 +62,7 @@ struct ExitStatusTests {
             {"a":
 
             """.write(to: file, atomically: true, encoding: .utf8)
-            let items = try QuarryCommand.run(["bulk", file.path, "--data", data])
+            let items = try await QuarryCommand.run(["bulk", file.path, "--data", data])
             #expect(items.status == 2)
             #expect(items.error.contains("line 3: 2: document_parsing_exception"), "\(items.error)")
             #expect(items.error.contains("line 6: 3: document_parsing_exception"), "\(items.error)")
@@ -71,7 +71,7 @@ struct ExitStatusTests {
                 atomically: true,
                 encoding: .utf8
             )
-            let malformed = try QuarryCommand.run(["bulk", file.path, "--data", data])
+            let malformed = try await QuarryCommand.run(["bulk", file.path, "--data", data])
             #expect(malformed.status == 1)
             #expect(malformed.error.contains("bulk request of lines 1–4 failed: Malformed action/metadata line [3]"))
         }

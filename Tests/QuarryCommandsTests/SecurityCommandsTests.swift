@@ -6,24 +6,24 @@ import Testing
 /// `quarry users`, `quarry es` and `quarry ingest --to` as a user runs them, beside a running `quarry serve`.
 @Suite(.serialized) struct SecurityCommandsTests {
     /// `GET path` on the server as `authorization`, returning the status and body.
-    func get(_ port: Int, _ path: String, authorization: String) throws -> RawHTTP.Reply {
+    func get(_ port: Int, _ path: String, authorization: String) async throws -> RawHTTP.Reply {
         let head =
             "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: \(authorization)\r\n\r\n"
-        return try RawHTTP.exchange(port: port, Array(head.utf8))
+        return try await RawHTTP.exchange(port: port, Array(head.utf8))
     }
 
     @Test(.timeLimit(.minutes(3))) func usersAndKeysAreManagedBesideARunningServer() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("data").path
             // On a directory serve never opened, reset-password creates elastic and prints a generated password.
-            let reset = try QuarryCommand.run(["users", "reset-password", "elastic", "--data", data])
+            let reset = try await QuarryCommand.run(["users", "reset-password", "elastic", "--data", data])
             #expect(reset.status == 0, "\(reset.error)")
             let generated = try #require(
                 reset.text.split(separator: "\n").last?.split(separator: " ").last.map(String.init)
             )
             #expect(generated.count == 20)
 
-            let (server, port) = try QuarryServerProcess.start(
+            let (server, port) = try await QuarryServerProcess.start(
                 ["serve", "--data", data, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
@@ -32,21 +32,21 @@ import Testing
                 server.waitUntilExit()
             }
             let elastic = TestElasticUser.basic("elastic", generated)
-            #expect(try get(port, "/_security/_authenticate", authorization: elastic).status == 200)
+            await #expect(try get(port, "/_security/_authenticate", authorization: elastic).status == 200)
 
-            let added = try QuarryCommand.run(
+            let added = try await QuarryCommand.run(
                 ["users", "add", "ana", "--role", "viewer", "--data", data],
                 input: "ana-password\n"
             )
             #expect(added.status == 0, "\(added.error)")
             #expect(!added.text.contains("ana-password"), "a password given on standard input is not echoed")
             let ana = TestElasticUser.basic("ana", "ana-password")
-            #expect(try get(port, "/_security/_authenticate", authorization: ana).status == 200)
-            let listed = try QuarryCommand.run(["users", "list", "--data", data])
+            await #expect(try get(port, "/_security/_authenticate", authorization: ana).status == 200)
+            let listed = try await QuarryCommand.run(["users", "list", "--data", data])
             #expect(listed.text.contains("ana") && listed.text.contains("viewer") && listed.text.contains("elastic"))
-            #expect(try QuarryCommand.run(["users", "remove", "elastic", "--data", data]).status != 0)
+            #expect(try await QuarryCommand.run(["users", "remove", "elastic", "--data", data]).status != 0)
 
-            let created = try QuarryCommand.run([
+            let created = try await QuarryCommand.run([
                 "es", "api-key", "create", "--name", "hunts", "--expiration", "14d", "--index", "packetbeat-*",
                 "--privileges", "read", "--data", data,
             ])
@@ -58,28 +58,28 @@ import Testing
             let secret = try #require(
                 lines.first { $0.hasPrefix("api_key:") }?.split(separator: " ").last.map(String.init)
             )
-            let token = try QuarryCommand.run(["es", "token", "\(id):\(secret)"])
+            let token = try await QuarryCommand.run(["es", "token", "\(id):\(secret)"])
             #expect("ApiKey " + token.text.trimmingCharacters(in: .whitespacesAndNewlines) == value)
-            #expect(try get(port, "/packetbeat-*/_search", authorization: value).status == 200)
-            #expect(try get(port, "/other/_search", authorization: value).status == 403)
+            await #expect(try get(port, "/packetbeat-*/_search", authorization: value).status == 200)
+            await #expect(try get(port, "/other/_search", authorization: value).status == 403)
 
-            let ping = try QuarryCommand.run(
+            let ping = try await QuarryCommand.run(
                 ["es", "ping", "--cluster", "http://127.0.0.1:\(port)"],
                 environment: ["QUARRY_ES_API_KEY": "\(id):\(secret)"]
             )
             #expect(ping.status == 0, "\(ping.error)")
             #expect(ping.text.contains("may not read its version"), "the key lacks monitor, as on Elasticsearch")
             #expect(ping.text.contains("authenticated as elastic with API key \(id)"), "\(ping.text)")
-            let adminPing = try QuarryCommand.run(
+            let adminPing = try await QuarryCommand.run(
                 ["es", "ping", "--cluster", "http://127.0.0.1:\(port)"],
                 environment: ["QUARRY_ES_USERNAME": "elastic", "QUARRY_ES_PASSWORD": generated]
             )
             #expect(adminPing.text.contains("elasticsearch 8.17.0, cluster quarry"), "\(adminPing.text)")
 
-            #expect(try QuarryCommand.run(["es", "api-key", "invalidate", id, "--data", data]).status == 0)
+            #expect(try await QuarryCommand.run(["es", "api-key", "invalidate", id, "--data", data]).status == 0)
             try await Task.sleep(for: .milliseconds(1100))  // the server notices another process's change within 1 s
-            #expect(try get(port, "/packetbeat-*/_search", authorization: value).status == 401)
-            let keys = try QuarryCommand.run(["es", "api-key", "list", "--data", data])
+            await #expect(try get(port, "/packetbeat-*/_search", authorization: value).status == 401)
+            let keys = try await QuarryCommand.run(["es", "api-key", "list", "--data", data])
             #expect(keys.text.contains("hunts") && keys.text.contains("invalidated"))
         }
     }
@@ -90,10 +90,11 @@ import Testing
         try await withTemporaryDirectory { directory in
             let capture = directory.appendingPathComponent("sample.pcap").path
             #expect(
-                try QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "3", "--minutes", "2"]).status
+                try await QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "3", "--minutes", "2"])
+                    .status
                     == 0
             )
-            let (server, port) = try QuarryServerProcess.start(
+            let (server, port) = try await QuarryServerProcess.start(
                 [
                     "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--port", "0",
                     "--log-level",
@@ -107,20 +108,20 @@ import Testing
             }
             let environment = ["QUARRY_ES_USERNAME": "elastic", "QUARRY_ES_PASSWORD": TestElasticUser.password]
             let url = "http://127.0.0.1:\(port)"
-            let first = try QuarryCommand.run(["ingest", capture, "--to", url], environment: environment)
+            let first = try await QuarryCommand.run(["ingest", capture, "--to", url], environment: environment)
             #expect(first.status == 0, "\(first.error)")
             let stored = try #require(
                 first.error.firstMatch(of: /(\d+) documents stored \((\d+) new, 0 already there\)/)
             )
             #expect(stored.1 == stored.2)
-            let second = try QuarryCommand.run(["ingest", capture, "--to", url], environment: environment)
+            let second = try await QuarryCommand.run(["ingest", capture, "--to", url], environment: environment)
             #expect(
                 second.error.contains("\(stored.1) documents stored (0 new, \(stored.1) already there)"),
                 "\(second.error)"
             )
-            let count = try get(port, "/packetbeat-*/_count", authorization: TestElasticUser.authorization)
+            let count = try await get(port, "/packetbeat-*/_count", authorization: TestElasticUser.authorization)
             #expect(try JSON.parse(count.body)["count"] == .int(Int64(stored.1)!))
-            let refused = try QuarryCommand.run(["ingest", capture, "--to", url])
+            let refused = try await QuarryCommand.run(["ingest", capture, "--to", url])
             #expect(refused.status == 1)
             #expect(refused.error.contains("401"))
         }
@@ -131,10 +132,11 @@ import Testing
             let data = directory.appendingPathComponent("data").path
             let capture = directory.appendingPathComponent("net.pcap").path
             #expect(
-                try QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "5", "--minutes", "5"]).status
+                try await QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "5", "--minutes", "5"])
+                    .status
                     == 0
             )
-            let (server, port) = try QuarryServerProcess.start(
+            let (server, port) = try await QuarryServerProcess.start(
                 ["serve", "--data", data, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
@@ -146,16 +148,16 @@ import Testing
             #expect(handoff["elasticsearch"]?.stringValue == "http://127.0.0.1:\(port)")
             let key = try #require(handoff["api_key"]?.stringValue)
 
-            let ingested = try QuarryCommand.run(["ingest", capture, "--data", data])
+            let ingested = try await QuarryCommand.run(["ingest", capture, "--data", data])
             #expect(ingested.status == 0, "\(ingested.error)")
             #expect(ingested.error.contains("going through http://127.0.0.1:\(port)"))
-            let served = try QuarryCommand.run(["index", "list", "--data", data])
+            let served = try await QuarryCommand.run(["index", "list", "--data", data])
             #expect(served.status == 0, "\(served.error)")
             let query = #"{"size": 3, "sort": [{"@timestamp": "asc"}, "_doc"], "query": {"term": {"type": "dns"}}}"#
-            let searched = try QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
+            let searched = try await QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
             #expect(searched.status == 0, "\(searched.error)")
             // A hunt needs the store itself: it says where to start it instead.
-            let hunt = try QuarryCommand.run(["hunt", "dns", "x.example", "--resolver", "none", "--data", data])
+            let hunt = try await QuarryCommand.run(["hunt", "dns", "x.example", "--resolver", "none", "--data", data])
             #expect(hunt.status == 1)
             #expect(hunt.error.contains("quarry serve (pid \(server.processIdentifier)) runs on"))
 
@@ -164,14 +166,14 @@ import Testing
             server.interrupt()
             server.waitUntilExit()
             #expect(!FileManager.default.fileExists(atPath: file))
-            let local = try QuarryCommand.run(["index", "list", "--data", data])
+            let local = try await QuarryCommand.run(["index", "list", "--data", data])
             // Names and counts alike (the size moves: the store settles its files when it closes).
             let columns = { (text: String) in text.split(separator: "\n").map { $0.split(separator: " ").dropLast() } }
             #expect(columns(local.text) == columns(served.text))
-            let localSearch = try QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
+            let localSearch = try await QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
             let hits = { (text: String) in try JSON.parse(text)["hits"]?["hits"] }
             #expect(try hits(localSearch.text) == hits(searched.text))
-            let (again, againPort) = try QuarryServerProcess.start(
+            let (again, againPort) = try await QuarryServerProcess.start(
                 ["serve", "--data", data, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
@@ -179,7 +181,7 @@ import Testing
                 again.terminate()
                 again.waitUntilExit()
             }
-            #expect(try get(againPort, "/_security/_authenticate", authorization: "ApiKey \(key)").status == 401)
+            await #expect(try get(againPort, "/_security/_authenticate", authorization: "ApiKey \(key)").status == 401)
         }
     }
 }

@@ -10,9 +10,9 @@ import Testing
 
     /// Runs `command` in a terminal (Tests/python/terminal_progress.py drives tmux) and returns every distinct
     /// screen line seen until it ended.
-    static func watch(_ command: [String], session: String) throws -> [String] {
+    static func watch(_ command: [String], session: String) async throws -> [String] {
         let script = ProjectPaths.root.appendingPathComponent("Tests/python/terminal_progress.py").path
-        let (status, output) = try runTool("/usr/bin/env", ["python3", script, session] + command)
+        let (status, output) = try await runTool("/usr/bin/env", ["python3", script, session] + command)
         #expect(status == 0, "terminal_progress.py failed")
         return (try? JSON.parse(Array(output)))?.arrayValue?.compactMap(\.stringValue) ?? []
     }
@@ -34,14 +34,14 @@ import Testing
             let documents = directory.appendingPathComponent("dns.ndjson").path
             let data = directory.appendingPathComponent("data").path
             #expect(
-                try QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "40", "--minutes", "30"])
+                try await QuarryCommand.run(["sample", "capture", "--out", capture, "--hosts", "40", "--minutes", "30"])
                     .status == 0
             )
-            #expect(try QuarryCommand.run(["sample", "dns", "--documents", "30000", "--out", documents]).status == 0)
+            #expect(
+                try await QuarryCommand.run(["sample", "dns", "--documents", "30000", "--out", documents]).status == 0
+            )
 
-            let ingest = try await offCooperativePool {
-                try Self.watch([quarry, "ingest", capture, "--data", data], session: "quarry-ingest")
-            }
+            let ingest = try await Self.watch([quarry, "ingest", capture, "--data", data], session: "quarry-ingest")
             // `net.pcap [1/1]  42%  12345 packets  1.2 MiB  987 documents  20000 packets/s  ETA 2 s`
             #expect(
                 ingest.contains {
@@ -51,9 +51,7 @@ import Testing
             )
             #expect(ingest.contains { $0.contains("documents stored") }, "\(ingest)")
 
-            let bulk = try await offCooperativePool {
-                try Self.watch([quarry, "bulk", documents, "--data", data], session: "quarry-bulk")
-            }
+            let bulk = try await Self.watch([quarry, "bulk", documents, "--data", data], session: "quarry-bulk")
             // `5000 documents  8.0 MiB  1420 documents/s   3.1%  1:50 left`
             #expect(
                 bulk.contains { $0.contains("documents/s") && $0.contains("%") && $0.contains("left") },

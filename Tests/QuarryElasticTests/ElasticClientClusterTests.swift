@@ -199,8 +199,8 @@ struct ElasticClientClusterTests {
     /// fingerprint, refuses it through the system store or a wrong pin, and `insecure` skips the check.
     @Test(.timeLimit(.minutes(2))) func tlsWithACAFileAPinnedFingerprintOrNone() async throws {
         try await withTemporaryDirectory { directory in
-            let certificates = try TestCertificates(directory: directory)
-            let (server, port) = try QuarryServerProcess.start(
+            let certificates = try await TestCertificates(directory: directory)
+            let (server, port) = try await QuarryServerProcess.start(
                 [
                     "serve", "--data", directory.appendingPathComponent("data").path, "--es-port", "0", "--port", "0",
                     "--es-tls-cert", certificates.serverCertificate, "--es-tls-key", certificates.serverKey,
@@ -240,7 +240,7 @@ struct TestCertificates {
     /// The CA certificate's SHA-256 fingerprint, as `openssl x509 -fingerprint -sha256` prints it.
     let authorityFingerprint: String
 
-    init(directory: URL) throws {
+    init(directory: URL) async throws {
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         authorityCertificate = path("ca.crt")
         // The chain the server presents holds the CA after the leaf, as Elasticsearch 8's generated http.p12 does.
@@ -252,15 +252,15 @@ struct TestCertificates {
             encoding: .utf8
         )
         let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try Self.openssl(
+        try await Self.openssl(
             ["req", "-x509"] + curve + [
                 "-keyout", path("ca.key"), "-out", authorityCertificate, "-days", "2", "-subj", "/CN=Quarry test CA",
             ]
         )
-        try Self.openssl(
+        try await Self.openssl(
             ["req"] + curve + ["-keyout", serverKey, "-out", path("server.csr"), "-subj", "/CN=127.0.0.1"]
         )
-        try Self.openssl([
+        try await Self.openssl([
             "x509", "-req", "-in", path("server.csr"), "-CA", authorityCertificate, "-CAkey", path("ca.key"),
             "-CAcreateserial", "-out", path("server.crt"), "-days", "2", "-extfile", path("san.cnf"),
         ])
@@ -268,15 +268,15 @@ struct TestCertificates {
             try String(contentsOfFile: path("server.crt"), encoding: .utf8)
             + String(contentsOfFile: authorityCertificate, encoding: .utf8)
         try chain.write(toFile: serverCertificate, atomically: true, encoding: .utf8)
-        let printed = try Self.openssl(["x509", "-in", authorityCertificate, "-noout", "-fingerprint", "-sha256"])
+        let printed = try await Self.openssl(["x509", "-in", authorityCertificate, "-noout", "-fingerprint", "-sha256"])
         authorityFingerprint = String(printed.split(separator: "=").last ?? "").trimmingCharacters(
             in: .whitespacesAndNewlines
         )
     }
 
     @discardableResult
-    static func openssl(_ arguments: [String]) throws -> String {
-        let (status, output) = try runTool("/usr/bin/env", ["openssl"] + arguments)
+    static func openssl(_ arguments: [String]) async throws -> String {
+        let (status, output) = try await runTool("/usr/bin/env", ["openssl"] + arguments)
         guard status == 0 else {
             throw CertificateFailure(description: "openssl \(arguments.first ?? "") failed (is openssl installed?)")
         }

@@ -86,16 +86,10 @@ struct BlankAndEmptyTests {
             let input = directory.appendingPathComponent("cases.json")
             let list = JSON.array(cases.map { ["template": .string($0.template), "data": .object($0.data)] })
             try Data(list.serializedBytes()).write(to: input)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3", ProjectPaths.root.appendingPathComponent("Tests/python/liquid_render.py").path, input.path,
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            let (_, data) = try await runTool(
+                "/usr/bin/env",
+                ["python3", ProjectPaths.root.appendingPathComponent("Tests/python/liquid_render.py").path, input.path]
+            )
             return try JSON.parse(Array(data)).arrayValue ?? []
         }
         try #require(expected.count == cases.count)

@@ -5,8 +5,11 @@ import Testing
 /// `quarry template render`, run as a story author would.
 @Suite("quarry template render")
 struct TemplateCommandTests {
-    func quarry(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
-        let result = try QuarryCommand.run(arguments, input: input)
+    func quarry(
+        _ arguments: [String],
+        input: String? = nil
+    ) async throws -> (status: Int32, output: String, error: String) {
+        let result = try await QuarryCommand.run(arguments, input: input)
         return (result.status, result.text, result.error)
     }
 
@@ -19,7 +22,7 @@ struct TemplateCommandTests {
                 atomically: true,
                 encoding: .utf8
             )
-            let result = try quarry([
+            let result = try await quarry([
                 "template", "render", directory.appendingPathComponent("report.liquid").path,
                 "--vars", #"{"hosts": [{"ip": "10.1.0.2"}, {"ip": "10.1.0.9"}], "dns": {"Status": 0}}"#,
             ])
@@ -28,17 +31,17 @@ struct TemplateCommandTests {
         }
     }
 
-    @Test func errorsGiveLineColumnAndAFailingStatus() throws {
-        let strict = try quarry(["template", "render", "-", "--strict"], input: "fine\n  {{ host.name }}")
+    @Test func errorsGiveLineColumnAndAFailingStatus() async throws {
+        let strict = try await quarry(["template", "render", "-", "--strict"], input: "fine\n  {{ host.name }}")
         #expect(strict.status == 1)
         #expect(strict.error.contains("<stdin>:2:3: undefined variable 'host'"))
         #expect(strict.output.isEmpty)
 
-        let syntax = try quarry(["template", "render", "-"], input: "{% for x in %}")
+        let syntax = try await quarry(["template", "render", "-"], input: "{% for x in %}")
         #expect(syntax.status == 1)
         #expect(syntax.error.contains("<stdin>:1:1:"))
 
-        let lax = try quarry(["template", "render", "-"], input: "[{{ host.name }}]")
+        let lax = try await quarry(["template", "render", "-"], input: "[{{ host.name }}]")
         #expect(lax.status == 0)
         #expect(lax.output == "[]")
     }

@@ -9,8 +9,8 @@ import Testing
 struct SMTPClientTests {
     @Test(.timeLimit(.minutes(1))) func aMessageArrivesOverSTARTTLSWithAuthentication() async throws {
         try await withTemporaryDirectory { directory in
-            let certificate = try LoopbackServers.certificate(in: directory)
-            let sink = try LoopbackServers.SMTPSink(
+            let certificate = try await LoopbackServers.certificate(in: directory)
+            let sink = try await LoopbackServers.SMTPSink(
                 directory: directory,
                 arguments: ["--tls", certificate.0, certificate.1, "--auth", "hunter:right-password"]
             )
@@ -45,8 +45,8 @@ struct SMTPClientTests {
 
     @Test(.timeLimit(.minutes(1))) func refusalsNameTheStepAndTheReplyButNeverThePassword() async throws {
         try await withTemporaryDirectory { directory in
-            let certificate = try LoopbackServers.certificate(in: directory)
-            let sink = try LoopbackServers.SMTPSink(
+            let certificate = try await LoopbackServers.certificate(in: directory)
+            let sink = try await LoopbackServers.SMTPSink(
                 directory: directory.appendingPathComponent("auth"),
                 arguments: ["--tls", certificate.0, certificate.1, "--auth", "hunter:right-password"]
             )
@@ -74,7 +74,7 @@ struct SMTPClientTests {
                 #expect(!"\(error)".contains("Wr0ng-Pa55word"))
             }
 
-            let plain = try LoopbackServers.SMTPSink(
+            let plain = try await LoopbackServers.SMTPSink(
                 directory: directory.appendingPathComponent("plain"),
                 arguments: []
             )

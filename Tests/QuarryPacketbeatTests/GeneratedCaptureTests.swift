@@ -134,7 +134,7 @@ struct GeneratedCaptureTests {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("sample.pcapng").path
             _ = try CaptureGenerator.write(path: path, configuration: Self.configuration(format: .pcapng()))
-            let frames = try TsharkView.frames(of: path)
+            let frames = try await TsharkView.frames(of: path)
             let (documents, _) = try Self.ingest(path)
             // Each answered transaction's response appears in tshark's decode with the same id and answers.
             var responses: [String: TsharkView] = [:]

@@ -64,20 +64,16 @@ struct ICMPFlowTests {
     }
 
     /// The echo exchanges tshark sees: (unordered address pair, identifier) → (requests, replies).
-    func tsharkExchanges(_ path: String) throws -> [String: (requests: Int, replies: Int)] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(tsharkPath))
-        process.arguments = [
-            "-r", path, "-Y", "icmp.type == 8 || icmp.type == 0 || icmpv6.type == 128 || icmpv6.type == 129", "-T",
-            "fields", "-E", "separator=|", "-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst", "-e",
-            "icmp.type", "-e", "icmpv6.type", "-e", "icmp.ident", "-e", "icmpv6.echo.identifier",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+    func tsharkExchanges(_ path: String) async throws -> [String: (requests: Int, replies: Int)] {
+        let (_, output) = try await runTool(
+            try #require(tsharkPath),
+            [
+                "-r", path, "-Y", "icmp.type == 8 || icmp.type == 0 || icmpv6.type == 128 || icmpv6.type == 129",
+                "-T", "fields", "-E", "separator=|", "-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e",
+                "ipv6.dst", "-e", "icmp.type", "-e", "icmpv6.type", "-e", "icmp.ident", "-e", "icmpv6.echo.identifier",
+            ]
+        )
+        let text = String(decoding: output, as: UTF8.self)
         var exchanges: [String: (requests: Int, replies: Int)] = [:]
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
@@ -116,7 +112,7 @@ struct ICMPFlowTests {
                 let path = directory.appendingPathComponent("ping-\(index).pcap").path
                 try capture(test.pings, vlans: test.vlans, at: path)
                 let flows = try flows(in: path)
-                let expected = try tsharkExchanges(path)
+                let expected = try await tsharkExchanges(path)
                 let unreachable = test.pings[0].from.isIPv4 ? 1 : 0
                 #expect(flows.count == expected.count + unreachable, "\(test.name): \(flows)")
 

@@ -7,8 +7,8 @@ import Testing
 /// embedded store, then the hunt's two searches with `quarry search`.
 @Suite("quarry ingest")
 struct IngestCommandTests {
-    func quarry(_ arguments: [String]) throws -> QuarryCommand.Result {
-        try QuarryCommand.run(arguments)
+    func quarry(_ arguments: [String]) async throws -> QuarryCommand.Result {
+        try await QuarryCommand.run(arguments)
     }
 
     func hits(_ result: QuarryCommand.Result) throws -> [JSON] {
@@ -20,12 +20,12 @@ struct IngestCommandTests {
         try await withTemporaryDirectory { directory in
             let capture = directory.appendingPathComponent("network.pcapng").path
             let data = directory.appendingPathComponent("store").path
-            let written = try quarry([
+            let written = try await quarry([
                 "sample", "capture", "--out", capture, "--hosts", "30", "--minutes", "20", "--format", "pcapng",
             ])
             #expect(written.status == 0, "\(written.error)")
 
-            let ingested = try quarry(["ingest", capture, "--data", data])
+            let ingested = try await quarry(["ingest", capture, "--data", data])
             #expect(ingested.status == 0, "\(ingested.error)")
             #expect(ingested.error.contains("no errors"), "\(ingested.error)")
 
@@ -45,7 +45,9 @@ struct IngestCommandTests {
                     ]
                 ],
             ]
-            let dns = try hits(try quarry(["search", "packetbeat-*", "--data", data, "--query", query.serialized()]))
+            let dns = try await hits(
+                try quarry(["search", "packetbeat-*", "--data", data, "--query", query.serialized()])
+            )
             let askers = Set(dns.compactMap { $0["_source"]?["client"]?["ip"]?.stringValue })
             // Three over UDP, one over TCP, one over IPv6, all in mixed case on the wire.
             #expect(askers == ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "fd00::10:2"])
@@ -59,17 +61,17 @@ struct IngestCommandTests {
                 "size": 1000, "_source": ["source.ip"],
                 "query": ["bool": ["filter": [["terms": ["destination.ip": .array(Array(addresses))]]]]],
             ]
-            let flowHits = try hits(
+            let flowHits = try await hits(
                 try quarry(["search", "packetbeat-*", "--data", data, "--query", flows.serialized()])
             )
             let senders = Set(flowHits.compactMap { $0["_source"]?["source"]?["ip"]?.stringValue })
             #expect(senders == askers.union(["10.1.0.31"]))
 
             // --ndjson writes the same documents to standard output, and leaves the store alone.
-            let ndjson = try quarry(["ingest", capture, "--ndjson", "--data", data])
+            let ndjson = try await quarry(["ingest", capture, "--ndjson", "--data", data])
             #expect(ndjson.status == 0)
             let lines = String(decoding: ndjson.output, as: UTF8.self).split(separator: "\n")
-            let count = try JSON.parse(
+            let count = try await JSON.parse(
                 Array(
                     try quarry([
                         "search", "packetbeat-*", "--data", data, "--query", #"{"size":0,"track_total_hits":true}"#,
@@ -80,9 +82,9 @@ struct IngestCommandTests {
         }
     }
 
-    func storedCount(_ data: String) throws -> Int64? {
+    func storedCount(_ data: String) async throws -> Int64? {
         let query = #"{"size":0,"track_total_hits":true}"#
-        let result = try quarry(["search", "packetbeat-*", "--data", data, "--query", query])
+        let result = try await quarry(["search", "packetbeat-*", "--data", data, "--query", query])
         return try JSON.parse(Array(result.output))["hits"]?["total"]?["value"]?.intValue
     }
 
@@ -91,23 +93,23 @@ struct IngestCommandTests {
     @Test func ingestingTheSamePacketsAgainAddsNothing() async throws {
         try await withTemporaryDirectory { directory in
             let capture = directory.appendingPathComponent("network.pcap").path
-            let written = try quarry(["sample", "capture", "--out", capture, "--hosts", "40", "--minutes", "20"])
+            let written = try await quarry(["sample", "capture", "--out", capture, "--hosts", "40", "--minutes", "20"])
             #expect(written.status == 0, "\(written.error)")
             let once = directory.appendingPathComponent("once").path
-            let first = try quarry(["ingest", capture, "--data", once])
+            let first = try await quarry(["ingest", capture, "--data", once])
             #expect(first.status == 0, "\(first.error)")
-            let expected = try #require(try storedCount(once))
+            let expected = try await #require(try storedCount(once))
             #expect(first.error.contains("\(expected) documents stored (\(expected) new, 0 already there)"))
 
-            let again = try quarry(["ingest", capture, "--data", once])
+            let again = try await quarry(["ingest", capture, "--data", once])
             #expect(again.error.contains("(0 new, \(expected) already there)"), "\(again.error)")
             // A copy under another name is the same packets.
             let copy = directory.appendingPathComponent("copy.pcap").path
             try FileManager.default.copyItem(atPath: capture, toPath: copy)
-            let copied = try quarry(["ingest", copy, capture, "--data", once])
+            let copied = try await quarry(["ingest", copy, capture, "--data", once])
             #expect(copied.status == 0)
             #expect(copied.error.contains("(0 new, \(2 * expected) already there)"), "\(copied.error)")
-            #expect(try storedCount(once) == expected)
+            await #expect(try storedCount(once) == expected)
 
             // Ctrl-C half way, then the same command again: the documents of the first run are not written twice.
             let interrupted = directory.appendingPathComponent("interrupted").path
@@ -126,10 +128,10 @@ struct IngestCommandTests {
             try await Task.sleep(for: .milliseconds(300))
             process.interrupt()
             process.waitUntilExit()
-            let before = try storedCount(interrupted) ?? 0
-            let resumed = try quarry(["ingest", capture, "--data", interrupted])
+            let before = try await storedCount(interrupted) ?? 0
+            let resumed = try await quarry(["ingest", capture, "--data", interrupted])
             #expect(resumed.status == 0, "\(resumed.error)")
-            #expect(try storedCount(interrupted) == expected)
+            await #expect(try storedCount(interrupted) == expected)
             #expect(
                 resumed.error.contains("(\(expected - before) new, \(before) already there)"),
                 "\(resumed.error)"
@@ -141,10 +143,12 @@ struct IngestCommandTests {
         try await withTemporaryDirectory { directory in
             let notCapture = directory.appendingPathComponent("notes.txt")
             try Data("hello".utf8).write(to: notCapture)
-            let result = try quarry(["ingest", notCapture.path, "--ndjson"])
+            let result = try await quarry(["ingest", notCapture.path, "--ndjson"])
             #expect(result.status == 1)
             #expect(result.error.contains("not a pcap or pcapng file"))
-            let missing = try quarry(["ingest", directory.appendingPathComponent("missing.pcap").path, "--ndjson"])
+            let missing = try await quarry([
+                "ingest", directory.appendingPathComponent("missing.pcap").path, "--ndjson",
+            ])
             #expect(missing.status == 1)
             #expect(missing.error.contains("cannot read the file"))
         }

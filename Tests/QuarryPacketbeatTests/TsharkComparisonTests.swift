@@ -22,9 +22,9 @@ struct TsharkComparisonTests {
         .enabled(if: CorpusCaptures.directory != nil, Comment(rawValue: ProjectPaths.corpusMissing)),
         arguments: CorpusCaptures.all
     )
-    func capture(_ file: String) throws {
+    func capture(_ file: String) async throws {
         let ours = try CorpusCaptures.messages(in: file)
-        let frames = try TsharkView.frames(of: CorpusCaptures.path(file))
+        let frames = try await TsharkView.frames(of: CorpusCaptures.path(file))
         var ourByFrame: [Int: [CorpusCaptures.Message]] = [:]
         for message in ours { ourByFrame[message.frame, default: []].append(message) }
 
@@ -233,8 +233,8 @@ struct TsharkView: Equatable, CustomStringConvertible {
         var transport: UInt8
     }
 
-    static func frames(of path: String) throws -> [Frame] {
-        let (_, output) = try runTool(
+    static func frames(of path: String) async throws -> [Frame] {
+        let (_, output) = try await runTool(
             tsharkPath!,
             [
                 "-r", path, "-T", "json", "--no-duplicate-keys", "-d", "udp.port==8053,dns", "-d", "tcp.port==8053,dns",

@@ -11,8 +11,8 @@ import Testing
 /// process, bulk-loads through its HTTP API, kills it in the middle of a bulk request, and reopens the store.
 struct DurabilityTests {
     /// Starts `quarry serve` on an ephemeral port and returns the process and its port.
-    static func startServer(data: URL) throws -> (Process, Int) {
-        try QuarryServerProcess.start(
+    static func startServer(data: URL) async throws -> (Process, Int) {
+        try await QuarryServerProcess.start(
             ["serve", "--data", data.path, "--es-port", "0", "--port", "0", "--log-level", "error"],
             announcement: "Elasticsearch API listening on"
         )
@@ -29,7 +29,7 @@ struct DurabilityTests {
 
     @Test(.timeLimit(.minutes(3))) func acknowledgedBulkWritesSurviveKill9() async throws {
         try await withTemporaryDirectory { directory in
-            let (process, port) = try Self.startServer(data: directory)
+            let (process, port) = try await Self.startServer(data: directory)
             let batches = 8
             let size = 2_000
             let acknowledged = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in

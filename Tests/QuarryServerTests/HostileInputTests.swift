@@ -55,9 +55,9 @@ import Testing
         """#
 
     /// Runs `quarry serve` with an index `cat` holding acknowledged documents, and calls `body` with its port.
-    func withServer(_ body: (Int, inout Set<String>) throws -> Void) async throws {
+    func withServer(_ body: (Int, inout Set<String>) async throws -> Void) async throws {
         try await withTemporaryDirectory { directory in
-            let (process, port) = try QuarryServerProcess.start(
+            let (process, port) = try await QuarryServerProcess.start(
                 ["serve", "--data", directory.path, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
@@ -65,24 +65,24 @@ import Testing
                 process.terminate()
                 process.waitUntilExit()
             }
-            #expect(try RawHTTP.exchange(port: port, Request("PUT", "/cat", Self.mapping).bytes).status == 200)
+            #expect(try await RawHTTP.exchange(port: port, Request("PUT", "/cat", Self.mapping).bytes).status == 200)
             var acknowledged = Set<String>()
             for n in 0..<20 {
                 let document =
                     #"{"n":\#(n),"i":\#(n),"ts":"2026-11-29T10:00:\#(10 + n)Z","d":\#(n).5,"ip":"10.0.0.\#(n)","k":"k\#(n)","t":"text \#(n)","b":true}"#
-                let reply = try RawHTTP.exchange(
+                let reply = try await RawHTTP.exchange(
                     port: port,
                     Request("PUT", "/cat/_doc/\(n)?refresh=true", document).bytes
                 )
                 #expect(reply.status == 201)
                 acknowledged.insert("\(n)")
             }
-            try body(port, &acknowledged)
+            try await body(port, &acknowledged)
             #expect(process.isRunning, "the server is alive after the catalogue")
-            let root = try RawHTTP.exchange(port: port, Request("GET", "/").bytes)
+            let root = try await RawHTTP.exchange(port: port, Request("GET", "/").bytes)
             #expect(root.status == 200)
             for id in acknowledged.sorted() {
-                let reply = try RawHTTP.exchange(port: port, Request("GET", "/cat/_doc/\(id)").bytes)
+                let reply = try await RawHTTP.exchange(port: port, Request("GET", "/cat/_doc/\(id)").bytes)
                 #expect(reply.status == 200, "acknowledged document \(id) is still there")
             }
         }
@@ -119,16 +119,16 @@ import Testing
                 Request("POST", "/cat/_search", #"{"query":{"query_string":{"query":"\#(deep)"}}}"#),
             ]
             for request in requests {
-                let reply = try RawHTTP.exchange(port: port, request.bytes)
+                let reply = try await RawHTTP.exchange(port: port, request.bytes)
                 #expect(reply.status < 500, "\(request)")
             }
             // Ranges past any stored value find nothing rather than everything.
-            let above = try RawHTTP.exchange(port: port, Request("GET", "/cat/_count?q=n:%3E1e19").bytes)
+            let above = try await RawHTTP.exchange(port: port, Request("GET", "/cat/_count?q=n:%3E1e19").bytes)
             #expect((try JSON.parse(above.body))["count"] == 0)
-            let below = try RawHTTP.exchange(port: port, Request("GET", "/cat/_count?q=n:%3E-1e19").bytes)
+            let below = try await RawHTTP.exchange(port: port, Request("GET", "/cat/_count?q=n:%3E-1e19").bytes)
             #expect((try JSON.parse(below.body))["count"] == 20)
             // A term outside a long's range is Elasticsearch's 400.
-            let term = try RawHTTP.exchange(
+            let term = try await RawHTTP.exchange(
                 port: port,
                 Request("POST", "/cat/_search", #"{"query":{"term":{"n":1e19}}}"#).bytes
             )
@@ -321,7 +321,7 @@ import Testing
         #expect(catalogue.count >= 300, "the catalogue holds \(catalogue.count) requests")
         try await withServer { port, acknowledged in
             for request in catalogue {
-                let reply = try RawHTTP.exchange(port: port, request.bytes)
+                let reply = try await RawHTTP.exchange(port: port, request.bytes)
                 let refused = (400..<500).contains(reply.status) && Self.isElasticsearchError(reply)
                 #expect(
                     refused,

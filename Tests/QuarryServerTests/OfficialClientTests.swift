@@ -15,7 +15,7 @@ struct OfficialClientTests {
 
     static func clientInstalled(major: Int) -> Bool {
         let check = "import elasticsearch, sys; sys.exit(0 if elasticsearch.__version__[0] == \(major) else 1)"
-        guard let (status, _) = try? runTool("/usr/bin/env", [interpreter(major: major), "-c", check]) else {
+        guard let (status, _) = try? runToolBlocking("/usr/bin/env", [interpreter(major: major), "-c", check]) else {
             return false
         }
         return status == 0
@@ -27,12 +27,12 @@ struct OfficialClientTests {
             "the official client \(major).x is missing (scripts/test installs it: \(Self.interpreter(major: major)))"
         )
         try await withTemporaryDirectory { directory in
-            let (server, port) = try DurabilityTests.startServer(data: directory)
+            let (server, port) = try await DurabilityTests.startServer(data: directory)
             defer {
                 server.terminate()
                 server.waitUntilExit()
             }
-            let minted = try QuarryCommand.run([
+            let minted = try await QuarryCommand.run([
                 "es", "api-key", "create", "--data", directory.path, "--name", "python", "--expiration", "1d",
                 "--index", "packetbeat-*", "--privileges", "all", "--cluster-privilege", "monitor",
                 "--cluster-privilege", "manage_index_templates",
@@ -43,19 +43,16 @@ struct OfficialClientTests {
             )
             let encoded = String(header.dropFirst("Authorization: ApiKey ".count))
             let script = ProjectPaths.root.appendingPathComponent("Tests/python/official_client.py")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                Self.interpreter(major: major), script.path, "http://127.0.0.1:\(port)", encoded,
-                TestElasticUser.password,
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(text)")
+            let (status, output) = try await runTool(
+                "/usr/bin/env",
+                [
+                    Self.interpreter(major: major), script.path, "http://127.0.0.1:\(port)", encoded,
+                    TestElasticUser.password,
+                ],
+                mergingErrors: true
+            )
+            let text = String(decoding: output, as: UTF8.self)
+            #expect(status == 0, "\(text)")
             #expect(text.contains("passed, 0 failed"), "\(text)")
         }
     }

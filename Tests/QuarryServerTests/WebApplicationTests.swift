@@ -695,7 +695,7 @@ let credentialValue = "sup3r-s3cret-credential-value"
     )
     func underTLSTheSessionCookieIsSecure() async throws {
         try await withTemporaryDirectory { certificates in
-            let (certificate, key) = try LoopbackServers.certificate(in: certificates)
+            let (certificate, key) = try await LoopbackServers.certificate(in: certificates)
             let configuration = WebServerConfiguration(
                 port: 0,
                 tls: try serverTLS(certificateFile: certificate, keyFile: key)
@@ -748,7 +748,7 @@ let credentialValue = "sup3r-s3cret-credential-value"
 
     @Test(
         .enabled(
-            if: (try? runTool("/usr/bin/env", ["python3", "-c", "import openapi_spec_validator"]).status) == 0,
+            if: (try? runToolBlocking("/usr/bin/env", ["python3", "-c", "import openapi_spec_validator"]).status) == 0,
             "openapi-spec-validator is not installed (pip install openapi-spec-validator): skipped"
         )
     )
@@ -759,7 +759,7 @@ let credentialValue = "sup3r-s3cret-credential-value"
             try await withTemporaryDirectory { directory in
                 let file = directory.appendingPathComponent("openapi.json")
                 try reply.body.write(to: file, atomically: true, encoding: .utf8)
-                let (status, output) = try runTool(
+                let (status, output) = try await runTool(
                     "/usr/bin/env",
                     [
                         "python3", "-c",

@@ -15,7 +15,7 @@ import Testing
         where !FileManager.default.isExecutableFile(atPath: path) {
             return "\(path) is not installed (apt-get install chromium chromium-driver): the browser test is skipped"
         }
-        guard (try? runTool("/usr/bin/env", ["python3", "-c", "import selenium"]).status) == 0 else {
+        guard (try? runToolBlocking("/usr/bin/env", ["python3", "-c", "import selenium"]).status) == 0 else {
             return "selenium is not installed (pip install selenium): the browser test is skipped"
         }
         return nil
@@ -30,17 +30,17 @@ import Testing
                 ["sample", "capture", "--out", capture, "--hosts", "20", "--minutes", "30"],
                 ["ingest", capture, "--data", data],
             ] {
-                let result = try QuarryCommand.run(arguments)
+                let result = try await QuarryCommand.run(arguments)
                 #expect(result.status == 0, "quarry \(arguments[0]): \(result.error)")
             }
-            let added = try QuarryCommand.run(
+            let added = try await QuarryCommand.run(
                 ["users", "add", "ana", "--role", "analyst", "--data", data],
                 input: "analyst-password\n"
             )
             #expect(added.status == 0, "\(added.error)")
-            let token = try QuarryCommand.run(["users", "token", "ana", "--data", data]).text
+            let token = try await QuarryCommand.run(["users", "token", "ana", "--data", data]).text
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            let (server, port) = try QuarryServerProcess.start(
+            let (server, port) = try await QuarryServerProcess.start(
                 [
                     "serve", "--data", data, "--stories", ProjectPaths.root.appendingPathComponent("stories").path,
                     "--port", "0", "--es-port", "0", "--log-level", "warning",
@@ -52,16 +52,14 @@ import Testing
             defer { LoopbackServers.stop(server) }
             let artefacts = ProjectPaths.root.appendingPathComponent(".build/test-artefacts/web")
             try FileManager.default.createDirectory(at: artefacts, withIntermediateDirectories: true)
-            let (status, output) = try await offCooperativePool {
-                try runTool(
-                    "/usr/bin/env",
-                    [
-                        "python3", ProjectPaths.root.appendingPathComponent("Tests/python/web_browser.py").path,
-                        "http://127.0.0.1:\(port)", "ana", "analyst-password", "Update.Evil-CDN.example.",
-                        artefacts.path,
-                    ]
-                )
-            }
+            let (status, output) = try await runTool(
+                "/usr/bin/env",
+                [
+                    "python3", ProjectPaths.root.appendingPathComponent("Tests/python/web_browser.py").path,
+                    "http://127.0.0.1:\(port)", "ana", "analyst-password", "Update.Evil-CDN.example.",
+                    artefacts.path,
+                ]
+            )
             let text = String(decoding: output, as: UTF8.self)
             #expect(status == 0, "\(text)")
             let result = try JSON.parse(text.split(separator: "\n").last.map(String.init) ?? "")

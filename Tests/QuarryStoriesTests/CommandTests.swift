@@ -7,15 +7,17 @@ import Testing
 /// The story commands as a user runs them: `quarry story lint`, `quarry hunt dns`, `quarry credentials`.
 @Suite struct CommandTests {
     /// Runs `quarry ARGUMENTS` with `input` on standard input; returns the exit status, standard output and error.
-    static func quarry(_ arguments: [String], input: String = "") throws -> (Int32, String, String) {
-        let result = try QuarryCommand.run(arguments, input: input)
+    static func quarry(_ arguments: [String], input: String = "") async throws -> (Int32, String, String) {
+        let result = try await QuarryCommand.run(arguments, input: input)
         return (result.status, result.text, result.error)
     }
 
     @Test func lintAcceptsTheReferenceStoryAndReportsEveryProblem() async throws {
         let reference = ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
         // A data directory that does not exist: no warnings about credentials it would lack.
-        let (status, output, _) = try Self.quarry(["story", "lint", reference, "--data", "/nonexistent/quarry-data"])
+        let (status, output, _) = try await Self.quarry([
+            "story", "lint", reference, "--data", "/nonexistent/quarry-data",
+        ])
         #expect(status == 0)
         #expect(output.hasSuffix("ok\n"))
         try await withTemporaryDirectory { directory in
@@ -27,7 +29,7 @@ import Testing
               - {name: Decide, type: trigger, receives_from: Start, options: {rules: [{type: regex, path: "{{ .nobody.x }}", value: "("}]}}
               - {name: Mail, type: email, receives_from: Decide, options: {recipients: a@b.c, from: a@b.c, subject: s, body: b, smtp_host: h, smtp_password: hunter2}}
             """.write(to: broken, atomically: true, encoding: .utf8)
-            let (status, _, errors) = try Self.quarry(["story", "lint", broken.path])
+            let (status, _, errors) = try await Self.quarry(["story", "lint", broken.path])
             #expect(status == 1)
             let lines = errors.split(separator: "\n").map(String.init)
             #expect(
@@ -88,7 +90,7 @@ import Testing
         try await withTemporaryDirectory { directory in
             let file = directory.appendingPathComponent("story.yaml")
             try text.write(to: file, atomically: true, encoding: .utf8)
-            let (status, _, errors) = try Self.quarry(["story", "lint", file.path])
+            let (status, _, errors) = try await Self.quarry(["story", "lint", file.path])
             #expect(status == 1)
             #expect(errors.contains(expected), "\(errors)")
         }
@@ -104,7 +106,7 @@ import Testing
             )
             let domain = CaptureGenerator.plantedDomains[0].name
             let data = directory.appendingPathComponent("data").path
-            let (status, output, errors) = try Self.quarry([
+            let (status, output, errors) = try await Self.quarry([
                 "hunt", "dns", domain.uppercased() + ".", "--capture", capture, "--resolver", "none", "--json",
                 "--data",
                 data, "--log-level", "error",
@@ -127,7 +129,7 @@ import Testing
             }
 
             // The same capture again: nothing is stored twice, and the answer is the same.
-            let (_, again, againErrors) = try Self.quarry([
+            let (_, again, againErrors) = try await Self.quarry([
                 "hunt", "dns", domain, "--capture", capture, "--resolver", "none", "--json", "--data", data,
                 "--log-level", "error",
             ])
@@ -138,7 +140,7 @@ import Testing
             #expect(repeated["hosts"] == report["hosts"], "\(againErrors)")
 
             // Subdomains of the registered domain, and the window's mistakes, named.
-            let (parentStatus, parentOutput, _) = try Self.quarry([
+            let (parentStatus, parentOutput, _) = try await Self.quarry([
                 "hunt", "dns", "Evil-CDN.example", "--include-subdomains", "--since", "1h", "--resolver", "none",
                 "--json", "--data", data, "--log-level", "error",
             ])
@@ -150,14 +152,14 @@ import Testing
                 (["--from", "yesterday-ish"], "--from 'yesterday-ish' is not a time"),
                 (["--to", "2026-13-45"], "--to '2026-13-45' is not a time"),
             ] {
-                let (code, _, text) = try Self.quarry(["hunt", "dns", domain, "--data", data] + arguments)
+                let (code, _, text) = try await Self.quarry(["hunt", "dns", domain, "--data", data] + arguments)
                 #expect(code != 0 && code != 2 && text.contains(message), "\(arguments): \(text)")
             }
-            let (badName, _, badText) = try Self.quarry(["hunt", "dns", "evil*.example", "--data", data])
+            let (badName, _, badText) = try await Self.quarry(["hunt", "dns", "evil*.example", "--data", data])
             #expect(badName != 0 && badText.contains("is not a DNS name"))
 
             // Nobody asked about this one: exit status 2 and the "nothing found" text.
-            let (quiet, text, _) = try Self.quarry([
+            let (quiet, text, _) = try await Self.quarry([
                 "hunt", "dns", "nobody.quiet.example", "--since", "1h", "--resolver", "none", "--data",
                 directory.appendingPathComponent("data").path, "--log-level", "error",
             ])
@@ -169,19 +171,21 @@ import Testing
     @Test func credentialsComeFromStandardInputAndNeverPrint() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.path
-            let (set, _, _) = try Self.quarry(
+            let (set, _, _) = try await Self.quarry(
                 ["credentials", "set", "es_key", "--data", data],
                 input: "id-1:very-secret-value\n"
             )
             #expect(set == 0)
-            let (_, list, _) = try Self.quarry(["credentials", "list", "--data", data])
+            let (_, list, _) = try await Self.quarry(["credentials", "list", "--data", data])
             #expect(list == "es_key\n")
-            let (_, _, _) = try Self.quarry(["resources", "set", "smtp", #"{"host": "mail.example"}"#, "--data", data])
-            let (_, shown, _) = try Self.quarry(["resources", "show", "smtp", "--data", data])
+            let (_, _, _) = try await Self.quarry([
+                "resources", "set", "smtp", #"{"host": "mail.example"}"#, "--data", data,
+            ])
+            let (_, shown, _) = try await Self.quarry(["resources", "show", "smtp", "--data", data])
             #expect(try JSON.parse(shown)["host"] == "mail.example")
             let database = try Data(contentsOf: directory.appendingPathComponent("stories/stories.sqlite"))
             #expect(database.range(of: Data("very-secret-value".utf8)) == nil)
-            let (removed, _, _) = try Self.quarry(["credentials", "remove", "es_key", "--data", data])
+            let (removed, _, _) = try await Self.quarry(["credentials", "remove", "es_key", "--data", data])
             #expect(removed == 0)
         }
     }
@@ -197,9 +201,11 @@ import Testing
               - {name: Start, type: webhook}
               - {name: Shape, type: transform, receives_from: Start, options: {mode: message_only, payload: {hello: "{{ .start.name }}"}}}
             """.write(to: story, atomically: true, encoding: .utf8)
-            let (ran, _, errors) = try Self.quarry(["story", "run", story.path, "--input", "name=ada", "--data", data])
+            let (ran, _, errors) = try await Self.quarry([
+                "story", "run", story.path, "--input", "name=ada", "--data", data,
+            ])
             #expect(ran == 0, "\(errors)")
-            let (listed, list, _) = try Self.quarry(["runs", "list", "--story", "greet", "--data", data])
+            let (listed, list, _) = try await Self.quarry(["runs", "list", "--story", "greet", "--data", data])
             #expect(listed == 0)
             let lines = list.split(separator: "\n").map(String.init)
             #expect(lines.first?.hasPrefix("RUN       STARTED") == true, "\(list)")
@@ -208,14 +214,14 @@ import Testing
                 lines[1].contains("succeeded") && lines[1].contains("Greet") && lines[1].contains(#"{"name":"ada"}"#)
             )
             let prefix = String(lines[1].prefix(8))
-            let (shown, show, _) = try Self.quarry(["runs", "show", prefix, "--data", data])
+            let (shown, show, _) = try await Self.quarry(["runs", "show", prefix, "--data", data])
             #expect(shown == 0)
             #expect(show.contains("status   succeeded"))
             #expect(show.contains("shape") && show.contains("emitted"))
-            let (asJSON, json, _) = try Self.quarry(["runs", "show", prefix, "--json", "--data", data])
+            let (asJSON, json, _) = try await Self.quarry(["runs", "show", prefix, "--json", "--data", data])
             #expect(asJSON == 0)
             #expect(try JSON.parse(json)["run"]?["status"]?.stringValue == "succeeded")
-            let (missing, _, missingErrors) = try Self.quarry(["runs", "show", "zzzz", "--data", data])
+            let (missing, _, missingErrors) = try await Self.quarry(["runs", "show", "zzzz", "--data", data])
             #expect(missing == 1)
             #expect(missingErrors.contains("no run zzzz"))
         }

@@ -23,8 +23,8 @@ import Testing
         """
 
     /// Starts `quarry serve` with the story and returns the process and the webhook port.
-    static func serve(data: URL, stories: URL) throws -> (Process, Int) {
-        try QuarryServerProcess.start(
+    static func serve(data: URL, stories: URL) async throws -> (Process, Int) {
+        try await QuarryServerProcess.start(
             [
                 "serve", "--data", data.path, "--stories", stories.path, "--es-port", "0", "--port", "0",
                 "--log-level", "error",
@@ -40,7 +40,7 @@ import Testing
             try Self.story.write(to: stories.appendingPathComponent("crash.yaml"), atomically: true, encoding: .utf8)
             let data = directory.appendingPathComponent("data")
 
-            let (first, firstPort) = try Self.serve(data: data, stories: stories)
+            let (first, firstPort) = try await Self.serve(data: data, stories: stories)
             let client = HTTPClient.shared
             var request = HTTPClientRequest(
                 url: "http://127.0.0.1:\(firstPort)/webhook/crash_test/0123456789abcdef-crash"
@@ -75,7 +75,7 @@ import Testing
             #expect(killed?.status == .running, "\(String(describing: killed)): \(killedTimeline)")
             #expect(try await observer.pendingDeliveries() == 5)
 
-            let (second, port) = try Self.serve(data: data, stories: stories)
+            let (second, port) = try await Self.serve(data: data, stories: stories)
             defer { kill(second.processIdentifier, SIGKILL) }
 
             // The wrong secret, and a body that is not JSON.

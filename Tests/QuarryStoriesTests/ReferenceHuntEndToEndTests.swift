@@ -18,8 +18,8 @@ import Testing
     @Test(.enabled(if: LoopbackServers.missing == nil, "\(LoopbackServers.missing ?? "")"))
     func theEmailListsExactlyTheHostsTheCaptureContains() async throws {
         try await withTemporaryDirectory { directory in
-            let certificate = try LoopbackServers.certificate(in: directory)
-            let unbound = try LoopbackServers.Unbound(
+            let certificate = try await LoopbackServers.certificate(in: directory)
+            let unbound = try await LoopbackServers.Unbound(
                 directory: directory,
                 certificate: certificate,
                 localData: [
@@ -27,7 +27,7 @@ import Testing
                     "update.evil-cdn.example. 300 IN AAAA 2001:db8::66", "nobody.quiet.example. 300 IN A 198.51.100.7",
                 ]
             )
-            let sink = try LoopbackServers.SMTPSink(
+            let sink = try await LoopbackServers.SMTPSink(
                 directory: directory,
                 arguments: ["--tls", certificate.0, certificate.1, "--auth", "hunter:correct-horse-battery"]
             )

@@ -19,17 +19,17 @@ struct SecuredClusterHuntTests {
             let domain = CaptureGenerator.plantedDomains[0].name
             let clusterData = directory.appendingPathComponent("cluster").path
             let huntData = directory.appendingPathComponent("hunter").path
-            let ingest = try QuarryCommand.run(["ingest", capture, "--data", clusterData, "--log-level", "error"])
+            let ingest = try await QuarryCommand.run(["ingest", capture, "--data", clusterData, "--log-level", "error"])
             #expect(ingest.status == 0, "\(ingest.error)")
 
             // The reference: the same hunt in process, on the same documents.
-            let local = try QuarryCommand.run([
+            let local = try await QuarryCommand.run([
                 "hunt", "dns", domain, "--since", "1h", "--resolver", "none", "--json", "--data", clusterData,
                 "--log-level", "error",
             ])
             #expect(local.status == 0, "\(local.error)")
 
-            let (server, port) = try QuarryServerProcess.start(
+            let (server, port) = try await QuarryServerProcess.start(
                 ["serve", "--data", clusterData, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"
             )
@@ -37,7 +37,7 @@ struct SecuredClusterHuntTests {
                 server.terminate()
                 server.waitUntilExit()
             }
-            let minted = try QuarryCommand.run([
+            let minted = try await QuarryCommand.run([
                 "es", "api-key", "create", "--name", "dns-hunt", "--expiration", "1d", "--index", "packetbeat-*",
                 "--privileges", "read", "--data", clusterData,
             ])
@@ -47,13 +47,13 @@ struct SecuredClusterHuntTests {
             let key = try #require(
                 lines.first { $0.hasPrefix("api_key:") }?.split(separator: " ").last.map(String.init)
             )
-            let stored = try QuarryCommand.run(
+            let stored = try await QuarryCommand.run(
                 ["credentials", "set", "es_key", "--data", huntData, "--allowed-host", "127.0.0.1"],
                 input: "\(id):\(key)"
             )
             #expect(stored.status == 0, "\(stored.error)")
 
-            let remote = try QuarryCommand.run([
+            let remote = try await QuarryCommand.run([
                 "hunt", "dns", domain, "--since", "1h", "--resolver", "none", "--json", "--data", huntData,
                 "--cluster", "http://127.0.0.1:\(port)", "--cluster-credential", "es_key", "--log-level", "error",
             ])
@@ -67,7 +67,7 @@ struct SecuredClusterHuntTests {
             #expect(!remote.text.contains(key) && !remote.error.contains(key), "the key appears in no output")
 
             // Without the key the cluster refuses, and the hunt says so instead of reporting nothing found.
-            let anonymous = try QuarryCommand.run([
+            let anonymous = try await QuarryCommand.run([
                 "hunt", "dns", domain, "--since", "1h", "--resolver", "none", "--json", "--data", huntData,
                 "--cluster", "http://127.0.0.1:\(port)", "--log-level", "error",
             ])
