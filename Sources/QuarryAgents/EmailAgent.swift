@@ -6,7 +6,8 @@ public import QuarryStories
 /// `email` — sends the report: an HTML `body` with a plain-text alternative (given as `text_body`, or made from
 /// the HTML), to `recipients` (a list, or comma-separated), over SMTP with STARTTLS (default), implicit TLS or,
 /// for a relay on loopback, none. Emits `{sent, recipients, subject}`; in a dry run nothing is sent and the
-/// event says `dry_run: true`. A 4xx reply or a lost connection is retried with the agent's backoff.
+/// event says `dry_run: true` and holds the whole message it would have sent (`message`: from, recipients,
+/// reply-to, subject, text and HTML bodies, and the SMTP server, user but never password). A 4xx reply or a lost connection is retried with the agent's backoff.
 public struct EmailAgent: StoryAgent {
     public static let type = "email"
     public static let summary = "Sends an HTML email with a plain-text alternative over SMTP."
@@ -84,20 +85,34 @@ public struct EmailAgent: StoryAgent {
         message.replyTo = input.string("reply_to")
         let subject = message.subject
         let summary: JSON = ["recipients": .array(recipients.map { .string($0) }), "subject": .string(subject)]
+        let security =
+            SMTPConfiguration.Security(rawValue: input.string("smtp_security")?.lowercased() ?? "starttls") ?? .startTLS
+        let port = input.integer("smtp_port") ?? (security == .tls ? 465 : 587)
+        let username = input.string("smtp_username").flatMap { $0.isEmpty ? nil : $0 }
         if context.dryRun {
+            let wouldSend: JSON = [
+                "from": .string(message.from), "recipients": summary["recipients"]!,
+                "reply_to": message.replyTo.map { .string($0) } ?? .null, "subject": .string(subject),
+                "text": .string(message.text), "html": .string(html),
+                "smtp": [
+                    "host": .string(input.string("smtp_host") ?? ""), "port": .int(Int64(port)),
+                    "security": .string(security.rawValue), "username": username.map { .string($0) } ?? .null,
+                ],
+            ]
             var output = AgentOutput(events: [
-                ["dry_run": true, "sent": false, "recipients": summary["recipients"]!, "subject": .string(subject)]
+                [
+                    "dry_run": true, "sent": false, "recipients": summary["recipients"]!, "subject": .string(subject),
+                    "message": wouldSend,
+                ]
             ])
             output.skipped.append("email to \(recipients.joined(separator: ", ")) not sent")
             return output
         }
-        let security =
-            SMTPConfiguration.Security(rawValue: input.string("smtp_security")?.lowercased() ?? "starttls") ?? .startTLS
         let configuration = SMTPConfiguration(
             host: input.string("smtp_host") ?? "",
-            port: input.integer("smtp_port") ?? (security == .tls ? 465 : 587),
+            port: port,
             security: security,
-            username: input.string("smtp_username").flatMap { $0.isEmpty ? nil : $0 },
+            username: username,
             password: input.string("smtp_password").flatMap { $0.isEmpty ? nil : $0 },
             trustedCertificatesFile: try context.builtIn.trustedCertificatesFile,
             verifyCertificate: input.bool("verify_certificate", default: true)

@@ -11,7 +11,8 @@ public import QuarryStories
 /// when the response is JSON.
 ///
 /// In a dry run only GET requests are sent; others are recorded in the timeline and emit
-/// `{dry_run: true, request}`. Statuses in `retry_on_status` are retried with the agent's backoff; with
+/// `{dry_run: true, request: {method, url, headers, body}}`: the whole request, with the values of headers that
+/// carry secrets replaced (the engine also redacts every credential the run read, in any encoding). Statuses in `retry_on_status` are retried with the agent's backoff; with
 /// `fail_on_status` any status of 400 or more fails the agent after the event is recorded in the timeline.
 public struct HTTPRequestAgent: StoryAgent {
     public static let type = "http_request"
@@ -65,16 +66,26 @@ public struct HTTPRequestAgent: StoryAgent {
                 value: "Basic " + Data(credentials.utf8).base64EncodedString()
             )
         }
+        var sentBody: [UInt8]?
         if method != "GET" && method != "HEAD", let payload = input.options["payload"] {
             let (type, body) = Self.encode(payload, contentType: input.string("content_type") ?? "json")
             if !request.headers.contains(name: "Content-Type") {
                 request.headers.add(name: "Content-Type", value: type)
             }
             request.body = .bytes(ByteBuffer(bytes: body))
+            sentBody = body
         }
         if context.dryRun && method != "GET" {
+            var headers = JSONObject()
+            for (name, value) in request.headers { headers[name] = .string(Self.shown(header: name, value: value)) }
+            let body: JSON = sentBody.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null
             var output = AgentOutput(events: [
-                ["dry_run": true, "request": ["method": .string(method), "url": .string(url)]]
+                [
+                    "dry_run": true,
+                    "request": [
+                        "method": .string(method), "url": .string(url), "headers": .object(headers), "body": body,
+                    ],
+                ]
             ])
             output.skipped.append("\(method) \(url) not sent")
             return output
@@ -110,6 +121,18 @@ public struct HTTPRequestAgent: StoryAgent {
             event["error"] = .string("\(method) \(url) answered \(status)")
         }
         return AgentOutput(events: [.object(event)])
+    }
+
+    /// A header's value as a dry run shows it: the value of one that carries a secret (`Authorization`, `Cookie`, an
+    /// API key or token header) is replaced, keeping an authorization's scheme so that the reader sees which it is.
+    static func shown(header name: String, value: String) -> String {
+        let lowered = name.lowercased()
+        if lowered == "authorization" || lowered == "proxy-authorization" {
+            let scheme = value.split(separator: " ", maxSplits: 1).first.map(String.init)
+            return scheme.map { value.contains(" ") ? "\($0) [redacted]" : "[redacted]" } ?? "[redacted]"
+        }
+        let secretWords = ["cookie", "token", "secret", "key", "password", "auth", "signature", "session"]
+        return secretWords.contains { lowered.contains($0) } ? "[redacted]" : value
     }
 
     /// The body and its content type: `json` serializes, `form` url-encodes an object, `data` and `xml` send text.

@@ -116,12 +116,11 @@ struct BulkLoader {
     func load(from handle: FileHandle, size: Int?) async throws -> Summary {
         var summary = Summary()
         let started = Date()
-        let interactive = isatty(STDERR_FILENO) != 0
         var pending: [UInt8] = []
         var batch: [UInt8] = []
         var items = 0
         var expectSource = false
-        var lastProgress = Date.distantPast
+        var status = TerminalStatusLine()
         /// The file's line number of the line read last, and of each action line of the batch: errors name them.
         var lineNumber = 0
         var itemLines: [Int] = []
@@ -167,13 +166,12 @@ struct BulkLoader {
         }
 
         func reportProgress() {
-            if interactive, Date().timeIntervalSince(lastProgress) > 0.25 {
-                lastProgress = Date()
+            if status.isDue() {
                 let elapsed = Date().timeIntervalSince(started)
                 let rate = elapsed > 0 ? Double(summary.succeeded) / elapsed : 0
                 let mebibytes = Double(summary.bytes) / 1_048_576
                 var line = String(
-                    format: "\r%10d documents  %8.1f MiB  %8.0f documents/s",
+                    format: "%10d documents  %8.1f MiB  %8.0f documents/s",
                     summary.succeeded,
                     mebibytes,
                     rate
@@ -182,9 +180,13 @@ struct BulkLoader {
                     // Read ahead of what is stored by at most one chunk: good enough for a percentage and a guess.
                     let fraction = min(1, Double(summary.bytes) / Double(size))
                     let left = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
-                    line += String(format: "  %5.1f%%  %@ left", fraction * 100, Self.clock(left))
+                    line += String(
+                        format: "  %5.1f%%  %@ left",
+                        fraction * 100,
+                        TerminalStatusLine.clock(left)
+                    )
                 }
-                FileHandle.standardError.write(Data((line + " ").utf8))
+                status.show(line)
             }
         }
 
@@ -223,14 +225,7 @@ struct BulkLoader {
         if !pending.isEmpty { try await consume(pending[...]) }
         try await flush()
         summary.seconds = Date().timeIntervalSince(started)
-        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+        if status.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
         return summary
-    }
-
-    /// `1:05` or `12 s`: a time left, to the second.
-    static func clock(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "?" }
-        let whole = Int(seconds.rounded())
-        return whole < 60 ? "\(whole) s" : String(format: "%d:%02d", whole / 60, whole % 60)
     }
 }

@@ -18,6 +18,12 @@ extension Quarry {
             discussion: """
                 Without --data the demo uses a fresh temporary directory and removes it afterwards. --documents \
                 loads generated documents instead of decoding a capture.
+
+                Examples:
+                  quarry demo
+                  quarry demo --hosts 40 --minutes 120 --data ./demo-data
+
+                Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
                 """
         )
         @Option(name: .long, help: "Data directory to load into (kept).") var data: String?

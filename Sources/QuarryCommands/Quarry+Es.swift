@@ -64,6 +64,13 @@ extension Quarry {
                         With --index, the key may do only --privileges (default: read) on those index patterns, \
                         and --cluster-privilege on the cluster; without, it has its owner's privileges, as in \
                         Elasticsearch.
+
+                        Examples:
+                          quarry es api-key create --name hunts --index 'packetbeat-*' --expiration 30d
+                          QUARRY_ES_API_KEY=… quarry es api-key create --name ci --cluster https://es.example:9200
+
+                        Exit status: 0 on success, 1 when the cluster or the data directory refuses, 64 for a usage \
+                        error.
                         """
                 )
                 @Option(help: "The key's name.") var name: String
@@ -123,7 +130,16 @@ extension Quarry {
             }
 
             struct List: AsyncParsableCommand {
-                static let configuration = CommandConfiguration(abstract: "List API keys (never their secrets).")
+                static let configuration = CommandConfiguration(
+                    abstract: "List API keys (never their secrets).",
+                    discussion: """
+                        Examples:
+                          quarry es api-key list
+                          quarry es api-key list --cluster https://es.example:9200
+
+                        Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                        """
+                )
                 @OptionGroup var target: Target
 
                 func run() async throws {
@@ -153,7 +169,15 @@ extension Quarry {
             }
 
             struct Invalidate: AsyncParsableCommand {
-                static let configuration = CommandConfiguration(abstract: "Invalidate API keys by id.")
+                static let configuration = CommandConfiguration(
+                    abstract: "Invalidate API keys by id.",
+                    discussion: """
+                        Examples:
+                          quarry es api-key invalidate VuaCfGcBCdbkQm-e5aOx
+
+                        Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                        """
+                )
                 @Argument(help: "The ids of the keys.") var ids: [String]
                 @OptionGroup var target: Target
 
@@ -183,7 +207,13 @@ extension Quarry {
 
         struct Token: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Print the encoded token of ID:API_KEY (base64), as Authorization: ApiKey takes it."
+                abstract: "Print the encoded token of ID:API_KEY (base64), as Authorization: ApiKey takes it.",
+                discussion: """
+                    Examples:
+                      quarry es token VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
             @Argument(help: "The key's id and secret, separated by a colon.") var key: String
 
@@ -198,7 +228,14 @@ extension Quarry {
 
         struct Ping: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Report a cluster's product and version and who the credentials authenticate as."
+                abstract: "Report a cluster's product and version and who the credentials authenticate as.",
+                discussion: """
+                    Examples:
+                      quarry es ping
+                      QUARRY_ES_API_KEY=… quarry es ping --cluster https://es.example:9200
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
             @Option(name: .long, help: "The cluster's URL (default: http://127.0.0.1:9200, `quarry serve`'s).")
             var cluster = "http://127.0.0.1:9200"

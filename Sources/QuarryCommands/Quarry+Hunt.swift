@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QuarryAgents
 import QuarryCore
+import QuarryElastic
 import QuarryPacketbeat
 import QuarrySearch
 import QuarryStories
@@ -105,6 +106,11 @@ extension Quarry {
                     )
                 }
                 let definition = try loadStory(path)
+                if let served = ServedDataDirectory.running(in: store.dataDirectory) {
+                    // One engine runs the data directory's stories: the server's.
+                    if try await huntThroughServer(definition, path: path, served: served) { return }
+                    throw ExitCode(2)
+                }
                 let runtime = try await StoryRuntime(
                     dataDirectory: store.dataDirectory,
                     openStore: cluster == nil || !capture.isEmpty,
@@ -177,22 +183,152 @@ extension Quarry {
                 if let clusterCredential, !story.credentials.contains(clusterCredential) {
                     story.credentials.append(clusterCredential)
                 }
+                let overrides = optionOverrides
                 for position in story.agents.indices {
-                    guard case .object(var options) = story.agents[position].options else { continue }
-                    switch story.agents[position].type {
-                    case ElasticsearchAgent.type:
-                        if let cluster { options["cluster"] = .string(cluster) }
-                        if let clusterCredential { options["credential"] = .string(clusterCredential) }
-                        if let index { options["index"] = .string(index) }
-                    case DNSAgent.type:
-                        if let resolver { options["resolver"] = .string(resolver) }
-                    case EmailAgent.type:
-                        if let email { options["allowed_recipients"] = [.string(email)] }
-                    default: continue
-                    }
+                    guard case .object(var options) = story.agents[position].options,
+                        let set = overrides[story.agents[position].type]
+                    else { continue }
+                    for (name, value) in set { options[name] = value }
                     story.agents[position].options = .object(options)
                 }
                 return story
+            }
+
+            /// ``configured(_:)`` on the story's text, for the server: the story as JSON with the same settings.
+            private func configured(text: String) throws -> String {
+                guard case .object(var story) = try YAMLText.document(text) else { return text }
+                if let clusterCredential {
+                    var credentials = story["credentials"]?.arrayValue ?? []
+                    if !credentials.contains(.string(clusterCredential)) {
+                        credentials.append(.string(clusterCredential))
+                    }
+                    story["credentials"] = .array(credentials)
+                }
+                let overrides = optionOverrides
+                story["agents"] = story["agents"]?.arrayValue.map { agents in
+                    .array(
+                        agents.map { agent in
+                            guard case .object(var object) = agent, let type = object["type"]?.stringValue,
+                                let set = overrides[type]
+                            else { return agent }
+                            var options = object["options"]?.objectValue ?? [:]
+                            for (name, value) in set { options[name] = value }
+                            object["options"] = .object(options)
+                            return .object(object)
+                        }
+                    )
+                }
+                return JSON.object(story).serialized(pretty: true)
+            }
+
+            /// The options this run sets, by agent type.
+            private var optionOverrides: [String: JSONObject] {
+                var overrides: [String: JSONObject] = [:]
+                if let cluster { overrides[ElasticsearchAgent.type, default: [:]]["cluster"] = .string(cluster) }
+                if let clusterCredential {
+                    overrides[ElasticsearchAgent.type, default: [:]]["credential"] = .string(clusterCredential)
+                }
+                if let index { overrides[ElasticsearchAgent.type, default: [:]]["index"] = .string(index) }
+                if let resolver { overrides[DNSAgent.type, default: [:]]["resolver"] = .string(resolver) }
+                if let email { overrides[EmailAgent.type, default: [:]]["allowed_recipients"] = [.string(email)] }
+                return overrides
+            }
+
+            /// The hunt's entry event.
+            private func payload(domain: String, window: (from: String, to: String)) -> JSON {
+                var payload: JSONObject = [
+                    "domain": .string(domain), "from": .string(window.from), "to": .string(window.to),
+                    "include_subdomains": .bool(includeSubdomains),
+                ]
+                if let email { payload["recipients"] = .string(email) }
+                return .object(payload)
+            }
+
+            /// The hunt run by the `quarry serve` that holds the data directory: a capture goes into its store
+            /// through its Elasticsearch API, and the story runs on its engine. True when it found hosts.
+            private func huntThroughServer(
+                _ definition: Story,
+                path: String,
+                served: ServedDataDirectory
+            ) async throws
+                -> Bool
+            {
+                var window: (from: String, to: String) = ("now-\(since ?? "4h")", to ?? "now")
+                if let from { window.from = from }
+                let domain = try Self.normalizedDomain(domain)
+                if resolver == "none" {
+                    printError("Live lookup: off (--resolver none); using the resolutions seen in the data.")
+                } else {
+                    printError(
+                        "Live lookup: asking \(resolver ?? "the resolver quarry serve is set up with") "
+                            + "(--resolver none to skip it)."
+                    )
+                }
+                if !capture.isEmpty {
+                    let (files, quiet) = (capture, json)
+                    let client = served.client()
+                    let range = try await Self.onOwnThread { () throws -> ClosedRange<Int64>? in
+                        let sink = try ClusterSink(client: client, index: nil, batchSize: 5_000)
+                        var range: ClosedRange<Int64>?
+                        let ingester = CaptureIngester { document in
+                            range =
+                                range.map {
+                                    min($0.lowerBound, document.timestamp)...max($0.upperBound, document.timestamp)
+                                } ?? document.timestamp...document.timestamp
+                            sink.add(document)
+                        }
+                        for file in files {
+                            if !quiet { printError("Decoding \(file) into quarry serve's store …") }
+                            try ingester.ingest(path: file)
+                        }
+                        _ = ingester.finish()
+                        try sink.finish()
+                        if sink.failed > 0 {
+                            throw CommandFailure("\(sink.failed) documents were refused by the store")
+                        }
+                        if !quiet { printError("  \(sink.created) new documents, \(sink.existing) already there") }
+                        return range
+                    }
+                    if since == nil && from == nil, let range {
+                        window = (
+                            ISO8601.format(range.lowerBound / 1_000_000),
+                            ISO8601.format(range.upperBound / 1_000_000 + 1)
+                        )
+                    }
+                    _ = try await served.perform(.post, "/_refresh")
+                }
+                if email != nil {
+                    do {
+                        _ = try await served.webClient().perform(.get, "/api/v1/resources/smtp")
+                    } catch let error as ElasticError where error.status == 404 {
+                        throw CommandFailure(
+                            #"--email needs the SMTP server: quarry resources set smtp '{"host":"…","port":587,"from":"…"}'"#
+                        )
+                    }
+                }
+                let text = try configured(text: definition.text ?? String(contentsOfFile: path, encoding: .utf8))
+                let run = try await ServedStoryRun.run(
+                    text,
+                    story: definition,
+                    payload: payload(domain: domain, window: window),
+                    dryRun: false,
+                    on: served
+                )
+                return try present(
+                    definition,
+                    guid: run.record.guid,
+                    record: run.record,
+                    events: run.events,
+                    timeline: run.timeline
+                )
+            }
+
+            /// Runs blocking work (decoding that waits for each bulk request) on a thread of its own, never on the
+            /// cooperative pool where the requests it waits for run.
+            static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+                try await withCheckedThrowingContinuation { continuation in
+                    Thread { continuation.resume(with: Result { try body() }) }.start()
+                }
             }
 
             /// Runs the hunt; true when it found hosts.
@@ -226,23 +362,32 @@ extension Quarry {
                     )
                 }
                 try await runtime.engine.register(configured(definition))
-                var payload: JSONObject = [
-                    "domain": .string(domain), "from": .string(window.from), "to": .string(window.to),
-                    "include_subdomains": .bool(includeSubdomains),
-                ]
-                if let email { payload["recipients"] = .string(email) }
-                let event = JSON.object(payload)
+                let event = payload(domain: domain, window: window)
                 let (guid, record) = try await runtime.engine.withRunning {
                     let guid = try await runtime.engine.startRun(story: definition.name, payload: event)
                     return (guid, try await runtime.engine.waitForRun(guid))
                 }
-                let exit = definition.exitAgent ?? "build_report"
-                guard
-                    let report = try await runtime.engine.events(run: guid, agent: exit).last(where: { !$0.isError })?
-                        .payload
-                else {
+                return try present(
+                    definition,
+                    guid: guid,
+                    record: record,
+                    events: try await runtime.engine.events(run: guid),
+                    timeline: try await runtime.engine.timeline(guid)
+                )
+            }
+
+            /// Prints the run's report (its exit agent's event) as a table or JSON; true when it found hosts.
+            private func present(
+                _ definition: Story,
+                guid: String,
+                record: RunRecord,
+                events: [EventRecord],
+                timeline: [TimelineEntry]
+            ) throws -> Bool {
+                let exit = Story.snakeCase(definition.exitAgent ?? "build_report")
+                guard let report = events.last(where: { $0.agent == exit && !$0.isError })?.payload else {
                     // The run's error names the agent that failed and why; other failures are printed once each.
-                    for entry in try await runtime.engine.timeline(guid) where entry.outcome == .failed {
+                    for entry in timeline where entry.outcome == .failed {
                         let failure = "\(entry.agent): \(entry.message ?? "failed")"
                         if failure != record.error { printError(failure) }
                     }

@@ -19,6 +19,11 @@ extension Quarry {
                 $QUARRY_ES_USERNAME and $QUARRY_ES_PASSWORD; ingesting the same capture twice stores each event \
                 once there too). A summary (packets, DNS transactions, flows, errors by kind) goes to standard error.
 
+                Examples:
+                  quarry ingest incident.pcap --data ./data
+                  quarry ingest day1.pcapng day2.pcapng --index packetbeat-incident
+                  QUARRY_ES_API_KEY=ID:KEY quarry ingest incident.pcap --to https://es.example:9200
+
                 Exit status: 0 when every document was stored, 1 when a capture cannot be read or the cluster \
                 refuses, 2 when some documents failed, 64 for a usage error.
                 """
@@ -371,26 +376,24 @@ final class ClusterSink: DocumentSink {
     }
 }
 
-/// One line on a terminal: packets, MB, documents, rate and ETA.
+/// One line on a terminal: packets, MiB, documents, rate and ETA.
 final class ProgressLine {
     private let files: [String]
-    private let interactive = isatty(STDERR_FILENO) != 0
     private let started = Date()
-    private var last = Date.distantPast
+    private var status = TerminalStatusLine()
 
     init(files: [String]) {
         self.files = files
     }
 
     func update(file: Int, bytesRead: Int64, fileSize: Int64, statistics: PacketbeatStatistics, documents: Int) {
-        guard interactive, Date().timeIntervalSince(last) > 0.25 else { return }
-        last = Date()
+        guard status.isDue() else { return }
         let elapsed = Date().timeIntervalSince(started)
         let rate = elapsed > 0 ? Double(statistics.packets) / elapsed : 0
         let fraction = fileSize > 0 ? Double(bytesRead) / Double(fileSize) : 0
         let remaining = fraction > 0 ? elapsed / fraction * (1 - fraction) : 0
         let line = String(
-            format: "\r%@ [%d/%d] %3.0f%%  %d packets  %.1f MiB  %d documents  %.0f packets/s  ETA %.0f s  ",
+            format: "%@ [%d/%d] %3.0f%%  %d packets  %.1f MiB  %d documents  %.0f packets/s  ETA %@",
             (files[file] as NSString).lastPathComponent,
             file + 1,
             files.count,
@@ -399,12 +402,10 @@ final class ProgressLine {
             Double(statistics.bytes) / 1_048_576,
             documents,
             rate,
-            remaining
+            TerminalStatusLine.clock(remaining)
         )
-        FileHandle.standardError.write(Data(line.utf8))
+        status.show(line)
     }
 
-    func clear() {
-        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    }
+    func clear() { status.clear() }
 }

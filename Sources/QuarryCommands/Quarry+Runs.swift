@@ -24,7 +24,15 @@ extension Quarry {
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "The latest runs, newest first: start, duration, status, story and input."
+                abstract: "The latest runs, newest first: start, duration, status, story and input.",
+                discussion: """
+                    Examples:
+                      quarry runs list
+                      quarry runs list --story 'DNS threat hunt' --limit 5
+                      quarry runs list --json
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
             @Option(name: .long, help: "Only runs of this story (its name or snake-cased key).") var story: String?
             @Option(name: .long, help: "How many.") var limit = 20
@@ -66,7 +74,15 @@ extension Quarry {
 
         struct Show: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "A run: its status, its agents' timeline and its result (--json: the whole record)."
+                abstract: "A run: its status, its agents' timeline and its result (--json: the whole record).",
+                discussion: """
+                    Examples:
+                      quarry runs show 3f2a
+                      quarry runs show 3f2a --follow
+                      quarry runs show 3f2a --json | jq '.events[]'
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
             @Argument(help: "The run's guid, or a prefix of it that only one run has.") var guid: String
             @Flag(name: .long, help: "The run, its timeline and every event as JSON.") var json = false
@@ -116,6 +132,10 @@ extension Quarry {
                     let took = record.ended.map { " in " + Runs.duration($0 - record.started) } ?? ""
                     print("status   \(record.status.rawValue)\(took)")
                     if let error = record.error { print("error    \(error)") }
+                    if record.dryRun {
+                        let wouldSend = DryRunReport.lines(for: try await engine.events(run: guid))
+                        if !wouldSend.isEmpty { print(([""] + wouldSend).joined(separator: "\n"), terminator: "") }
+                    }
                     if let story = engine.story(named: record.story), let exit = story.exitAgent,
                         let result = try await engine.lastEvent(run: guid, agent: exit)
                     {

@@ -21,6 +21,12 @@ extension Quarry {
                     queries, fragmented responses and TCP connections to the resolved addresses, plus the reference \
                     hunt's planted domains (update.evil-cdn.example, c2.badactor.example) and a host that connects \
                     to 203.0.113.66 without resolving it.
+
+                    Examples:
+                      quarry sample capture --out network.pcap
+                      quarry sample capture --out big.pcapng --hosts 200 --minutes 600
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
                     """
             )
             @Option(name: .long, help: "The capture file to write.") var out: String
@@ -70,7 +76,13 @@ extension Quarry {
 
         struct Template: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Print the index template with the ECS types of Packetbeat's fields, for packetbeat-*."
+                abstract: "Print the index template with the ECS types of Packetbeat's fields, for packetbeat-*.",
+                discussion: """
+                    Examples:
+                      quarry sample template > packetbeat-template.json
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
 
             func run() {
@@ -80,7 +92,14 @@ extension Quarry {
 
         struct DNS: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Write Packetbeat-shaped DNS and flow documents as an Elasticsearch bulk file."
+                abstract: "Write Packetbeat-shaped DNS and flow documents as an Elasticsearch bulk file.",
+                discussion: """
+                    Examples:
+                      quarry sample dns --documents 100000 --out dns.ndjson
+                      quarry sample dns --documents 1000 | quarry bulk -
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
             @Option(name: .long, help: "How many documents.") var documents = 100_000
             @Option(name: .long, help: "Hours the documents span, ending now.") var hours = 24
@@ -108,7 +127,12 @@ extension Quarry {
                 }
                 var buffer: [UInt8] = []
                 buffer.reserveCapacity(8 << 20)
+                var status = TerminalStatusLine()
+                let started = Date()
+                var written = 0
+                var bytes = 0
                 while let document = generator.next() {
+                    written += 1
                     let index = PacketbeatIndex.name(for: document)
                     JSON.object(["index": ["_index": .string(index)]]).write(to: &buffer)
                     buffer.append(0x0A)
@@ -116,10 +140,26 @@ extension Quarry {
                     buffer.append(0x0A)
                     if buffer.count > 4 << 20 {
                         output.write(Data(buffer))
+                        bytes += buffer.count
                         buffer.removeAll(keepingCapacity: true)
+                    }
+                    if written % 1_000 == 0, status.isDue() {
+                        let elapsed = Date().timeIntervalSince(started)
+                        let fraction = Double(written) / Double(max(1, documents))
+                        status.show(
+                            String(
+                                format: "%d of %d documents  %5.1f%%  %.1f MiB  %@ left",
+                                written,
+                                documents,
+                                fraction * 100,
+                                Double(bytes + buffer.count) / 1_048_576,
+                                TerminalStatusLine.clock(elapsed * (1 - fraction) / fraction)
+                            )
+                        )
                     }
                 }
                 output.write(Data(buffer))
+                status.clear()
             }
         }
     }

@@ -30,18 +30,8 @@ extension Quarry {
             if let served = ServedDataDirectory.running(in: directory) {
                 // `quarry serve` holds the store: ask it.
                 let body = try JSON.parse(readArgument(query))
-                let path =
-                    "/"
-                    + (index.addingPercentEncoding(
-                        withAllowedCharacters: .alphanumerics.union(["-", "_", ".", "*", ","])
-                    ) ?? index)
-                do {
-                    print(
-                        try await served.client().perform(.post, path + "/_search", body: body).serialized(pretty: true)
-                    )
-                } catch {
-                    throw CommandFailure("\(error) (through quarry serve, pid \(served.pid))")
-                }
+                let path = "/" + ServedDataDirectory.pathSegment(index) + "/_search"
+                print(try await served.perform(.post, path, body: body).serialized(pretty: true))
                 return
             }
             let embedded = try EmbeddedStore(configuration: .init(dataDirectory: directory))

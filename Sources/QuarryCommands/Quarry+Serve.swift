@@ -34,6 +34,11 @@ extension Quarry {
                 is watched: new and changed files load within a second, and files that do not lint are shown on \
                 /stories.
 
+                Examples:
+                  quarry serve --stories ./stories
+                  quarry serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem --public-url https://quarry.example
+                  quarry serve --data ./data --port 8080 --es-port 9200
+
                 Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the data directory or a story cannot \
                 be loaded or an address cannot be bound, 64 for a usage error.
                 """
@@ -207,6 +212,37 @@ extension Quarry {
             let webScheme = webTLS == nil ? "http" : "https"
             let webHost = host.contains(":") ? "[\(host)]" : host
             let publicURL = publicURL
+            // Once both listeners have their ports (they start in either order), `serve.json` is written and then
+            // both announcements are printed: a script that waits for either line finds the file there.
+            let dataDirectory = store.dataDirectory
+            let listening = NIOLockedValueBox<(web: String?, elasticsearch: String?, lines: String)>((nil, nil, ""))
+            let published = NIOLockedValueBox<ServedDataDirectory?>(nil)
+            @Sendable func announceOnceBothListen(web: String? = nil, elasticsearch: String? = nil, lines: String) {
+                let ready = listening.withLockedValue { state -> (String, String, String)? in
+                    if let web { state.web = web }
+                    if let elasticsearch { state.elasticsearch = elasticsearch }
+                    state.lines += lines
+                    guard let web = state.web, let elasticsearch = state.elasticsearch else { return nil }
+                    return (web, elasticsearch, state.lines)
+                }
+                guard let (web, elasticsearch, lines) = ready else { return }
+                defer {
+                    // Scripts wait for these lines; write them unbuffered.
+                    FileHandle.standardOutput.write(Data(lines.utf8))
+                }
+                do {
+                    let served = try Self.publish(
+                        directory: dataDirectory,
+                        security: security,
+                        users: users,
+                        elasticsearch: elasticsearch,
+                        web: web
+                    )
+                    published.withLockedValue { $0 = served }
+                } catch {
+                    logger.error("cannot leave serve.json for the commands", metadata: ["error": "\(error)"])
+                }
+            }
             let web = try buildWebApplication(
                 engine: engine,
                 security: users,
@@ -227,8 +263,7 @@ extension Quarry {
                     }
                     if !urls.isEmpty { lines += "  \(name): \(urls.joined(separator: ", "))\n" }
                 }
-                // Scripts wait for this line; write it unbuffered.
-                FileHandle.standardOutput.write(Data(lines.utf8))
+                announceOnceBothListen(web: "\(webScheme)://\(webHost):\(port)", lines: lines)
             }
             // The engine is first so that it stops last: the listeners that start runs stop before it.
             var services: [any Service] = [runtime.engine, web]
@@ -243,8 +278,6 @@ extension Quarry {
                 }
             }
             let scheme = tls == nil ? "http" : "https"
-            let dataDirectory = store.dataDirectory
-            let published = NIOLockedValueBox<ServedDataDirectory?>(nil)
             let application = try buildElasticsearchApplication(
                 store: embedded,
                 security: security,
@@ -252,20 +285,8 @@ extension Quarry {
                 logger: logger
             ) { port in
                 let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
-                // The commands run beside the server find it (and a key for it) in the data directory.
-                do {
-                    let served = try Self.publish(
-                        directory: dataDirectory,
-                        security: security,
-                        elasticsearch: url,
-                        web: nil
-                    )
-                    published.withLockedValue { $0 = served }
-                } catch {
-                    logger.error("cannot leave serve.json for the commands", metadata: ["error": "\(error)"])
-                }
-                // Scripts wait for this line; write it unbuffered.
-                FileHandle.standardOutput.write(Data("Elasticsearch API listening on \(url)\n".utf8))
+                // The commands run beside the server find it (and credentials for it) in the data directory.
+                announceOnceBothListen(elasticsearch: url, lines: "Elasticsearch API listening on \(url)\n")
             }
             let group = ServiceGroup(
                 configuration: .init(
@@ -276,7 +297,7 @@ extension Quarry {
             )
             defer {
                 if let served = published.withLockedValue({ $0 }) {
-                    Self.withdraw(served, directory: dataDirectory, security: security)
+                    Self.withdraw(served, directory: dataDirectory, security: security, users: users)
                 }
             }
             try await group.run()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import QuarryAgents
 import QuarryCore
 import QuarryStories
@@ -90,7 +91,13 @@ extension Quarry {
         struct Run: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Run a story once and print its timeline and its exit event.",
-                discussion: "Exit status: 0 when the run succeeded, 2 when it ended without a match, 1 when it failed."
+                discussion: """
+                    Examples:
+                      quarry story run stories/dns-threat-hunt.yaml --input domain=evil.example --dry-run
+                      quarry story run hunt.yaml --input domain=evil.example --input 'hours=24' --json
+
+                    Exit status: 0 when the run succeeded, 2 when it ended without a match, 1 when it failed.
+                    """
             )
             @Argument(help: "The story file (YAML or JSON).") var file: String
             @Option(
@@ -104,7 +111,11 @@ extension Quarry {
                     "Run every agent, but record HTTP requests other than GET, emails and sub-stories instead of performing them."
             )
             var dryRun = false
-            @Flag(name: .long, help: "Print the run, timeline and events as JSON.") var json = false
+            @Flag(
+                name: .long,
+                help: "Print one JSON object: the run, its timeline, every event, and the exit event."
+            )
+            var json = false
             @Option(name: .long, help: "Extra certificate authorities (PEM) to trust for HTTPS and SMTP.") var caFile:
                 String?
             @OptionGroup var store: StoreOptions
@@ -117,6 +128,62 @@ extension Quarry {
                 } catch let error as StoryProblems {
                     for problem in error.problems { printError("\(file): \(problem)") }
                     throw ExitCode(1)
+                }
+                let event = try inputEvent(input)
+                let (record, timeline, events) = try await run(story, event: event, logger: logger)
+                let exit =
+                    events.last { !$0.isError && (story.exitAgent.map { Story.snakeCase($0) } == $0.agent) }
+                    ?? events.last { !$0.isError }
+                if json {
+                    let output: JSON = [
+                        "run": record.json, "timeline": .array(timeline.map(\.json)),
+                        "events": .array(events.map(\.json)),
+                        "exit_event": exit.map { ["agent": .string($0.agent), "payload": $0.payload] } ?? .null,
+                    ]
+                    print(output.serialized(pretty: true))
+                } else {
+                    print("run \(record.guid): \(record.status.rawValue)\(record.dryRun ? " (dry run)" : "")")
+                    for entry in timeline {
+                        let milliseconds = String(format: "%8.1f ms", (entry.ended - entry.started) * 1000)
+                        var line =
+                            "  \(milliseconds)  \(entry.agent.padding(toLength: 24, withPad: " ", startingAt: 0)) \(entry.outcome.rawValue)"
+                        if entry.emitted > 0 { line += " (\(entry.emitted))" }
+                        if let message = entry.message { line += ": \(message)" }
+                        print(line)
+                    }
+                    if record.dryRun {
+                        let wouldSend = DryRunReport.lines(for: events)
+                        if !wouldSend.isEmpty { print(([""] + wouldSend).joined(separator: "\n"), terminator: "") }
+                    }
+                    if let exit {
+                        print("exit event (\(exit.agent)):")
+                        print(exit.payload.serialized(pretty: true))
+                    }
+                    if let error = record.error { printError("error: \(error)") }
+                }
+                switch record.status {
+                case .succeeded: return
+                case .noMatch: throw ExitCode(2)
+                default: throw ExitCode(1)
+                }
+            }
+
+            /// Runs the story in this process, or has the `quarry serve` that holds the data directory run it.
+            private func run(
+                _ story: Story,
+                event: JSON,
+                logger: Logger
+            ) async throws -> (RunRecord, [TimelineEntry], [EventRecord]) {
+                if let served = ServedDataDirectory.running(in: store.dataDirectory) {
+                    let text = try story.text ?? String(contentsOfFile: file, encoding: .utf8)
+                    let run = try await ServedStoryRun.run(
+                        text,
+                        story: story,
+                        payload: event,
+                        dryRun: dryRun,
+                        on: served
+                    )
+                    return (run.record, run.timeline, run.events)
                 }
                 let runtime = try await StoryRuntime(
                     dataDirectory: store.dataDirectory,
@@ -132,50 +199,31 @@ extension Quarry {
                     for problem in error.problems { printError("\(file): \(problem)") }
                     throw ExitCode(1)
                 }
-                let event = try inputEvent(input)
-                let (guid, record) = try await runtime.engine.withRunning {
-                    let guid = try await runtime.engine.startRun(story: story.name, payload: event, dryRun: dryRun)
-                    return (guid, try await runtime.engine.waitForRun(guid))
-                }
-                let timeline = try await runtime.engine.timeline(guid)
-                let events = try await runtime.engine.events(run: guid)
-                await runtime.shutdown()
-                let exit =
-                    events.last { !$0.isError && (story.exitAgent.map { Story.snakeCase($0) } == $0.agent) }
-                    ?? events.last { !$0.isError }
-                if json {
-                    let output: JSON = [
-                        "run": record.json, "timeline": .array(timeline.map(\.json)),
-                        "exit_event": exit.map { ["agent": .string($0.agent), "payload": $0.payload] } ?? .null,
-                    ]
-                    print(output.serialized(pretty: true))
-                } else {
-                    print("run \(record.guid): \(record.status.rawValue)\(record.dryRun ? " (dry run)" : "")")
-                    for entry in timeline {
-                        let milliseconds = String(format: "%8.1f ms", (entry.ended - entry.started) * 1000)
-                        var line =
-                            "  \(milliseconds)  \(entry.agent.padding(toLength: 24, withPad: " ", startingAt: 0)) \(entry.outcome.rawValue)"
-                        if entry.emitted > 0 { line += " (\(entry.emitted))" }
-                        if let message = entry.message { line += ": \(message)" }
-                        print(line)
+                do {
+                    let (guid, record) = try await runtime.engine.withRunning {
+                        let guid = try await runtime.engine.startRun(story: story.name, payload: event, dryRun: dryRun)
+                        return (guid, try await runtime.engine.waitForRun(guid))
                     }
-                    if let exit {
-                        print("exit event (\(exit.agent)):")
-                        print(exit.payload.serialized(pretty: true))
-                    }
-                    if let error = record.error { printError("error: \(error)") }
-                }
-                switch record.status {
-                case .succeeded: return
-                case .noMatch: throw ExitCode(2)
-                default: throw ExitCode(1)
+                    let timeline = try await runtime.engine.timeline(guid)
+                    let events = try await runtime.engine.events(run: guid)
+                    await runtime.shutdown()
+                    return (record, timeline, events)
+                } catch {
+                    await runtime.shutdown()
+                    throw error
                 }
             }
         }
 
         struct Schema: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Print the JSON Schema of story files (for editors), generated from the agents' options."
+                abstract: "Print the JSON Schema of story files (for editors), generated from the agents' options.",
+                discussion: """
+                    Examples:
+                      quarry story schema > story.schema.json
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
 
             func run() {

@@ -19,6 +19,14 @@ extension Quarry {
                     vars["agent"], `.CREDENTIAL.name` and `{% credential name %}` read vars["CREDENTIAL"]["name"], \
                     `.RESOURCE.name` and `{% global_resource name %}` read vars["RESOURCE"]["name"]. `include` and \
                     `render` load NAME.liquid from the template's directory (or --includes).
+
+                    Examples:
+                      quarry template render report.liquid --vars @event.json
+                      echo '{{ "Evil.Example." | downcase }}' | quarry template render -
+                      quarry template render email.liquid --vars '{"hosts":["10.1.0.2"]}' --strict
+
+                    Exit status: 0 when it rendered, 1 on a syntax error (or, with --strict, an undefined variable or \
+                    filter), 64 for a usage error.
                     """
             )
 

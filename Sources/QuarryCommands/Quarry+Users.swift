@@ -22,9 +22,16 @@ extension Quarry {
 
         struct Add: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Add a user, or replace one's roles and password."
+                abstract: "Add a user, or replace one's roles and password.",
+                discussion: """
+                    Examples:
+                      quarry users add ana --role analyst
+                      echo "$PASSWORD" | quarry users add ingest --role beats_writer --data ./data
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
-            @Argument var name: String
+            @Argument(help: "The user's name.") var name: String
             @Option(
                 name: .customLong("role"),
                 help: """
@@ -70,9 +77,15 @@ extension Quarry {
                     The token authenticates on the web application's REST API (/api/v1) and /metrics with the user's \
                     role (admin, analyst or viewer). It is shown once and stored as a hash; a new token replaces the \
                     old, and removing or disabling the user ends it.
+
+                    Examples:
+                      quarry users token ana
+                      curl -H "Authorization: Bearer $(quarry users token ana)" http://127.0.0.1:8080/api/v1/runs
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
                     """
             )
-            @Argument var name: String
+            @Argument(help: "The user's name.") var name: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -86,7 +99,15 @@ extension Quarry {
         }
 
         struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List the users with their roles.")
+            static let configuration = CommandConfiguration(
+                abstract: "List the users with their roles.",
+                discussion: """
+                    Examples:
+                      quarry users list
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
+            )
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -103,8 +124,16 @@ extension Quarry {
         }
 
         struct Remove: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove a user (not elastic).")
-            @Argument var name: String
+            static let configuration = CommandConfiguration(
+                abstract: "Remove a user (not elastic).",
+                discussion: """
+                    Examples:
+                      quarry users remove ana
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
+            )
+            @Argument(help: "The user's name (not elastic).") var name: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -116,9 +145,16 @@ extension Quarry {
         struct ResetPassword: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "reset-password",
-                abstract: "Set a user's password (elastic's too): from standard input, or generated and printed."
+                abstract: "Set a user's password (elastic's too): from standard input, or generated and printed.",
+                discussion: """
+                    Examples:
+                      quarry users reset-password elastic
+                      echo "$NEW" | quarry users reset-password ana
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
-            @Argument var name: String
+            @Argument(help: "The user's name (elastic too).") var name: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -132,7 +168,13 @@ extension Quarry {
 
         struct Roles: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "List the roles (built-in and stored) with their privileges."
+                abstract: "List the roles (built-in and stored) with their privileges.",
+                discussion: """
+                    Examples:
+                      quarry users roles
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
             @OptionGroup var store: StoreOptions
 

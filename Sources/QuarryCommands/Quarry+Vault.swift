@@ -18,9 +18,15 @@ extension Quarry {
                     With --allowed-host, agents send the credential only to those hosts (an agent that would connect \
                     elsewhere with it fails), as Tines' credentials carry allowed domains. A story reads only the \
                     credentials it declares.
+
+                    Examples:
+                      quarry credentials set smtp_password
+                      printf %s "$TOKEN" | quarry credentials set virustotal --allowed-host www.virustotal.com
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
                     """
             )
-            @Argument var name: String
+            @Argument(help: "The credential's name.") var name: String
             @Option(
                 name: .customLong("allowed-host"),
                 help: "A host the credential may be sent to (repeatable; *.example.com for any name under it)."
@@ -41,9 +47,15 @@ extension Quarry {
 
         struct Show: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Print the value of credential NAME (for a generated webhook secret, say) and its hosts."
+                abstract: "Print the value of credential NAME (for a generated webhook secret, say) and its hosts.",
+                discussion: """
+                    Examples:
+                      quarry credentials show webhook_secret
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
-            @Argument var name: String
+            @Argument(help: "The credential's name.") var name: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -57,7 +69,15 @@ extension Quarry {
         }
 
         struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List credential names (never their values).")
+            static let configuration = CommandConfiguration(
+                abstract: "List credential names (never their values).",
+                discussion: """
+                    Examples:
+                      quarry credentials list
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
+            )
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -68,8 +88,16 @@ extension Quarry {
         }
 
         struct Remove: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove a credential.")
-            @Argument var name: String
+            static let configuration = CommandConfiguration(
+                abstract: "Remove a credential.",
+                discussion: """
+                    Examples:
+                      quarry credentials remove old_token
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
+            )
+            @Argument(help: "The credential's name.") var name: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -88,10 +116,18 @@ extension Quarry {
 
         struct Set: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Set NAME to VALUE (text, or JSON; @file and - read it)."
+                abstract: "Set NAME to VALUE (text, or JSON; @file and - read it).",
+                discussion: """
+                    Examples:
+                      quarry resources set report_to soc@example.com
+                      quarry resources set resolver '"https://dns.example/dns-query"'
+                      quarry resources set allow_list @allow.json
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
             )
-            @Argument var name: String
-            @Argument var value: String
+            @Argument(help: "The resource's name.") var name: String
+            @Argument(help: "The value: text, JSON, @file or - for standard input.") var value: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -102,7 +138,15 @@ extension Quarry {
         }
 
         struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List resource names.")
+            static let configuration = CommandConfiguration(
+                abstract: "List resource names.",
+                discussion: """
+                    Examples:
+                      quarry resources list
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
+            )
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -113,8 +157,16 @@ extension Quarry {
         }
 
         struct Show: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Print a resource's value.")
-            @Argument var name: String
+            static let configuration = CommandConfiguration(
+                abstract: "Print a resource's value.",
+                discussion: """
+                    Examples:
+                      quarry resources show report_to
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
+            )
+            @Argument(help: "The resource's name.") var name: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
@@ -125,8 +177,16 @@ extension Quarry {
         }
 
         struct Remove: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove a resource.")
-            @Argument var name: String
+            static let configuration = CommandConfiguration(
+                abstract: "Remove a resource.",
+                discussion: """
+                    Examples:
+                      quarry resources remove report_to
+
+                    Exit status: 0 on success, 1 when it fails (the message says why), 64 for a usage error.
+                    """
+            )
+            @Argument(help: "The resource's name.") var name: String
             @OptionGroup var store: StoreOptions
 
             func run() async throws {

@@ -4,11 +4,13 @@ import QuarryElastic
 import QuarryElasticsearchAPI
 
 /// What a running `quarry serve` leaves in its data directory for the commands run beside it: `serve.json`, readable
-/// by its owner only, with the server's process id, its URLs and an API key minted for this purpose (superuser
-/// privileges, local: the API listens on loopback unless told otherwise). Commands that read the store (`search`,
-/// `index list`, `ingest`) find it and go through the server instead of stopping at the data directory's lock.
-/// The key is invalidated and the file removed when `serve` stops; a file left by a killed server is replaced, and
-/// its key invalidated, when the next `serve` starts, and ignored meanwhile (its process is gone).
+/// by its owner only, with the server's process id, its URLs, an API key for its Elasticsearch API and a token for
+/// its web API, both minted for this purpose as the `elastic` user (local: the server listens on loopback unless
+/// told otherwise). Commands that use the store (`search`, `index`, `ingest`, `bulk`) find it and go through the
+/// Elasticsearch API; commands that run stories (`story run`, `hunt dns`) have the server run them through its web
+/// API, since one story database is run by one engine. The credentials are invalidated and the file removed when
+/// `serve` stops; a file left by a killed server is replaced, and its credentials invalidated, when the next `serve`
+/// starts, and ignored meanwhile (its process is gone).
 struct ServedDataDirectory {
     static let fileName = "serve.json"
     static let keyName = "quarry-cli-local"
@@ -19,12 +21,15 @@ struct ServedDataDirectory {
     /// `base64(id:api_key)`, nil when the API runs without authentication.
     var apiKey: String?
     var apiKeyID: String?
+    /// `Authorization: Bearer` for the web API.
+    var webToken: String?
 
     var json: JSON {
         var object: JSONObject = ["pid": .int(Int64(pid)), "elasticsearch": .string(elasticsearch)]
         if let web { object["web"] = .string(web) }
         if let apiKey { object["api_key"] = .string(apiKey) }
         if let apiKeyID { object["api_key_id"] = .string(apiKeyID) }
+        if let webToken { object["web_token"] = .string(webToken) }
         return .object(object)
     }
 
@@ -41,7 +46,8 @@ struct ServedDataDirectory {
             elasticsearch: elasticsearch,
             web: json["web"]?.stringValue,
             apiKey: json["api_key"]?.stringValue,
-            apiKeyID: json["api_key_id"]?.stringValue
+            apiKeyID: json["api_key_id"]?.stringValue,
+            webToken: json["web_token"]?.stringValue
         )
     }
 
@@ -74,6 +80,36 @@ struct ServedDataDirectory {
         )
     }
 
+    /// A client of the server's web API (`/api/v1`), authenticated with the file's token; its errors carry the
+    /// API's message.
+    func webClient() throws -> ElasticClient {
+        guard let web, let webToken else {
+            throw CommandFailure(
+                "quarry serve (pid \(pid)) left no web API address in \(Self.fileName): restart it with this version"
+            )
+        }
+        return ElasticClient(
+            configuration: .init(nodes: [web], tls: .insecure, retries: 0),
+            authorization: "Bearer " + webToken,
+            httpClient: ElasticClient.sharedHTTPClient
+        )
+    }
+
+    /// `method path` on the server's Elasticsearch API; a refusal becomes the command's error, naming the server.
+    func perform(_ method: ElasticClient.Method, _ path: String, body: JSON? = nil) async throws -> JSON {
+        do {
+            return try await client().perform(method, path, body: body)
+        } catch {
+            throw CommandFailure("\(error) (through quarry serve, pid \(pid))")
+        }
+    }
+
+    /// An index name or expression as one segment of a request path.
+    static func pathSegment(_ indices: String) -> String {
+        indices.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", "_", ".", "*", ","]))
+            ?? indices
+    }
+
     /// A line for standard error: the command goes through the server.
     var notice: String { "quarry serve (pid \(pid)) has this data directory: going through \(elasticsearch)" }
 }
@@ -84,13 +120,16 @@ extension Quarry.Serve {
     static func publish(
         directory: URL,
         security: ElasticsearchSecurity?,
+        users: ElasticsearchSecurity,
         elasticsearch: String,
         web: String?
     ) throws -> ServedDataDirectory {
-        if let stale = ServedDataDirectory.read(in: directory), let id = stale.apiKeyID {
-            _ = try? security?.invalidateAPIKeys([id])
+        if let stale = ServedDataDirectory.read(in: directory) {
+            if let id = stale.apiKeyID { _ = try? security?.invalidateAPIKeys([id]) }
+            if let token = stale.webToken { try? users.endSession(token) }
         }
         var served = ServedDataDirectory(pid: getpid(), elasticsearch: elasticsearch, web: web)
+        served.webToken = try users.issueLocalCommandToken(for: ElasticsearchSecurity.elasticUser)
         if let security {
             let key = try security.createAPIKey(
                 owner: ElasticsearchSecurity.elasticUser,
@@ -106,9 +145,15 @@ extension Quarry.Serve {
         return served
     }
 
-    /// Invalidates the key and removes the file (at a clean shutdown).
-    static func withdraw(_ served: ServedDataDirectory, directory: URL, security: ElasticsearchSecurity?) {
+    /// Invalidates the key and the token and removes the file (at a clean shutdown).
+    static func withdraw(
+        _ served: ServedDataDirectory,
+        directory: URL,
+        security: ElasticsearchSecurity?,
+        users: ElasticsearchSecurity
+    ) {
         if let id = served.apiKeyID { _ = try? security?.invalidateAPIKeys([id]) }
+        if let token = served.webToken { try? users.endSession(token) }
         try? FileManager.default.removeItem(at: ServedDataDirectory.file(in: directory))
     }
 }

@@ -183,6 +183,16 @@ public struct ElasticClient: Sendable {
         return try await send(method, path, body: bytes, contentType: "application/json", retry: retry)
     }
 
+    /// `method path` with a body that is not JSON (a story's YAML for Quarry's web API, NDJSON), sent once.
+    public func perform(
+        _ method: Method,
+        _ path: String,
+        text: String,
+        contentType: String
+    ) async throws(ElasticError) -> JSON {
+        try await send(method, path, body: Array(text.utf8), contentType: contentType, retry: false)
+    }
+
     /// Percent-encodes an index expression for a path.
     static func encode(_ component: String) -> String {
         component.addingPercentEncoding(

@@ -156,10 +156,42 @@ import Testing
             let query = #"{"size": 3, "sort": [{"@timestamp": "asc"}, "_doc"], "query": {"term": {"type": "dns"}}}"#
             let searched = try await QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
             #expect(searched.status == 0, "\(searched.error)")
-            // A hunt needs the store itself: it says where to start it instead.
-            let hunt = try await QuarryCommand.run(["hunt", "dns", "x.example", "--resolver", "none", "--data", data])
-            #expect(hunt.status == 1)
-            #expect(hunt.error.contains("quarry serve (pid \(server.processIdentifier)) runs on"))
+            // Index commands go through it too.
+            let created = try await QuarryCommand.run(["index", "create", "logs", "--data", data])
+            #expect(created.status == 0, "\(created.error)")
+            let template = try await QuarryCommand.run([
+                "index", "template", "logs", "--body", #"{"index_patterns": ["logs-*"]}"#, "--data", data,
+            ])
+            #expect(template.status == 0, "\(template.error)")
+            let byPattern = try await QuarryCommand.run(["index", "delete", "log*", "--data", data])
+            #expect(byPattern.status == 1)
+            let deleted = try await QuarryCommand.run(["index", "delete", "log*", "--yes", "--data", data])
+            #expect(deleted.status == 0, "\(deleted.error)")
+            #expect(try JSON.parse(deleted.text)["deleted"] == ["logs"])
+
+            // Hunts and story runs are run by the server's engine (one engine per story database), printed as in
+            // process.
+            let hunt = [
+                "hunt", "dns", "Update.Evil-CDN.example.", "--capture", capture, "--resolver", "none", "--json",
+                "--data", data,
+            ]
+            let servedHunt = try await QuarryCommand.run(hunt)
+            #expect(servedHunt.status == 0, "\(servedHunt.error)")
+            #expect(servedHunt.error.contains("quarry serve (pid \(server.processIdentifier)) has this data directory"))
+            let story = directory.appendingPathComponent("echo.yaml").path
+            try """
+            name: Echo
+            agents:
+              - {name: Start, type: webhook}
+              - {name: Shape, type: transform, receives_from: Start, options: {payload: {host: "{{ .start.host | upcase }}"}}}
+            """.write(toFile: story, atomically: true, encoding: .utf8)
+            let storyRun = ["story", "run", story, "--input", "host=web-1", "--json", "--data", data]
+            let servedRun = try await QuarryCommand.run(storyRun)
+            #expect(servedRun.status == 0, "\(servedRun.error)")
+            let servedRecord = try JSON.parse(servedRun.text)
+            #expect(servedRecord["exit_event"]?["payload"] == ["host": "WEB-1"])
+            #expect(servedRecord["events"]?.arrayValue?.count == 2)
+            #expect(servedRecord["timeline"]?.arrayValue?.count == 2)
 
             // A clean stop takes the file and the key away; the commands then open the store themselves, with the
             // same output.
@@ -173,6 +205,20 @@ import Testing
             let localSearch = try await QuarryCommand.run(["search", "packetbeat-*", "--query", query, "--data", data])
             let hits = { (text: String) in try JSON.parse(text)["hits"]?["hits"] }
             #expect(try hits(localSearch.text) == hits(searched.text))
+            let localHunt = try await QuarryCommand.run(hunt)
+            #expect(localHunt.status == 0, "\(localHunt.error)")
+            let report = { (text: String) throws -> JSON in
+                var object = try JSON.parse(text).objectValue ?? [:]
+                object["run"] = nil
+                return .object(object)
+            }
+            #expect(try report(localHunt.text) == report(servedHunt.text))
+            #expect(try (report(servedHunt.text)["hosts"]?.arrayValue?.count ?? 0) > 0)
+            let localRun = try JSON.parse(try await QuarryCommand.run(storyRun).text)
+            #expect(localRun["run"]?["status"] == servedRecord["run"]?["status"])
+            #expect(localRun["exit_event"] == servedRecord["exit_event"])
+            let steps = { (record: JSON) in record["timeline"]?.arrayValue?.map { [$0["agent"], $0["outcome"]] } }
+            #expect(steps(localRun) == steps(servedRecord))
             let (again, againPort) = try await QuarryServerProcess.start(
                 ["serve", "--data", data, "--es-port", "0", "--port", "0", "--log-level", "error"],
                 announcement: "Elasticsearch API listening on"

@@ -226,4 +226,63 @@ import Testing
             #expect(missingErrors.contains("no run zzzz"))
         }
     }
+
+    /// A dry run shows what it would have sent: the whole request, with the secrets in its headers replaced, and the
+    /// whole email; `story run --json` holds every event, as its help says.
+    @Test func aDryRunShowsTheRequestAndTheEmailItWouldHaveSent() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("data").path
+            let story = directory.appendingPathComponent("notify.yaml")
+            try """
+            name: Notify
+            agents:
+              - {name: Start, type: webhook}
+              - name: Post it
+                type: http_request
+                receives_from: Start
+                options:
+                  url: http://127.0.0.1:9/alerts
+                  method: post
+                  headers: {Authorization: "Bearer not-a-real-token-42", X-Case: "{{ .start.case }}"}
+                  payload: {host: "{{ .start.host }}"}
+              - name: Mail it
+                type: email
+                receives_from: Post it
+                options:
+                  recipients: [soc@example.com]
+                  from: Quarry <quarry@example.com>
+                  subject: "Host {{ .start.host }}"
+                  body: "<p>Look at <b>{{ .start.host }}</b></p>"
+                  smtp_host: 127.0.0.1
+                  smtp_port: 9
+            """.write(to: story, atomically: true, encoding: .utf8)
+            let run = ["story", "run", story.path, "--input", "host=web-1", "--input", "case=C-7", "--dry-run"]
+            let (status, text, errors) = try await Self.quarry(run + ["--data", data])
+            #expect(status == 0, "\(errors)")
+            for expected in [
+                "would send (post_it):", "  POST http://127.0.0.1:9/alerts", "  Authorization: Bearer [redacted]",
+                "  X-Case: C-7", #"  {"host":"web-1"}"#, "would email (mail_it):",
+                "  From: Quarry <quarry@example.com>",
+                "  To: soc@example.com", "  Subject: Host web-1", "  via 127.0.0.1:9 (starttls)", "  Look at web-1",
+            ] {
+                #expect(text.contains(expected), "missing \(expected) in:\n\(text)")
+            }
+            #expect(!text.contains("not-a-real-token-42"))
+
+            let (jsonStatus, json, _) = try await Self.quarry(run + ["--json", "--data", data])
+            #expect(jsonStatus == 0)
+            let record = try JSON.parse(json)
+            let events = record["events"]?.arrayValue ?? []
+            #expect(events.map { $0["agent"]?.stringValue ?? "" } == ["start", "post_it", "mail_it"])
+            #expect(events[1]["payload"]?["request"]?["body"]?.stringValue == #"{"host":"web-1"}"#)
+            #expect(events[2]["payload"]?["message"]?["html"]?.stringValue == "<p>Look at <b>web-1</b></p>")
+            #expect(record["run"]?["dry_run"] == true)
+
+            // quarry runs show prints the same.
+            let (_, shown, _) = try await Self.quarry([
+                "runs", "show", record["run"]?["guid"]?.stringValue ?? "", "--data", data,
+            ])
+            #expect(shown.contains("would send (post_it):") && shown.contains("would email (mail_it):"), "\(shown)")
+        }
+    }
 }

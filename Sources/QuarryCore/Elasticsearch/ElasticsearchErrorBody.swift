@@ -5,6 +5,7 @@ public enum ElasticsearchErrorBody {
     public static func reason(_ body: JSON) -> String? {
         let error = body["error"]
         if let cause = error?["root_cause"]?[0]?["reason"]?.stringValue, !cause.isEmpty { return cause }
-        return error?["reason"]?.stringValue ?? error?.stringValue
+        // Quarry's web API (`/api/v1`) says it in `message`.
+        return error?["reason"]?.stringValue ?? error?["message"]?.stringValue ?? error?.stringValue
     }
 }

@@ -71,13 +71,36 @@ extension ElasticsearchSecurity {
         return token
     }
 
-    /// The user of a web API token; nil when it is unknown, replaced, or its user is disabled.
+    /// A web API token for the commands run beside `quarry serve` (left in its `serve.json`): it acts as
+    /// `username` until ``endSession(_:)`` ends it when serve stops, and is not the user's own token, which it
+    /// leaves as it is.
+    public func issueLocalCommandToken(for username: String) throws(StoreError) -> String {
+        let token = "qrl_" + Self.randomToken(bytes: 32)
+        try database.putToken(
+            TokenRecord(
+                hash: Self.tokenHash(token),
+                kind: "local_command",
+                username: username,
+                created: Self.nowMilliseconds(),
+                expiration: .max,
+                pair: nil
+            )
+        )
+        return token
+    }
+
+    /// The user of a web API token (a user's own, or serve's for its local commands); nil when it is unknown,
+    /// replaced, ended, or its user is disabled.
     public func userToken(_ token: String) -> Authentication? {
-        authentication(ofToken: token, kind: "user_api")
+        authentication(ofToken: token, kinds: ["user_api", "local_command"])
     }
 
     private func authentication(ofToken token: String, kind: String) -> Authentication? {
-        guard let record = try? database.token(hash: Self.tokenHash(token)), record.kind == kind,
+        authentication(ofToken: token, kinds: [kind])
+    }
+
+    private func authentication(ofToken token: String, kinds: Set<String>) -> Authentication? {
+        guard let record = try? database.token(hash: Self.tokenHash(token)), kinds.contains(record.kind),
             record.invalidated == nil, record.expiration > Self.nowMilliseconds(),
             let user = try? database.user(record.username), user.enabled
         else { return nil }

@@ -136,3 +136,62 @@ public struct EventRecord: Sendable {
 func isoTime(_ seconds: Double) -> String {
     ISO8601.format(Int64((seconds * 1_000).rounded()))
 }
+
+/// Seconds since 1970 from ``isoTime(_:)``'s text.
+private func seconds(fromISOTime json: JSON?) -> Double? {
+    json?.stringValue.flatMap { ISO8601.parse($0) }.map { Double($0) / 1_000 }
+}
+
+// Reading back what `json` wrote: the commands run beside `quarry serve` get runs from its web API and print
+// them as they print runs read from the store.
+extension RunRecord {
+    public init?(json: JSON) {
+        guard let guid = json["guid"]?.stringValue, let story = json["story"]?.stringValue,
+            let status = json["status"]?.stringValue.flatMap(Status.init(rawValue:)),
+            let started = seconds(fromISOTime: json["started"])
+        else { return nil }
+        self.init(
+            guid: guid,
+            story: story,
+            status: status,
+            dryRun: json["dry_run"]?.boolValue ?? false,
+            started: started,
+            ended: seconds(fromISOTime: json["ended"]),
+            error: json["error"]?.stringValue
+        )
+    }
+}
+
+extension TimelineEntry {
+    public init?(json: JSON) {
+        guard let agent = json["agent"]?.stringValue, let started = seconds(fromISOTime: json["started"]),
+            let outcome = json["outcome"]?.stringValue.flatMap(Outcome.init(rawValue:))
+        else { return nil }
+        self.init(
+            agent: agent,
+            event: json["event"]?.intValue,
+            attempt: Int(json["attempt"]?.intValue ?? 1),
+            started: started,
+            ended: started + (json["duration_ms"]?.doubleValue ?? 0) / 1_000,
+            outcome: outcome,
+            emitted: Int(json["emitted"]?.intValue ?? 0),
+            message: json["message"]?.stringValue
+        )
+    }
+}
+
+extension EventRecord {
+    /// - Parameter run: the run's guid (the event's JSON leaves it out).
+    public init?(json: JSON, run: String) {
+        guard let id = json["id"]?.intValue, let agent = json["agent"]?.stringValue, let payload = json["payload"]
+        else { return nil }
+        self.init(
+            id: id,
+            agent: agent,
+            run: run,
+            created: seconds(fromISOTime: json["created"]) ?? 0,
+            payload: payload,
+            isError: json["error"]?.boolValue ?? false
+        )
+    }
+}
