@@ -196,7 +196,11 @@ extension Quarry {
 
             /// ``configured(_:)`` on the story's text, for the server: the story as JSON with the same settings.
             private func configured(text: String) throws -> String {
-                guard case .object(var story) = try YAMLText.document(text) else { return text }
+                let overrides = optionOverrides
+                // Unchanged, the story keeps its own text (the server shows it on the story's page).
+                guard !overrides.isEmpty || clusterCredential != nil,
+                    case .object(var story) = try YAMLText.document(text)
+                else { return text }
                 if let clusterCredential {
                     var credentials = story["credentials"]?.arrayValue ?? []
                     if !credentials.contains(.string(clusterCredential)) {
@@ -204,7 +208,6 @@ extension Quarry {
                     }
                     story["credentials"] = .array(credentials)
                 }
-                let overrides = optionOverrides
                 story["agents"] = story["agents"]?.arrayValue.map { agents in
                     .array(
                         agents.map { agent in
