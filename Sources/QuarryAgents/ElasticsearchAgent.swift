@@ -8,7 +8,8 @@ public import QuarryStories
 /// (nodes tried in turn), `"tls"` (`{"ca_file": PATH}`, `{"fingerprint": SHA256}` or `{"insecure": true}`) and
 /// `"credential"` (the name of the credential to use, which the story declares).
 ///
-/// Options: `index` (default `*`), `query` (a Query DSL body, `| as_object` for structured parts), `paginate`
+/// Options: `index` (default `*`), `query` (a Query DSL body, `| as_object` for structured parts), `kql` (a Kibana
+/// Query Language filter that becomes the body's `query`, beside `query`'s size, sort or aggregations), `paginate`
 /// (`true` for every hit, or a number: at most that many; pages of `page_size` with `search_after`, so there is
 /// no 10,000-hit cap), `credential` (the name of a credential holding an API key as `id:key`, an encoded API key,
 /// or a whole `Authorization` value such as `Basic …`). Emits `{hits, total, aggregations, took}`, `hits` being
@@ -19,7 +20,8 @@ public struct ElasticsearchAgent: StoryAgent {
     public static let destinationOptions = ["cluster", "credential"]
     public static let options: [OptionSpec] = [
         OptionSpec("index", .string, "Index pattern (default *)."),
-        OptionSpec("query", .object, required: true, "The search body (Query DSL)."),
+        OptionSpec("query", .object, "The search body (Query DSL); with kql, the rest of the body."),
+        OptionSpec("kql", .string, "A Kibana Query Language filter: the body's query (KQL → Query DSL)."),
         OptionSpec("paginate", .any, "true: all hits; a number: at most that many (search_after pages)."),
         OptionSpec("page_size", .integer, "Hits per page when paginating (default 1000)."),
         OptionSpec("cluster", .string, "A cluster URL, or a global resource naming one; empty: the embedded store."),
@@ -35,8 +37,23 @@ public struct ElasticsearchAgent: StoryAgent {
     public func receive(_ input: AgentInput, context: AgentContext) async throws -> AgentOutput {
         let cluster = try Self.cluster(input, context: context)
         let index = input.string("index") ?? "*"
-        guard var body = input.options["query"], body.objectValue != nil else {
-            throw AgentError.failed("query must render to a JSON object (use | as_object for structured values)")
+        var body = input.options["query"] ?? (input.options["kql"] != nil ? .object([:]) : .null)
+        guard body.objectValue != nil else {
+            throw AgentError.failed(
+                input.options["query"] == nil
+                    ? "query or kql is needed: what to search for"
+                    : "query must render to a JSON object (use | as_object for structured values)"
+            )
+        }
+        if let kql = input.string("kql") {
+            guard body["query"] == nil else {
+                throw AgentError.failed("kql and a query in query: give one (kql becomes the body's query)")
+            }
+            do {
+                body["query"] = try KQL.query(kql)
+            } catch {
+                throw AgentError.failed("kql: \(error)")
+            }
         }
         var limit: Int?
         switch input.options["paginate"] {

@@ -254,6 +254,24 @@ import Testing
                 #expect(run.status == .succeeded)
                 #expect(events.first?.payload["total"] == 1)
                 #expect(events.first?.payload["hits"]?[0]?["_id"] == "1")
+
+                // The same search in KQL, rendered from the event like any option; a mistake fails with its place.
+                let (kqlRun, kqlEvents, _) = try await runOne(
+                    engine,
+                    type: "elasticsearch",
+                    options: ["index": "packetbeat-*", "kql": "dns.question.name: {{ domain }}", "query": ["size": 5]],
+                    input: ["domain": "evil.example"]
+                )
+                #expect(kqlRun.status == .succeeded)
+                #expect(kqlEvents.first?.payload["hits"]?[0]?["_id"] == "1")
+                let (broken, _, _) = try await runOne(
+                    engine,
+                    type: "elasticsearch",
+                    options: ["index": "packetbeat-*", "kql": "dns.question.name: (evil.example"],
+                    input: [:]
+                )
+                #expect(broken.status == .failed)
+                #expect(broken.error?.contains("KQL syntax error at character") == true, "\(broken.error ?? "")")
             }
         }
     }

@@ -16,6 +16,64 @@ struct IngestCommandTests {
         return response["hits"]?["hits"]?.arrayValue ?? []
     }
 
+    /// `quarry search --kql` on Packetbeat documents finds exactly what a brute-force reading of every stored
+    /// document finds, for the filters a hunter types into Kibana's search bar.
+    @Test func kqlFindsWhatABruteForceReadingFinds() async throws {
+        try await withTemporaryDirectory { directory in
+            let capture = directory.appendingPathComponent("network.pcap").path
+            let data = directory.appendingPathComponent("store").path
+            #expect(
+                try await quarry(["sample", "capture", "--out", capture, "--hosts", "12", "--minutes", "10"]).status
+                    == 0
+            )
+            #expect(try await quarry(["ingest", capture, "--data", data]).status == 0)
+            let everything = try hits(
+                try await quarry(["search", "packetbeat-*", "--data", data, "--query", #"{"size": 10000}"#])
+            ).compactMap { hit in hit["_id"]?.stringValue.map { ($0, hit["_source"] ?? .null) } }
+            #expect(everything.count > 100 && everything.count < 10_000)
+            func value(_ source: JSON, _ path: String) -> JSON? {
+                path.split(separator: ".").reduce(Optional(source)) { $0?[String($1)] } ?? source[path]
+            }
+            let cases: [(String, (JSON) -> Bool)] = [
+                ("type: flow", { value($0, "type") == "flow" }),
+                (
+                    "type: dns and not client.ip: 10.1.0.2",
+                    { value($0, "type") == "dns" && value($0, "client.ip") != "10.1.0.2" }
+                ),
+                (
+                    "network.transport: tcp and destination.port >= 443",
+                    { value($0, "network.transport") == "tcp" && (value($0, "destination.port")?.intValue ?? 0) >= 443 }
+                ),
+                (
+                    "dns.question.type: (AAAA or TXT)",
+                    { ["AAAA", "TXT"].contains(value($0, "dns.question.type")?.stringValue ?? "") }
+                ),
+                (
+                    "dns.resolved_ip: *",
+                    { value($0, "dns.resolved_ip").map { $0.arrayValue.map { !$0.isEmpty } ?? ($0 != .null) } ?? false }
+                ),
+                (
+                    "destination.ip: 203.0.113.66 or source.ip: 203.0.113.66",
+                    { value($0, "destination.ip") == "203.0.113.66" || value($0, "source.ip") == "203.0.113.66" }
+                ),
+                (
+                    "dns.question.registered_domain: *.example",
+                    { value($0, "dns.question.registered_domain")?.stringValue?.hasSuffix(".example") == true }
+                ),
+            ]
+            for (kql, matches) in cases {
+                let found = try hits(
+                    try await quarry([
+                        "search", "packetbeat-*", "--data", data, "--kql", kql, "--query", #"{"size": 10000}"#,
+                    ])
+                )
+                let expected = Set(everything.filter { matches($0.1) }.map(\.0))
+                #expect(Set(found.compactMap { $0["_id"]?.stringValue }) == expected, "\(kql)")
+                #expect(!expected.isEmpty, "\(kql) matches nothing in the sample")
+            }
+        }
+    }
+
     @Test func huntOnACapture() async throws {
         try await withTemporaryDirectory { directory in
             let capture = directory.appendingPathComponent("network.pcapng").path
