@@ -23,6 +23,15 @@ public struct ESRequest: Sendable {
     /// The caller, once authenticated.
     var authentication: Authentication = .internal
 
+    /// Who a scroll belongs to: only the same user, or the same API key, may continue or clear it.
+    var scrollOwner: String? {
+        switch authentication.kind {
+        case .internal: nil
+        case .apiKey: "api_key:" + (authentication.apiKeyID ?? authentication.username)
+        default: authentication.kind.rawValue + ":" + authentication.username
+        }
+    }
+
     public init(
         method: Method,
         path: [String],

@@ -5,9 +5,6 @@ extension ElasticsearchAPI {
     func search(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
         var search =
             try request.json().map { json throws(StoreError) in try SearchRequest(body: json) } ?? SearchRequest()
-        if request.parameters["scroll"] != nil {
-            throw .illegalArgument("scroll searches are not supported by this store; use search_after")
-        }
         if let q = request.parameters["q"] {
             var body: JSONObject = ["query": .string(q)]
             if let field = request.parameters["df"] { body["default_field"] = .string(field) }
@@ -52,8 +49,70 @@ extension ElasticsearchAPI {
         }
         let totalAsInt = try request.flag("rest_total_hits_as_int")
         if totalAsInt, case .upTo = search.trackTotalHits { search.trackTotalHits = .exact }
-        let results = try store.search(expression ?? "_all", search, options: try request.indicesOptions(.search))
+        let options = try request.indicesOptions(.search)
+        if let scroll = request.parameters["scroll"] {
+            let results = try store.openScroll(
+                expression ?? "_all",
+                search,
+                options: options,
+                keepAlive: try SearchRequest.timeValueMilliseconds(scroll, setting: "scroll"),
+                owner: request.scrollOwner
+            )
+            return ESResponse(json: results.responseBody(totalHitsAsInt: totalAsInt))
+        }
+        let results = try store.search(expression ?? "_all", search, options: options)
         return ESResponse(json: results.responseBody(totalHitsAsInt: totalAsInt))
+    }
+
+    /// `GET|POST /_search/scroll[/{scroll_id}]`: the next page of a scroll (the id and `scroll` in the body, the
+    /// path or the parameters, as Elasticsearch takes them).
+    func continueScroll(_ request: ESRequest, _ pathID: String?) throws(StoreError) -> ESResponse {
+        var id = pathID ?? request.parameters["scroll_id"]
+        var keepAlive = request.parameters["scroll"]
+        if let body = try request.json() {
+            guard case .object(let object) = body else { throw .parsing("request body must be an object") }
+            for (key, value) in object {
+                switch key {
+                case "scroll_id": id = value.stringValue
+                case "scroll": keepAlive = value.stringValue
+                default:
+                    throw .illegalArgument(
+                        "Unknown parameter [\(key)] in request body or parameter is of the wrong type"
+                    )
+                }
+            }
+        }
+        guard let id, !id.isEmpty else {
+            throw StoreError(
+                type: "action_request_validation_exception",
+                reason: "Validation Failed: 1: scrollId is missing;",
+                status: 400
+            )
+        }
+        let results = try store.scroll(
+            id,
+            keepAlive: try keepAlive.map { text throws(StoreError) in
+                try SearchRequest.timeValueMilliseconds(text, setting: "scroll")
+            },
+            owner: request.scrollOwner
+        )
+        return ESResponse(json: results.responseBody(totalHitsAsInt: try request.flag("rest_total_hits_as_int")))
+    }
+
+    /// `DELETE /_search/scroll[/{scroll_id}]`: ids in the path (comma-separated), `scroll_id` in the body (one or a
+    /// list), or `_all`. 404 when none was open, as Elasticsearch answers.
+    func clearScroll(_ request: ESRequest, _ pathIDs: String?) throws(StoreError) -> ESResponse {
+        var ids = pathIDs.map { $0.split(separator: ",").map(String.init) } ?? []
+        if let body = try request.json() {
+            guard case .object(let object) = body else { throw .parsing("request body must be an object") }
+            switch object["scroll_id"] {
+            case .string(let id)?: ids.append(id)
+            case .array(let list)?: ids += list.compactMap(\.stringValue)
+            default: break
+            }
+        }
+        let freed = store.clearScrolls(ids.contains("_all") ? nil : ids, owner: request.scrollOwner)
+        return ESResponse(status: freed > 0 ? 200 : 404, json: ["succeeded": true, "num_freed": .int(Int64(freed))])
     }
 
     func count(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {

@@ -248,6 +248,30 @@ public struct ElasticsearchAPI: Sendable {
             .indices(Action.search),
             { api, request, c throws(StoreError) in try api.search(request, c["index"]) }
         )
+        add(
+            [.get, .post],
+            "/_search/scroll",
+            .authenticated,
+            { api, request, _ throws(StoreError) in try api.continueScroll(request, nil) }
+        )
+        add(
+            [.get, .post],
+            "/_search/scroll/{scroll_id}",
+            .authenticated,
+            { api, request, c throws(StoreError) in try api.continueScroll(request, c["scroll_id"]) }
+        )
+        add(
+            [.delete],
+            "/_search/scroll",
+            .authenticated,
+            { api, request, _ throws(StoreError) in try api.clearScroll(request, nil) }
+        )
+        add(
+            [.delete],
+            "/_search/scroll/{scroll_id}",
+            .authenticated,
+            { api, request, c throws(StoreError) in try api.clearScroll(request, c["scroll_id"]) }
+        )
         add([.get, .post], "/_mget", .items, { api, request, _ throws(StoreError) in try api.multiGet(request, nil) })
         add(
             [.get, .post],

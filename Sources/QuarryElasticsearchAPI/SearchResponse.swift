@@ -19,7 +19,10 @@ extension SearchResults {
         }
         hitsObject["max_score"] = Self.score(maxScore)
         hitsObject["hits"] = .array(hits.map(Self.body))
-        var response: JSONObject = ["took": .int(took), "timed_out": false]
+        var response: JSONObject = [:]
+        if let scrollID { response["_scroll_id"] = .string(scrollID) }
+        response["took"] = .int(took)
+        response["timed_out"] = false
         if terminatedEarly { response["terminated_early"] = true }
         response["_shards"] = [
             "total": .int(Int64(shards)), "successful": .int(Int64(shards)), "skipped": 0, "failed": 0,

@@ -58,6 +58,8 @@ public final class EmbeddedStore: @unchecked Sendable {
     /// A stable identifier of this store, reported as `cluster_uuid`.
     public let clusterUUID: String
     private let lock = NSLock()
+    /// The open scrolls (``openScroll(_:_:options:keepAlive:owner:)``).
+    let scrolls = ScrollContexts()
     private var indices: [String: StoredIndex] = [:]
     private var templates: [String: IndexTemplate] = [:]
     private var settings = ClusterSettings()
@@ -259,7 +261,7 @@ public final class EmbeddedStore: @unchecked Sendable {
         }
     }
 
-    private func openIndices(_ names: [String]) -> [StoredIndex] {
+    func openIndices(_ names: [String]) -> [StoredIndex] {
         lock.withLock { names.compactMap { indices[$0] } }
     }
 
@@ -677,9 +679,16 @@ public final class EmbeddedStore: @unchecked Sendable {
         _ request: SearchRequest,
         options: IndicesOptions = .search
     ) throws(StoreError) -> SearchResults {
-        let started = DispatchTime.now()
         let names = try resolve(expression, options: options)
-        let indices = openIndices(names)
+        return try run(request, on: openIndices(names)).results
+    }
+
+    /// Runs `request` on `indices` (in this order: a scroll keeps it): the results, and where the page ended.
+    func run(
+        _ request: SearchRequest,
+        on indices: [StoredIndex]
+    ) throws(StoreError) -> (results: SearchResults, end: SearchCursor?) {
+        let started = DispatchTime.now()
         let executor = SearchExecutor(request: request, now: Int64(Date().timeIntervalSince1970 * 1000))
         let outcome: SearchExecutor.Outcome
         do {
@@ -708,7 +717,7 @@ public final class EmbeddedStore: @unchecked Sendable {
                     ? nil : hit.sortValues.enumerated().map { executor.json($1, field: $0, reader: mappings) }
             )
         }
-        return SearchResults(
+        let results = SearchResults(
             hits: hits,
             total: outcome.total,
             totalTracking: request.trackTotalHits,
@@ -717,6 +726,10 @@ public final class EmbeddedStore: @unchecked Sendable {
             shards: indices.count,
             terminatedEarly: outcome.terminatedEarly
         )
+        let end = outcome.hits.last.map {
+            SearchCursor(values: $0.sortValues, indexPosition: $0.indexPosition, doc: $0.doc)
+        }
+        return (results, end)
     }
 
     /// Counts the documents matching `query`.

@@ -146,7 +146,7 @@ struct ElasticClientClusterTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func refusalsKeepElasticsearchsErrorAndAreNotRetried() async throws {
+    @Test(.timeLimit(.minutes(3))) func refusalsKeepElasticsearchsErrorAndAreNotRetried() async throws {
         try await withElasticsearchServer { server, _ in
             try await withRejectingProxy(upstream: server.port ?? 0, rejections: 100) { port, counter in
                 let cluster = client(["http://127.0.0.1:\(port)"])
@@ -175,7 +175,7 @@ struct ElasticClientClusterTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func apiKeysCreatedUsedAndInvalidated() async throws {
+    @Test(.timeLimit(.minutes(3))) func apiKeysCreatedUsedAndInvalidated() async throws {
         try await withElasticsearchServer { server, store in
             try load(store, index: "packetbeat-1", count: 10)
             let url = "http://127.0.0.1:\(server.port ?? 0)"

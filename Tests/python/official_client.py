@@ -80,6 +80,32 @@ while True:
     after = page[-1]["sort"]
 check(seen == 3000, f"search_after paging saw {seen}")
 
+# helpers.scan: scroll in pages of 400 (sorted by _doc), then clear_scroll; every document once.
+scanned = [hit["_id"] for hit in helpers.scan(es, index="packetbeat-*", query={"query": {"match_all": {}}}, size=400)]
+check(len(scanned) == 3000 and len(set(scanned)) == 3000, f"helpers.scan saw {len(scanned)} ({len(set(scanned))} distinct)")
+# A scroll sorted by time, as ElastAlert reads: a document written after it opened is not seen.
+first = es.search(index="packetbeat-test", scroll="1m", size=40, sort=[{"@timestamp": "asc"}],
+                  query={"term": {"client.ip": "10.1.0.9"}})
+es.index(index="packetbeat-test", id="late", document={"@timestamp": "2026-11-29T12:00:00Z", "client": {"ip": "10.1.0.9"}},
+         refresh=True)
+hits = list(first["hits"]["hits"])
+page = es.scroll(scroll_id=first["_scroll_id"], scroll="1m")
+while page["hits"]["hits"]:
+    hits += page["hits"]["hits"]
+    page = es.scroll(scroll_id=page["_scroll_id"], scroll="1m")
+ids = [hit["_id"] for hit in hits]
+check(len(ids) == first["hits"]["total"]["value"] == len(set(ids)) > 40 and "late" not in ids,
+      f"scroll by time: {len(ids)} of {first['hits']['total']}")
+times = [hit["_source"]["@timestamp"] for hit in hits]
+check(times == sorted(times), "a scroll keeps its sort across pages")
+check(es.clear_scroll(scroll_id=first["_scroll_id"])["succeeded"], "clear_scroll")
+try:
+    es.scroll(scroll_id=first["_scroll_id"], scroll="1m")
+    check(False, "a cleared scroll must be gone")
+except NotFoundError as error:
+    check(error.body["error"]["root_cause"][0]["type"] == "search_context_missing_exception", f"missing scroll: {error}")
+es.delete(index="packetbeat-test", id="late", refresh=True)
+
 doc = es.get(index="packetbeat-test", id="7")
 check(doc["found"] and doc["_source"]["client"]["ip"] == "10.1.0.9", "get")
 es.update(index="packetbeat-test", id="7", doc={"tag": "seen"})

@@ -9,6 +9,14 @@ enum SortValue: Sendable {
     case doc(Int)
 }
 
+/// Where a page of hits ended, in the executor's order (sort values, then index, then document number): the next
+/// page of a scroll starts after it.
+public struct SearchCursor: Sendable {
+    var values: [SortValue]
+    var indexPosition: Int
+    var doc: Int
+}
+
 /// One hit before the response is rendered.
 struct Hit {
     var indexPosition: Int
@@ -69,6 +77,11 @@ struct SearchExecutor {
     }
 
     private func search(_ reader: IndexReader, position: Int) throws -> Outcome {
+        // A scroll's later pages see the documents the index had when it was opened, after where the last page ended.
+        let bound = request.snapshot?[reader.metadata.name]
+        let cursor = request.cursor.map {
+            Hit(indexPosition: $0.indexPosition, index: "", doc: $0.doc, score: nil, sortValues: $0.values)
+        }
         let executor = QueryExecutor(reader: reader, now: now)
         let matches = try executor.execute(request.query)
         var documents = matches.documents
@@ -94,7 +107,9 @@ struct SearchExecutor {
         var hits: [Hit] = []
         var maxScore: Double?
 
-        if request.sort.isEmpty, matches.isConstant, request.minScore == nil, request.searchAfter == nil {
+        if request.sort.isEmpty, matches.isConstant, request.minScore == nil, request.searchAfter == nil, cursor == nil,
+            bound == nil
+        {
             // Every hit scores the same: the first documents in index order are the top ones.
             var first: Int?
             documents.visit { doc in
@@ -128,6 +143,7 @@ struct SearchExecutor {
                 && !needScores
             var failure: (any Error)?
             documents.visit { doc in
+                if let bound, doc >= bound { return !inVisitOrder }
                 do {
                     var score: Double?
                     if needScores {
@@ -157,6 +173,7 @@ struct SearchExecutor {
                         sortValues: values
                     )
                     if let after, !isAfter(hit.sortValues, after) { return true }
+                    if let cursor, !precedes(cursor, hit) { return true }
                     candidates.append(hit)
                     if inVisitOrder { return candidates.count < wanted }
                     if candidates.count >= max(4 * wanted, 4096) {

@@ -15,6 +15,10 @@ public struct SearchRequest: Sendable {
     public var seqNoPrimaryTerm = false
     public var minScore: Double?
     public var terminateAfter: Int?
+    /// Where the previous page of a scroll ended: only hits after it in sort order are taken.
+    var cursor: SearchCursor?
+    /// How many document numbers each index had when the scroll was opened: documents written since are not seen.
+    var snapshot: [String: Int]?
 
     public init() {}
 

@@ -31,4 +31,6 @@ public struct SearchResults: Sendable {
     public var shards: Int
     /// The search stopped at `terminate_after` documents.
     public var terminatedEarly: Bool
+    /// The scroll that continues this search (`_scroll_id`), for a scroll's pages.
+    public var scrollID: String?
 }
