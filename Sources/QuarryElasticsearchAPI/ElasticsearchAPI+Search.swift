@@ -1,3 +1,4 @@
+import Foundation
 import QuarryCore
 import QuarrySearch
 
@@ -50,6 +51,24 @@ extension ElasticsearchAPI {
         let totalAsInt = try request.flag("rest_total_hits_as_int")
         if totalAsInt, case .upTo = search.trackTotalHits { search.trackTotalHits = .exact }
         let options = try request.indicesOptions(.search)
+        if let pointInTime = search.pointInTime {
+            var problems: [String] = []
+            // The route fills in the indices the caller may read; whether the path named any is what counts.
+            if request.path.first != "_search" {
+                problems.append(
+                    "[indices] cannot be used with point in time. Do not specify any index with point in time."
+                )
+            }
+            if request.parameters["scroll"] != nil {
+                problems.append("using [point in time] is not allowed in a scroll context")
+            }
+            if !problems.isEmpty { throw Self.validationFailed(problems) }
+            let results = try store.search(pointInTime: pointInTime.id, search, owner: request.scrollOwner)
+            return ESResponse(json: results.responseBody(totalHitsAsInt: totalAsInt))
+        }
+        if search.sort.contains(where: { $0.target == .shardDoc }) {
+            throw .illegalArgument("[_shard_doc] sort field cannot be used without [point in time]")
+        }
         if let scroll = request.parameters["scroll"] {
             let results = try store.openScroll(
                 expression ?? "_all",
@@ -62,6 +81,67 @@ extension ElasticsearchAPI {
         }
         let results = try store.search(expression ?? "_all", search, options: options)
         return ESResponse(json: results.responseBody(totalHitsAsInt: totalAsInt))
+    }
+
+    /// `POST /{index}/_pit?keep_alive=…` (Elasticsearch) or `POST /{index}/_search/point_in_time?keep_alive=…`
+    /// (OpenSearch, which answers `pit_id` and `creation_time`).
+    func openPointInTime(_ request: ESRequest, _ expression: String?, openSearch: Bool) throws(StoreError) -> ESResponse
+    {
+        guard let keepAlive = request.parameters["keep_alive"] else {
+            throw Self.validationFailed(["[keep_alive] is not specified"])
+        }
+        let (id, indices) = try store.openPointInTime(
+            expression ?? "_all",
+            options: try request.indicesOptions(.search),
+            keepAlive: try SearchRequest.timeValueMilliseconds(keepAlive, setting: "keep_alive"),
+            owner: request.scrollOwner
+        )
+        let shards: JSON = [
+            "total": .int(Int64(indices)), "successful": .int(Int64(indices)), "skipped": 0, "failed": 0,
+        ]
+        if openSearch {
+            return ESResponse(json: [
+                "pit_id": .string(id), "_shards": shards,
+                "creation_time": .int(Int64(Date().timeIntervalSince1970 * 1000)),
+            ])
+        }
+        return ESResponse(json: ["id": .string(id), "_shards": shards])
+    }
+
+    /// `DELETE /_pit` with `{"id": …}` (Elasticsearch: 404 when it was not open), or `DELETE
+    /// /_search/point_in_time[/_all]` with `{"pit_id": [...]}` (OpenSearch: one result per id).
+    func closePointInTime(_ request: ESRequest, openSearch: Bool, all: Bool = false) throws(StoreError) -> ESResponse {
+        var ids: [String] = []
+        if let body = try request.json() {
+            guard case .object(let object) = body else { throw .parsing("request body must be an object") }
+            switch object[openSearch ? "pit_id" : "id"] {
+            case .string(let id)?: ids.append(id)
+            case .array(let list)?: ids += list.compactMap(\.stringValue)
+            default: break
+            }
+        }
+        if openSearch {
+            if all { ids = store.pointsInTime(owner: request.scrollOwner) }
+            let results: [JSON] = ids.map { id in
+                [
+                    "pit_id": .string(id),
+                    "successful": .bool(store.closePointsInTime([id], owner: request.scrollOwner) == 1),
+                ]
+            }
+            return ESResponse(json: ["pits": .array(results)])
+        }
+        guard !ids.isEmpty else { throw Self.validationFailed(["id is missing"]) }
+        let freed = store.closePointsInTime(ids, owner: request.scrollOwner)
+        return ESResponse(status: freed > 0 ? 200 : 404, json: ["succeeded": true, "num_freed": .int(Int64(freed))])
+    }
+
+    static func validationFailed(_ problems: [String]) -> StoreError {
+        let listed = problems.enumerated().map { "\($0.offset + 1): \($0.element);" }.joined(separator: " ")
+        return StoreError(
+            type: "action_request_validation_exception",
+            reason: "Validation Failed: \(listed)",
+            status: 400
+        )
     }
 
     /// `GET|POST /_search/scroll[/{scroll_id}]`: the next page of a scroll (the id and `scroll` in the body, the

@@ -272,6 +272,36 @@ public struct ElasticsearchAPI: Sendable {
             .authenticated,
             { api, request, c throws(StoreError) in try api.clearScroll(request, c["scroll_id"]) }
         )
+        add(
+            [.post],
+            "/{index}/_pit",
+            .indices(Action.openPointInTime),
+            { api, request, c throws(StoreError) in try api.openPointInTime(request, c["index"], openSearch: false) }
+        )
+        add(
+            [.delete],
+            "/_pit",
+            .authenticated,
+            { api, request, _ throws(StoreError) in try api.closePointInTime(request, openSearch: false) }
+        )
+        add(
+            [.post],
+            "/{index}/_search/point_in_time",
+            .indices(Action.openPointInTime),
+            { api, request, c throws(StoreError) in try api.openPointInTime(request, c["index"], openSearch: true) }
+        )
+        add(
+            [.delete],
+            "/_search/point_in_time",
+            .authenticated,
+            { api, request, _ throws(StoreError) in try api.closePointInTime(request, openSearch: true) }
+        )
+        add(
+            [.delete],
+            "/_search/point_in_time/_all",
+            .authenticated,
+            { api, request, _ throws(StoreError) in try api.closePointInTime(request, openSearch: true, all: true) }
+        )
         add([.get, .post], "/_mget", .items, { api, request, _ throws(StoreError) in try api.multiGet(request, nil) })
         add(
             [.get, .post],
@@ -472,7 +502,7 @@ public struct ElasticsearchAPI: Sendable {
         "allow_partial_search_results", "batched_reduce_size", "ccs_minimize_roundtrips",
         "max_concurrent_shard_requests", "pre_filter_shard_size", "scroll", "seq_no_primary_term",
         "terminate_after", "track_scores", "explain", "stats", "docvalue_fields", "min_score",
-        "include_named_queries_score", "force_synthetic_source", "max_concurrent_searches",
+        "include_named_queries_score", "force_synthetic_source", "max_concurrent_searches", "scroll_id", "keep_alive",
         // Security.
         "id", "name", "owner", "realm_name", "username", "with_limited_by", "active_only", "with_profile_uid",
         "usernames",

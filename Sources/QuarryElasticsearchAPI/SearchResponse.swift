@@ -21,6 +21,7 @@ extension SearchResults {
         hitsObject["hits"] = .array(hits.map(Self.body))
         var response: JSONObject = [:]
         if let scrollID { response["_scroll_id"] = .string(scrollID) }
+        if let pointInTimeID { response["pit_id"] = .string(pointInTimeID) }
         response["took"] = .int(took)
         response["timed_out"] = false
         if terminatedEarly { response["terminated_early"] = true }

@@ -58,8 +58,8 @@ public final class EmbeddedStore: @unchecked Sendable {
     /// A stable identifier of this store, reported as `cluster_uuid`.
     public let clusterUUID: String
     private let lock = NSLock()
-    /// The open scrolls (``openScroll(_:_:options:keepAlive:owner:)``).
-    let scrolls = ScrollContexts()
+    /// The open scrolls and points in time.
+    let searchContexts = SearchContexts()
     private var indices: [String: StoredIndex] = [:]
     private var templates: [String: IndexTemplate] = [:]
     private var settings = ClusterSettings()

@@ -126,3 +126,92 @@ struct ScrollTests {
         }
     }
 }
+
+/// Point in time as Elasticsearch answers it (and OpenSearch's paths for it): `search_after` pages with the implicit
+/// `_shard_doc` tiebreaker see every document once across indices, nothing written after the point in time opened,
+/// and Elasticsearch's errors.
+struct PointInTimeTests {
+    func request(_ method: ESRequest.Method, _ target: String, _ body: String = "") throws -> ESRequest {
+        try ESRequest(method: method, target: target, body: Array(body.utf8))
+    }
+
+    @Test func searchAfterPagesThroughAFrozenViewOfSeveralIndices() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
+            defer { try? store.close() }
+            let api = ElasticsearchAPI(store: store)
+            for (index, count) in [("dns-1", 900), ("dns-2", 600)] {
+                var bulk = ""
+                for n in 0..<count {
+                    bulk += #"{"index":{"_index":"\#(index)","_id":"\#(index)-\#(n)"}}"# + "\n"
+                    bulk += #"{"@timestamp":"2026-12-01T10:\#(String(format: "%02d", n % 60)):00Z","n":\#(n)}"# + "\n"
+                }
+                #expect(api.handle(try request(.post, "/_bulk?refresh=true", bulk)).status == 200)
+            }
+            let opened = api.handle(try request(.post, "/dns-*/_pit?keep_alive=1m"))
+            #expect(opened.status == 200, "\(opened.json ?? .null)")
+            #expect(opened.json?["_shards"]?["total"] == 2)
+            let id = try #require(opened.json?["id"]?.stringValue)
+            #expect(
+                api.handle(
+                    try request(.put, "/dns-1/_doc/late?refresh=true", #"{"@timestamp":"2026-12-01T10:00:00Z"}"#)
+                )
+                .status == 201
+            )
+            var seen: [String] = []
+            var after: JSON?
+            var times: [Int64] = []
+            while true {
+                var body: JSONObject = [
+                    "size": 250, "sort": [["@timestamp": "asc"]], "pit": ["id": .string(id), "keep_alive": "1m"],
+                ]
+                if let after { body["search_after"] = after }
+                let page = api.handle(try request(.post, "/_search", JSON.object(body).serialized()))
+                #expect(page.status == 200, "\(page.json ?? .null)")
+                #expect(page.json?["pit_id"]?.stringValue == id)
+                let hits = page.json?["hits"]?["hits"]?.arrayValue ?? []
+                if hits.isEmpty { break }
+                seen += hits.compactMap { $0["_id"]?.stringValue }
+                times += hits.compactMap { $0["sort"]?[0]?.intValue }
+                // The implicit tiebreaker is the last sort value.
+                #expect(hits.allSatisfy { $0["sort"]?.arrayValue?.count == 2 })
+                after = hits.last?["sort"]
+            }
+            #expect(seen.count == 1_500 && Set(seen).count == 1_500 && !seen.contains("late"))
+            #expect(times == times.sorted())
+
+            // Errors: an index beside a point in time, _shard_doc without one, a closed one.
+            let withIndex = api.handle(try request(.post, "/dns-1/_search", #"{"pit": {"id": "\#(id)"}}"#))
+            #expect(withIndex.status == 400)
+            #expect(
+                withIndex.json?["error"]?["reason"]
+                    == "Validation Failed: 1: [indices] cannot be used with point in time. Do not specify any index with point in time.;"
+            )
+            let shardDoc = api.handle(try request(.post, "/dns-1/_search", #"{"sort": ["_shard_doc"]}"#))
+            #expect(shardDoc.status == 400)
+            #expect(
+                shardDoc.json?["error"]?["reason"] == "[_shard_doc] sort field cannot be used without [point in time]"
+            )
+            let missingKeepAlive = api.handle(try request(.post, "/dns-1/_pit"))
+            #expect(missingKeepAlive.status == 400)
+            let closed = api.handle(try request(.delete, "/_pit", #"{"id": "\#(id)"}"#))
+            #expect(closed.json == ["succeeded": true, "num_freed": 1])
+            let gone = api.handle(try request(.post, "/_search", #"{"pit": {"id": "\#(id)"}}"#))
+            #expect(gone.status == 404)
+            #expect(gone.json?["error"]?["root_cause"]?[0]?["type"] == "search_context_missing_exception")
+            let again = api.handle(try request(.delete, "/_pit", #"{"id": "\#(id)"}"#))
+            #expect(again.status == 404, "\(again.json ?? .null)")
+
+            // OpenSearch's paths.
+            let openSearch = api.handle(try request(.post, "/dns-2/_search/point_in_time?keep_alive=5m"))
+            let pit = try #require(openSearch.json?["pit_id"]?.stringValue)
+            #expect(openSearch.json?["creation_time"]?.intValue != nil)
+            let counted = api.handle(
+                try request(.post, "/_search", #"{"size": 0, "pit": {"id": "\#(pit)"}, "track_total_hits": true}"#)
+            )
+            #expect(counted.json?["hits"]?["total"]?["value"] == 600)
+            let deleted = api.handle(try request(.delete, "/_search/point_in_time", #"{"pit_id": ["\#(pit)"]}"#))
+            #expect(deleted.json == ["pits": [["pit_id": .string(pit), "successful": true]]])
+        }
+    }
+}

@@ -106,6 +106,22 @@ except NotFoundError as error:
     check(error.body["error"]["root_cause"][0]["type"] == "search_context_missing_exception", f"missing scroll: {error}")
 es.delete(index="packetbeat-test", id="late", refresh=True)
 
+# Point in time with search_after, as Kibana and the clients page today: the implicit _shard_doc tiebreaker.
+pit = es.open_point_in_time(index="packetbeat-*", keep_alive="1m")
+paged, after = [], None
+while True:
+    kwargs = {"size": 900, "sort": [{"@timestamp": "asc"}], "pit": {"id": pit["id"], "keep_alive": "1m"}}
+    if after:
+        kwargs["search_after"] = after
+    page = es.search(**kwargs)
+    if not page["hits"]["hits"]:
+        break
+    check(page["pit_id"] == pit["id"], "pit_id")
+    paged += [hit["_id"] for hit in page["hits"]["hits"]]
+    after = page["hits"]["hits"][-1]["sort"]
+check(len(paged) == 3000 and len(set(paged)) == 3000, f"point in time paging saw {len(paged)}")
+check(es.close_point_in_time(id=pit["id"])["succeeded"], "close_point_in_time")
+
 doc = es.get(index="packetbeat-test", id="7")
 check(doc["found"] and doc["_source"]["client"]["ip"] == "10.1.0.9", "get")
 es.update(index="packetbeat-test", id="7", doc={"tag": "seen"})

@@ -164,6 +164,7 @@ enum Action {
     static let getTemplate = "indices:admin/index_template/get"
     static let deleteTemplate = "indices:admin/index_template/delete"
     static let search = "indices:data/read/search"
+    static let openPointInTime = "indices:data/read/open_point_in_time"
     static let get = "indices:data/read/get"
     static let multiGet = "indices:data/read/mget"
     static let indexDocument = "indices:data/write/index:op_type/index"

@@ -139,7 +139,8 @@ struct SearchExecutor {
             // Sorted by `_doc` alone: documents are visited in that order, so the first `wanted` after the cursor are
             // the page, and the visit stops there (deep iteration costs a page, not the whole index, per request).
             let inVisitOrder =
-                request.sort.count == 1 && request.sort[0].target == .doc && !request.sort[0].descending
+                request.sort.count == 1 && [.doc, .shardDoc].contains(request.sort[0].target)
+                && !request.sort[0].descending
                 && !needScores
             var failure: (any Error)?
             documents.visit { doc in
@@ -161,7 +162,14 @@ struct SearchExecutor {
                     } else {
                         for field in request.sort {
                             values.append(
-                                try sortValue(field, doc: doc, score: score, reader: reader, columns: &columns)
+                                try sortValue(
+                                    field,
+                                    doc: doc,
+                                    position: position,
+                                    score: score,
+                                    reader: reader,
+                                    columns: &columns
+                                )
                             )
                         }
                     }
@@ -204,6 +212,7 @@ struct SearchExecutor {
     private func sortValue(
         _ field: SortField,
         doc: Int,
+        position: Int,
         score: Double?,
         reader: IndexReader,
         columns: inout [String: [Int64: Column?]]
@@ -211,6 +220,7 @@ struct SearchExecutor {
         switch field.target {
         case .score: return .score(score ?? 0)
         case .doc: return .doc(doc)
+        case .shardDoc: return .doc(Self.shardDoc(position: position, doc: doc))
         case .field(let name):
             guard let definition = reader.mappings.field(name) else {
                 if name == "_id" || name == "_index" { return .missing }
@@ -246,6 +256,10 @@ struct SearchExecutor {
         }
     }
 
+    /// `_shard_doc`'s value: the index's position in the search above the document number, as Elasticsearch puts
+    /// the shard above the document.
+    static func shardDoc(position: Int, doc: Int) -> Int { position << 32 | doc }
+
     /// Converts `search_after` values to comparable sort values.
     private func afterValues(_ values: [JSON], _ reader: IndexReader) throws -> [SortValue] {
         guard values.count == request.sort.count || (request.sort.isEmpty && values.count == 1) else {
@@ -257,7 +271,7 @@ struct SearchExecutor {
         return zip(fields, values).map { field, value in
             switch field.target {
             case .score: return .score(value.doubleValue ?? 0)
-            case .doc: return .doc(Int(value.intValue ?? 0))
+            case .doc, .shardDoc: return .doc(Int(value.intValue ?? 0))
             case .field(let name):
                 if value.isNull { return .missing }
                 let definition = reader.mappings.field(name)

@@ -19,6 +19,8 @@ public struct SearchRequest: Sendable {
     var cursor: SearchCursor?
     /// How many document numbers each index had when the scroll was opened: documents written since are not seen.
     var snapshot: [String: Int]?
+    /// `pit`: the point in time to search, and how long to keep it alive after this search (milliseconds).
+    public var pointInTime: (id: String, keepAlive: Int64?)?
 
     public init() {}
 
@@ -74,12 +76,25 @@ public struct SearchRequest: Sendable {
                     throw .xContentParse("[timeout] failed to parse field [timeout]")
                 }
                 try Self.validateTimeValue(text, setting: "timeout")
+            case "pit":
+                guard case .object(let pit) = value, let id = pit["id"]?.stringValue else {
+                    throw .parsing("[pit] failed to parse field [id]")
+                }
+                for key in pit.map(\.key) where key != "id" && key != "keep_alive" {
+                    throw .parsing("[pit] unknown field [\(key)]")
+                }
+                pointInTime = (
+                    id,
+                    try pit["keep_alive"].map { value throws(StoreError) in
+                        guard let text = value.stringValue else {
+                            throw .parsing("[pit] failed to parse field [keep_alive]")
+                        }
+                        return try Self.timeValueMilliseconds(text, setting: "keep_alive")
+                    }
+                )
             case "explain", "stored_fields", "docvalue_fields", "highlight", "profile", "_name",
                 "indices_boost", "stats", "allow_partial_search_results", "batched_reduce_size", "fields",
-                "runtime_mappings", "pit", "ext":
-                if key == "pit" {
-                    throw .illegalArgument("point in time searches are not supported by this store yet")
-                }
+                "runtime_mappings", "ext":
                 if key == "runtime_mappings", value.objectValue?.isEmpty == false {
                     throw .illegalArgument("runtime_mappings are not supported by this store")
                 }
@@ -158,6 +173,9 @@ public struct SearchRequest: Sendable {
 public struct SortField: Sendable, Hashable {
     public enum Target: Sendable, Hashable {
         case score, doc
+        /// `_shard_doc`: the index's position in the point in time, then the document number; the tiebreaker of
+        /// point-in-time searches.
+        case shardDoc
         case field(String)
     }
 
@@ -207,10 +225,19 @@ public struct SortField: Sendable, Hashable {
         }
     }
 
+    /// `_shard_doc` ascending: the tiebreaker added to a point-in-time search's sort.
+    static let shardDocAscending = SortField(target: .shardDoc, descending: false)
+
+    private init(target: Target, descending: Bool) {
+        self.target = target
+        self.descending = descending
+    }
+
     init(name: String, order: String?) throws(StoreError) {
         switch name {
         case "_score": target = .score
         case "_doc": target = .doc
+        case "_shard_doc": target = .shardDoc
         default: target = .field(name)
         }
         switch order?.lowercased() {

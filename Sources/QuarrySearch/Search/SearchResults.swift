@@ -33,4 +33,6 @@ public struct SearchResults: Sendable {
     public var terminatedEarly: Bool
     /// The scroll that continues this search (`_scroll_id`), for a scroll's pages.
     public var scrollID: String?
+    /// The point in time searched (`pit_id`).
+    public var pointInTimeID: String?
 }

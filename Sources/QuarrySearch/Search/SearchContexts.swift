@@ -1,13 +1,14 @@
 import Foundation
 
-/// The scrolls open on a store: for each, the search, the indices it reads (in the order of its first page), how
-/// many document numbers each had when it was opened, where the last page ended, and when it expires.
+/// The scrolls and points in time open on a store. A scroll is the search, the indices it reads (in the order of its
+/// first page), how many document numbers each had when it was opened, where the last page ended, and when it
+/// expires; a point in time is the indices and their numbers, and its expiry.
 ///
 /// A page is the next `size` hits after where the last one ended in the search's order (its sort, then index, then
 /// document number), so a scroll holds a few numbers and no hits, however many it will return: memory stays flat.
 /// Documents written after the scroll was opened are not seen (their numbers are past the snapshot); a document
 /// updated or deleted meanwhile is seen as it is now, or not at all (Elasticsearch would keep the old version).
-final class ScrollContexts: @unchecked Sendable {
+final class SearchContexts: @unchecked Sendable {
     // @unchecked: every field is read and written under `lock`.
     struct Context {
         var names: [String]
@@ -22,16 +23,94 @@ final class ScrollContexts: @unchecked Sendable {
     /// Elasticsearch's `search.max_keep_alive`: 24 hours.
     static let maximumKeepAlive: Int64 = 24 * 3_600_000
 
+    struct PointInTime {
+        var names: [String]
+        var snapshot: [String: Int]
+        var expires: Date
+        var owner: String?
+    }
+
+    /// The most points in time open at once (Elasticsearch sets none; memory here is a few numbers each).
+    static let pointLimit = 10_000
+
     private let lock = NSLock()
     private var contexts: [String: Context] = [:]
+    private var points: [String: PointInTime] = [:]
 
     /// Drops expired contexts; the caller holds the lock.
     private func sweep(now: Date) {
         contexts = contexts.filter { $0.value.expires > now }
+        points = points.filter { $0.value.expires > now }
+    }
+
+    /// 160 random bits in URL-safe base64 without padding, as Elasticsearch's ids are: they travel in paths.
+    static func newID() -> String {
+        Data((0..<20).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Whether `id` could be one of ``newID()``'s (else Elasticsearch's "Cannot parse scroll id").
+    static func isWellFormed(_ id: String) -> Bool {
+        !id.isEmpty && id.allSatisfy(idCharacters.contains)
+    }
+
+    private static let idCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+    func add(_ point: PointInTime) throws(StoreError) -> String {
+        let id = Self.newID()
+        let added = lock.withLock { () -> Bool in
+            sweep(now: Date())
+            guard points.count < Self.pointLimit else { return false }
+            points[id] = point
+            return true
+        }
+        guard added else {
+            throw StoreError(
+                type: "exception",
+                reason: "Trying to open too many points in time. Must be less than or equal to: [\(Self.pointLimit)].",
+                status: 500
+            )
+        }
+        return id
+    }
+
+    /// The point in time `id` of `owner`, its expiry moved to `keepAlive` milliseconds from now when given.
+    func point(_ id: String, owner: String?, keepAlive: Int64?) -> PointInTime? {
+        lock.withLock {
+            sweep(now: Date())
+            guard var point = points[id], point.owner == owner else { return nil }
+            if let keepAlive {
+                point.expires = Date().addingTimeInterval(Double(keepAlive) / 1000)
+                points[id] = point
+            }
+            return point
+        }
+    }
+
+    func pointIDs(owner: String?) -> [String] {
+        lock.withLock {
+            sweep(now: Date())
+            return points.filter { $0.value.owner == owner }.map(\.key).sorted()
+        }
+    }
+
+    /// Closes points in time `ids` of `owner`; returns how many were open.
+    func removePoints(_ ids: [String], owner: String?) -> Int {
+        lock.withLock {
+            sweep(now: Date())
+            var freed = 0
+            for id in ids {
+                guard let point = points[id], point.owner == owner else { continue }
+                points[id] = nil
+                freed += 1
+            }
+            return freed
+        }
     }
 
     func add(_ context: Context) throws(StoreError) -> String {
-        let id = Data((0..<20).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let id = Self.newID()
         let added = lock.withLock { () -> Bool in
             sweep(now: Date())
             guard contexts.count < Self.limit else { return false }
@@ -100,18 +179,10 @@ extension EmbeddedStore {
         }
         var scrolled = request
         if case .upTo = scrolled.trackTotalHits { scrolled.trackTotalHits = .exact }
-        var snapshot: [String: Int] = [:]
-        for index in indices {
-            do {
-                snapshot[index.name] = try index.withReader { $0.capacity }
-            } catch {
-                throw .internalFailure("cannot open \(index.name) for a scroll: \(error)")
-            }
-        }
-        scrolled.snapshot = snapshot
+        scrolled.snapshot = try Self.snapshot(indices)
         var (results, end) = try run(scrolled, on: indices)
         scrolled.cursor = end
-        let id = try scrolls.add(
+        let id = try searchContexts.add(
             .init(
                 names: indices.map(\.name),
                 request: scrolled,
@@ -127,22 +198,93 @@ extension EmbeddedStore {
     /// The next page of scroll `id`; `keepAlive` (milliseconds) renews it, else it keeps its expiry.
     public func scroll(_ id: String, keepAlive: Int64?, owner: String?) throws(StoreError) -> SearchResults {
         if let keepAlive { try Self.validateKeepAlive(keepAlive) }
-        guard Data(base64Encoded: id) != nil else { throw .illegalArgument("Cannot parse scroll id") }
-        guard var context = scrolls.context(id, owner: owner) else { throw Self.scrollMissing(id) }
+        guard SearchContexts.isWellFormed(id) else { throw .illegalArgument("Cannot parse scroll id") }
+        guard var context = searchContexts.context(id, owner: owner) else { throw Self.scrollMissing(id) }
         let indices = openIndices(context.names)
         guard indices.count == context.names.count else { throw Self.scrollMissing(id) }
         var (results, end) = try run(context.request, on: indices)
         if let end { context.request.cursor = end }
         if let keepAlive { context.expires = Date().addingTimeInterval(Double(keepAlive) / 1000) }
-        scrolls.update(id, context)
+        searchContexts.update(id, context)
         results.total = context.total
         results.scrollID = id
         return results
     }
 
+    /// Opens a point in time over `expression` for `keepAlive` milliseconds: the indices and the documents they hold
+    /// now, searched later with ``search(pointInTime:_:owner:)``. Returns its id and how many indices it holds.
+    public func openPointInTime(
+        _ expression: String,
+        options: IndicesOptions = .search,
+        keepAlive: Int64,
+        owner: String?
+    ) throws(StoreError) -> (id: String, indices: Int) {
+        try Self.validateKeepAlive(keepAlive)
+        let indices = openIndices(try resolve(expression, options: options))
+        let id = try searchContexts.add(
+            SearchContexts.PointInTime(
+                names: indices.map(\.name),
+                snapshot: try Self.snapshot(indices),
+                expires: Date().addingTimeInterval(Double(keepAlive) / 1000),
+                owner: owner
+            )
+        )
+        return (id, indices.count)
+    }
+
+    /// Searches point in time `id` (``SearchRequest/pointInTime``, whose keep-alive renews it): its indices as they
+    /// were when it was opened. A sort gets `_shard_doc` as its last key unless it has it, as in Elasticsearch, so
+    /// that `search_after` pages through every hit once.
+    public func search(
+        pointInTime id: String,
+        _ request: SearchRequest,
+        owner: String?
+    ) throws(StoreError)
+        -> SearchResults
+    {
+        let keepAlive = request.pointInTime?.keepAlive
+        if let keepAlive { try Self.validateKeepAlive(keepAlive) }
+        guard let point = searchContexts.point(id, owner: owner, keepAlive: keepAlive) else {
+            throw Self.scrollMissing(id)
+        }
+        let indices = openIndices(point.names)
+        guard indices.count == point.names.count else { throw Self.scrollMissing(id) }
+        var search = request
+        search.snapshot = point.snapshot
+        if !search.sort.isEmpty, !search.sort.contains(where: { $0.target == .shardDoc }) {
+            search.sort.append(SortField.shardDocAscending)
+        }
+        var (results, _) = try run(search, on: indices)
+        results.pointInTimeID = id
+        return results
+    }
+
+    /// The ids of `owner`'s open points in time.
+    public func pointsInTime(owner: String?) -> [String] {
+        searchContexts.pointIDs(owner: owner)
+    }
+
+    /// Closes points in time; returns how many were open.
+    public func closePointsInTime(_ ids: [String], owner: String?) -> Int {
+        searchContexts.removePoints(ids, owner: owner)
+    }
+
+    /// How many document numbers each index has now: what a scroll or a point in time sees.
+    static func snapshot(_ indices: [StoredIndex]) throws(StoreError) -> [String: Int] {
+        var snapshot: [String: Int] = [:]
+        for index in indices {
+            do {
+                snapshot[index.name] = try index.withReader { $0.capacity }
+            } catch {
+                throw .internalFailure("cannot open \(index.name): \(error)")
+            }
+        }
+        return snapshot
+    }
+
     /// Clears scrolls (every one of `owner` when `ids` is nil); returns how many were open.
     public func clearScrolls(_ ids: [String]?, owner: String?) -> Int {
-        scrolls.remove(ids, owner: owner)
+        searchContexts.remove(ids, owner: owner)
     }
 
     static func scrollMissing(_ id: String) -> StoreError {
@@ -156,7 +298,7 @@ extension EmbeddedStore {
     }
 
     static func validateKeepAlive(_ keepAlive: Int64) throws(StoreError) {
-        if keepAlive > ScrollContexts.maximumKeepAlive || keepAlive < 0 {
+        if keepAlive > SearchContexts.maximumKeepAlive || keepAlive < 0 {
             throw .illegalArgument(
                 "Keep alive for request (\(ReadableKeepAlive.text(keepAlive))) is too large. It must be less than (1d). "
                     + "This limit can be set by changing the [search.max_keep_alive] cluster level setting."
