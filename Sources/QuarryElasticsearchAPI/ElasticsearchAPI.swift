@@ -302,6 +302,42 @@ public struct ElasticsearchAPI: Sendable {
             .authenticated,
             { api, request, _ throws(StoreError) in try api.closePointInTime(request, openSearch: true, all: true) }
         )
+        add(
+            [.get, .post],
+            "/_field_caps",
+            .indices(Action.fieldCaps),
+            { api, request, c throws(StoreError) in try api.fieldCapabilities(request, c["index"]) }
+        )
+        add(
+            [.get, .post],
+            "/{index}/_field_caps",
+            .indices(Action.fieldCaps),
+            { api, request, c throws(StoreError) in try api.fieldCapabilities(request, c["index"]) }
+        )
+        add(
+            [.post],
+            "/{index}/_delete_by_query",
+            .indices(Action.deleteByQuery),
+            { api, request, c throws(StoreError) in try api.byQuery(request, c["index"]!, action: .delete) }
+        )
+        add(
+            [.post],
+            "/{index}/_update_by_query",
+            .indices(Action.updateByQuery),
+            { api, request, c throws(StoreError) in try api.byQuery(request, c["index"]!, action: .update) }
+        )
+        add(
+            [.post],
+            "/_delete_by_query/{task}/_rethrottle",
+            .cluster(Action.rethrottle),
+            { api, request, c throws(StoreError) in try api.rethrottle(request, taskID: c["task"]!) }
+        )
+        add(
+            [.post],
+            "/_update_by_query/{task}/_rethrottle",
+            .cluster(Action.rethrottle),
+            { api, request, c throws(StoreError) in try api.rethrottle(request, taskID: c["task"]!) }
+        )
         add([.get, .post], "/_mget", .items, { api, request, _ throws(StoreError) in try api.multiGet(request, nil) })
         add(
             [.get, .post],
@@ -503,6 +539,11 @@ public struct ElasticsearchAPI: Sendable {
         "max_concurrent_shard_requests", "pre_filter_shard_size", "scroll", "seq_no_primary_term",
         "terminate_after", "track_scores", "explain", "stats", "docvalue_fields", "min_score",
         "include_named_queries_score", "force_synthetic_source", "max_concurrent_searches", "scroll_id", "keep_alive",
+        // Field capabilities.
+        "fields", "include_unmapped", "filters", "types", "include_empty_fields",
+        // By query.
+        "conflicts", "max_docs", "slices", "scroll_size", "requests_per_second", "wait_for_completion",
+        "search_timeout",
         // Security.
         "id", "name", "owner", "realm_name", "username", "with_limited_by", "active_only", "with_profile_uid",
         "usernames",

@@ -67,6 +67,14 @@ struct EndpointTable {
         "security.bulk_update_api_keys": [Endpoint(path: "/_security/api_key/_bulk_update", methods: ["POST"])],
         "security.grant_api_key": [Endpoint(path: "/_security/api_key/grant", methods: ["POST"])],
         "security.clear_api_key_cache": [Endpoint(path: "/_security/api_key/{ids}/_clear_cache", methods: ["POST"])],
+        // Search APIs the list leaves out, with the specification's paths too.
+        "field_caps": [
+            Endpoint(path: "/_field_caps", methods: ["GET", "POST"]),
+            Endpoint(path: "/{index}/_field_caps", methods: ["GET", "POST"]),
+        ],
+        "delete_by_query_rethrottle": [
+            Endpoint(path: "/_delete_by_query/{task_id}/_rethrottle", methods: ["POST"])
+        ],
     ]
 
     init(contents: String) {
