@@ -29,6 +29,7 @@ extension SearchResults {
             "total": .int(Int64(shards)), "successful": .int(Int64(shards)), "skipped": 0, "failed": 0,
         ]
         response["hits"] = .object(hitsObject)
+        if let aggregations { response["aggregations"] = aggregations }
         return .object(response)
     }
 

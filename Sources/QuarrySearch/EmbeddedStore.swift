@@ -724,7 +724,8 @@ public final class EmbeddedStore: @unchecked Sendable {
             maxScore: outcome.maxScore,
             took: Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000),
             shards: indices.count,
-            terminatedEarly: outcome.terminatedEarly
+            terminatedEarly: outcome.terminatedEarly,
+            aggregations: outcome.aggregations
         )
         let end = outcome.hits.last.map {
             SearchCursor(values: $0.sortValues, indexPosition: $0.indexPosition, doc: $0.doc)

@@ -49,6 +49,19 @@ check(ok == 3000 and not errors, f"bulk helper: {ok} {errors}")
 es.indices.refresh(index="packetbeat-test")
 check(es.count(index="packetbeat-*")["count"] == 3000, "count")
 
+# Aggregations, as a hunter summarises: who asked, how often, and when last.
+summary = es.search(index="packetbeat-*", size=0, query={"term": {"dns.question.name": "evil.example"}},
+                    aggs={"askers": {"terms": {"field": "client.ip", "size": 3},
+                                     "aggs": {"last": {"max": {"field": "@timestamp"}}}},
+                          "hosts": {"cardinality": {"field": "client.ip"}},
+                          "per_minute": {"date_histogram": {"field": "@timestamp", "fixed_interval": "10m"}}})
+askers = summary["aggregations"]["askers"]
+check([b["key"] for b in askers["buckets"]] == ["10.1.0.2", "10.1.0.12"] and all(b["doc_count"] == 30 for b in askers["buckets"]),
+      f"terms: {askers}")
+check(summary["aggregations"]["hosts"]["value"] == 2, "cardinality")
+check(sum(b["doc_count"] for b in summary["aggregations"]["per_minute"]["buckets"]) == 60, "date_histogram")
+check(askers["buckets"][0]["last"]["value_as_string"].startswith("2026-11-29T10:"), "max of a date")
+
 mapping = es.indices.get_mapping(index="packetbeat-test")
 check(mapping["packetbeat-test"]["mappings"]["properties"]["client"]["properties"]["ip"]["type"] == "ip", "mapping")
 

@@ -32,12 +32,21 @@ struct Hit {
 struct SearchExecutor {
     let request: SearchRequest
     let now: Int64
+    /// The request's aggregations, filled index by index.
+    let collectors: [AggregationCollector]
+
+    init(request: SearchRequest, now: Int64) {
+        self.request = request
+        self.now = now
+        collectors = request.aggregations.map(AggregationCollector.init)
+    }
 
     struct Outcome {
         var hits: [Hit]
         var total: Int
         var maxScore: Double?
         var terminatedEarly = false
+        var aggregations: JSON?
     }
 
     func run(_ indices: [StoredIndex]) throws -> Outcome {
@@ -69,7 +78,19 @@ struct SearchExecutor {
         }
         all.sort { precedes($0, $1) }
         let page = Array(all.dropFirst(request.from).prefix(request.size))
-        return Outcome(hits: page, total: total, maxScore: maxScore, terminatedEarly: terminated)
+        var aggregations: JSON?
+        if !collectors.isEmpty {
+            var object = JSONObject()
+            for collector in collectors { object[collector.request.name] = try collector.render() }
+            aggregations = .object(object)
+        }
+        return Outcome(
+            hits: page,
+            total: total,
+            maxScore: maxScore,
+            terminatedEarly: terminated,
+            aggregations: aggregations
+        )
     }
 
     private var sortsByScore: Bool {
@@ -85,6 +106,22 @@ struct SearchExecutor {
         let executor = QueryExecutor(reader: reader, now: now)
         let matches = try executor.execute(request.query)
         var documents = matches.documents
+        if !collectors.isEmpty {
+            // Aggregations see every match (not post_filter's narrowing), within a scroll's or point in time's view.
+            let context = AggregationContext(reader: reader, now: now, generation: position)
+            var failure: (any Error)?
+            documents.visit { doc in
+                if let bound, doc >= bound { return false }
+                do {
+                    for collector in collectors { try collector.collect(doc, context) }
+                } catch {
+                    failure = error
+                    return false
+                }
+                return true
+            }
+            if let failure { throw failure }
+        }
         if let postFilter = request.postFilter {
             documents.formIntersection(try executor.evaluate(postFilter, scoring: false).documents)
         }

@@ -19,6 +19,8 @@ public struct SearchRequest: Sendable {
     var cursor: SearchCursor?
     /// How many document numbers each index had when the scroll was opened: documents written since are not seen.
     var snapshot: [String: Int]?
+    /// `aggs`: what to compute over every matching document (before `post_filter`).
+    public var aggregations: [AggregationRequest] = []
     /// `pit`: the point in time to search, and how long to keep it alive after this search (milliseconds).
     public var pointInTime: (id: String, keepAlive: Int64?)?
 
@@ -99,10 +101,7 @@ public struct SearchRequest: Sendable {
                     throw .illegalArgument("runtime_mappings are not supported by this store")
                 }
                 continue
-            case "aggs", "aggregations":
-                if case .object(let aggs) = value, !aggs.isEmpty {
-                    throw .illegalArgument("aggregations are not supported by this store yet")
-                }
+            case "aggs", "aggregations": aggregations = try AggregationRequest.parseAll(value)
             case "script_fields", "rescore", "collapse", "suggest", "knn", "retriever", "slice":
                 throw .illegalArgument("[\(key)] is not supported by this store")
             default:

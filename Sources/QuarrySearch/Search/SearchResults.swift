@@ -33,6 +33,8 @@ public struct SearchResults: Sendable {
     public var terminatedEarly: Bool
     /// The scroll that continues this search (`_scroll_id`), for a scroll's pages.
     public var scrollID: String?
+    /// `aggregations`, rendered as Elasticsearch writes them; nil when the request asked for none.
+    public var aggregations: JSON?
     /// The point in time searched (`pit_id`).
     public var pointInTimeID: String?
 }

@@ -1,0 +1,454 @@
+import Foundation
+import QuarryCore
+
+/// What an aggregation reads in one index: its doc values (columns cached per field and segment) and its queries.
+final class AggregationContext {
+    let reader: IndexReader
+    let executor: QueryExecutor
+    /// Which index this is, so that a collector made in an earlier one prepares again.
+    let generation: Int
+    private var columns: [String: [Int64: Column?]] = [:]
+
+    init(reader: IndexReader, now: Int64, generation: Int) {
+        self.reader = reader
+        self.executor = QueryExecutor(reader: reader, now: now)
+        self.generation = generation
+    }
+
+    func values(_ field: String, _ doc: Int) throws -> [SortKey] {
+        guard reader.mappings.field(field) != nil else { return [] }
+        var cache = columns[field] ?? [:]
+        defer { columns[field] = cache }
+        return try reader.values(field: field, doc: doc, columns: &cache)
+    }
+}
+
+/// How a field's values are written in a response: a date's key has `key_as_string`, a boolean's is 1 or 0.
+enum AggregationValueKind {
+    case keyword, integer, floating, date, boolean, ip
+
+    init(_ type: FieldType) {
+        switch type.family {
+        case .integer: self = .integer
+        case .floating: self = .floating
+        case .date: self = .date
+        case .boolean: self = .boolean
+        case .ip: self = .ip
+        default: self = .keyword
+        }
+    }
+}
+
+/// One aggregation's state over the matching documents of every index searched, and its rendering as
+/// Elasticsearch's JSON. Bucket aggregations hold one set of sub-collectors per bucket.
+final class AggregationCollector {
+    let request: AggregationRequest
+    private var generation = -1
+    private var valueKind: AggregationValueKind?
+
+    // Metrics.
+    private var count = 0
+    private var sum = 0.0
+    private var minimum: Double?
+    private var maximum: Double?
+    private var distinct = Set<SortKey>()
+
+    // Buckets, by key.
+    private var buckets: [SortKey: Bucket] = [:]
+    /// Single-bucket aggregations (`filter`, `missing`) and the `filters` buckets, by position.
+    private var fixed: [Bucket] = []
+    private var filterBitmaps: [Bitmap] = []
+
+    final class Bucket {
+        var documents = 0
+        let subs: [AggregationCollector]
+        init(_ requests: [AggregationRequest]) { subs = requests.map(AggregationCollector.init) }
+    }
+
+    init(_ request: AggregationRequest) {
+        self.request = request
+        switch request.kind {
+        case .filter, .missing: fixed = [Bucket(request.subAggregations)]
+        case .filters(let filters, _, let other):
+            fixed = (0..<filters.count + (other == nil ? 0 : 1)).map { _ in Bucket(request.subAggregations) }
+        case .range(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
+        default: break
+        }
+    }
+
+    /// Reads what this index needs (filter bitmaps, the field's type) once per index.
+    private func prepare(_ context: AggregationContext) throws {
+        guard generation != context.generation else { return }
+        generation = context.generation
+        switch request.kind {
+        case .filter(let query): filterBitmaps = [try context.executor.evaluate(query, scoring: false).documents]
+        case .filters(let filters, _, _):
+            filterBitmaps = try filters.map { try context.executor.evaluate($0.query, scoring: false).documents }
+        case .terms(let field, _, _, _, _), .metric(_, let field, _), .dateHistogram(let field, _, _, _, _),
+            .histogram(let field, _, _, _), .range(let field, _, _), .missing(let field):
+            guard let definition = context.reader.mappings.field(field) else { return }
+            try check(definition)
+            if valueKind == nil { valueKind = AggregationValueKind(definition.type) }
+        }
+    }
+
+    /// Elasticsearch's refusals: text has no doc values, and numeric metrics need numbers or dates.
+    private func check(_ definition: FieldDefinition) throws {
+        let family = definition.type.family
+        if family == .text {
+            throw StoreError.illegalArgument(
+                "Text fields are not optimised for operations that require per-document field data like aggregations "
+                    + "and sorting, so these operations are disabled by default. Please use a keyword field instead. "
+                    + "Alternatively, set fielddata=true on [\(definition.path)] in order to load field data by "
+                    + "uninverting the inverted index. Note that this can use significant memory."
+            )
+        }
+        let numeric: Bool = [.integer, .floating, .date, .boolean].contains(family)
+        switch request.kind {
+        case .metric(let metric, _, _) where ![.cardinality, .valueCount].contains(metric) && !numeric:
+            throw StoreError.illegalArgument(
+                "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
+                    + "[\(metric.rawValue)]"
+            )
+        case .histogram, .range, .dateHistogram:
+            if !numeric {
+                throw StoreError.illegalArgument(
+                    "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
+                        + "[\(request.kindName)]"
+                )
+            }
+        default: break
+        }
+    }
+
+    func collect(_ doc: Int, _ context: AggregationContext) throws {
+        try prepare(context)
+        switch request.kind {
+        case .terms(let field, _, _, _, let missing):
+            var values = Set(try context.values(field, doc))
+            if values.isEmpty, let missing, let key = Self.key(missing) { values = [key] }
+            for value in values { try bucket(value).add(doc, context) }
+        case .metric(let metric, let field, let missing):
+            var values = try context.values(field, doc)
+            if values.isEmpty, let missing, let key = Self.key(missing) { values = [key] }
+            for value in values {
+                count += 1
+                if metric == .cardinality {
+                    distinct.insert(value)
+                    continue
+                }
+                guard let number = value.number else { continue }
+                sum += number
+                minimum = min(minimum ?? number, number)
+                maximum = max(maximum ?? number, number)
+            }
+        case .dateHistogram(let field, let interval, _, _, let offset):
+            let keys = Set(
+                try context.values(field, doc).compactMap { value -> SortKey? in
+                    guard case .int(let millis) = value else { return nil }
+                    return .int(Self.bucketStart(millis, interval: interval, offset: offset))
+                }
+            )
+            for key in keys { try bucket(key).add(doc, context) }
+        case .histogram(let field, let interval, _, let offset):
+            let keys = Set(
+                try context.values(field, doc).compactMap { value -> SortKey? in
+                    guard let number = value.number else { return nil }
+                    return .double(((number - offset) / interval).rounded(.down) * interval + offset)
+                }
+            )
+            for key in keys { try bucket(key).add(doc, context) }
+        case .range(let field, let ranges, _):
+            let numbers = try context.values(field, doc).compactMap(\.number)
+            for (position, range) in ranges.enumerated()
+            where numbers.contains(where: { Self.within($0, range) }) {
+                try fixed[position].add(doc, context)
+            }
+        case .filter:
+            if filterBitmaps[0].contains(doc) { try fixed[0].add(doc, context) }
+        case .filters(_, _, let other):
+            var matched = false
+            for (position, bitmap) in filterBitmaps.enumerated() where bitmap.contains(doc) {
+                matched = true
+                try fixed[position].add(doc, context)
+            }
+            if !matched, other != nil { try fixed[filterBitmaps.count].add(doc, context) }
+        case .missing(let field):
+            if try context.values(field, doc).isEmpty { try fixed[0].add(doc, context) }
+        }
+    }
+
+    private func bucket(_ key: SortKey) -> Bucket {
+        if let existing = buckets[key] { return existing }
+        let made = Bucket(request.subAggregations)
+        buckets[key] = made
+        return made
+    }
+
+    static func within(_ value: Double, _ range: (key: String?, from: Double?, to: Double?)) -> Bool {
+        (range.from.map { value >= $0 } ?? true) && (range.to.map { value < $0 } ?? true)
+    }
+
+    /// A `missing` value as a key.
+    static func key(_ json: JSON) -> SortKey? {
+        switch json {
+        case .int(let value): .int(value)
+        case .double(let value): .double(value)
+        case .string(let text): .string(text)
+        case .bool(let flag): .int(flag ? 1 : 0)
+        default: nil
+        }
+    }
+
+    /// The start of the bucket holding `millis`: UTC calendar units, or fixed intervals from the epoch (plus offset).
+    static func bucketStart(_ millis: Int64, interval: AggregationRequest.Interval, offset: Int64) -> Int64 {
+        let shifted = millis - offset
+        switch interval {
+        case .fixed(let size): return shifted.floorDivided(by: size).quotient * size + offset
+        case .calendar(let unit):
+            let day: Int64 = 86_400_000
+            switch unit {
+            case .minute: return shifted.floorDivided(by: 60_000).quotient * 60_000 + offset
+            case .hour: return shifted.floorDivided(by: 3_600_000).quotient * 3_600_000 + offset
+            case .day: return shifted.floorDivided(by: day).quotient * day + offset
+            case .weekOfYear:
+                // 1970-01-01 was a Thursday: weeks start on Monday, three days earlier.
+                let days = shifted.floorDivided(by: day).quotient
+                return (days - (days + 3).floorDivided(by: 7).remainder) * day + offset
+            default:
+                let days = shifted.floorDivided(by: day).quotient
+                var (year, month, _) = ISO8601.civilFromDays(Int(days))
+                if unit == .quarter { month = (month - 1) / 3 * 3 + 1 }
+                if unit == .year { month = 1 }
+                return Int64(ISO8601.daysFromCivil(year: year, month: month, day: 1)) * day + offset
+            }
+        }
+    }
+
+    /// The start of the bucket after the one starting at `start`.
+    static func nextBucket(_ start: Int64, interval: AggregationRequest.Interval, offset: Int64) -> Int64 {
+        switch interval {
+        case .fixed(let size): return start + size
+        case .calendar(let unit):
+            switch unit {
+            case .minute: return start + 60_000
+            case .hour: return start + 3_600_000
+            case .day: return start + 86_400_000
+            case .weekOfYear: return start + 7 * 86_400_000
+            default:
+                let day: Int64 = 86_400_000
+                let (year, month, _) = ISO8601.civilFromDays(Int((start - offset).floorDivided(by: day).quotient))
+                let months = unit == .month ? 1 : unit == .quarter ? 3 : 12
+                let next = month - 1 + months
+                return Int64(ISO8601.daysFromCivil(year: year + next / 12, month: next % 12 + 1, day: 1)) * day + offset
+            }
+        }
+    }
+
+    // MARK: Rendering
+
+    /// Elasticsearch's `search.max_buckets`.
+    static let maximumBuckets = 65_536
+
+    static func tooManyBuckets() -> StoreError {
+        StoreError(
+            type: "too_many_buckets_exception",
+            reason: "Trying to create too many buckets. Must be less than or equal to: [\(maximumBuckets)] but this "
+                + "number of buckets was exceeded. This limit can be set by changing the [search.max_buckets] "
+                + "cluster level setting.",
+            status: 400
+        )
+    }
+
+    func render() throws -> JSON {
+        var object: JSONObject = [:]
+        switch request.kind {
+        case .terms(_, let size, let order, let minDocCount, _):
+            let kept = buckets.filter { $0.value.documents >= max(minDocCount, 1) }
+            let sorted = kept.sorted { a, b in
+                for (key, ascending) in order {
+                    let order = compare(a, b, by: key)
+                    if order != 0 { return ascending ? order < 0 : order > 0 }
+                }
+                return false
+            }
+            let shown = sorted.prefix(size)
+            object["doc_count_error_upper_bound"] = 0
+            object["sum_other_doc_count"] = .int(Int64(sorted.dropFirst(size).reduce(0) { $0 + $1.value.documents }))
+            object["buckets"] = .array(try shown.map { try render(key: $0.key, $0.value) })
+        case .metric(let metric, _, _):
+            object = renderMetric(metric)
+        case .dateHistogram(_, let interval, let minDocCount, let bounds, let offset):
+            var keys = buckets.keys.compactMap { key -> Int64? in
+                if case .int(let value) = key { return value }
+                return nil
+            }
+            .sorted()
+            if minDocCount == 0,
+                var first = keys.first ?? bounds.map({ Self.bucketStart($0.0, interval: interval, offset: offset) })
+            {
+                var last = keys.last ?? first
+                if let bounds {
+                    first = min(first, Self.bucketStart(bounds.0, interval: interval, offset: offset))
+                    last = max(last, Self.bucketStart(bounds.1, interval: interval, offset: offset))
+                }
+                var filled: [Int64] = []
+                var key = first
+                while key <= last {
+                    guard filled.count < Self.maximumBuckets else { throw Self.tooManyBuckets() }
+                    filled.append(key)
+                    key = Self.nextBucket(key, interval: interval, offset: offset)
+                }
+                keys = filled
+            }
+            object["buckets"] = .array(
+                try keys.compactMap { key in
+                    let bucket = buckets[.int(key)]
+                    if (bucket?.documents ?? 0) < minDocCount { return nil }
+                    var rendered = try render(bucket ?? Bucket(request.subAggregations))
+                    rendered["key_as_string"] = .string(ISO8601.format(key))
+                    rendered["key"] = .int(key)
+                    return .object(reorder(rendered, first: ["key_as_string", "key", "doc_count"]))
+                }
+            )
+        case .histogram(_, let interval, let minDocCount, _):
+            var keys = buckets.keys.compactMap(\.number).sorted()
+            if minDocCount == 0, let first = keys.first, let last = keys.last {
+                guard (last - first) / interval < Double(Self.maximumBuckets) else { throw Self.tooManyBuckets() }
+                keys = stride(from: first, through: last + interval / 2, by: interval).map { $0 }
+            }
+            object["buckets"] = .array(
+                try keys.compactMap { key in
+                    let bucket = buckets[.double(key)]
+                    if (bucket?.documents ?? 0) < minDocCount { return nil }
+                    var rendered = try render(bucket ?? Bucket(request.subAggregations))
+                    rendered["key"] = .double(key)
+                    return .object(reorder(rendered, first: ["key", "doc_count"]))
+                }
+            )
+        case .range(_, let ranges, let keyed):
+            var list: [(String, JSON)] = []
+            for (range, bucket) in zip(ranges, fixed) {
+                let text = { (value: Double?) in value.map { JSON.double($0).serialized() } ?? "*" }
+                let key = range.key ?? "\(text(range.from))-\(text(range.to))"
+                var rendered = try render(bucket)
+                if let from = range.from { rendered["from"] = .double(from) }
+                if let to = range.to { rendered["to"] = .double(to) }
+                if !keyed { rendered["key"] = .string(key) }
+                list.append((key, .object(reorder(rendered, first: ["key", "from", "to", "doc_count"]))))
+            }
+            object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
+        case .filter, .missing:
+            object = try render(fixed[0])
+        case .filters(let filters, let keyed, let other):
+            var list: [(String, JSON)] = try zip(filters, fixed).map { ($0.key, .object(try render($1))) }
+            if let other { list.append((other, .object(try render(fixed[filters.count])))) }
+            object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
+        }
+        if let meta = request.meta { object["meta"] = meta }
+        return .object(object)
+    }
+
+    private func renderMetric(_ metric: AggregationRequest.Metric) -> JSONObject {
+        let isDate = valueKind == .date
+        func value(_ number: Double?) -> JSONObject {
+            var object: JSONObject = ["value": number.map { .double($0) } ?? .null]
+            if isDate, let number { object["value_as_string"] = .string(ISO8601.format(Int64(number))) }
+            return object
+        }
+        switch metric {
+        case .min: return value(minimum)
+        case .max: return value(maximum)
+        case .avg: return ["value": count > 0 ? .double(sum / Double(count)) : .null]
+        case .sum: return ["value": .double(sum)]
+        case .valueCount: return ["value": .int(Int64(count))]
+        case .cardinality: return ["value": .int(Int64(distinct.count))]
+        case .stats:
+            return [
+                "count": .int(Int64(count)), "min": minimum.map { .double($0) } ?? .null,
+                "max": maximum.map { .double($0) } ?? .null,
+                "avg": count > 0 ? .double(sum / Double(count)) : .null, "sum": .double(sum),
+            ]
+        }
+    }
+
+    /// The single value a bucket is ordered by: its count, its key, or a metric sub-aggregation (`name` or
+    /// `name.stat`).
+    private func compare(_ a: (key: SortKey, value: Bucket), _ b: (key: SortKey, value: Bucket), by key: String) -> Int
+    {
+        switch key {
+        case "_count":
+            return a.value.documents == b.value.documents ? 0 : (a.value.documents < b.value.documents ? -1 : 1)
+        case "_key", "_term": return a.key == b.key ? 0 : (a.key < b.key ? -1 : 1)
+        default:
+            let left = orderValue(a.value, key) ?? -.infinity
+            let right = orderValue(b.value, key) ?? -.infinity
+            return left == right ? 0 : (left < right ? -1 : 1)
+        }
+    }
+
+    private func orderValue(_ bucket: Bucket, _ path: String) -> Double? {
+        let parts = path.split(separator: ".", maxSplits: 1).map(String.init)
+        guard let sub = bucket.subs.first(where: { $0.request.name == parts[0] }) else { return nil }
+        guard let rendered = try? sub.render() else { return nil }
+        if case .filter = sub.request.kind { return rendered["doc_count"]?.doubleValue }
+        return rendered[parts.count > 1 ? parts[1] : "value"]?.doubleValue
+    }
+
+    private func render(key: SortKey, _ bucket: Bucket) throws -> JSON {
+        var rendered = try render(bucket)
+        switch key {
+        case .string(let text): rendered["key"] = .string(text)
+        case .ip(let address): rendered["key"] = .string(address.description)
+        case .double(let number): rendered["key"] = .double(number)
+        case .int(let number):
+            rendered["key"] = valueKind == .floating ? .double(Double(number)) : .int(number)
+            if valueKind == .date { rendered["key_as_string"] = .string(ISO8601.format(number)) }
+            if valueKind == .boolean { rendered["key_as_string"] = .string(number != 0 ? "true" : "false") }
+        }
+        return .object(reorder(rendered, first: ["key", "key_as_string", "doc_count"]))
+    }
+
+    private func render(_ bucket: Bucket) throws -> JSONObject {
+        var object: JSONObject = ["doc_count": .int(Int64(bucket.documents))]
+        for sub in bucket.subs { object[sub.request.name] = try sub.render() }
+        return object
+    }
+
+    static func object(_ members: [(String, JSON)]) -> JSON {
+        var object = JSONObject()
+        for (key, value) in members { object[key] = value }
+        return .object(object)
+    }
+
+    /// `object` with `first` keys in front, as Elasticsearch writes buckets.
+    private func reorder(_ object: JSONObject, first: [String]) -> JSONObject {
+        var result = JSONObject()
+        for key in first { if let value = object[key] { result[key] = value } }
+        for (key, value) in object where !first.contains(key) { result[key] = value }
+        return result
+    }
+}
+
+extension AggregationCollector.Bucket {
+    func add(_ doc: Int, _ context: AggregationContext) throws {
+        documents += 1
+        for sub in subs { try sub.collect(doc, context) }
+    }
+}
+
+extension AggregationRequest {
+    /// The type name Elasticsearch's messages use.
+    var kindName: String {
+        switch kind {
+        case .terms: "terms"
+        case .metric(let metric, _, _): metric.rawValue
+        case .dateHistogram: "date_histogram"
+        case .histogram: "histogram"
+        case .range: "range"
+        case .filter: "filter"
+        case .filters: "filters"
+        case .missing: "missing"
+        }
+    }
+}

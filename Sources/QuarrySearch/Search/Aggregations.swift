@@ -1,0 +1,209 @@
+import Foundation
+import QuarryCore
+
+/// One aggregation of a search body (`aggs`), parsed: its kind with its parameters, its sub-aggregations and `meta`.
+///
+/// Aggregations run in the store's one process over every matching document of every index, so they are exact:
+/// `terms` reports `doc_count_error_upper_bound: 0` and the true `sum_other_doc_count`, and `cardinality` counts
+/// distinct values exactly.
+public struct AggregationRequest: Sendable {
+    public var name: String
+    var kind: Kind
+    var subAggregations: [AggregationRequest]
+    var meta: JSON?
+
+    enum Kind: Sendable {
+        case terms(field: String, size: Int, order: [(key: String, ascending: Bool)], minDocCount: Int, missing: JSON?)
+        case metric(Metric, field: String, missing: JSON?)
+        case dateHistogram(field: String, interval: Interval, minDocCount: Int, bounds: (Int64, Int64)?, offset: Int64)
+        case histogram(field: String, interval: Double, minDocCount: Int, offset: Double)
+        case range(field: String, ranges: [(key: String?, from: Double?, to: Double?)], keyed: Bool)
+        case filter(Query)
+        case filters([(key: String, query: Query)], keyed: Bool, otherBucket: String?)
+        case missing(field: String)
+    }
+
+    enum Metric: String, Sendable {
+        case min, max, avg, sum, stats, cardinality
+        case valueCount = "value_count"
+    }
+
+    /// A `date_histogram` interval: a calendar unit (months and years have their lengths) or a fixed duration.
+    enum Interval: Sendable {
+        case calendar(Calendar.Component)
+        case fixed(Int64)
+    }
+
+    /// The aggregations of an `aggs` object.
+    static func parseAll(_ json: JSON) throws(StoreError) -> [AggregationRequest] {
+        guard case .object(let object) = json else {
+            throw .parsing("Expected [START_OBJECT] under [aggs], but got a [\(json.tokenName)] in [aggs]")
+        }
+        var result: [AggregationRequest] = []
+        for (name, body) in object { result.append(try parse(name: name, body)) }
+        return result
+    }
+
+    static func parse(name: String, _ json: JSON) throws(StoreError) -> AggregationRequest {
+        guard case .object(let object) = json else {
+            throw .parsing("Expected [START_OBJECT] under [\(name)], but got a [\(json.tokenName)] in [\(name)]")
+        }
+        var kind: Kind?
+        var typeName = ""
+        var subs: [AggregationRequest] = []
+        var meta: JSON?
+        for (key, value) in object {
+            switch key {
+            case "aggs", "aggregations": subs = try parseAll(value)
+            case "meta": meta = value
+            default:
+                guard kind == nil else {
+                    throw .parsing("Found two aggregation type definitions in [\(name)]: [\(typeName)] and [\(key)]")
+                }
+                kind = try parseKind(key, value, name: name)
+                typeName = key
+            }
+        }
+        guard let kind else { throw .parsing("Missing definition for aggregation [\(name)]") }
+        return AggregationRequest(name: name, kind: kind, subAggregations: subs, meta: meta)
+    }
+
+    private static func parseKind(_ type: String, _ value: JSON, name: String) throws(StoreError) -> Kind {
+        guard case .object(let options) = value else {
+            throw .parsing("[\(type)] failed to parse: expected an object in [\(name)]")
+        }
+        func field() throws(StoreError) -> String {
+            guard let field = options["field"]?.stringValue else {
+                if options["script"] != nil {
+                    throw .illegalArgument(
+                        "scripts are not supported by this store: aggregation [\(name)] needs a field"
+                    )
+                }
+                throw .illegalArgument("Required one of fields [field, script], but none were specified. ")
+            }
+            return field
+        }
+        func integer(_ key: String, default value: Int) throws(StoreError) -> Int {
+            guard let json = options[key] else { return value }
+            guard let number = json.intValue ?? json.stringValue.flatMap({ Int64($0) }) else {
+                throw .parsing("[\(type)] failed to parse field [\(key)]")
+            }
+            return Int(number)
+        }
+        switch type {
+        case "terms":
+            let size = try integer("size", default: 10)
+            guard size > 0 else {
+                throw .illegalArgument("[size] must be greater than 0. Found [\(size)] in [\(name)]")
+            }
+            var order: [(String, Bool)] = []
+            for item in options["order"].map({ $0.arrayValue ?? [$0] }) ?? [] {
+                guard let (key, direction) = item.objectValue?.first, let text = direction.stringValue,
+                    ["asc", "desc"].contains(text.lowercased())
+                else { throw .parsing("[order] must be an object with one key and asc or desc in [\(name)]") }
+                order.append((key, text.lowercased() == "asc"))
+            }
+            for key in ["include", "exclude"] where options[key] != nil {
+                throw .illegalArgument("[\(key)] of a terms aggregation is not supported by this store yet")
+            }
+            return .terms(
+                field: try field(),
+                size: size,
+                order: order.isEmpty ? [("_count", false), ("_key", true)] : order + [("_key", true)],
+                minDocCount: try integer("min_doc_count", default: 1),
+                missing: options["missing"]
+            )
+        case "min", "max", "avg", "sum", "stats", "cardinality", "value_count":
+            return .metric(Metric(rawValue: type)!, field: try field(), missing: options["missing"])
+        case "date_histogram":
+            let interval: Interval
+            if let calendar = options["calendar_interval"]?.stringValue {
+                let units: [String: Calendar.Component] = [
+                    "minute": .minute, "1m": .minute, "hour": .hour, "1h": .hour, "day": .day, "1d": .day,
+                    "week": .weekOfYear, "1w": .weekOfYear, "month": .month, "1M": .month, "quarter": .quarter,
+                    "1q": .quarter, "year": .year, "1y": .year,
+                ]
+                guard let unit = units[calendar] else {
+                    throw .illegalArgument(
+                        "The supplied interval [\(calendar)] could not be parsed as a calendar interval."
+                    )
+                }
+                interval = .calendar(unit)
+            } else if let fixed = options["fixed_interval"]?.stringValue {
+                let milliseconds = try SearchRequest.timeValueMilliseconds(
+                    fixed,
+                    setting: "date_histogram.fixedInterval"
+                )
+                guard milliseconds > 0 else { throw .illegalArgument("Zero or negative time interval not supported") }
+                interval = .fixed(milliseconds)
+            } else {
+                throw .illegalArgument("Invalid interval specified, must be non-null and non-empty")
+            }
+            if let zone = options["time_zone"]?.stringValue, !["UTC", "Z", "+00:00", "Etc/UTC", "GMT"].contains(zone) {
+                throw .illegalArgument("[time_zone] other than UTC is not supported by this store yet, got [\(zone)]")
+            }
+            var bounds: (Int64, Int64)?
+            if let extended = options["extended_bounds"]?.objectValue {
+                let parse = { (value: JSON?) -> Int64? in
+                    value?.intValue ?? value?.stringValue.flatMap { ISO8601.parse($0) }
+                }
+                if let low = parse(extended["min"]), let high = parse(extended["max"]) { bounds = (low, high) }
+            }
+            let offset = try options["offset"]?.stringValue.map { text throws(StoreError) -> Int64 in
+                let negative = text.hasPrefix("-")
+                let value = try SearchRequest.timeValueMilliseconds(
+                    String(text.drop { $0 == "+" || $0 == "-" }),
+                    setting: "offset"
+                )
+                return negative ? -value : value
+            }
+            return .dateHistogram(
+                field: try field(),
+                interval: interval,
+                minDocCount: try integer("min_doc_count", default: 0),
+                bounds: bounds,
+                offset: offset ?? 0
+            )
+        case "histogram":
+            guard let interval = options["interval"]?.doubleValue, interval > 0 else {
+                throw .illegalArgument("[interval] must be >0 for histogram aggregation [\(name)]")
+            }
+            return .histogram(
+                field: try field(),
+                interval: interval,
+                minDocCount: try integer("min_doc_count", default: 0),
+                offset: options["offset"]?.doubleValue ?? 0
+            )
+        case "range":
+            guard let list = options["ranges"]?.arrayValue, !list.isEmpty else {
+                throw .illegalArgument("No [ranges] specified for the [\(name)] aggregation")
+            }
+            let ranges = list.map { range in
+                (range["key"]?.stringValue, range["from"]?.doubleValue, range["to"]?.doubleValue)
+            }
+            return .range(field: try field(), ranges: ranges, keyed: options["keyed"]?.boolValue ?? false)
+        case "filter": return .filter(try Query.parse(value))
+        case "filters":
+            guard let filters = options["filters"] else {
+                throw .illegalArgument("[filters] is required in [\(name)]")
+            }
+            var named: [(String, Query)] = []
+            var keyed = true
+            switch filters {
+            case .object(let object):
+                for (key, query) in object { named.append((key, try Query.parse(query))) }
+            case .array(let list):
+                keyed = false
+                for (position, query) in list.enumerated() { named.append((String(position), try Query.parse(query))) }
+            default: throw .parsing("[filters] must be an object or an array in [\(name)]")
+            }
+            let other =
+                options["other_bucket_key"]?.stringValue
+                ?? (options["other_bucket"]?.boolValue == true ? "_other_" : nil)
+            return .filters(named, keyed: keyed, otherBucket: other)
+        case "missing": return .missing(field: try field())
+        default:
+            throw .illegalArgument("aggregation [\(name)] of type [\(type)] is not supported by this store yet")
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import QuarryCore
+import QuarryElasticsearchAPI
+import QuarrySearch
+import QuarryTesting
+import Testing
+
+/// Aggregations against a brute-force reading of generated Packetbeat-like documents, in two indices: what each
+/// aggregation answers equals what counting the generated documents gives, in Elasticsearch's response shapes.
+struct AggregationTests {
+    struct Document {
+        var index: String
+        var client: String
+        var name: String
+        var millis: Int64
+        var bytes: Int64?
+        var rtt: Double
+    }
+
+    /// 2026-12-05T00:00:00Z.
+    static let start: Int64 = 1_796_428_800_000
+
+    /// 3,000 documents over two days, from a fixed seed; a tenth have no `bytes`.
+    static let documents: [Document] = {
+        var state: UInt64 = 0x5EED
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let start = Self.start
+        return (0..<3_000).map { n in
+            Document(
+                index: n % 3 == 0 ? "packetbeat-b" : "packetbeat-a",
+                client: "10.1.0.\(next(40) + 1)",
+                name: ["a.example", "b.example", "evil.example", "c.example", "d.example"][next(5)] + String(next(7)),
+                millis: start + Int64(next(2 * 86_400)) * 1_000,
+                bytes: next(10) == 0 ? nil : Int64(next(20_000)),
+                rtt: Double(next(1_000)) / 8
+            )
+        }
+    }()
+
+    func request(_ method: ESRequest.Method, _ target: String, _ body: String = "") throws -> ESRequest {
+        try ESRequest(method: method, target: target, body: Array(body.utf8))
+    }
+
+    func withLoadedAPI(_ body: (ElasticsearchAPI) throws -> Void) async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
+            defer { try? store.close() }
+            let api = ElasticsearchAPI(store: store)
+            let mapping =
+                #"{"mappings": {"properties": {"client": {"properties": {"ip": {"type": "ip"}}}, "dns": {"properties": {"question": {"properties": {"name": {"type": "keyword"}}}}}, "@timestamp": {"type": "date"}, "bytes": {"type": "long"}, "rtt": {"type": "double"}, "note": {"type": "text"}}}}"#
+            for index in ["packetbeat-a", "packetbeat-b"] {
+                #expect(api.handle(try request(.put, "/\(index)", mapping)).status == 200)
+            }
+            var bulk = ""
+            for (n, document) in Self.documents.enumerated() {
+                var source: JSONObject = [
+                    "client": ["ip": .string(document.client)], "dns": ["question": ["name": .string(document.name)]],
+                    "@timestamp": .string(ISO8601.format(document.millis)), "rtt": .double(document.rtt),
+                    "note": "text",
+                ]
+                if let bytes = document.bytes { source["bytes"] = .int(bytes) }
+                bulk += #"{"index":{"_index":"\#(document.index)","_id":"\#(n)"}}"# + "\n"
+                bulk += JSON.object(source).serialized() + "\n"
+            }
+            #expect(api.handle(try request(.post, "/_bulk?refresh=true", bulk)).status == 200)
+            try body(api)
+        }
+    }
+
+    func aggregations(_ api: ElasticsearchAPI, _ body: String) throws -> JSON {
+        let response = api.handle(try request(.post, "/packetbeat-*/_search", body))
+        #expect(response.status == 200, "\(response.json ?? .null)")
+        #expect(response.json?["hits"]?["hits"]?.arrayValue?.isEmpty == true)
+        return response.json?["aggregations"] ?? .null
+    }
+
+    @Test func termsWithASubAggregationCountAsTheDocumentsDo() async throws {
+        try await withLoadedAPI { api in
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"clients": {"terms": {"field": "client.ip", "size": 5}, "aggs": {"last": {"max": {"field": "@timestamp"}}}}}}"#
+            )
+            var counts: [String: Int] = [:]
+            var last: [String: Int64] = [:]
+            for document in Self.documents {
+                counts[document.client, default: 0] += 1
+                last[document.client] = max(last[document.client] ?? 0, document.millis)
+            }
+            let expected = counts.sorted {
+                $0.value != $1.value ? $0.value > $1.value : IPAddress($0.key)! < IPAddress($1.key)!
+            }
+            let buckets = result["clients"]?["buckets"]?.arrayValue ?? []
+            #expect(buckets.map { $0["key"]?.stringValue ?? "" } == expected.prefix(5).map(\.key))
+            #expect(buckets.map { Int($0["doc_count"]?.intValue ?? 0) } == expected.prefix(5).map(\.value))
+            #expect(
+                result["clients"]?["sum_other_doc_count"]?.intValue
+                    == Int64(expected.dropFirst(5).reduce(0) { $0 + $1.value })
+            )
+            #expect(result["clients"]?["doc_count_error_upper_bound"] == 0)
+            for bucket in buckets {
+                let client = bucket["key"]?.stringValue ?? ""
+                #expect(bucket["last"]?["value"]?.doubleValue == Double(last[client] ?? 0))
+                #expect(bucket["last"]?["value_as_string"]?.stringValue == ISO8601.format(last[client] ?? 0))
+            }
+            // Ordered by key, and by a sub-aggregation.
+            let byKey = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"names": {"terms": {"field": "dns.question.name", "size": 3, "order": {"_key": "asc"}}}}}"#
+            )
+            let names = Set(Self.documents.map(\.name)).sorted()
+            #expect(
+                byKey["names"]?["buckets"]?.arrayValue?.map { $0["key"]?.stringValue ?? "" } == Array(names.prefix(3))
+            )
+            let bySum = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"names": {"terms": {"field": "dns.question.name", "size": 1, "order": {"traffic": "desc"}}, "aggs": {"traffic": {"sum": {"field": "bytes"}}}}}}"#
+            )
+            var traffic: [String: Int64] = [:]
+            for document in Self.documents { traffic[document.name, default: 0] += document.bytes ?? 0 }
+            let top = traffic.max { $0.value < $1.value }!
+            #expect(bySum["names"]?["buckets"]?[0]?["key"]?.stringValue == top.key)
+            #expect(bySum["names"]?["buckets"]?[0]?["traffic"]?["value"]?.doubleValue == Double(top.value))
+        }
+    }
+
+    @Test func metricsAndCardinalityEqualTheArithmetic() async throws {
+        try await withLoadedAPI { api in
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "query": {"range": {"rtt": {"lt": 60}}}, "post_filter": {"term": {"client.ip": "10.1.0.1"}}, "aggs": {"bytes": {"stats": {"field": "bytes"}}, "names": {"cardinality": {"field": "dns.question.name"}}, "mean": {"avg": {"field": "rtt"}}, "counted": {"value_count": {"field": "bytes"}}, "nothing": {"min": {"field": "bytes", "meta": {"why": "empty"}}}, "unknown": {"missing": {"field": "bytes"}}}}"#
+            )
+            // The query narrows the aggregations; post_filter does not.
+            let matching = Self.documents.filter { $0.rtt < 60 }
+            let bytes = matching.compactMap(\.bytes)
+            #expect(result["bytes"]?["count"]?.intValue == Int64(bytes.count))
+            #expect(result["bytes"]?["min"]?.doubleValue == Double(bytes.min()!))
+            #expect(result["bytes"]?["max"]?.doubleValue == Double(bytes.max()!))
+            #expect(result["bytes"]?["sum"]?.doubleValue == Double(bytes.reduce(0, +)))
+            #expect(result["bytes"]?["avg"]?.doubleValue == Double(bytes.reduce(0, +)) / Double(bytes.count))
+            #expect(result["names"]?["value"]?.intValue == Int64(Set(matching.map(\.name)).count))
+            let mean = try #require(result["mean"]?["value"]?.doubleValue)
+            #expect(abs(mean - matching.map(\.rtt).reduce(0, +) / Double(matching.count)) < 1e-9)
+            #expect(result["counted"]?["value"]?.intValue == Int64(bytes.count))
+            #expect(result["unknown"]?["doc_count"]?.intValue == Int64(matching.count - bytes.count))
+        }
+    }
+
+    @Test func histogramsAndRangesBucketEveryDocument() async throws {
+        try await withLoadedAPI { api in
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"hourly": {"date_histogram": {"field": "@timestamp", "calendar_interval": "hour"}}, "sixHours": {"date_histogram": {"field": "@timestamp", "fixed_interval": "6h", "min_doc_count": 1}}, "sizes": {"histogram": {"field": "bytes", "interval": 5000}}, "bands": {"range": {"field": "bytes", "ranges": [{"to": 1000}, {"from": 1000, "to": 10000}, {"from": 10000}]}}, "kinds": {"filters": {"filters": {"evil": {"prefix": {"dns.question.name": "evil"}}, "early": {"range": {"@timestamp": {"lt": "2026-12-05T12:00:00Z"}}}}, "other_bucket_key": "rest"}}, "evil": {"filter": {"prefix": {"dns.question.name": "evil"}}, "aggs": {"hosts": {"cardinality": {"field": "client.ip"}}}}}}"#
+            )
+            var hourly: [Int64: Int] = [:]
+            for document in Self.documents { hourly[document.millis / 3_600_000 * 3_600_000, default: 0] += 1 }
+            let hours = result["hourly"]?["buckets"]?.arrayValue ?? []
+            #expect(hours.count == 48)
+            #expect(hours.allSatisfy { Int($0["doc_count"]?.intValue ?? -1) == hourly[$0["key"]?.intValue ?? 0] ?? 0 })
+            #expect(hours.first?["key_as_string"] == "2026-12-05T00:00:00.000Z")
+            let six = result["sixHours"]?["buckets"]?.arrayValue ?? []
+            #expect(six.count == 8 && six.reduce(0) { $0 + ($1["doc_count"]?.intValue ?? 0) } == 3_000)
+            let sized = result["sizes"]?["buckets"]?.arrayValue ?? []
+            #expect(sized.map { $0["key"]?.doubleValue ?? -1 } == [0, 5000, 10000, 15000])
+            for bucket in sized {
+                let low = Int64(bucket["key"]?.doubleValue ?? 0)
+                let expected = Self.documents.filter { ($0.bytes ?? -1) >= low && ($0.bytes ?? -1) < low + 5000 }.count
+                #expect(bucket["doc_count"]?.intValue == Int64(expected))
+            }
+            let bands = result["bands"]?["buckets"]?.arrayValue ?? []
+            #expect(bands.map { $0["key"]?.stringValue ?? "" } == ["*-1000.0", "1000.0-10000.0", "10000.0-*"])
+            #expect(bands[1]["from"] == 1000.0 && bands[1]["to"] == 10000.0)
+            #expect(
+                bands.reduce(0) { $0 + ($1["doc_count"]?.intValue ?? 0) }
+                    == Int64(Self.documents.compactMap(\.bytes).count)
+            )
+            let evil = Self.documents.filter { $0.name.hasPrefix("evil") }
+            #expect(result["kinds"]?["buckets"]?["evil"]?["doc_count"]?.intValue == Int64(evil.count))
+            let early = Self.documents.filter { $0.millis < Self.start + 12 * 3_600_000 }
+            #expect(result["kinds"]?["buckets"]?["early"]?["doc_count"]?.intValue == Int64(early.count))
+            let rest = Self.documents.filter {
+                !$0.name.hasPrefix("evil") && $0.millis >= Self.start + 12 * 3_600_000
+            }
+            #expect(result["kinds"]?["buckets"]?["rest"]?["doc_count"]?.intValue == Int64(rest.count))
+            #expect(result["evil"]?["doc_count"]?.intValue == Int64(evil.count))
+            #expect(result["evil"]?["hosts"]?["value"]?.intValue == Int64(Set(evil.map(\.client)).count))
+        }
+    }
+
+    @Test func refusedAsElasticsearchRefusesThem() async throws {
+        try await withLoadedAPI { api in
+            for (body, reason) in [
+                (
+                    #"{"aggs": {"x": {"avg": {"field": "dns.question.name"}}}}"#,
+                    "Field [dns.question.name] of type [keyword] is not supported for aggregation [avg]"
+                ),
+                (
+                    #"{"aggs": {"x": {"terms": {"field": "note"}}}}"#,
+                    "Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set fielddata=true on [note] in order to load field data by uninverting the inverted index. Note that this can use significant memory."
+                ),
+                (
+                    #"{"aggs": {"x": {"terms": {"field": "client.ip", "size": 0}}}}"#,
+                    "[size] must be greater than 0. Found [0] in [x]"
+                ),
+                (
+                    #"{"aggs": {"x": {"geohash_grid": {"field": "where"}}}}"#,
+                    "aggregation [x] of type [geohash_grid] is not supported by this store yet"
+                ),
+            ] {
+                let response = api.handle(try request(.post, "/packetbeat-*/_search", body))
+                #expect(response.status == 400, "\(body)")
+                #expect(
+                    response.json?["error"]?["root_cause"]?[0]?["reason"]?.stringValue == reason,
+                    "\(body): \(response.json ?? .null)"
+                )
+            }
+        }
+    }
+}
