@@ -40,10 +40,6 @@ struct AggregationTests {
         }
     }()
 
-    func request(_ method: ESRequest.Method, _ target: String, _ body: String = "") throws -> ESRequest {
-        try ESRequest(method: method, target: target, body: Array(body.utf8))
-    }
-
     func withLoadedAPI(_ body: (ElasticsearchAPI) throws -> Void) async throws {
         try await withTemporaryDirectory { directory in
             let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))

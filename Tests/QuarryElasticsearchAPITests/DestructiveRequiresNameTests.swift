@@ -8,10 +8,6 @@ import Testing
 /// `action.destructive_requires_name`, on by default as in Elasticsearch 8: indices are deleted by name only, until
 /// `PUT /_cluster/settings` turns it off; the setting survives a restart when persistent.
 struct DestructiveRequiresNameTests {
-    func request(_ method: ESRequest.Method, _ target: String, _ body: String = "") throws -> ESRequest {
-        try ESRequest(method: method, target: target, body: Array(body.utf8))
-    }
-
     /// Runs `body` with the API over a store on `directory`, closed afterwards.
     func withAPI(_ directory: URL, _ body: (ElasticsearchAPI) throws -> Void) throws {
         let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))

@@ -8,10 +8,6 @@ import Testing
 /// `_field_caps` merged over indices as Elasticsearch merges it, and `_delete_by_query` / `_update_by_query`
 /// without scripts, in batches, with their counts and errors.
 struct FieldCapsAndByQueryTests {
-    func request(_ method: ESRequest.Method, _ target: String, _ body: String = "") throws -> ESRequest {
-        try ESRequest(method: method, target: target, body: Array(body.utf8))
-    }
-
     @Test func fieldCapabilitiesMergeTypesAndSayWhichIndicesDiffer() async throws {
         try await withTemporaryDirectory { directory in
             let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
@@ -98,7 +94,7 @@ struct FieldCapsAndByQueryTests {
             #expect(deleted.json?["batches"] == 1)
             #expect(deleted.json?["failures"] == [])
             let count = { (query: String) throws -> JSON? in
-                api.handle(try self.request(.post, "/dns/_count", query)).json?["count"]
+                api.handle(try request(.post, "/dns/_count", query)).json?["count"]
             }
             #expect(try count(#"{"query": {"range": {"n": {"lt": 250}}}}"#) == 0)
             #expect(try count("") == 2_250)

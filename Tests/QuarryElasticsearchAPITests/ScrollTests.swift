@@ -9,10 +9,6 @@ import Testing
 /// was written after the scroll opened unseen; Elasticsearch's validation errors and its 404 for a scroll that is
 /// gone.
 struct ScrollTests {
-    func request(_ method: ESRequest.Method, _ target: String, _ body: String = "") throws -> ESRequest {
-        try ESRequest(method: method, target: target, body: Array(body.utf8))
-    }
-
     /// Scrolls to the end; returns the hits' ids and sort values, and the scroll id.
     func drain(_ api: ElasticsearchAPI, _ first: ESResponse) throws -> (ids: [String], sorts: [JSON], id: String) {
         var page = first
@@ -131,10 +127,6 @@ struct ScrollTests {
 /// `_shard_doc` tiebreaker see every document once across indices, nothing written after the point in time opened,
 /// and Elasticsearch's errors.
 struct PointInTimeTests {
-    func request(_ method: ESRequest.Method, _ target: String, _ body: String = "") throws -> ESRequest {
-        try ESRequest(method: method, target: target, body: Array(body.utf8))
-    }
-
     @Test func searchAfterPagesThroughAFrozenViewOfSeveralIndices() async throws {
         try await withTemporaryDirectory { directory in
             let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
