@@ -185,6 +185,41 @@ struct AggregationTests {
         }
     }
 
+    @Test func extendedStatsAndAddressRanges() async throws {
+        try await withLoadedAPI { api in
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"spread": {"extended_stats": {"field": "rtt"}}, "nets": {"ip_range": {"field": "client.ip", "ranges": [{"to": "10.1.0.10"}, {"from": "10.1.0.10", "to": "10.1.0.20"}, {"mask": "10.1.0.32/29"}, {"from": "10.1.0.20"}]}}}}"#
+            )
+            let values = Self.documents.map(\.rtt)
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            let spread = result["spread"]
+            #expect(spread?["count"] == 3_000)
+            #expect(abs((spread?["variance"]?.doubleValue ?? 0) - variance) < 1e-6)
+            #expect(abs((spread?["std_deviation"]?.doubleValue ?? 0) - variance.squareRoot()) < 1e-9)
+            #expect(
+                abs((spread?["std_deviation_bounds"]?["upper"]?.doubleValue ?? 0) - (mean + 2 * variance.squareRoot()))
+                    < 1e-9
+            )
+            let buckets = result["nets"]?["buckets"]?.arrayValue ?? []
+            #expect(
+                buckets.map { $0["key"]?.stringValue ?? "" } == [
+                    "*-10.1.0.10", "10.1.0.10-10.1.0.20", "10.1.0.32/29", "10.1.0.20-*",
+                ]
+            )
+            #expect(buckets[2]["from"] == "10.1.0.32" && buckets[2]["to"] == "10.1.0.40")
+            let host = { (document: Document) in Int(document.client.split(separator: ".").last ?? "") ?? 0 }
+            let expected = [
+                Self.documents.filter { host($0) < 10 }.count,
+                Self.documents.filter { (10..<20).contains(host($0)) }.count,
+                Self.documents.filter { (32..<40).contains(host($0)) }.count,
+                Self.documents.filter { host($0) >= 20 }.count,
+            ]
+            #expect(buckets.map { Int($0["doc_count"]?.intValue ?? -1) } == expected)
+        }
+    }
+
     @Test func refusedAsElasticsearchRefusesThem() async throws {
         try await withLoadedAPI { api in
             for (body, reason) in [

@@ -34,6 +34,12 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var isIPv4: Bool { high == 0 && low >> 32 == 0xFFFF }
 
+    /// The address after this one (the end of a CIDR block, exclusive), or nil after the last one.
+    public var next: IPAddress? {
+        if low == .max { return high == .max ? nil : IPAddress(high: high + 1, low: 0) }
+        return IPAddress(high: high, low: low + 1)
+    }
+
     /// 127.0.0.0/8 or ::1.
     public var isLoopback: Bool {
         isIPv4 ? (low & 0xFFFF_FFFF) >> 24 == 127 : high == 0 && low == 1

@@ -49,6 +49,7 @@ final class AggregationCollector {
     // Metrics.
     private var count = 0
     private var sum = 0.0
+    private var sumOfSquares = 0.0
     private var minimum: Double?
     private var maximum: Double?
     private var distinct = Set<SortKey>()
@@ -72,6 +73,7 @@ final class AggregationCollector {
         case .filters(let filters, _, let other):
             fixed = (0..<filters.count + (other == nil ? 0 : 1)).map { _ in Bucket(request.subAggregations) }
         case .range(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
+        case .ipRange(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
         default: break
         }
     }
@@ -85,7 +87,7 @@ final class AggregationCollector {
         case .filters(let filters, _, _):
             filterBitmaps = try filters.map { try context.executor.evaluate($0.query, scoring: false).documents }
         case .terms(let field, _, _, _, _), .metric(_, let field, _), .dateHistogram(let field, _, _, _, _),
-            .histogram(let field, _, _, _), .range(let field, _, _), .missing(let field):
+            .histogram(let field, _, _, _), .range(let field, _, _), .missing(let field), .ipRange(let field, _, _):
             guard let definition = context.reader.mappings.field(field) else { return }
             try check(definition)
             if valueKind == nil { valueKind = AggregationValueKind(definition.type) }
@@ -109,6 +111,11 @@ final class AggregationCollector {
             throw StoreError.illegalArgument(
                 "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
                     + "[\(metric.rawValue)]"
+            )
+        case .ipRange where family != .ip:
+            throw StoreError.illegalArgument(
+                "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
+                    + "[ip_range]"
             )
         case .histogram, .range, .dateHistogram:
             if !numeric {
@@ -139,6 +146,7 @@ final class AggregationCollector {
                 }
                 guard let number = value.number else { continue }
                 sum += number
+                sumOfSquares += number * number
                 minimum = min(minimum ?? number, number)
                 maximum = max(maximum ?? number, number)
             }
@@ -162,6 +170,17 @@ final class AggregationCollector {
             let numbers = try context.values(field, doc).compactMap(\.number)
             for (position, range) in ranges.enumerated()
             where numbers.contains(where: { Self.within($0, range) }) {
+                try fixed[position].add(doc, context)
+            }
+        case .ipRange(let field, let ranges, _):
+            let addresses = try context.values(field, doc).compactMap { value -> IPAddress? in
+                if case .ip(let address) = value { return address }
+                return nil
+            }
+            for (position, range) in ranges.enumerated()
+            where addresses.contains(where: { address in
+                (range.from.map { address >= $0 } ?? true) && (range.to.map { address < $0 } ?? true)
+            }) {
                 try fixed[position].add(doc, context)
             }
         case .filter:
@@ -338,6 +357,16 @@ final class AggregationCollector {
                 list.append((key, .object(reorder(rendered, first: ["key", "from", "to", "doc_count"]))))
             }
             object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
+        case .ipRange(_, let ranges, let keyed):
+            var list: [(String, JSON)] = []
+            for (range, bucket) in zip(ranges, fixed) {
+                var rendered = try render(bucket)
+                if let from = range.from { rendered["from"] = .string(from.description) }
+                if let to = range.to { rendered["to"] = .string(to.description) }
+                if !keyed { rendered["key"] = .string(range.key) }
+                list.append((range.key, .object(reorder(rendered, first: ["key", "from", "to", "doc_count"]))))
+            }
+            object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
         case .filter, .missing:
             object = try render(fixed[0])
         case .filters(let filters, let keyed, let other):
@@ -363,6 +392,40 @@ final class AggregationCollector {
         case .sum: return ["value": .double(sum)]
         case .valueCount: return ["value": .int(Int64(count))]
         case .cardinality: return ["value": .int(Int64(distinct.count))]
+        case .extendedStats:
+            var object = renderMetric(.stats)
+            guard count > 0 else {
+                for key in [
+                    "sum_of_squares", "variance", "variance_population", "variance_sampling", "std_deviation",
+                    "std_deviation_population", "std_deviation_sampling",
+                ] {
+                    object[key] = .null
+                }
+                object["std_deviation_bounds"] = [
+                    "upper": .null, "lower": .null, "upper_population": .null, "lower_population": .null,
+                    "upper_sampling": .null, "lower_sampling": .null,
+                ]
+                return object
+            }
+            let mean = sum / Double(count)
+            let population = max(0, sumOfSquares / Double(count) - mean * mean)
+            let sampling = count > 1 ? population * Double(count) / Double(count - 1) : .nan
+            let deviation = population.squareRoot()
+            let samplingDeviation = sampling.squareRoot()
+            object["sum_of_squares"] = .double(sumOfSquares)
+            object["variance"] = .double(population)
+            object["variance_population"] = .double(population)
+            object["variance_sampling"] = sampling.isFinite ? .double(sampling) : .null
+            object["std_deviation"] = .double(deviation)
+            object["std_deviation_population"] = .double(deviation)
+            object["std_deviation_sampling"] = samplingDeviation.isFinite ? .double(samplingDeviation) : .null
+            object["std_deviation_bounds"] = [
+                "upper": .double(mean + 2 * deviation), "lower": .double(mean - 2 * deviation),
+                "upper_population": .double(mean + 2 * deviation), "lower_population": .double(mean - 2 * deviation),
+                "upper_sampling": samplingDeviation.isFinite ? .double(mean + 2 * samplingDeviation) : .null,
+                "lower_sampling": samplingDeviation.isFinite ? .double(mean - 2 * samplingDeviation) : .null,
+            ]
+            return object
         case .stats:
             return [
                 "count": .int(Int64(count)), "min": minimum.map { .double($0) } ?? .null,
@@ -446,6 +509,7 @@ extension AggregationRequest {
         case .dateHistogram: "date_histogram"
         case .histogram: "histogram"
         case .range: "range"
+        case .ipRange: "ip_range"
         case .filter: "filter"
         case .filters: "filters"
         case .missing: "missing"

@@ -18,6 +18,8 @@ public struct AggregationRequest: Sendable {
         case dateHistogram(field: String, interval: Interval, minDocCount: Int, bounds: (Int64, Int64)?, offset: Int64)
         case histogram(field: String, interval: Double, minDocCount: Int, offset: Double)
         case range(field: String, ranges: [(key: String?, from: Double?, to: Double?)], keyed: Bool)
+        /// Address ranges: `from` included, `to` excluded, as Elasticsearch's `ip_range`; a `mask` is its block.
+        case ipRange(field: String, ranges: [(key: String, from: IPAddress?, to: IPAddress?)], keyed: Bool)
         case filter(Query)
         case filters([(key: String, query: Query)], keyed: Bool, otherBucket: String?)
         case missing(field: String)
@@ -26,6 +28,7 @@ public struct AggregationRequest: Sendable {
     enum Metric: String, Sendable {
         case min, max, avg, sum, stats, cardinality
         case valueCount = "value_count"
+        case extendedStats = "extended_stats"
     }
 
     /// A `date_histogram` interval: a calendar unit (months and years have their lengths) or a fixed duration.
@@ -113,7 +116,7 @@ public struct AggregationRequest: Sendable {
                 minDocCount: try integer("min_doc_count", default: 1),
                 missing: options["missing"]
             )
-        case "min", "max", "avg", "sum", "stats", "cardinality", "value_count":
+        case "min", "max", "avg", "sum", "stats", "cardinality", "value_count", "extended_stats":
             return .metric(Metric(rawValue: type)!, field: try field(), missing: options["missing"])
         case "date_histogram":
             let interval: Interval
@@ -182,6 +185,32 @@ public struct AggregationRequest: Sendable {
                 (range["key"]?.stringValue, range["from"]?.doubleValue, range["to"]?.doubleValue)
             }
             return .range(field: try field(), ranges: ranges, keyed: options["keyed"]?.boolValue ?? false)
+        case "ip_range":
+            guard let list = options["ranges"]?.arrayValue, !list.isEmpty else {
+                throw .illegalArgument("No [ranges] specified for the [\(name)] aggregation")
+            }
+            var ranges: [(String, IPAddress?, IPAddress?)] = []
+            for range in list {
+                if let mask = range["mask"]?.stringValue {
+                    guard let block = IPAddress.cidr(mask) else {
+                        throw .illegalArgument("Expected [ip/prefix] but was [\(mask)]")
+                    }
+                    ranges.append((range["key"]?.stringValue ?? mask, block.lowerBound, block.upperBound.next))
+                    continue
+                }
+                func address(_ key: String) throws(StoreError) -> IPAddress? {
+                    guard let text = range[key]?.stringValue else { return nil }
+                    guard let address = IPAddress(text) else {
+                        throw .illegalArgument("'\(text)' is not an IP string literal.")
+                    }
+                    return address
+                }
+                let from = try address("from")
+                let to = try address("to")
+                let key = range["key"]?.stringValue ?? "\(from?.description ?? "*")-\(to?.description ?? "*")"
+                ranges.append((key, from, to))
+            }
+            return .ipRange(field: try field(), ranges: ranges, keyed: options["keyed"]?.boolValue ?? false)
         case "filter": return .filter(try Query.parse(value))
         case "filters":
             guard let filters = options["filters"] else {
