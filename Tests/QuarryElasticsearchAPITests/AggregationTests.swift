@@ -220,6 +220,34 @@ struct AggregationTests {
         }
     }
 
+    @Test func dateRangesAndIncludedTerms() async throws {
+        try await withLoadedAPI { api in
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"days": {"date_range": {"field": "@timestamp", "ranges": [{"to": "2026-12-05T12:00:00Z"}, {"from": "2026-12-05T12:00:00Z||+6h", "to": 1796515200000}, {"key": "later", "from": "2026-12-06T00:00:00Z"}]}}, "evil": {"terms": {"field": "dns.question.name", "include": "evil.*", "exclude": ["evil.example0"], "size": 20}}, "chosen": {"terms": {"field": "dns.question.name", "include": ["a.example1", "b.example2", "none"]}}}}"#
+            )
+            let buckets = result["days"]?["buckets"]?.arrayValue ?? []
+            let noon = Self.start + 12 * 3_600_000
+            #expect(
+                buckets.map { $0["key"]?.stringValue ?? "" } == [
+                    "*-2026-12-05T12:00:00.000Z", "2026-12-05T18:00:00.000Z-2026-12-06T00:00:00.000Z", "later",
+                ]
+            )
+            #expect(buckets[1]["from_as_string"] == "2026-12-05T18:00:00.000Z")
+            let expected = [
+                Self.documents.filter { $0.millis < noon }.count,
+                Self.documents.filter { $0.millis >= noon + 6 * 3_600_000 && $0.millis < Self.start + 86_400_000 }
+                    .count,
+                Self.documents.filter { $0.millis >= Self.start + 86_400_000 }.count,
+            ]
+            #expect(buckets.map { Int($0["doc_count"]?.intValue ?? -1) } == expected)
+            let evil = Set((result["evil"]?["buckets"]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue })
+            #expect(evil == Set(Self.documents.map(\.name).filter { $0.hasPrefix("evil") && $0 != "evil.example0" }))
+            let chosen = Set((result["chosen"]?["buckets"]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue })
+            #expect(chosen == ["a.example1", "b.example2"])
+        }
+    }
+
     @Test func refusedAsElasticsearchRefusesThem() async throws {
         try await withLoadedAPI { api in
             for (body, reason) in [

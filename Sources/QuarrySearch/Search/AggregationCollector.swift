@@ -7,12 +7,15 @@ final class AggregationContext {
     let executor: QueryExecutor
     /// Which index this is, so that a collector made in an earlier one prepares again.
     let generation: Int
+    /// The search's `now`, for date math.
+    let now: Int64
     private var columns: [String: [Int64: Column?]] = [:]
 
     init(reader: IndexReader, now: Int64, generation: Int) {
         self.reader = reader
         self.executor = QueryExecutor(reader: reader, now: now)
         self.generation = generation
+        self.now = now
     }
 
     func values(_ field: String, _ doc: Int) throws -> [SortKey] {
@@ -59,6 +62,8 @@ final class AggregationCollector {
     /// Single-bucket aggregations (`filter`, `missing`) and the `filters` buckets, by position.
     private var fixed: [Bucket] = []
     private var filterBitmaps: [Bitmap] = []
+    /// A `date_range`'s bounds in milliseconds, resolved against the search's `now` once.
+    private var dateRanges: [(key: String?, from: Double?, to: Double?)]?
 
     final class Bucket {
         var documents = 0
@@ -73,6 +78,7 @@ final class AggregationCollector {
         case .filters(let filters, _, let other):
             fixed = (0..<filters.count + (other == nil ? 0 : 1)).map { _ in Bucket(request.subAggregations) }
         case .range(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
+        case .dateRange(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
         case .ipRange(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
         default: break
         }
@@ -86,7 +92,28 @@ final class AggregationCollector {
         case .filter(let query): filterBitmaps = [try context.executor.evaluate(query, scoring: false).documents]
         case .filters(let filters, _, _):
             filterBitmaps = try filters.map { try context.executor.evaluate($0.query, scoring: false).documents }
-        case .terms(let field, _, _, _, _), .metric(_, let field, _), .dateHistogram(let field, _, _, _, _),
+        case .dateRange(let field, let ranges, _):
+            if dateRanges == nil {
+                dateRanges = try ranges.map { range in
+                    func bound(_ json: JSON?) throws -> Double? {
+                        switch json {
+                        case nil, .null?: return nil
+                        case .string(let text)?:
+                            do {
+                                return Double(try DateMath.resolve(text, now: context.now, roundUp: false))
+                            } catch {
+                                throw StoreError.parsing("failed to parse date field [\(text)]: \(error.reason)")
+                            }
+                        case let value?: return value.doubleValue
+                        }
+                    }
+                    return (range.key, try bound(range.from), try bound(range.to))
+                }
+            }
+            guard let definition = context.reader.mappings.field(field) else { return }
+            try check(definition)
+            if valueKind == nil { valueKind = AggregationValueKind(definition.type) }
+        case .terms(let field, _, _, _, _, _), .metric(_, let field, _), .dateHistogram(let field, _, _, _, _),
             .histogram(let field, _, _, _), .range(let field, _, _), .missing(let field), .ipRange(let field, _, _):
             guard let definition = context.reader.mappings.field(field) else { return }
             try check(definition)
@@ -117,7 +144,7 @@ final class AggregationCollector {
                 "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
                     + "[ip_range]"
             )
-        case .histogram, .range, .dateHistogram:
+        case .histogram, .range, .dateHistogram, .dateRange:
             if !numeric {
                 throw StoreError.illegalArgument(
                     "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
@@ -131,9 +158,12 @@ final class AggregationCollector {
     func collect(_ doc: Int, _ context: AggregationContext) throws {
         try prepare(context)
         switch request.kind {
-        case .terms(let field, _, _, _, let missing):
+        case .terms(let field, _, _, _, let missing, let filter):
             var values = Set(try context.values(field, doc))
             if values.isEmpty, let missing, let key = Self.key(missing) { values = [key] }
+            if filter.include != nil || filter.exclude != nil {
+                values = values.filter { filter.admits(Self.text($0)) }
+            }
             for value in values { try bucket(value).add(doc, context) }
         case .metric(let metric, let field, let missing):
             var values = try context.values(field, doc)
@@ -166,6 +196,12 @@ final class AggregationCollector {
                 }
             )
             for key in keys { try bucket(key).add(doc, context) }
+        case .dateRange(let field, _, _):
+            let numbers = try context.values(field, doc).compactMap(\.number)
+            for (position, range) in (dateRanges ?? []).enumerated()
+            where numbers.contains(where: { Self.within($0, range) }) {
+                try fixed[position].add(doc, context)
+            }
         case .range(let field, let ranges, _):
             let numbers = try context.values(field, doc).compactMap(\.number)
             for (position, range) in ranges.enumerated()
@@ -206,6 +242,16 @@ final class AggregationCollector {
 
     static func within(_ value: Double, _ range: (key: String?, from: Double?, to: Double?)) -> Bool {
         (range.from.map { value >= $0 } ?? true) && (range.to.map { value < $0 } ?? true)
+    }
+
+    /// A key as `include`/`exclude` read it.
+    static func text(_ key: SortKey) -> String {
+        switch key {
+        case .string(let text): text
+        case .int(let number): String(number)
+        case .double(let number): String(number)
+        case .ip(let address): address.description
+        }
     }
 
     /// A `missing` value as a key.
@@ -282,7 +328,7 @@ final class AggregationCollector {
     func render() throws -> JSON {
         var object: JSONObject = [:]
         switch request.kind {
-        case .terms(_, let size, let order, let minDocCount, _):
+        case .terms(_, let size, let order, let minDocCount, _, _):
             let kept = buckets.filter { $0.value.documents >= max(minDocCount, 1) }
             let sorted = kept.sorted { a, b in
                 for (key, ascending) in order {
@@ -355,6 +401,25 @@ final class AggregationCollector {
                 if let to = range.to { rendered["to"] = .double(to) }
                 if !keyed { rendered["key"] = .string(key) }
                 list.append((key, .object(reorder(rendered, first: ["key", "from", "to", "doc_count"]))))
+            }
+            object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
+        case .dateRange(_, _, let keyed):
+            var list: [(String, JSON)] = []
+            for (range, bucket) in zip(dateRanges ?? [], fixed) {
+                let text = { (value: Double?) in value.map { ISO8601.format(Int64($0)) } ?? "*" }
+                let key = range.key ?? "\(text(range.from))-\(text(range.to))"
+                var rendered = try render(bucket)
+                if let from = range.from {
+                    rendered["from"] = .double(from)
+                    rendered["from_as_string"] = .string(text(from))
+                }
+                if let to = range.to {
+                    rendered["to"] = .double(to)
+                    rendered["to_as_string"] = .string(text(to))
+                }
+                if !keyed { rendered["key"] = .string(key) }
+                let first = ["key", "from", "from_as_string", "to", "to_as_string", "doc_count"]
+                list.append((key, .object(reorder(rendered, first: first))))
             }
             object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
         case .ipRange(_, let ranges, let keyed):
@@ -509,6 +574,7 @@ extension AggregationRequest {
         case .dateHistogram: "date_histogram"
         case .histogram: "histogram"
         case .range: "range"
+        case .dateRange: "date_range"
         case .ipRange: "ip_range"
         case .filter: "filter"
         case .filters: "filters"

@@ -13,7 +13,16 @@ public struct AggregationRequest: Sendable {
     var meta: JSON?
 
     enum Kind: Sendable {
-        case terms(field: String, size: Int, order: [(key: String, ascending: Bool)], minDocCount: Int, missing: JSON?)
+        case terms(
+            field: String,
+            size: Int,
+            order: [(key: String, ascending: Bool)],
+            minDocCount: Int,
+            missing: JSON?,
+            filter: TermFilter
+        )
+        /// Date ranges as written (date math such as `now-1d/d`, dates, or milliseconds), resolved when the search runs.
+        case dateRange(field: String, ranges: [(key: String?, from: JSON?, to: JSON?)], keyed: Bool)
         case metric(Metric, field: String, missing: JSON?)
         case dateHistogram(field: String, interval: Interval, minDocCount: Int, bounds: (Int64, Int64)?, offset: Int64)
         case histogram(field: String, interval: Double, minDocCount: Int, offset: Double)
@@ -23,6 +32,45 @@ public struct AggregationRequest: Sendable {
         case filter(Query)
         case filters([(key: String, query: Query)], keyed: Bool, otherBucket: String?)
         case missing(field: String)
+    }
+
+    /// A terms aggregation's `include` and `exclude`: exact values, or a regular expression the whole value matches.
+    struct TermFilter: Sendable {
+        var include: Matcher?
+        var exclude: Matcher?
+
+        enum Matcher: Sendable {
+            case values(Set<String>)
+            case pattern(String)
+
+            func matches(_ value: String) -> Bool {
+                switch self {
+                case .values(let values): values.contains(value)
+                case .pattern(let pattern):
+                    value.range(of: "^(?:\(pattern))$", options: .regularExpression) != nil
+                }
+            }
+
+            init?(_ json: JSON?, name: String) throws(StoreError) {
+                switch json {
+                case nil: return nil
+                case .string(let pattern)?:
+                    guard (try? NSRegularExpression(pattern: pattern)) != nil else {
+                        throw .illegalArgument("[\(pattern)] is not a valid regular expression in [\(name)]")
+                    }
+                    self = .pattern(pattern)
+                case .array(let values)?: self = .values(Set(values.map { $0.stringValue ?? $0.serialized() }))
+                default:
+                    throw .illegalArgument(
+                        "partitioned include/exclude of a terms aggregation is not supported by this store yet"
+                    )
+                }
+            }
+        }
+
+        func admits(_ value: String) -> Bool {
+            (include?.matches(value) ?? true) && !(exclude?.matches(value) ?? false)
+        }
     }
 
     enum Metric: String, Sendable {
@@ -106,15 +154,16 @@ public struct AggregationRequest: Sendable {
                 else { throw .parsing("[order] must be an object with one key and asc or desc in [\(name)]") }
                 order.append((key, text.lowercased() == "asc"))
             }
-            for key in ["include", "exclude"] where options[key] != nil {
-                throw .illegalArgument("[\(key)] of a terms aggregation is not supported by this store yet")
-            }
             return .terms(
                 field: try field(),
                 size: size,
                 order: order.isEmpty ? [("_count", false), ("_key", true)] : order + [("_key", true)],
                 minDocCount: try integer("min_doc_count", default: 1),
-                missing: options["missing"]
+                missing: options["missing"],
+                filter: TermFilter(
+                    include: try .init(options["include"], name: name),
+                    exclude: try .init(options["exclude"], name: name)
+                )
             )
         case "min", "max", "avg", "sum", "stats", "cardinality", "value_count", "extended_stats":
             return .metric(Metric(rawValue: type)!, field: try field(), missing: options["missing"])
@@ -185,6 +234,18 @@ public struct AggregationRequest: Sendable {
                 (range["key"]?.stringValue, range["from"]?.doubleValue, range["to"]?.doubleValue)
             }
             return .range(field: try field(), ranges: ranges, keyed: options["keyed"]?.boolValue ?? false)
+        case "date_range":
+            guard let list = options["ranges"]?.arrayValue, !list.isEmpty else {
+                throw .illegalArgument("No [ranges] specified for the [\(name)] aggregation")
+            }
+            if let zone = options["time_zone"]?.stringValue, !["UTC", "Z", "+00:00", "Etc/UTC", "GMT"].contains(zone) {
+                throw .illegalArgument("[time_zone] other than UTC is not supported by this store yet, got [\(zone)]")
+            }
+            return .dateRange(
+                field: try field(),
+                ranges: list.map { ($0["key"]?.stringValue, $0["from"], $0["to"]) },
+                keyed: options["keyed"]?.boolValue ?? false
+            )
         case "ip_range":
             guard let list = options["ranges"]?.arrayValue, !list.isEmpty else {
                 throw .illegalArgument("No [ranges] specified for the [\(name)] aggregation")
