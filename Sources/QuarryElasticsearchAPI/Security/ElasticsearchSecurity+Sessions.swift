@@ -26,14 +26,30 @@ extension ElasticsearchSecurity {
         let now = Self.nowMilliseconds()
         // Ended sessions and tokens are swept here, at a rate people sign in.
         try database.removeTokens(endedBefore: now - 7 * 24 * 3600 * 1000)
-        let token = Self.randomToken(bytes: 32)
+        return try newToken(
+            kind: "session",
+            for: username,
+            at: now,
+            expiration: now + Self.sessionLifetime.components.seconds * 1000
+        )
+    }
+
+    /// Stores a new random token of `kind` for `username` (its SHA-256 only) and returns it, after `prefix`.
+    private func newToken(
+        prefix: String = "",
+        kind: String,
+        for username: String,
+        at now: Int64,
+        expiration: Int64
+    ) throws(StoreError) -> String {
+        let token = prefix + Self.randomToken(bytes: 32)
         try database.putToken(
             TokenRecord(
                 hash: Self.tokenHash(token),
-                kind: "session",
+                kind: kind,
                 username: username,
                 created: now,
-                expiration: now + Self.sessionLifetime.components.seconds * 1000,
+                expiration: expiration,
                 pair: nil
             )
         )
@@ -57,36 +73,14 @@ extension ElasticsearchSecurity {
         }
         let now = Self.nowMilliseconds()
         _ = try database.invalidateTokens(hashes: [], username: username, kinds: ["user_api"], at: now)
-        let token = "qrt_" + Self.randomToken(bytes: 32)
-        try database.putToken(
-            TokenRecord(
-                hash: Self.tokenHash(token),
-                kind: "user_api",
-                username: username,
-                created: now,
-                expiration: .max,
-                pair: nil
-            )
-        )
-        return token
+        return try newToken(prefix: "qrt_", kind: "user_api", for: username, at: now, expiration: .max)
     }
 
     /// A web API token for the commands run beside `quarry serve` (left in its `serve.json`): it acts as
     /// `username` until ``endSession(_:)`` ends it when serve stops, and is not the user's own token, which it
     /// leaves as it is.
     public func issueLocalCommandToken(for username: String) throws(StoreError) -> String {
-        let token = "qrl_" + Self.randomToken(bytes: 32)
-        try database.putToken(
-            TokenRecord(
-                hash: Self.tokenHash(token),
-                kind: "local_command",
-                username: username,
-                created: Self.nowMilliseconds(),
-                expiration: .max,
-                pair: nil
-            )
-        )
-        return token
+        try newToken(prefix: "qrl_", kind: "local_command", for: username, at: Self.nowMilliseconds(), expiration: .max)
     }
 
     /// The user of a web API token (a user's own, or serve's for its local commands); nil when it is unknown,
