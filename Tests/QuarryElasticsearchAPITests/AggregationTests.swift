@@ -248,6 +248,25 @@ struct AggregationTests {
         }
     }
 
+    @Test func topHitsAreEachBucketsLatestDocuments() async throws {
+        try await withLoadedAPI { api in
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"clients": {"terms": {"field": "client.ip", "size": 3}, "aggs": {"latest": {"top_hits": {"size": 2, "sort": [{"@timestamp": {"order": "desc"}}], "_source": ["dns.question.name", "@timestamp"]}}}}}}"#
+            )
+            for bucket in result["clients"]?["buckets"]?.arrayValue ?? [] {
+                let client = bucket["key"]?.stringValue ?? ""
+                let latest = Self.documents.filter { $0.client == client }.sorted { $0.millis > $1.millis }
+                let hits = bucket["latest"]?["hits"]?["hits"]?.arrayValue ?? []
+                #expect(bucket["latest"]?["hits"]?["total"]?["value"] == bucket["doc_count"])
+                #expect(hits.map { $0["sort"]?[0]?.intValue ?? 0 } == latest.prefix(2).map(\.millis))
+                #expect(hits.first?["_source"]?["dns"]?["question"]?["name"]?.stringValue == latest.first?.name)
+                #expect(hits.first?["_source"]?["client"] == nil, "the _source filter keeps only what it names")
+                #expect(hits.allSatisfy { ($0["_index"]?.stringValue ?? "").hasPrefix("packetbeat-") })
+            }
+        }
+    }
+
     @Test func refusedAsElasticsearchRefusesThem() async throws {
         try await withLoadedAPI { api in
             for (body, reason) in [

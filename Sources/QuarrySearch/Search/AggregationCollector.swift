@@ -62,6 +62,17 @@ final class AggregationCollector {
     /// Single-bucket aggregations (`filter`, `missing`) and the `filters` buckets, by position.
     private var fixed: [Bucket] = []
     private var filterBitmaps: [Bitmap] = []
+    /// `top_hits`' best documents so far, best first.
+    private var top: [TopHit] = []
+
+    struct TopHit {
+        var values: [SortKey?]
+        var generation: Int
+        var doc: Int
+        var index: String
+        var stored: IndexReader.StoredHit?
+    }
+
     /// A `date_range`'s bounds in milliseconds, resolved against the search's `now` once.
     private var dateRanges: [(key: String?, from: Double?, to: Double?)]?
 
@@ -90,6 +101,7 @@ final class AggregationCollector {
         generation = context.generation
         switch request.kind {
         case .filter(let query): filterBitmaps = [try context.executor.evaluate(query, scoring: false).documents]
+        case .topHits: break
         case .filters(let filters, _, _):
             filterBitmaps = try filters.map { try context.executor.evaluate($0.query, scoring: false).documents }
         case .dateRange(let field, let ranges, _):
@@ -219,6 +231,30 @@ final class AggregationCollector {
             }) {
                 try fixed[position].add(doc, context)
             }
+        case .topHits(let from, let size, let sort, _):
+            count += 1
+            var values: [SortKey?] = []
+            for field in sort {
+                guard case .field(let name) = field.target else {
+                    values.append(nil)
+                    continue
+                }
+                let all = try context.values(name, doc)
+                // Elasticsearch's default sort mode: the smallest value ascending, the largest descending.
+                values.append(field.descending ? all.max() : all.min())
+            }
+            let hit = TopHit(
+                values: values,
+                generation: context.generation,
+                doc: doc,
+                index: context.reader.metadata.name,
+                stored: nil
+            )
+            let position = top.firstIndex { precedes(hit, $0, sort) } ?? top.endIndex
+            if position < from + size {
+                top.insert(hit, at: position)
+                if top.count > from + size { top.removeLast() }
+            }
         case .filter:
             if filterBitmaps[0].contains(doc) { try fixed[0].add(doc, context) }
         case .filters(_, _, let other):
@@ -231,6 +267,34 @@ final class AggregationCollector {
         case .missing(let field):
             if try context.values(field, doc).isEmpty { try fixed[0].add(doc, context) }
         }
+    }
+
+    /// Whether `a` comes before `b` in a `top_hits` sort: the keys (a missing one last), then index, then document.
+    private func precedes(_ a: TopHit, _ b: TopHit, _ sort: [SortField]) -> Bool {
+        for (position, field) in sort.enumerated() {
+            switch (a.values[position], b.values[position]) {
+            case (nil, nil): continue
+            case (nil, _): return false
+            case (_, nil): return true
+            case (let x?, let y?):
+                if x == y { continue }
+                return field.descending ? y < x : x < y
+            }
+        }
+        return (a.generation, a.doc) < (b.generation, b.doc)
+    }
+
+    /// Called when the documents of an index are all collected, while its reader is open: `top_hits` reads the
+    /// source of its documents from this index.
+    func finishIndex(_ context: AggregationContext) throws {
+        guard generation == context.generation else { return }
+        if case .topHits = request.kind {
+            let wanted = top.indices.filter { top[$0].generation == context.generation && top[$0].stored == nil }
+            let stored = try context.reader.storedHits(wanted.map { top[$0].doc })
+            for position in wanted { top[position].stored = stored[top[position].doc] }
+        }
+        for bucket in buckets.values { for sub in bucket.subs { try sub.finishIndex(context) } }
+        for bucket in fixed { for sub in bucket.subs { try sub.finishIndex(context) } }
     }
 
     private func bucket(_ key: SortKey) -> Bucket {
@@ -432,6 +496,34 @@ final class AggregationCollector {
                 list.append((range.key, .object(reorder(rendered, first: ["key", "from", "to", "doc_count"]))))
             }
             object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
+        case .topHits(let from, _, let sort, let source):
+            let filter = source.isFiltering ? source.compiled() : nil
+            let hits: [JSON] = top.dropFirst(from).map { hit in
+                var object: JSONObject = [
+                    "_index": .string(hit.index), "_id": .string(hit.stored?.id ?? ""), "_score": .null,
+                ]
+                if source.enabled, let bytes = hit.stored?.source {
+                    let parsed = (try? JSON.parse(bytes)) ?? .object([:])
+                    object["_source"] = filter?.apply(parsed) ?? parsed
+                }
+                if !sort.isEmpty {
+                    object["sort"] = .array(
+                        hit.values.map { value in
+                            switch value {
+                            case .int(let number)?: .int(number)
+                            case .double(let number)?: .double(number)
+                            case .string(let text)?: .string(text)
+                            case .ip(let address)?: .string(address.description)
+                            case nil: .null
+                            }
+                        }
+                    )
+                }
+                return .object(object)
+            }
+            object["hits"] = [
+                "total": ["value": .int(Int64(count)), "relation": "eq"], "max_score": .null, "hits": .array(hits),
+            ]
         case .filter, .missing:
             object = try render(fixed[0])
         case .filters(let filters, let keyed, let other):
@@ -577,6 +669,7 @@ extension AggregationRequest {
         case .dateRange: "date_range"
         case .ipRange: "ip_range"
         case .filter: "filter"
+        case .topHits: "top_hits"
         case .filters: "filters"
         case .missing: "missing"
         }

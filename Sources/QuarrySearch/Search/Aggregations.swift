@@ -30,6 +30,8 @@ public struct AggregationRequest: Sendable {
         /// Address ranges: `from` included, `to` excluded, as Elasticsearch's `ip_range`; a `mask` is its block.
         case ipRange(field: String, ranges: [(key: String, from: IPAddress?, to: IPAddress?)], keyed: Bool)
         case filter(Query)
+        /// The best documents of the bucket: `from` + `size` by `sort` (index order without one), with their source.
+        case topHits(from: Int, size: Int, sort: [SortField], source: SourceFilter)
         case filters([(key: String, query: Query)], keyed: Bool, otherBucket: String?)
         case missing(field: String)
     }
@@ -272,6 +274,26 @@ public struct AggregationRequest: Sendable {
                 ranges.append((key, from, to))
             }
             return .ipRange(field: try field(), ranges: ranges, keyed: options["keyed"]?.boolValue ?? false)
+        case "top_hits":
+            let size = try integer("size", default: 3)
+            let from = try integer("from", default: 0)
+            guard size >= 0, from >= 0 else {
+                throw .illegalArgument("[from] and [size] of [\(name)] cannot be negative")
+            }
+            guard from + size <= 100 else {
+                throw .illegalArgument(
+                    "Top hits result window is too large, the top hits aggregator [\(name)]'s from + size must be less "
+                        + "than or equal to: [100] but was [\(from + size)]. This limit can be set by changing the "
+                        + "[index.max_inner_result_window] index level setting."
+                )
+            }
+            return .topHits(
+                from: from,
+                size: size,
+                sort: try options["sort"].map { json throws(StoreError) in try SortField.parseList(json) } ?? [],
+                source: try options["_source"].map { json throws(StoreError) in try SourceFilter(json: json) }
+                    ?? SourceFilter()
+            )
         case "filter": return .filter(try Query.parse(value))
         case "filters":
             guard let filters = options["filters"] else {

@@ -121,6 +121,7 @@ struct SearchExecutor {
                 return true
             }
             if let failure { throw failure }
+            for collector in collectors { try collector.finishIndex(context) }
         }
         if let postFilter = request.postFilter {
             documents.formIntersection(try executor.evaluate(postFilter, scoring: false).documents)
