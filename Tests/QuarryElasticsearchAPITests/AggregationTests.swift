@@ -267,6 +267,27 @@ struct AggregationTests {
         }
     }
 
+    @Test func percentilesInterpolateBetweenRanks() async throws {
+        try await withLoadedAPI { api in
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"rtt": {"percentiles": {"field": "rtt", "percents": [0, 50, 99]}}, "list": {"percentiles": {"field": "bytes", "keyed": false}}}}"#
+            )
+            let sorted = Self.documents.map(\.rtt).sorted()
+            func exact(_ percent: Double) -> Double {
+                let rank = percent / 100 * Double(sorted.count - 1)
+                let low = Int(rank)
+                let high = min(low + 1, sorted.count - 1)
+                return sorted[low] + (sorted[high] - sorted[low]) * (rank - Double(low))
+            }
+            #expect(result["rtt"]?["values"]?["0.0"]?.doubleValue == sorted.first)
+            #expect(result["rtt"]?["values"]?["50.0"]?.doubleValue == exact(50))
+            #expect(result["rtt"]?["values"]?["99.0"]?.doubleValue == exact(99))
+            let list = result["list"]?["values"]?.arrayValue ?? []
+            #expect(list.map { $0["key"]?.doubleValue ?? -1 } == [1, 5, 25, 50, 75, 95, 99])
+        }
+    }
+
     @Test func refusedAsElasticsearchRefusesThem() async throws {
         try await withLoadedAPI { api in
             for (body, reason) in [

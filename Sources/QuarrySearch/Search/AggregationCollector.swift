@@ -56,6 +56,8 @@ final class AggregationCollector {
     private var minimum: Double?
     private var maximum: Double?
     private var distinct = Set<SortKey>()
+    /// Every value, for `percentiles`.
+    private var samples: [Double] = []
 
     // Buckets, by key.
     private var buckets: [SortKey: Bucket] = [:]
@@ -102,6 +104,10 @@ final class AggregationCollector {
         switch request.kind {
         case .filter(let query): filterBitmaps = [try context.executor.evaluate(query, scoring: false).documents]
         case .topHits: break
+        case .percentiles(let field, _, _, _):
+            guard let definition = context.reader.mappings.field(field) else { return }
+            try check(definition)
+            if valueKind == nil { valueKind = AggregationValueKind(definition.type) }
         case .filters(let filters, _, _):
             filterBitmaps = try filters.map { try context.executor.evaluate($0.query, scoring: false).documents }
         case .dateRange(let field, let ranges, _):
@@ -156,7 +162,7 @@ final class AggregationCollector {
                 "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
                     + "[ip_range]"
             )
-        case .histogram, .range, .dateHistogram, .dateRange:
+        case .histogram, .range, .dateHistogram, .dateRange, .percentiles:
             if !numeric {
                 throw StoreError.illegalArgument(
                     "Field [\(definition.path)] of type [\(definition.type.rawValue)] is not supported for aggregation "
@@ -231,6 +237,10 @@ final class AggregationCollector {
             }) {
                 try fixed[position].add(doc, context)
             }
+        case .percentiles(let field, _, _, let missing):
+            var values = try context.values(field, doc)
+            if values.isEmpty, let missing, let key = Self.key(missing) { values = [key] }
+            samples += values.compactMap(\.number)
         case .topHits(let from, let size, let sort, _):
             count += 1
             var values: [SortKey?] = []
@@ -496,6 +506,22 @@ final class AggregationCollector {
                 list.append((range.key, .object(reorder(rendered, first: ["key", "from", "to", "doc_count"]))))
             }
             object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
+        case .percentiles(_, let percents, let keyed, _):
+            let sorted = samples.sorted()
+            func percentile(_ percent: Double) -> JSON {
+                guard !sorted.isEmpty else { return .null }
+                let rank = percent / 100 * Double(sorted.count - 1)
+                let low = Int(rank.rounded(.down))
+                let high = min(low + 1, sorted.count - 1)
+                return .double(sorted[low] + (sorted[high] - sorted[low]) * (rank - Double(low)))
+            }
+            if keyed {
+                var values = JSONObject()
+                for percent in percents { values[JSON.double(percent).serialized()] = percentile(percent) }
+                object["values"] = .object(values)
+            } else {
+                object["values"] = .array(percents.map { ["key": .double($0), "value": percentile($0)] })
+            }
         case .topHits(let from, _, let sort, let source):
             let filter = source.isFiltering ? source.compiled() : nil
             let hits: [JSON] = top.dropFirst(from).map { hit in
@@ -670,6 +696,7 @@ extension AggregationRequest {
         case .ipRange: "ip_range"
         case .filter: "filter"
         case .topHits: "top_hits"
+        case .percentiles: "percentiles"
         case .filters: "filters"
         case .missing: "missing"
         }

@@ -32,6 +32,9 @@ public struct AggregationRequest: Sendable {
         case filter(Query)
         /// The best documents of the bucket: `from` + `size` by `sort` (index order without one), with their source.
         case topHits(from: Int, size: Int, sort: [SortField], source: SourceFilter)
+        /// Exact percentiles (linear interpolation between ranks) of every value, where Elasticsearch estimates them
+        /// with a t-digest.
+        case percentiles(field: String, percents: [Double], keyed: Bool, missing: JSON?)
         case filters([(key: String, query: Query)], keyed: Bool, otherBucket: String?)
         case missing(field: String)
     }
@@ -274,6 +277,18 @@ public struct AggregationRequest: Sendable {
                 ranges.append((key, from, to))
             }
             return .ipRange(field: try field(), ranges: ranges, keyed: options["keyed"]?.boolValue ?? false)
+        case "percentiles":
+            let percents = options["percents"]?.arrayValue?.compactMap(\.doubleValue) ?? [1, 5, 25, 50, 75, 95, 99]
+            for percent in percents where !(0...100).contains(percent) {
+                throw .illegalArgument("percent must be in [0,100], got [\(percent)]: [\(name)]")
+            }
+            if options["hdr"] != nil { throw .illegalArgument("[hdr] percentiles are not supported by this store yet") }
+            return .percentiles(
+                field: try field(),
+                percents: percents,
+                keyed: options["keyed"]?.boolValue ?? true,
+                missing: options["missing"]
+            )
         case "top_hits":
             let size = try integer("size", default: 3)
             let from = try integer("from", default: 0)
