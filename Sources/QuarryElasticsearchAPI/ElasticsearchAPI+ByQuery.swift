@@ -72,7 +72,7 @@ extension ElasticsearchAPI {
                 case .delete:
                     return EmbeddedStore.BulkItem(
                         index: hit.index,
-                        operation: .delete(id: hit.id, conditions: conditions)
+                        operation: .delete(id: hit.id ?? "", conditions: conditions)
                     )
                 case .update:
                     let source = hit.source ?? .object([:])
@@ -80,7 +80,7 @@ extension ElasticsearchAPI {
                         index: hit.index,
                         operation: .index(
                             IndexRequest(
-                                id: hit.id,
+                                id: hit.id ?? "",
                                 source: source.serializedBytes(),
                                 document: source,
                                 conditions: conditions

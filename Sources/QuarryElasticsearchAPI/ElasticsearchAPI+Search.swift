@@ -29,16 +29,26 @@ extension ElasticsearchAPI {
             || request.parameters["_source_excludes"] != nil
         {
             search.source = filter
+            search.sourceRequested = filter.enabled
         }
+        if let names = request.parameters["stored_fields"] {
+            search.storedFields = .parse(names.split(separator: ",").map(String.init))
+        }
+        if let names = request.parameters["docvalue_fields"] {
+            search.docvalueFields = names.split(separator: ",").map { FieldAndFormat(field: String($0)) }
+        }
+        if try request.flag("explain") { search.explain = true }
+        var tracksTotalExplicitly = try request.json()?.objectValue?["track_total_hits"] != nil
         if let track = request.parameters["track_total_hits"] {
+            tracksTotalExplicitly = true
             switch track {
             case "true", "": search.trackTotalHits = .exact
-            case "false": search.trackTotalHits = .disabled
+            case "false", "-1": search.trackTotalHits = .disabled
             default:
                 guard let limit = Int(track), limit >= 0 else {
                     throw .illegalArgument("Failed to parse value [\(track)] for track_total_hits")
                 }
-                search.trackTotalHits = .upTo(limit)
+                search.trackTotalHits = limit == Int(Int32.max) ? .exact : .upTo(limit)
             }
         }
         if try request.flag("version") { search.version = true }
@@ -49,10 +59,29 @@ extension ElasticsearchAPI {
             search.terminateAfter = limit
         }
         let totalAsInt = try request.flag("rest_total_hits_as_int")
-        if totalAsInt, case .upTo = search.trackTotalHits { search.trackTotalHits = .exact }
+        if totalAsInt, case .upTo(let limit) = search.trackTotalHits {
+            // A count that may stop short cannot be written as a bare number.
+            guard !tracksTotalExplicitly else {
+                throw .illegalArgument(
+                    "[rest_total_hits_as_int] cannot be used if the tracking of total hits is not accurate, got \(limit)"
+                )
+            }
+            search.trackTotalHits = .exact
+        }
         let options = try request.indicesOptions(.search)
+        var problems: [String] = []
+        if search.storedFields == StoredFieldsRequest.none {
+            if search.sourceRequested {
+                problems.append("[stored_fields] cannot be disabled if [_source] is requested")
+            }
+            if !search.fields.isEmpty {
+                problems.append("[stored_fields] cannot be disabled when using the [fields] option")
+            }
+        }
+        if request.parameters["scroll"] != nil, search.trackTotalHits == .disabled {
+            problems.append("disabling [track_total_hits] is not allowed in a scroll context")
+        }
         if let pointInTime = search.pointInTime {
-            var problems: [String] = []
             // The route fills in the indices the caller may read; whether the path named any is what counts.
             if request.path.first != "_search" {
                 problems.append(
@@ -66,6 +95,7 @@ extension ElasticsearchAPI {
             let results = try store.search(pointInTime: pointInTime.id, search, owner: request.scrollOwner)
             return ESResponse(json: results.responseBody(totalHitsAsInt: totalAsInt))
         }
+        if !problems.isEmpty { throw Self.validationFailed(problems) }
         if search.sort.contains(where: { $0.target == .shardDoc }) {
             throw .illegalArgument("[_shard_doc] sort field cannot be used without [point in time]")
         }

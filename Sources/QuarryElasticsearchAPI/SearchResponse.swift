@@ -7,7 +7,9 @@ extension SearchResults {
     public func responseBody(totalHitsAsInt: Bool = false) -> JSON {
         var hitsObject: JSONObject = [:]
         switch totalTracking {
-        case .disabled: break
+        case .disabled:
+            // Elasticsearch writes an untracked total as -1 when totals are bare numbers.
+            if totalHitsAsInt { hitsObject["total"] = -1 }
         case .exact:
             hitsObject["total"] =
                 totalHitsAsInt ? .int(Int64(total)) : ["value": .int(Int64(total)), "relation": "eq"]
@@ -34,7 +36,13 @@ extension SearchResults {
     }
 
     private static func body(_ hit: Hit) -> JSON {
-        var object: JSONObject = ["_index": .string(hit.index), "_id": .string(hit.id)]
+        var object: JSONObject = [:]
+        if hit.explanation != nil {
+            object["_shard"] = .string("[\(hit.index)][0]")
+            object["_node"] = .string(ElasticsearchAPI.nodeID)
+        }
+        object["_index"] = .string(hit.index)
+        if let id = hit.id { object["_id"] = .string(id) }
         if let version = hit.version { object["_version"] = .int(version) }
         if let seqNo = hit.seqNo {
             object["_seq_no"] = .int(seqNo)
@@ -42,7 +50,9 @@ extension SearchResults {
         }
         object["_score"] = score(hit.score)
         if let source = hit.source { object["_source"] = source }
+        if let fields = hit.fields { object["fields"] = .object(fields) }
         if let sort = hit.sort { object["sort"] = .array(sort) }
+        if let explanation = hit.explanation { object["_explanation"] = explanation }
         return .object(object)
     }
 

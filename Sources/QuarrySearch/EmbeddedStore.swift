@@ -700,21 +700,46 @@ public final class EmbeddedStore: @unchecked Sendable {
         }
         let mappings = Dictionary(uniqueKeysWithValues: indices.map { ($0.name, $0.metadata.mappings) })
         let sourceFilter = request.source.isFiltering ? request.source.compiled() : nil
+        // With `stored_fields`, a hit carries its source only when the request names `_source` too.
+        let wantsSource: Bool
+        var storedFieldNames: [String] = []
+        switch request.storedFields {
+        case nil: wantsSource = request.source.enabled
+        case .none?: wantsSource = false
+        case .fields(let names)?:
+            wantsSource = request.sourceRequested
+            storedFieldNames = names
+        }
+        var fetchers: [String: SourceFieldFetcher] = [:]
+        if !request.fields.isEmpty || !storedFieldNames.isEmpty {
+            for index in indices {
+                fetchers[index.name] = try SourceFieldFetcher(
+                    fields: request.fields,
+                    storedFields: storedFieldNames,
+                    mappings: index.metadata.mappings
+                )
+            }
+        }
         let hits = outcome.hits.map { hit in
-            var source: JSON?
-            if request.source.enabled, let stored = hit.stored {
-                let parsed = (try? JSON.parse(stored.source)) ?? .object([:])
-                source = sourceFilter?.apply(parsed) ?? parsed
+            var parsed: JSON?
+            if let stored = hit.stored, wantsSource || fetchers[hit.index]?.isEmpty == false {
+                parsed = (try? JSON.parse(stored.source)) ?? .object([:])
+            }
+            var fields = hit.docValueFields ?? [:]
+            if let fetcher = fetchers[hit.index], let parsed {
+                for (name, values) in fetcher.fetch(parsed) where fields[name] == nil { fields[name] = values }
             }
             return SearchResults.Hit(
                 index: hit.index,
-                id: hit.stored?.id ?? "",
+                id: request.storedFields == StoredFieldsRequest.none ? nil : hit.stored?.id ?? "",
                 score: hit.score,
                 version: request.version ? hit.stored?.version ?? 1 : nil,
                 seqNo: request.seqNoPrimaryTerm ? hit.stored?.seqNo ?? 0 : nil,
-                source: source,
+                source: wantsSource ? parsed.map { sourceFilter?.apply($0) ?? $0 } : nil,
                 sort: request.sort.isEmpty
-                    ? nil : hit.sortValues.enumerated().map { executor.json($1, field: $0, reader: mappings) }
+                    ? nil : hit.sortValues.enumerated().map { executor.json($1, field: $0, reader: mappings) },
+                fields: fields.isEmpty ? nil : fields,
+                explanation: request.explain ? Self.explanation(score: hit.score) : nil
             )
         }
         let results = SearchResults(
@@ -731,6 +756,16 @@ public final class EmbeddedStore: @unchecked Sendable {
             SearchCursor(values: $0.sortValues, indexPosition: $0.indexPosition, doc: $0.doc)
         }
         return (results, end)
+    }
+
+    /// A hit's `_explanation`: its score, without Lucene's breakdown of term statistics, which Quarry's scoring
+    /// does not keep per clause.
+    private static func explanation(score: Double?) -> JSON {
+        [
+            "value": .double(Double(Float(score ?? 0))),
+            "description": "score of the query (Quarry does not break scores down by clause)",
+            "details": [],
+        ]
     }
 
     /// Counts the documents matching `query`.

@@ -288,6 +288,128 @@ struct AggregationTests {
         }
     }
 
+    /// Paging through every composite bucket (`after_key` fed back as `after`) visits each (client, hour, bytes
+    /// present or not) combination once, in key order, with its count — against a brute-force grouping — for page
+    /// sizes that split the buckets unevenly, and in descending order.
+    @Test func compositePagesVisitEveryCombinationOnce() async throws {
+        try await withLoadedAPI { api in
+            var expected: [String: Int] = [:]
+            for document in Self.documents {
+                let hour = document.millis / 3_600_000 * 3_600_000
+                let bytes = document.bytes.map { String($0 / 5_000 * 5_000) } ?? "null"
+                expected["\(document.client)|\(hour)|\(bytes)", default: 0] += 1
+            }
+            for (size, order) in [(97, "asc"), (1_000, "desc"), (10_000, "asc")] {
+                var seen: [(String, Int)] = []
+                var after: JSON?
+                var pages = 0
+                while true {
+                    var composite: JSONObject = [
+                        "size": .int(Int64(size)),
+                        "sources": [
+                            ["client": ["terms": ["field": "client.ip", "order": .string(order)]]],
+                            ["hour": ["date_histogram": ["field": "@timestamp", "fixed_interval": "1h"]]],
+                            ["bytes": ["histogram": ["field": "bytes", "interval": 5_000, "missing_bucket": true]]],
+                        ],
+                    ]
+                    if let after { composite["after"] = after }
+                    let body: JSON = ["size": 0, "aggs": ["pages": ["composite": .object(composite)]]]
+                    let result = try aggregations(api, body.serialized())
+                    let buckets = result["pages"]?["buckets"]?.arrayValue ?? []
+                    if buckets.isEmpty {
+                        #expect(result["pages"]?["after_key"] == nil)
+                        break
+                    }
+                    #expect(buckets.count <= size)
+                    pages += 1
+                    for bucket in buckets {
+                        let key = try #require(bucket["key"])
+                        let bytes = key["bytes"]?.doubleValue.map { String(Int64($0)) } ?? "null"
+                        seen.append(
+                            (
+                                "\(key["client"]?.stringValue ?? "")|\(key["hour"]?.intValue ?? 0)|\(bytes)",
+                                Int(bucket["doc_count"]?.intValue ?? 0)
+                            )
+                        )
+                    }
+                    after = result["pages"]?["after_key"]
+                    #expect(after == buckets.last?["key"])
+                }
+                #expect(pages == (expected.count + size - 1) / size)
+                #expect(Dictionary(seen, uniquingKeysWith: +) == expected)
+                #expect(seen.count == expected.count, "every combination once")
+                // Key order: the client (as an address, in the asked order), then the hour, then bytes with null first.
+                let keys = seen.map { $0.0.split(separator: "|").map(String.init) }
+                for (a, b) in zip(keys, keys.dropFirst()) {
+                    let (left, right) = (IPAddress(a[0])!, IPAddress(b[0])!)
+                    if left != right {
+                        #expect(order == "asc" ? left < right : right < left)
+                    } else if a[1] != b[1] {
+                        #expect(Int64(a[1])! < Int64(b[1])!)
+                    } else {
+                        #expect(a[2] == "null" || (b[2] != "null" && Int64(a[2])! < Int64(b[2])!))
+                    }
+                }
+            }
+            // Without missing_bucket, documents without bytes have no bucket.
+            let withoutMissing = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"b": {"composite": {"size": 10000, "sources": [{"b": {"histogram": {"field": "bytes", "interval": 100000}}}]}}}}"#
+            )
+            #expect(
+                withoutMissing["b"]?["buckets"]?[0]?["doc_count"]?.intValue
+                    == Int64(Self.documents.filter { $0.bytes != nil }.count)
+            )
+        }
+    }
+
+    @Test func multiTermsCountEachPairAndBucketSortReordersAndCuts() async throws {
+        try await withLoadedAPI { api in
+            var pairs: [String: Int] = [:]
+            var traffic: [String: Int64] = [:]
+            for document in Self.documents {
+                pairs["\(document.client)|\(document.name)", default: 0] += 1
+                traffic[document.client, default: 0] += document.bytes ?? 0
+            }
+            let result = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"pairs": {"multi_terms": {"terms": [{"field": "client.ip"}, {"field": "dns.question.name"}], "size": 20}}}}"#
+            )
+            let expected = pairs.sorted { a, b in
+                if a.value != b.value { return a.value > b.value }
+                let (x, y) = (a.key.split(separator: "|"), b.key.split(separator: "|"))
+                let (ax, bx) = (IPAddress(String(x[0]))!, IPAddress(String(y[0]))!)
+                return ax != bx ? ax < bx : x[1] < y[1]
+            }
+            let buckets = result["pairs"]?["buckets"]?.arrayValue ?? []
+            #expect(buckets.map { $0["key_as_string"]?.stringValue ?? "" } == expected.prefix(20).map(\.key))
+            #expect(buckets.map { Int($0["doc_count"]?.intValue ?? 0) } == expected.prefix(20).map(\.value))
+            #expect(buckets.first?["key"]?.arrayValue?.count == 2)
+            #expect(
+                result["pairs"]?["sum_other_doc_count"]?.intValue
+                    == Int64(expected.dropFirst(20).reduce(0) { $0 + $1.value })
+            )
+
+            // bucket_sort: every client by traffic, descending, the second page of five.
+            let sorted = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"clients": {"terms": {"field": "client.ip", "size": 100}, "aggs": {"traffic": {"sum": {"field": "bytes"}}, "page": {"bucket_sort": {"sort": [{"traffic": {"order": "desc"}}], "from": 5, "size": 5}}}}}}"#
+            )
+            let byTraffic = traffic.sorted { $0.value > $1.value }
+            let page = sorted["clients"]?["buckets"]?.arrayValue ?? []
+            #expect(page.map { $0["key"]?.stringValue ?? "" } == byTraffic.dropFirst(5).prefix(5).map(\.key))
+            #expect(page.allSatisfy { $0["page"] == nil })
+            let topLevel = api.handle(
+                try request(.post, "/packetbeat-*/_search", #"{"aggs": {"s": {"bucket_sort": {"size": 1}}}}"#)
+            )
+            #expect(topLevel.status == 400)
+            #expect(
+                topLevel.json?["error"]?["reason"]
+                    == "Validation Failed: 1: bucket_sort aggregation [s] must be declared inside of another aggregation;"
+            )
+        }
+    }
+
     @Test func refusedAsElasticsearchRefusesThem() async throws {
         try await withLoadedAPI { api in
             for (body, reason) in [
@@ -306,6 +428,18 @@ struct AggregationTests {
                 (
                     #"{"aggs": {"x": {"geohash_grid": {"field": "where"}}}}"#,
                     "aggregation [x] of type [geohash_grid] is not supported by this store yet"
+                ),
+                (
+                    #"{"aggs": {"x": {"composite": {"sources": [{"a": {"terms": {"field": "bytes"}}}, {"a": {"terms": {"field": "rtt"}}}]}}}}"#,
+                    "Composite source names must be unique, found duplicates: [a]"
+                ),
+                (
+                    #"{"aggs": {"x": {"composite": {"sources": [{"a": {"terms": {"field": "bytes"}}}], "after": {"b": 1}}}}}"#,
+                    "Missing value for [after.a]"
+                ),
+                (
+                    #"{"aggs": {"x": {"multi_terms": {"terms": [{"field": "bytes"}]}}}}"#,
+                    "The [terms] parameter in the aggregation [x] must be present and have at least 2 fields or scripts."
                 ),
             ] {
                 let response = api.handle(try request(.post, "/packetbeat-*/_search", body))

@@ -201,6 +201,15 @@ import Testing
             "[1,2]",
             "\"text\"",
             #"{"size":1,"size":2,"from":"-5"}"#, #"{"post_filter":5}"#, #"{"version":"maybe","size":"x"}"#,
+            #"{"aggs":{"a":{"composite":{"size":100000000,"sources":[{"x":{"terms":{"field":"k"}}}]}}}}"#,
+            #"{"aggs":{"a":{"composite":{"sources":[{"x":{"terms":{"field":"k"}}}],"after":{"x":{"y":1}}}}}}"#,
+            #"{"aggs":{"a":{"composite":{"sources":[{"x":{"terms":{"field":"t"}}}]}}}}"#,
+            #"{"aggs":{"a":{"terms":{"field":"k"},"aggs":{"s":{"bucket_sort":{"from":-1}}}}}}"#,
+            #"{"aggs":{"a":{"multi_terms":{"terms":[{"field":"k"},{"script":"x"}]}}}}"#,
+            #"{"docvalue_fields":5}"#, #"{"fields":[5]}"#, #"{"stored_fields":{}}"#,
+            #"{"fields":[{"field":"ts","format":"yyyy-QQ"}]}"#,
+            #"{"docvalue_fields":[{"field":"n","format":"0.0E0"}]}"#,
+            #"{"docvalue_fields":["t"]}"#, #"{"script_fields":{"a":5}}"#, #"{"stored_fields":"_none_","_source":true}"#,
         ]
         for body in bodies { search(body) }
         let parameters = [

@@ -95,6 +95,16 @@ extension StoreError {
         StoreError(type: "illegal_argument_exception", reason: reason, status: 400)
     }
 
+    /// Elasticsearch's refusal to sort, aggregate or read doc values of a `text` field.
+    static func textFieldHasNoDocValues(_ field: String) -> StoreError {
+        .illegalArgument(
+            "Text fields are not optimised for operations that require per-document field data like aggregations and "
+                + "sorting, so these operations are disabled by default. Please use a keyword field instead. "
+                + "Alternatively, set fielddata=true on [\(field)] in order to load field data by uninverting the "
+                + "inverted index. Note that this can use significant memory."
+        )
+    }
+
     public static func parsing(_ reason: String) -> StoreError {
         StoreError(type: "parsing_exception", reason: reason, status: 400)
     }

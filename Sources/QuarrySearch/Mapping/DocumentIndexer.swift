@@ -85,7 +85,7 @@ package struct DocumentIndexer {
             if field.type.family == .unindexed || field.type == .flattened { return }
             throw .documentParsing(
                 "failed to parse field [\(field.path)] of type [\(field.type.rawValue)] in document with id "
-                    + "'\(documentID)'. Preview of field's value: '\(preview(value))'",
+                    + "'\(documentID)'. Preview of field's value: '\(Self.preview(value))'",
                 causedBy: .illegalArgument("Can't get text on a START_OBJECT")
             )
         default:
@@ -198,7 +198,7 @@ package struct DocumentIndexer {
         return true
     }
 
-    private func preview(_ value: JSON) -> String {
+    private static func preview(_ value: JSON) -> String {
         switch value {
         case .string(let text): text
         default: value.serialized()
@@ -208,7 +208,7 @@ package struct DocumentIndexer {
     private func malformed(_ field: FieldDefinition, _ value: JSON, _ cause: StoreError) -> StoreError {
         .documentParsing(
             "failed to parse field [\(field.path)] of type [\(field.type.rawValue)] in document with id "
-                + "'\(documentID)'. Preview of field's value: '\(preview(value))'",
+                + "'\(documentID)'. Preview of field's value: '\(Self.preview(value))'",
             causedBy: cause
         )
     }
@@ -236,16 +236,8 @@ package struct DocumentIndexer {
         }
     }
 
-    private func text(of value: JSON) -> String? {
-        switch value {
-        case .string(let text): text
-        case .int(let number): String(number)
-        case .double(let number): JSON.format(number)
-        case .bool(let flag): flag ? "true" : "false"
-        default: nil
-        }
-    }
-
+    /// Indexes one leaf value of `field`: terms for what term queries find, doc values for sorting and aggregations,
+    /// tokens for full text.
     private func indexValue(
         _ value: JSON,
         field: FieldDefinition,
@@ -256,22 +248,49 @@ package struct DocumentIndexer {
         switch field.type.family {
         case .unindexed, .object:
             return
+        case .text:
+            guard let text = Self.text(of: value) else {
+                throw .illegalArgument("Can't get text on a \(value.tokenName)")
+            }
+            if field.indexed { document.texts.append((field, field.analyzer.tokens(text))) }
+            return
+        case .keyword, .integer, .floating, .boolean, .date, .ip:
+            break
+        }
+        guard let key = try Self.leafValue(value, field: field) else { return }
+        switch (field.type.family, key) {
+        case (.keyword, .string(let text)):
+            if field.indexed { document.terms.append((field, text)) }
+            if field.docValues { document.values.append((field, key)) }
+        case (.integer, _):
+            if field.indexed || field.docValues { document.values.append((field, key)) }
+        case (.boolean, .int(let flag)):
+            document.terms.append((field, flag != 0 ? "true" : "false"))
+            document.values.append((field, key))
+        case (.ip, .ip(let address)):
+            document.terms.append((field, address.description))
+            document.values.append((field, key))
+        default:
+            document.values.append((field, key))
+        }
+    }
+
+    /// A leaf value as `field` reads it — a keyword's normalized text, a number coerced to the field's type, a date's
+    /// epoch milliseconds, a boolean's 1 or 0, an address — or nil for a keyword over `ignore_above` and for fields
+    /// without such values (text, unindexed). Indexing and the `fields` of search hits read values through this one
+    /// function, so a hit shows what the index holds.
+    static func leafValue(_ value: JSON, field: FieldDefinition) throws(StoreError) -> IndexedDocument.Value? {
+        switch field.type.family {
+        case .unindexed, .object, .text:
+            return nil
         case .keyword:
             guard let original = text(of: value) else {
                 throw .illegalArgument("Can't get text on a \(value.tokenName)")
             }
-            if let limit = field.ignoreAbove, original.count > limit { return }
-            let text = field.normalized(original)
-            if field.indexed { document.terms.append((field, text)) }
-            if field.docValues { document.values.append((field, .string(text))) }
-        case .text:
-            guard let text = text(of: value) else {
-                throw .illegalArgument("Can't get text on a \(value.tokenName)")
-            }
-            if field.indexed { document.texts.append((field, field.analyzer.tokens(text))) }
+            if let limit = field.ignoreAbove, original.count > limit { return nil }
+            return .string(field.normalized(original))
         case .integer:
-            let number = try integer(value, field: field)
-            if field.indexed || field.docValues { document.values.append((field, .int(number))) }
+            return .int(try integer(value, field: field))
         case .floating:
             let number: Double
             switch value {
@@ -290,54 +309,49 @@ package struct DocumentIndexer {
             guard number.isFinite else {
                 throw .illegalArgument("[\(field.type.rawValue)] supports only finite values")
             }
-            let stored = field.type == .float ? Double(Float(number)) : number
-            document.values.append((field, .double(stored)))
+            return .double(field.type == .float ? Double(Float(number)) : number)
         case .boolean:
-            let flag: Bool
             switch value {
-            case .bool(let v): flag = v
-            case .string("true"): flag = true
-            case .string("false"), .string(""): flag = false
+            case .bool(let v): return .int(v ? 1 : 0)
+            case .string("true"): return .int(1)
+            case .string("false"), .string(""): return .int(0)
             default:
                 throw .illegalArgument(
                     "Failed to parse value [\(preview(value))] as only [true] or [false] are allowed."
                 )
             }
-            document.terms.append((field, flag ? "true" : "false"))
-            document.values.append((field, .int(flag ? 1 : 0)))
         case .date:
-            let millis: Int64
+            let millis: Int64?
             switch value {
-            case .string(let text):
-                guard let parsed = field.format.parse(text) else {
-                    throw .illegalArgument(
-                        "failed to parse date field [\(text)] with format [\(field.format)]"
-                    )
-                }
-                millis = parsed
+            case .string(let text): millis = field.format.parse(text)
             case .int(let number):
-                guard let parsed = field.format.parse(String(number)) ?? field.format.parse(number: Double(number))
-                else { throw .illegalArgument("failed to parse date field [\(number)] with format [\(field.format)]") }
-                millis = parsed
-            case .double(let number):
-                guard let parsed = field.format.parse(number: number) else {
-                    throw .illegalArgument("failed to parse date field [\(number)] with format [\(field.format)]")
-                }
-                millis = parsed
-            default:
+                millis = field.format.parse(String(number)) ?? field.format.parse(number: Double(number))
+            case .double(let number): millis = field.format.parse(number: number)
+            default: millis = nil
+            }
+            guard let millis else {
                 throw .illegalArgument("failed to parse date field [\(preview(value))] with format [\(field.format)]")
             }
-            document.values.append((field, .int(millis)))
+            return .int(millis)
         case .ip:
             guard let text = value.stringValue, let address = IPAddress(text) else {
                 throw .illegalArgument("'\(preview(value))' is not an IP string literal.")
             }
-            document.terms.append((field, address.description))
-            document.values.append((field, .ip(address)))
+            return .ip(address)
         }
     }
 
-    private func integer(_ value: JSON, field: FieldDefinition) throws(StoreError) -> Int64 {
+    static func text(of value: JSON) -> String? {
+        switch value {
+        case .string(let text): text
+        case .int(let number): String(number)
+        case .double(let number): JSON.format(number)
+        case .bool(let flag): flag ? "true" : "false"
+        default: nil
+        }
+    }
+
+    private static func integer(_ value: JSON, field: FieldDefinition) throws(StoreError) -> Int64 {
         let bounds = field.type.integerBounds ?? Int64.min...Int64.max
         var number: Int64
         switch value {

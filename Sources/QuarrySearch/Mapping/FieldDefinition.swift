@@ -15,6 +15,8 @@ public final class FieldDefinition: Sendable {
     let searchAnalyzer: Analyzer
     let indexed: Bool
     let docValues: Bool
+    /// `store: true`: the hit's `fields` carry its values when `stored_fields` names it.
+    let stored: Bool
     let nullValue: JSON?
     let ignoreMalformed: Bool
     let coerce: Bool
@@ -46,6 +48,7 @@ public final class FieldDefinition: Sendable {
         var searchAnalyzer = Analyzer.standard
         var indexed = true
         var docValues = true
+        var stored = false
         var nullValue: JSON?
         var ignoreMalformed = false
         var coerce = true
@@ -63,6 +66,7 @@ public final class FieldDefinition: Sendable {
                 "position_increment_gap", "fielddata", "time_series_dimension", "time_series_metric", "path",
                 "locale", "split_queries_on_whitespace", "dynamic", "enabled", "ignore_z_value":
                 if key == "doc_values" { docValues = value.boolValue ?? true }
+                if key == "store" { stored = value.boolValue ?? (value.stringValue == "true") }
                 if key == "enabled", value.boolValue == false { indexed = false }
             case "format":
                 guard let text = value.stringValue else {
@@ -127,6 +131,7 @@ public final class FieldDefinition: Sendable {
         self.searchAnalyzer = searchAnalyzer
         self.indexed = indexed
         self.docValues = docValues
+        self.stored = stored
         self.nullValue = nullValue
         self.ignoreMalformed = ignoreMalformed
         self.coerce = coerce

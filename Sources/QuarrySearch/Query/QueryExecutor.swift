@@ -38,6 +38,14 @@ struct QueryExecutor {
         case .term(let field, let value, let insensitive, let boost):
             return try term(field: field, value: value, caseInsensitive: insensitive, boost: boost, scoring: scoring)
         case .terms(let field, let values, let boost):
+            let limit = reader.metadata.limit(.maxTermsCount)
+            if values.count > limit {
+                throw StoreError.illegalArgument(
+                    "The number of terms [\(values.count)] used in the Terms Query request has exceeded the allowed "
+                        + "maximum of [\(limit)]. This maximum can be set by changing the [index.max_terms_count] index "
+                        + "level setting."
+                )
+            }
             var union = empty
             for value in values {
                 union.formUnion(

@@ -75,6 +75,15 @@ final class AggregationCollector {
         var stored: IndexReader.StoredHit?
     }
 
+    /// `composite` and `multi_terms` buckets, by their tuple of keys (nil: a `missing_bucket`'s null).
+    private var tupleBuckets: [[SortKey?]: Bucket] = [:]
+    /// `composite`: keys at or after this one cannot be on the page (it already has `size` smaller keys).
+    private var compositeCeiling: [SortKey?]?
+    /// `composite`: the page starts after this key (`after`, read with the fields' types).
+    private var compositeAfter: [SortKey?]?
+    /// `composite`: how each source's keys are written, from its field's type.
+    private var sourceKinds: [AggregationValueKind?] = []
+
     /// A `date_range`'s bounds in milliseconds, resolved against the search's `now` once.
     private var dateRanges: [(key: String?, from: Double?, to: Double?)]?
 
@@ -103,7 +112,35 @@ final class AggregationCollector {
         generation = context.generation
         switch request.kind {
         case .filter(let query): filterBitmaps = [try context.executor.evaluate(query, scoring: false).documents]
-        case .topHits: break
+        case .topHits(let from, let size, _, _):
+            let window = context.reader.metadata.limit(.maxInnerResultWindow)
+            guard from + size <= window else {
+                throw StoreError.illegalArgument(
+                    "Top hits result window is too large, the top hits aggregator [\(request.name)]'s from + size must "
+                        + "be less than or equal to: [\(window)] but was [\(from + size)]. This limit can be set by "
+                        + "changing the [index.max_inner_result_window] index level setting."
+                )
+            }
+        case .composite(let sources, _, let after):
+            if sourceKinds.isEmpty { sourceKinds = sources.map { _ in nil } }
+            for (position, source) in sources.enumerated() {
+                guard let definition = context.reader.mappings.field(source.field) else { continue }
+                if definition.type.family == .text { throw StoreError.textFieldHasNoDocValues(definition.path) }
+                if sourceKinds[position] == nil { sourceKinds[position] = AggregationValueKind(definition.type) }
+            }
+            if let after {
+                compositeAfter = try zip(sources, sourceKinds).map { source, kind in
+                    try Self.compositeKey(after[source.name] ?? .null, source: source, kind: kind)
+                }
+            }
+        case .multiTerms(let fields, _, _, _):
+            if sourceKinds.isEmpty { sourceKinds = fields.map { _ in nil } }
+            for (position, field) in fields.enumerated() {
+                guard let definition = context.reader.mappings.field(field.field) else { continue }
+                try check(definition)
+                if sourceKinds[position] == nil { sourceKinds[position] = AggregationValueKind(definition.type) }
+            }
+        case .bucketSort: break
         case .percentiles(let field, _, _, _):
             guard let definition = context.reader.mappings.field(field) else { return }
             try check(definition)
@@ -143,12 +180,7 @@ final class AggregationCollector {
     private func check(_ definition: FieldDefinition) throws {
         let family = definition.type.family
         if family == .text {
-            throw StoreError.illegalArgument(
-                "Text fields are not optimised for operations that require per-document field data like aggregations "
-                    + "and sorting, so these operations are disabled by default. Please use a keyword field instead. "
-                    + "Alternatively, set fielddata=true on [\(definition.path)] in order to load field data by "
-                    + "uninverting the inverted index. Note that this can use significant memory."
-            )
+            throw StoreError.textFieldHasNoDocValues(definition.path)
         }
         let numeric: Bool = [.integer, .floating, .date, .boolean].contains(family)
         switch request.kind {
@@ -276,7 +308,110 @@ final class AggregationCollector {
             if !matched, other != nil { try fixed[filterBitmaps.count].add(doc, context) }
         case .missing(let field):
             if try context.values(field, doc).isEmpty { try fixed[0].add(doc, context) }
+        case .composite(let sources, let size, _):
+            var keys: [[SortKey?]] = [[]]
+            for source in sources {
+                var values = Set(try compositeValues(source, doc, context)).map { Optional($0) }
+                if values.isEmpty {
+                    guard source.missingBucket else { return }
+                    values = [nil]
+                }
+                keys = keys.flatMap { prefix in values.map { prefix + [$0] } }
+            }
+            for key in keys {
+                if let after = compositeAfter, Self.compare(key, after, sources) <= 0 { continue }
+                if let ceiling = compositeCeiling, Self.compare(key, ceiling, sources) >= 0 { continue }
+                try tupleBucket(key).add(doc, context)
+            }
+            if tupleBuckets.count > 2 * size + 1024 {
+                // Keep the `size` smallest keys: any key from the smallest dropped one on can never reach the page.
+                let sorted = tupleBuckets.keys.sorted { Self.compare($0, $1, sources) < 0 }
+                compositeCeiling = sorted[size]
+                for key in sorted[size...] { tupleBuckets[key] = nil }
+            }
+        case .multiTerms(let fields, _, _, _):
+            var keys: [[SortKey?]] = [[]]
+            for field in fields {
+                var values = Set(try context.values(field.field, doc))
+                if values.isEmpty, let missing = field.missing, let key = Self.key(missing) { values = [key] }
+                guard !values.isEmpty else { return }
+                keys = keys.flatMap { prefix in values.map { prefix + [$0] } }
+            }
+            for key in keys { try tupleBucket(key).add(doc, context) }
+        case .bucketSort:
+            break
         }
+    }
+
+    /// A composite source's keys for `doc`: the field's values, or the histogram buckets they fall in.
+    private func compositeValues(
+        _ source: AggregationRequest.CompositeSource,
+        _ doc: Int,
+        _ context: AggregationContext
+    ) throws -> [SortKey] {
+        let values = try context.values(source.field, doc)
+        switch source.values {
+        case .terms: return values
+        case .histogram(let interval):
+            return values.compactMap { value in
+                value.number.map { .double(($0 / interval).rounded(.down) * interval) }
+            }
+        case .dateHistogram(let interval, let offset):
+            return values.compactMap { value in
+                guard case .int(let millis) = value else { return nil }
+                return .int(Self.bucketStart(millis, interval: interval, offset: offset))
+            }
+        }
+    }
+
+    /// Composite key order: source by source, each ascending or descending, a missing bucket's null first when
+    /// ascending (last when descending).
+    static func compare(_ a: [SortKey?], _ b: [SortKey?], _ sources: [AggregationRequest.CompositeSource]) -> Int {
+        for (position, source) in sources.enumerated() {
+            let order: Int
+            switch (a[position], b[position]) {
+            case (nil, nil): order = 0
+            case (nil, _): order = -1
+            case (_, nil): order = 1
+            case (let x?, let y?): order = x == y ? 0 : (x < y ? -1 : 1)
+            }
+            if order != 0 { return source.descending ? -order : order }
+        }
+        return 0
+    }
+
+    /// A value of `after` as a key of `source`.
+    static func compositeKey(
+        _ json: JSON,
+        source: AggregationRequest.CompositeSource,
+        kind: AggregationValueKind?
+    ) throws -> SortKey? {
+        switch json {
+        case .null: return nil
+        case .int(let number):
+            if case .histogram = source.values { return .double(Double(number)) }
+            return kind == .floating ? .double(Double(number)) : .int(number)
+        case .double(let number): return .double(number)
+        case .bool(let flag): return .int(flag ? 1 : 0)
+        case .string(let text):
+            if kind == .ip, let address = IPAddress(text) { return .ip(address) }
+            if kind == .date || { if case .dateHistogram = source.values { true } else { false } }() {
+                if let millis = Int64(text) ?? ISO8601.parse(text) { return .int(millis) }
+            }
+            if kind == .integer, let number = Int64(text) { return .int(number) }
+            return .string(text)
+        default:
+            throw StoreError.illegalArgument("[after] value of [\(source.name)] must be a value or null, got \(json)")
+        }
+    }
+
+    private func tupleBucket(_ key: [SortKey?]) throws -> Bucket {
+        if let existing = tupleBuckets[key] { return existing }
+        // A composite page holds at most `size` buckets however many keys it passes; multi_terms holds them all.
+        if case .multiTerms = request.kind, tupleBuckets.count >= Self.maximumBuckets { throw Self.tooManyBuckets() }
+        let made = Bucket(request.subAggregations)
+        tupleBuckets[key] = made
+        return made
     }
 
     /// Whether `a` comes before `b` in a `top_hits` sort: the keys (a missing one last), then index, then document.
@@ -304,6 +439,7 @@ final class AggregationCollector {
             for position in wanted { top[position].stored = stored[top[position].doc] }
         }
         for bucket in buckets.values { for sub in bucket.subs { try sub.finishIndex(context) } }
+        for bucket in tupleBuckets.values { for sub in bucket.subs { try sub.finishIndex(context) } }
         for bucket in fixed { for sub in bucket.subs { try sub.finishIndex(context) } }
     }
 
@@ -316,6 +452,14 @@ final class AggregationCollector {
 
     static func within(_ value: Double, _ range: (key: String?, from: Double?, to: Double?)) -> Bool {
         (range.from.map { value >= $0 } ?? true) && (range.to.map { value < $0 } ?? true)
+    }
+
+    private static func keyPrecedes(_ a: SortKey?, _ b: SortKey?) -> Bool {
+        switch (a, b) {
+        case (nil, nil), (_, nil): false
+        case (nil, _): true
+        case (let x?, let y?): x < y
+        }
     }
 
     /// A key as `include`/`exclude` read it.
@@ -550,6 +694,70 @@ final class AggregationCollector {
             object["hits"] = [
                 "total": ["value": .int(Int64(count)), "relation": "eq"], "max_score": .null, "hits": .array(hits),
             ]
+        case .composite(let sources, let size, _):
+            let keys = tupleBuckets.keys.sorted { Self.compare($0, $1, sources) < 0 }.prefix(size)
+            func keyObject(_ key: [SortKey?]) -> JSON {
+                var object = JSONObject()
+                for (position, source) in sources.enumerated() {
+                    object[source.name] = Self.json(
+                        key[position],
+                        kind: sourceKinds.indices.contains(position) ? sourceKinds[position] : nil
+                    )
+                }
+                return .object(object)
+            }
+            if let last = keys.last { object["after_key"] = keyObject(last) }
+            object["buckets"] = .array(
+                try keys.map { key in
+                    var rendered = try render(tupleBuckets[key]!)
+                    rendered["key"] = keyObject(key)
+                    return .object(reorder(rendered, first: ["key", "doc_count"]))
+                }
+            )
+        case .multiTerms(_, let size, let order, let minDocCount):
+            let kept = tupleBuckets.filter { $0.value.documents >= max(minDocCount, 1) }
+            let sorted = kept.sorted { a, b in
+                for (key, ascending) in order {
+                    let result: Int
+                    switch key {
+                    case "_count":
+                        result =
+                            a.value.documents == b.value.documents
+                            ? 0 : (a.value.documents < b.value.documents ? -1 : 1)
+                    case "_key", "_term":
+                        result =
+                            a.key.lexicographicallyPrecedes(b.key, by: Self.keyPrecedes)
+                            ? -1 : (b.key.lexicographicallyPrecedes(a.key, by: Self.keyPrecedes) ? 1 : 0)
+                    default: result = compare(a.value, b.value, bySubAggregation: key)
+                    }
+                    if result != 0 { return ascending ? result < 0 : result > 0 }
+                }
+                return false
+            }
+            object["doc_count_error_upper_bound"] = 0
+            object["sum_other_doc_count"] = .int(Int64(sorted.dropFirst(size).reduce(0) { $0 + $1.value.documents }))
+            object["buckets"] = .array(
+                try sorted.prefix(size).map { key, bucket in
+                    var rendered = try render(bucket)
+                    let parts = key.enumerated().map {
+                        Self.json($1, kind: sourceKinds.indices.contains($0) ? sourceKinds[$0] : nil)
+                    }
+                    rendered["key"] = .array(parts)
+                    rendered["key_as_string"] = .string(
+                        zip(parts, key).enumerated().map { position, pair in
+                            if sourceKinds.indices.contains(position), sourceKinds[position] == .date,
+                                case .int(let millis)? = pair.1
+                            {
+                                return ISO8601.format(millis)
+                            }
+                            return pair.0.stringValue ?? pair.0.serialized()
+                        }.joined(separator: "|")
+                    )
+                    return .object(reorder(rendered, first: ["key", "key_as_string", "doc_count"]))
+                }
+            )
+        case .bucketSort:
+            break
         case .filter, .missing:
             object = try render(fixed[0])
         case .filters(let filters, let keyed, let other):
@@ -557,6 +765,7 @@ final class AggregationCollector {
             if let other { list.append((other, .object(try render(fixed[filters.count])))) }
             object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
         }
+        if case .array(let rendered)? = object["buckets"] { object["buckets"] = .array(sortedByPipelines(rendered)) }
         if let meta = request.meta { object["meta"] = meta }
         return .object(object)
     }
@@ -626,11 +835,14 @@ final class AggregationCollector {
         case "_count":
             return a.value.documents == b.value.documents ? 0 : (a.value.documents < b.value.documents ? -1 : 1)
         case "_key", "_term": return a.key == b.key ? 0 : (a.key < b.key ? -1 : 1)
-        default:
-            let left = orderValue(a.value, key) ?? -.infinity
-            let right = orderValue(b.value, key) ?? -.infinity
-            return left == right ? 0 : (left < right ? -1 : 1)
+        default: return compare(a.value, b.value, bySubAggregation: key)
         }
+    }
+
+    private func compare(_ a: Bucket, _ b: Bucket, bySubAggregation path: String) -> Int {
+        let left = orderValue(a, path) ?? -.infinity
+        let right = orderValue(b, path) ?? -.infinity
+        return left == right ? 0 : (left < right ? -1 : 1)
     }
 
     private func orderValue(_ bucket: Bucket, _ path: String) -> Double? {
@@ -657,8 +869,75 @@ final class AggregationCollector {
 
     private func render(_ bucket: Bucket) throws -> JSONObject {
         var object: JSONObject = ["doc_count": .int(Int64(bucket.documents))]
-        for sub in bucket.subs { object[sub.request.name] = try sub.render() }
+        for sub in bucket.subs {
+            if case .bucketSort = sub.request.kind { continue }
+            object[sub.request.name] = try sub.render()
+        }
         return object
+    }
+
+    /// The buckets as this aggregation's `bucket_sort` sub-aggregations leave them: sorted by their paths (a bucket
+    /// without a value for one is dropped under the default gap policy, `skip`), then `from` and `size`.
+    private func sortedByPipelines(_ rendered: [JSON]) -> [JSON] {
+        var result = rendered
+        for sub in request.subAggregations {
+            guard case .bucketSort(let sort, let from, let size, let skipGaps) = sub.kind else { continue }
+            func value(_ bucket: JSON, _ path: String) -> JSON? {
+                switch path {
+                case "_key": return bucket["key"]
+                case "_count": return bucket["doc_count"]
+                default:
+                    let parts = path.split(separator: ".", maxSplits: 1).map(String.init)
+                    guard let sub = bucket[parts[0]] else { return nil }
+                    let found = parts.count > 1 ? sub[parts[1]] : (sub["value"] ?? sub["doc_count"])
+                    return found?.isNull == false ? found : nil
+                }
+            }
+            if !sort.isEmpty {
+                if skipGaps { result = result.filter { bucket in sort.allSatisfy { value(bucket, $0.path) != nil } } }
+                result = result.enumerated().sorted { a, b in
+                    for (path, ascending) in sort {
+                        let order = Self.compare(value(a.element, path), value(b.element, path))
+                        if order != 0 { return ascending ? order < 0 : order > 0 }
+                    }
+                    return a.offset < b.offset
+                }.map(\.element)
+            }
+            result = Array(result.dropFirst(from).prefix(size ?? Int.max))
+        }
+        return result
+    }
+
+    /// Order between two JSON values a bucket is sorted by: numbers by value, otherwise text; a missing one first.
+    private static func compare(_ a: JSON?, _ b: JSON?) -> Int {
+        switch (a, b) {
+        case (nil, nil): return 0
+        case (nil, _): return -1
+        case (_, nil): return 1
+        case (let x?, let y?):
+            if let left = x.doubleValue, let right = y.doubleValue {
+                return left == right ? 0 : (left < right ? -1 : 1)
+            }
+            let left = x.stringValue ?? x.serialized()
+            let right = y.stringValue ?? y.serialized()
+            return left == right ? 0 : (left < right ? -1 : 1)
+        }
+    }
+
+    /// A key of a composite source or multi_terms field as Elasticsearch writes it.
+    private static func json(_ key: SortKey?, kind: AggregationValueKind?) -> JSON {
+        switch key {
+        case nil: return .null
+        case .string(let text)?: return .string(text)
+        case .ip(let address)?: return .string(address.description)
+        case .double(let number)?: return .double(number)
+        case .int(let number)?:
+            switch kind {
+            case .boolean?: return .bool(number != 0)
+            case .floating?: return .double(Double(number))
+            default: return .int(number)
+            }
+        }
     }
 
     static func object(_ members: [(String, JSON)]) -> JSON {
@@ -699,6 +978,9 @@ extension AggregationRequest {
         case .percentiles: "percentiles"
         case .filters: "filters"
         case .missing: "missing"
+        case .composite: "composite"
+        case .multiTerms: "multi_terms"
+        case .bucketSort: "bucket_sort"
         }
     }
 }

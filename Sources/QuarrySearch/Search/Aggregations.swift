@@ -37,6 +37,33 @@ public struct AggregationRequest: Sendable {
         case percentiles(field: String, percents: [Double], keyed: Bool, missing: JSON?)
         case filters([(key: String, query: Query)], keyed: Bool, otherBucket: String?)
         case missing(field: String)
+        /// Buckets of every combination of its sources' values, in key order, a page of `size` after `after`.
+        case composite(sources: [CompositeSource], size: Int, after: JSONObject?)
+        /// Buckets of every combination of several fields' values, ordered and cut as `terms` orders and cuts.
+        case multiTerms(
+            fields: [(field: String, missing: JSON?)],
+            size: Int,
+            order: [(key: String, ascending: Bool)],
+            minDocCount: Int
+        )
+        /// Sorts and cuts its parent's buckets once they are made (a pipeline aggregation: it collects nothing).
+        case bucketSort(sort: [(path: String, ascending: Bool)], from: Int, size: Int?, skipGaps: Bool)
+    }
+
+    /// One source of a `composite` aggregation: a field's values, or their histogram or date histogram buckets.
+    struct CompositeSource: Sendable {
+        enum Values: Sendable {
+            case terms
+            case histogram(interval: Double)
+            case dateHistogram(Interval, offset: Int64)
+        }
+
+        var name: String
+        var field: String
+        var values: Values
+        var descending: Bool
+        /// `missing_bucket`: documents without a value have a bucket (key `null`) instead of none.
+        var missingBucket: Bool
     }
 
     /// A terms aggregation's `include` and `exclude`: exact values, or a regular expression the whole value matches.
@@ -124,6 +151,145 @@ public struct AggregationRequest: Sendable {
         return AggregationRequest(name: name, kind: kind, subAggregations: subs, meta: meta)
     }
 
+    /// A bucket order (`{"_count": "desc"}` or a list of them), with the key ascending as the last tiebreak;
+    /// `terms`' default (count descending) when absent.
+    private static func parseOrder(_ json: JSON?, name: String) throws(StoreError) -> [(key: String, ascending: Bool)] {
+        var order: [(key: String, ascending: Bool)] = []
+        for item in json.map({ $0.arrayValue ?? [$0] }) ?? [] {
+            guard let (key, direction) = item.objectValue?.first, let text = direction.stringValue,
+                ["asc", "desc"].contains(text.lowercased())
+            else { throw .parsing("[order] must be an object with one key and asc or desc in [\(name)]") }
+            order.append((key, text.lowercased() == "asc"))
+        }
+        return order.isEmpty ? [("_count", false), ("_key", true)] : order + [("_key", true)]
+    }
+
+    /// A date histogram's `calendar_interval` or `fixed_interval`, and `offset` in milliseconds.
+    private static func parseDateInterval(_ options: JSONObject) throws(StoreError) -> (Interval, offset: Int64) {
+        let interval: Interval
+        if let calendar = options["calendar_interval"]?.stringValue {
+            let units: [String: Calendar.Component] = [
+                "minute": .minute, "1m": .minute, "hour": .hour, "1h": .hour, "day": .day, "1d": .day,
+                "week": .weekOfYear, "1w": .weekOfYear, "month": .month, "1M": .month, "quarter": .quarter,
+                "1q": .quarter, "year": .year, "1y": .year,
+            ]
+            guard let unit = units[calendar] else {
+                throw .illegalArgument(
+                    "The supplied interval [\(calendar)] could not be parsed as a calendar interval."
+                )
+            }
+            interval = .calendar(unit)
+        } else if let fixed = options["fixed_interval"]?.stringValue {
+            let milliseconds = try SearchRequest.timeValueMilliseconds(fixed, setting: "date_histogram.fixedInterval")
+            guard milliseconds > 0 else { throw .illegalArgument("Zero or negative time interval not supported") }
+            interval = .fixed(milliseconds)
+        } else {
+            throw .illegalArgument("Invalid interval specified, must be non-null and non-empty")
+        }
+        if let zone = options["time_zone"]?.stringValue, !["UTC", "Z", "+00:00", "Etc/UTC", "GMT"].contains(zone) {
+            throw .illegalArgument("[time_zone] other than UTC is not supported by this store yet, got [\(zone)]")
+        }
+        let offset = try options["offset"]?.stringValue.map { text throws(StoreError) -> Int64 in
+            let negative = text.hasPrefix("-")
+            let value = try SearchRequest.timeValueMilliseconds(
+                String(text.drop { $0 == "+" || $0 == "-" }),
+                setting: "offset"
+            )
+            return negative ? -value : value
+        }
+        return (interval, offset ?? 0)
+    }
+
+    /// A `composite` aggregation's `sources`, `size` and `after`.
+    private static func parseComposite(_ options: JSONObject, name: String) throws(StoreError) -> Kind {
+        guard let list = options["sources"]?.arrayValue, !list.isEmpty else {
+            throw .illegalArgument("Composite [sources] cannot be null or empty")
+        }
+        var sources: [CompositeSource] = []
+        for item in list {
+            guard let (sourceName, definition) = item.objectValue?.first, item.objectValue?.count == 1,
+                let (type, body) = definition.objectValue?.first, let parameters = body.objectValue
+            else { throw .parsing("[composite] sources must be objects of one named source in [\(name)]") }
+            guard let field = parameters["field"]?.stringValue else {
+                if parameters["script"] != nil { throw SearchRequest.scriptsDisabled }
+                throw .illegalArgument("Required one of fields [field, script], but none were specified. ")
+            }
+            let values: CompositeSource.Values
+            switch type {
+            case "terms": values = .terms
+            case "histogram":
+                guard let interval = parameters["interval"]?.doubleValue, interval > 0 else {
+                    throw .illegalArgument("[interval] must be greater than 0 for [histogram] source [\(sourceName)]")
+                }
+                values = .histogram(interval: interval)
+            case "date_histogram":
+                let (interval, offset) = try parseDateInterval(parameters)
+                values = .dateHistogram(interval, offset: offset)
+            default:
+                throw .illegalArgument("[\(type)] sources of a composite aggregation are not supported by this store")
+            }
+            let order = parameters["order"]?.stringValue?.lowercased() ?? "asc"
+            guard order == "asc" || order == "desc" else {
+                throw .illegalArgument("Unknown order [\(order)] in source [\(sourceName)]")
+            }
+            sources.append(
+                CompositeSource(
+                    name: sourceName,
+                    field: field,
+                    values: values,
+                    descending: order == "desc",
+                    missingBucket: parameters["missing_bucket"]?.boolValue ?? false
+                )
+            )
+        }
+        let names = sources.map(\.name)
+        let duplicates = Set(names.filter { name in names.filter { $0 == name }.count > 1 })
+        if !duplicates.isEmpty {
+            throw .illegalArgument(
+                "Composite source names must be unique, found duplicates: [\(duplicates.sorted().joined(separator: ", "))]"
+            )
+        }
+        let size = options["size"]?.intValue ?? 10
+        guard size > 0 else { throw .illegalArgument("[size] must be greater than 0. Found [\(size)] in [\(name)]") }
+        guard size <= Int64(AggregationCollector.maximumBuckets) else { throw AggregationCollector.tooManyBuckets() }
+        var after: JSONObject?
+        if let given = options["after"] {
+            guard case .object(let object) = given else { throw .parsing("[after] must be an object in [\(name)]") }
+            guard object.count == sources.count else {
+                throw .illegalArgument("[after] has \(object.count) value(s) but [sources] has \(sources.count)")
+            }
+            if let missing = sources.first(where: { object[$0.name] == nil }) {
+                throw .illegalArgument("Missing value for [after.\(missing.name)]")
+            }
+            after = object
+        }
+        return .composite(sources: sources, size: Int(size), after: after)
+    }
+
+    /// `bucket_sort`: `sort` (paths `_key`, `_count`, `agg` or `agg.metric`), `from`, `size`, `gap_policy`.
+    private static func parseBucketSort(_ options: JSONObject, name: String) throws(StoreError) -> Kind {
+        var sort: [(path: String, ascending: Bool)] = []
+        for item in options["sort"].map({ $0.arrayValue ?? [$0] }) ?? [] {
+            switch item {
+            case .string(let path): sort.append((path, true))
+            case .object(let object) where object.count == 1:
+                let (path, spec) = object.first!
+                let order = (spec.stringValue ?? spec["order"]?.stringValue ?? "asc").lowercased()
+                sort.append((path, order != "desc"))
+            default: throw .parsing("[bucket_sort] [sort] must name a path and an order in [\(name)]")
+            }
+        }
+        let from = options["from"]?.intValue ?? 0
+        let size = options["size"]?.intValue
+        guard from >= 0 else { throw .illegalArgument("[from] must be a non-negative integer: [\(from)]") }
+        if let size, size <= 0 { throw .illegalArgument("[size] must be a positive integer: [\(size)]") }
+        let gapPolicy = options["gap_policy"]?.stringValue ?? "skip"
+        guard ["skip", "insert_zeros", "keep_values"].contains(gapPolicy) else {
+            throw .illegalArgument("Unknown GapPolicy [\(gapPolicy)]")
+        }
+        return .bucketSort(sort: sort, from: Int(from), size: size.map { Int($0) }, skipGaps: gapPolicy == "skip")
+    }
+
     private static func parseKind(_ type: String, _ value: JSON, name: String) throws(StoreError) -> Kind {
         guard case .object(let options) = value else {
             throw .parsing("[\(type)] failed to parse: expected an object in [\(name)]")
@@ -152,17 +318,11 @@ public struct AggregationRequest: Sendable {
             guard size > 0 else {
                 throw .illegalArgument("[size] must be greater than 0. Found [\(size)] in [\(name)]")
             }
-            var order: [(String, Bool)] = []
-            for item in options["order"].map({ $0.arrayValue ?? [$0] }) ?? [] {
-                guard let (key, direction) = item.objectValue?.first, let text = direction.stringValue,
-                    ["asc", "desc"].contains(text.lowercased())
-                else { throw .parsing("[order] must be an object with one key and asc or desc in [\(name)]") }
-                order.append((key, text.lowercased() == "asc"))
-            }
+            let order = try parseOrder(options["order"], name: name)
             return .terms(
                 field: try field(),
                 size: size,
-                order: order.isEmpty ? [("_count", false), ("_key", true)] : order + [("_key", true)],
+                order: order,
                 minDocCount: try integer("min_doc_count", default: 1),
                 missing: options["missing"],
                 filter: TermFilter(
@@ -173,32 +333,7 @@ public struct AggregationRequest: Sendable {
         case "min", "max", "avg", "sum", "stats", "cardinality", "value_count", "extended_stats":
             return .metric(Metric(rawValue: type)!, field: try field(), missing: options["missing"])
         case "date_histogram":
-            let interval: Interval
-            if let calendar = options["calendar_interval"]?.stringValue {
-                let units: [String: Calendar.Component] = [
-                    "minute": .minute, "1m": .minute, "hour": .hour, "1h": .hour, "day": .day, "1d": .day,
-                    "week": .weekOfYear, "1w": .weekOfYear, "month": .month, "1M": .month, "quarter": .quarter,
-                    "1q": .quarter, "year": .year, "1y": .year,
-                ]
-                guard let unit = units[calendar] else {
-                    throw .illegalArgument(
-                        "The supplied interval [\(calendar)] could not be parsed as a calendar interval."
-                    )
-                }
-                interval = .calendar(unit)
-            } else if let fixed = options["fixed_interval"]?.stringValue {
-                let milliseconds = try SearchRequest.timeValueMilliseconds(
-                    fixed,
-                    setting: "date_histogram.fixedInterval"
-                )
-                guard milliseconds > 0 else { throw .illegalArgument("Zero or negative time interval not supported") }
-                interval = .fixed(milliseconds)
-            } else {
-                throw .illegalArgument("Invalid interval specified, must be non-null and non-empty")
-            }
-            if let zone = options["time_zone"]?.stringValue, !["UTC", "Z", "+00:00", "Etc/UTC", "GMT"].contains(zone) {
-                throw .illegalArgument("[time_zone] other than UTC is not supported by this store yet, got [\(zone)]")
-            }
+            let (interval, offset) = try parseDateInterval(options)
             var bounds: (Int64, Int64)?
             if let extended = options["extended_bounds"]?.objectValue {
                 let parse = { (value: JSON?) -> Int64? in
@@ -206,20 +341,12 @@ public struct AggregationRequest: Sendable {
                 }
                 if let low = parse(extended["min"]), let high = parse(extended["max"]) { bounds = (low, high) }
             }
-            let offset = try options["offset"]?.stringValue.map { text throws(StoreError) -> Int64 in
-                let negative = text.hasPrefix("-")
-                let value = try SearchRequest.timeValueMilliseconds(
-                    String(text.drop { $0 == "+" || $0 == "-" }),
-                    setting: "offset"
-                )
-                return negative ? -value : value
-            }
             return .dateHistogram(
                 field: try field(),
                 interval: interval,
                 minDocCount: try integer("min_doc_count", default: 0),
                 bounds: bounds,
-                offset: offset ?? 0
+                offset: offset
             )
         case "histogram":
             guard let interval = options["interval"]?.doubleValue, interval > 0 else {
@@ -295,13 +422,6 @@ public struct AggregationRequest: Sendable {
             guard size >= 0, from >= 0 else {
                 throw .illegalArgument("[from] and [size] of [\(name)] cannot be negative")
             }
-            guard from + size <= 100 else {
-                throw .illegalArgument(
-                    "Top hits result window is too large, the top hits aggregator [\(name)]'s from + size must be less "
-                        + "than or equal to: [100] but was [\(from + size)]. This limit can be set by changing the "
-                        + "[index.max_inner_result_window] index level setting."
-                )
-            }
             return .topHits(
                 from: from,
                 size: size,
@@ -329,6 +449,32 @@ public struct AggregationRequest: Sendable {
                 ?? (options["other_bucket"]?.boolValue == true ? "_other_" : nil)
             return .filters(named, keyed: keyed, otherBucket: other)
         case "missing": return .missing(field: try field())
+        case "composite": return try parseComposite(options, name: name)
+        case "multi_terms":
+            guard let list = options["terms"]?.arrayValue, list.count >= 2 else {
+                throw .illegalArgument(
+                    "The [terms] parameter in the aggregation [\(name)] must be present and have at least 2 fields or scripts."
+                )
+            }
+            var fields: [(field: String, missing: JSON?)] = []
+            for item in list {
+                guard let field = item["field"]?.stringValue else {
+                    if item["script"] != nil { throw SearchRequest.scriptsDisabled }
+                    throw .illegalArgument("Required one of fields [field, script], but none were specified. ")
+                }
+                fields.append((field, item["missing"]))
+            }
+            let size = try integer("size", default: 10)
+            guard size > 0 else {
+                throw .illegalArgument("[size] must be greater than 0. Found [\(size)] in [\(name)]")
+            }
+            return .multiTerms(
+                fields: fields,
+                size: size,
+                order: try parseOrder(options["order"], name: name),
+                minDocCount: try integer("min_doc_count", default: 1)
+            )
+        case "bucket_sort": return try parseBucketSort(options, name: name)
         default:
             throw .illegalArgument("aggregation [\(name)] of type [\(type)] is not supported by this store yet")
         }

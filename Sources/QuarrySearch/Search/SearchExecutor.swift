@@ -25,6 +25,8 @@ struct Hit {
     var score: Double?
     var sortValues: [SortValue]
     var stored: IndexReader.StoredHit?
+    /// `docvalue_fields`' values, read while the index was open.
+    var docValueFields: JSONObject?
 }
 
 /// Runs a ``SearchRequest`` over indices, as ES's query and fetch phases over shards: each index yields its best
@@ -55,9 +57,8 @@ struct SearchExecutor {
         var maxScore: Double?
         var terminated = false
         for (position, index) in indices.enumerated() {
-            let window = index.metadata.maxResultWindow
             do {
-                try request.validateWindow(maxResultWindow: window)
+                try request.validate(against: index.metadata)
             } catch {
                 throw StoreError.searchPhase(error, index: index.name)
             }
@@ -103,6 +104,15 @@ struct SearchExecutor {
         let cursor = request.cursor.map {
             Hit(indexPosition: $0.indexPosition, index: "", doc: $0.doc, score: nil, sortValues: $0.values)
         }
+        // Checked before the query runs, as Elasticsearch's shards parse `docvalue_fields` with the request.
+        let docValues =
+            request.docvalueFields.isEmpty
+            ? nil
+            : try DocValueFetcher(
+                request.docvalueFields,
+                mappings: reader.mappings,
+                limit: reader.metadata.limit(.maxDocvalueFieldsSearch)
+            )
         let executor = QueryExecutor(reader: reader, now: now)
         let matches = try executor.execute(request.query)
         var documents = matches.documents
@@ -238,6 +248,12 @@ struct SearchExecutor {
         }
         let stored = try reader.storedHits(hits.map(\.doc))
         for i in hits.indices { hits[i].stored = stored[hits[i].doc] }
+        if let docValues {
+            var columns: [String: [Int64: Column?]] = [:]
+            for i in hits.indices {
+                hits[i].docValueFields = try docValues.fetch(hits[i].doc, reader: reader, columns: &columns)
+            }
+        }
         if !needScores
             || (!request.sort.isEmpty && !request.trackScores && !request.sort.contains { $0.target == .score })
         {
@@ -271,12 +287,7 @@ struct SearchExecutor {
                 )
             }
             if definition.type.family == .text {
-                throw StoreError.illegalArgument(
-                    "Text fields are not optimised for operations that require per-document field data like "
-                        + "aggregations and sorting, so these operations are disabled by default. Please use a keyword "
-                        + "field instead. Alternatively, set fielddata=true on [\(name)] in order to load field data by "
-                        + "uninverting the inverted index. Note that this can use significant memory."
-                )
+                throw StoreError.textFieldHasNoDocValues(name)
             }
             var cache = columns[name] ?? [:]
             let values = try reader.values(field: name, doc: doc, columns: &cache)

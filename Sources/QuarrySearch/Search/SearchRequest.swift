@@ -9,6 +9,18 @@ public struct SearchRequest: Sendable {
     public var sort: [SortField] = []
     public var searchAfter: [JSON]?
     public var source = SourceFilter()
+    /// The body or URL named `_source`: with `stored_fields`, hits carry their source only then.
+    public var sourceRequested = false
+    /// `fields`: values read from the source through the mapping, in each hit's `fields`.
+    public var fields: [FieldAndFormat] = []
+    /// `docvalue_fields`: values as the index keeps them for sorting and aggregations, in each hit's `fields`.
+    public var docvalueFields: [FieldAndFormat] = []
+    /// `stored_fields`: nil when the request does not say; `.none` (`_none_`) leaves out `_id` and `_source`.
+    public var storedFields: StoredFieldsRequest?
+    /// How many `script_fields` the body asks for: Quarry runs no scripts, so any is refused.
+    var scriptFieldCount = 0
+    /// `explain`: each hit says how its score came about, and which shard and node it came from.
+    public var explain = false
     public var trackTotalHits: TotalHitsTracking = .upTo(10_000)
     public var trackScores = false
     public var version = false
@@ -51,10 +63,17 @@ public struct SearchRequest: Sendable {
                     throw .parsing("[search_after] must be an array")
                 }
                 searchAfter = values
-            case "_source": source = try SourceFilter(json: value)
+            case "_source":
+                source = try SourceFilter(json: value)
+                sourceRequested = source.enabled
+            case "fields": fields = try FieldAndFormat.parseList(value, key: key)
+            case "docvalue_fields": docvalueFields = try FieldAndFormat.parseList(value, key: key)
+            case "stored_fields": storedFields = try StoredFieldsRequest.parse(value)
+            case "explain": explain = value.boolValue ?? false
             case "track_total_hits":
                 switch value {
                 case .bool(let flag): trackTotalHits = flag ? .exact : .disabled
+                case .int(-1): trackTotalHits = .disabled
                 case .int(let limit) where limit >= 0:
                     trackTotalHits = limit == Int64(Int32.max) ? .exact : .upTo(Int(limit))
                 default:
@@ -94,21 +113,37 @@ public struct SearchRequest: Sendable {
                         return try Self.timeValueMilliseconds(text, setting: "keep_alive")
                     }
                 )
-            case "explain", "stored_fields", "docvalue_fields", "highlight", "profile", "_name",
-                "indices_boost", "stats", "allow_partial_search_results", "batched_reduce_size", "fields",
-                "runtime_mappings", "ext":
-                if key == "runtime_mappings", value.objectValue?.isEmpty == false {
-                    throw .illegalArgument("runtime_mappings are not supported by this store")
-                }
+            case "highlight", "profile", "_name", "indices_boost", "stats", "allow_partial_search_results",
+                "batched_reduce_size", "ext":
                 continue
-            case "aggs", "aggregations": aggregations = try AggregationRequest.parseAll(value)
-            case "script_fields", "rescore", "collapse", "suggest", "knn", "retriever", "slice":
+            case "runtime_mappings":
+                // Every runtime field runs a script (or reads one from the source in a scripting runtime); Quarry has
+                // no scripting, and says so as Elasticsearch does with scripts disabled.
+                if value.objectValue?.isEmpty == false { throw Self.scriptsDisabled }
+            case "aggs", "aggregations":
+                aggregations = try AggregationRequest.parseAll(value)
+                for aggregation in aggregations {
+                    guard case .bucketSort = aggregation.kind else { continue }
+                    throw StoreError(
+                        type: "action_request_validation_exception",
+                        reason: "Validation Failed: 1: bucket_sort aggregation [\(aggregation.name)] must be declared "
+                            + "inside of another aggregation;",
+                        status: 400
+                    )
+                }
+            case "script_fields":
+                // Refused per index, after Elasticsearch's `index.max_script_fields` check.
+                scriptFieldCount = value.objectValue?.count ?? 0
+            case "rescore", "collapse", "suggest", "knn", "retriever", "slice":
                 throw .illegalArgument("[\(key)] is not supported by this store")
             default:
                 throw .parsing("Unknown key for a \(value.tokenName) in [\(key)].")
             }
         }
     }
+
+    /// Elasticsearch's answer to a script when `script.allowed_types` is `none`: Quarry runs no scripts.
+    static let scriptsDisabled = StoreError.illegalArgument("cannot execute [inline] scripts")
 
     static func integer(_ key: String, _ value: JSON) throws(StoreError) -> Int {
         if let number = value.intValue, number >= Int64(Int32.min), number <= Int64(Int32.max) { return Int(number) }
@@ -149,6 +184,22 @@ public struct SearchRequest: Sendable {
                 + "unrecognized",
             status: 400
         )
+    }
+
+    /// Checks what the request asks of one index against that index's limits, as Elasticsearch's shards do.
+    func validate(against metadata: IndexMetadata) throws(StoreError) {
+        try validateWindow(maxResultWindow: metadata.maxResultWindow)
+        if scriptFieldCount > 0, size != 0 {
+            let limit = metadata.limit(.maxScriptFields)
+            if scriptFieldCount > limit {
+                throw .illegalArgument(
+                    "Trying to retrieve too many script_fields. Must be less than or equal to: [\(limit)] but was "
+                        + "[\(scriptFieldCount)]. This limit can be set by changing the [index.max_script_fields] index "
+                        + "level setting."
+                )
+            }
+            throw Self.scriptsDisabled
+        }
     }
 
     /// Checks `from` and `size` as ES does before running the query.

@@ -5,7 +5,8 @@ public import QuarryCore
 public struct SearchResults: Sendable {
     public struct Hit: Sendable {
         public var index: String
-        public var id: String
+        /// Nil when `stored_fields` is `_none_`.
+        public var id: String?
         /// Nil when the hits are sorted by something other than score and scores were not asked for.
         public var score: Double?
         /// Present when the request asked for versions (`version`).
@@ -16,6 +17,10 @@ public struct SearchResults: Sendable {
         public var source: JSON?
         /// The hit's values of the request's sort keys; nil when the request has no sort.
         public var sort: [JSON]?
+        /// `fields`, `docvalue_fields` and stored fields' values, by field; nil when none has a value.
+        public var fields: JSONObject?
+        /// `_explanation`, when the request asked for it (`explain`).
+        public var explanation: JSON?
     }
 
     /// The page of hits asked for (`from`, `size`).

@@ -12,9 +12,34 @@ public struct IndexMetadata: Sendable {
     public var aliases: JSONObject
 
     /// `index.max_result_window`, 10,000 unless set.
-    public var maxResultWindow: Int {
-        settings["index.max_result_window"].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int64($0) } }
-            .map { Int($0) } ?? 10_000
+    public var maxResultWindow: Int { limit(.maxResultWindow) }
+
+    /// An index-level search limit: its setting's value, or Elasticsearch's default.
+    func limit(_ limit: SearchLimit) -> Int {
+        settings[limit.rawValue].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int64($0) } }.map { Int($0) }
+            ?? limit.defaultValue
+    }
+
+    /// The index-level settings that bound what one search may ask for, with Elasticsearch's defaults.
+    enum SearchLimit: String, CaseIterable {
+        case maxResultWindow = "index.max_result_window"
+        case maxInnerResultWindow = "index.max_inner_result_window"
+        case maxDocvalueFieldsSearch = "index.max_docvalue_fields_search"
+        case maxScriptFields = "index.max_script_fields"
+        case maxRescoreWindow = "index.max_rescore_window"
+        case maxTermsCount = "index.max_terms_count"
+        case maxRegexLength = "index.max_regex_length"
+
+        var defaultValue: Int {
+            switch self {
+            case .maxResultWindow, .maxRescoreWindow: 10_000
+            case .maxInnerResultWindow: 100
+            case .maxDocvalueFieldsSearch: 100
+            case .maxScriptFields: 32
+            case .maxTermsCount: 65_536
+            case .maxRegexLength: 1_000
+            }
+        }
     }
 
     /// Flattens `{"index": {"number_of_shards": 1}}`, `{"index.number_of_shards": 1}` and
@@ -40,10 +65,15 @@ public struct IndexMetadata: Sendable {
                 "Failed to parse value [\(shards.stringValue ?? "")] for setting [index.number_of_shards] must be >= 1"
             )
         }
-        if let window = flat["index.max_result_window"], Int(window.stringValue ?? "") == nil {
-            throw .illegalArgument(
-                "Failed to parse value [\(window.stringValue ?? "")] for setting [index.max_result_window]"
-            )
+        for limit in SearchLimit.allCases {
+            guard let value = flat[limit.rawValue] else { continue }
+            let text = value.stringValue ?? value.serialized()
+            guard let number = Int(text) else {
+                throw .illegalArgument("Failed to parse value [\(text)] for setting [\(limit.rawValue)]")
+            }
+            guard number >= 0 else {
+                throw .illegalArgument("Failed to parse value [\(text)] for setting [\(limit.rawValue)] must be >= 0")
+            }
         }
         return flat
     }
