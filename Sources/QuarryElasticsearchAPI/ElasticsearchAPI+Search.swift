@@ -151,7 +151,7 @@ extension ElasticsearchAPI {
             }
         }
         if openSearch {
-            if all { ids = store.pointsInTime(owner: request.scrollOwner) }
+            if all { ids = store.pointsInTime(owner: request.scrollOwner).map(\.id) }
             let results: [JSON] = ids.map { id in
                 [
                     "pit_id": .string(id),
@@ -163,6 +163,17 @@ extension ElasticsearchAPI {
         guard !ids.isEmpty else { throw Self.validationFailed(["id is missing"]) }
         let freed = store.closePointsInTime(ids, owner: request.scrollOwner)
         return ESResponse(status: freed > 0 ? 200 : 404, json: ["succeeded": true, "num_freed": .int(Int64(freed))])
+    }
+
+    /// `GET /_search/point_in_time/_all` (OpenSearch): the caller's open points in time.
+    func listPointsInTime(_ request: ESRequest) -> ESResponse {
+        let points: [JSON] = store.pointsInTime(owner: request.scrollOwner).map { point in
+            [
+                "pit_id": .string(point.id), "creation_time": .int(point.creationTime),
+                "keep_alive": .int(point.keepAlive),
+            ]
+        }
+        return ESResponse(json: ["pits": .array(points)])
     }
 
     static func validationFailed(_ problems: [String]) -> StoreError {

@@ -297,6 +297,12 @@ public struct ElasticsearchAPI: Sendable {
             { api, request, _ throws(StoreError) in try api.closePointInTime(request, openSearch: true) }
         )
         add(
+            [.get],
+            "/_search/point_in_time/_all",
+            .authenticated,
+            { api, request, _ throws(StoreError) in api.listPointsInTime(request) }
+        )
+        add(
             [.delete],
             "/_search/point_in_time/_all",
             .authenticated,

@@ -739,7 +739,7 @@ public final class EmbeddedStore: @unchecked Sendable {
                 sort: request.sort.isEmpty
                     ? nil : hit.sortValues.enumerated().map { executor.json($1, field: $0, reader: mappings) },
                 fields: fields.isEmpty ? nil : fields,
-                explanation: request.explain ? Self.explanation(score: hit.score) : nil
+                explanation: request.explain ? .some(Self.explanation(score: hit.score)) : .none
             )
         }
         let results = SearchResults(

@@ -199,6 +199,9 @@ struct HitFieldsTests {
             #expect(hit["_node"] != nil)
             #expect(hit["_explanation"]?["value"] == hit["_score"])
             #expect(hit["_explanation"]?["details"] == [])
+            // Without `explain`, none of it (ElastAlert's results showed a stray `_shard` once).
+            let plain = try #require(try search(api, #"{"query":{"match":{"body":"tunnel"}}}"#)["hits"]?["hits"]?[0])
+            #expect(plain.objectValue?.map(\.key) == ["_index", "_id", "_score", "_source"])
             let url = api.handle(try request(.get, "/docs/_search?explain=true&q=body:dns"))
             #expect(url.json?["hits"]?["hits"]?[0]?["_explanation"] != nil)
         }

@@ -28,6 +28,9 @@ final class SearchContexts: @unchecked Sendable {
         var snapshot: [String: Int]
         var expires: Date
         var owner: String?
+        var created = Date()
+        /// The keep-alive last asked for, in milliseconds.
+        var keepAlive: Int64
     }
 
     /// The most points in time open at once (Elasticsearch sets none; memory here is a few numbers each).
@@ -82,16 +85,23 @@ final class SearchContexts: @unchecked Sendable {
             guard var point = points[id], point.owner == owner else { return nil }
             if let keepAlive {
                 point.expires = Date().addingTimeInterval(Double(keepAlive) / 1000)
+                point.keepAlive = keepAlive
                 points[id] = point
             }
             return point
         }
     }
 
-    func pointIDs(owner: String?) -> [String] {
+    func points(owner: String?) -> [PointInTimeSummary] {
         lock.withLock {
             sweep(now: Date())
-            return points.filter { $0.value.owner == owner }.map(\.key).sorted()
+            return points.filter { $0.value.owner == owner }.sorted { $0.key < $1.key }.map { id, point in
+                PointInTimeSummary(
+                    id: id,
+                    creationTime: Int64(point.created.timeIntervalSince1970 * 1000),
+                    keepAlive: point.keepAlive
+                )
+            }
         }
     }
 
@@ -226,7 +236,8 @@ extension EmbeddedStore {
                 names: indices.map(\.name),
                 snapshot: try Self.snapshot(indices),
                 expires: Date().addingTimeInterval(Double(keepAlive) / 1000),
-                owner: owner
+                owner: owner,
+                keepAlive: keepAlive
             )
         )
         return (id, indices.count)
@@ -260,8 +271,9 @@ extension EmbeddedStore {
     }
 
     /// The ids of `owner`'s open points in time.
-    public func pointsInTime(owner: String?) -> [String] {
-        searchContexts.pointIDs(owner: owner)
+    /// The points in time `owner` has open (OpenSearch lists them).
+    public func pointsInTime(owner: String?) -> [PointInTimeSummary] {
+        searchContexts.points(owner: owner)
     }
 
     /// Closes points in time; returns how many were open.
@@ -334,4 +346,13 @@ enum ReadableKeepAlive {
         }
         return "\(milliseconds)ms"
     }
+}
+
+/// An open point in time, as OpenSearch's `GET /_search/point_in_time/_all` lists it.
+public struct PointInTimeSummary: Sendable {
+    public var id: String
+    /// Epoch milliseconds.
+    public var creationTime: Int64
+    /// Milliseconds.
+    public var keepAlive: Int64
 }
