@@ -253,6 +253,58 @@ struct QueryTests {
         }
     }
 
+    /// Lucene's regular expressions match whole terms (no anchors: `^` is a character), in the `regexp` query and as
+    /// `/…/` in `query_string`, where escapes and leading wildcards read as pySigma's Elasticsearch backend writes them.
+    @Test func regularExpressionsAndEscapedWildcardsAsLuceneReadsThem() async throws {
+        try await withDocuments { (store: EmbeddedStore) throws in
+            func ids(_ query: JSON) throws -> [String] { try store.ids("logs", ["query": query]).sorted() }
+            #expect(try ids(["regexp": ["dns.question.name": "[a-z]+\\.com"]]) == ["2"])
+            #expect(try ids(["regexp": ["dns.question.name": "git"]]) == [])
+            #expect(
+                try ids(["regexp": ["dns.question.name": ["value": "example\\.COM", "case_insensitive": true]]]) == [
+                    "1"
+                ]
+            )
+            #expect(
+                try ids(["regexp": ["dns.question.name": ["value": ".*\\.COM", "case_insensitive": true]]]) == [
+                    "1", "2",
+                ]
+            )
+            #expect(try ids(["regexp": ["dns.question.name": "^github.com$"]]) == [])
+            #expect(try ids(["regexp": ["dns.question.name": "\"evil.\"ex@"]]) == ["3"])
+            #expect(try ids(["regexp": ["dns.question.name": "(git|evil)[.a-z]{6,}"]]) == ["2", "3"])
+            #expect(try ids(["query_string": ["query": "dns.question.name:/[a-z]+\\.(com|example)/"]]) == ["2", "3"])
+            #expect(
+                try ids([
+                    "query_string": [
+                        "query": "(dns.question.name:(*.example OR *hub.c\\om)) AND NOT client.ip:10.1.0.9"
+                    ]
+                ])
+                    == ["2", "3"]
+            )
+            // An escaped star is a star, not a wildcard.
+            #expect(try ids(["query_string": ["query": "dns.question.name:evil\\*"]]) == [])
+            #expect(try ids(["wildcard": ["dns.question.name": "evil\\.exam*"]]) == ["3"])
+            for (pattern, reason) in [
+                (
+                    "a&b",
+                    "invalid regular expression [a&b]: '&' (intersection, complement, intervals) is not supported by this store"
+                ),
+                ("[a-z", "invalid regular expression [[a-z]: a '[' is not closed"),
+                ("(ab", "invalid regular expression [(ab]: a '(' is not closed"),
+            ] {
+                #expect(throws: StoreError.self) { try ids(["regexp": ["dns.question.name": .string(pattern)]]) }
+                do {
+                    _ = try ids(["regexp": ["dns.question.name": .string(pattern)]])
+                } catch {
+                    #expect((error as? StoreError)?.reason == reason)
+                }
+            }
+            try store.putSettings("logs", body: ["index": ["max_regex_length": 5]])
+            #expect(throws: StoreError.self) { try ids(["regexp": ["dns.question.name": "github.*"]]) }
+        }
+    }
+
     @Test func unmappedFieldsMatchNothing() async throws {
         try await withDocuments { (store: EmbeddedStore) throws in
             #expect(try store.ids("logs", ["query": ["term": ["nope": "x"]]]) == [])

@@ -1,21 +1,37 @@
 /// Simple `*` and `?` wildcard matching, as ES's index patterns, `_source` filters and `match` templates use.
 public enum Wildcard {
-    /// Whether `text` matches `pattern`, where `*` is any run and `?` one character.
-    public static func matches(_ pattern: String, _ text: String, caseInsensitive: Bool = false) -> Bool {
+    /// Whether `text` matches `pattern`, where `*` is any run and `?` one character. With `escapes` (Lucene's
+    /// `wildcard` query), a backslash makes the next pattern character stand for itself.
+    public static func matches(
+        _ pattern: String,
+        _ text: String,
+        caseInsensitive: Bool = false,
+        escapes: Bool = false
+    ) -> Bool {
         if caseInsensitive {
-            return matchesBytes(Array(pattern.asciiLowercased.utf8), Array(text.asciiLowercased.utf8))
+            return matchesBytes(
+                Array(pattern.asciiLowercased.utf8),
+                Array(text.asciiLowercased.utf8),
+                escapes: escapes
+            )
         }
         // Most patterns in hot paths (`_source` includes, field names) have no wildcard at all.
-        if !pattern.utf8.contains(UInt8(ascii: "*")), !pattern.utf8.contains(UInt8(ascii: "?")) {
+        if !pattern.utf8.contains(UInt8(ascii: "*")), !pattern.utf8.contains(UInt8(ascii: "?")),
+            !escapes || !pattern.utf8.contains(UInt8(ascii: "\\"))
+        {
             return pattern == text
         }
         var pattern = pattern
         var text = text
-        return pattern.withUTF8 { p in text.withUTF8 { t in matchesBytes(p, t) } }
+        return pattern.withUTF8 { p in text.withUTF8 { t in matchesBytes(p, t, escapes: escapes) } }
     }
 
     /// Matching on UTF-8 bytes; `?` matches one whole character (a lead byte and its continuation bytes).
-    static func matchesBytes(_ p: some RandomAccessCollection<UInt8>, _ t: some RandomAccessCollection<UInt8>) -> Bool {
+    static func matchesBytes(
+        _ p: some RandomAccessCollection<UInt8>,
+        _ t: some RandomAccessCollection<UInt8>,
+        escapes: Bool = false
+    ) -> Bool {
         let p = Array(p)
         let t = Array(t)
         var pi = 0
@@ -27,8 +43,21 @@ public enum Wildcard {
             while index + length < t.count, t[index + length] & 0xC0 == 0x80 { length += 1 }
             return length
         }
+        let backslash = UInt8(ascii: "\\")
         while ti < t.count {
-            if pi < p.count, p[pi] == UInt8(ascii: "?") {
+            if escapes, pi + 1 < p.count, p[pi] == backslash {
+                // Lucene's escape: the next pattern character stands for itself (`\*` is a star).
+                if p[pi + 1] == t[ti] {
+                    pi += 2
+                    ti += 1
+                } else if star >= 0 {
+                    pi = star + 1
+                    mark += characterLength(at: mark)
+                    ti = mark
+                } else {
+                    return false
+                }
+            } else if pi < p.count, p[pi] == UInt8(ascii: "?") {
                 pi += 1
                 ti += characterLength(at: ti)
             } else if pi < p.count, p[pi] == t[ti], p[pi] != UInt8(ascii: "*") {

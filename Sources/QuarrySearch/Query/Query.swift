@@ -13,6 +13,8 @@ public indirect enum Query: Sendable, Hashable {
     case ids([String])
     case prefix(field: String, value: String, caseInsensitive: Bool, boost: Double)
     case wildcard(field: String, pattern: String, caseInsensitive: Bool, boost: Double)
+    /// Terms the whole of which a Lucene regular expression matches (``LuceneRegex``).
+    case regexp(field: String, pattern: String, caseInsensitive: Bool, boost: Double)
     case match(MatchQuery)
     case matchPhrase(field: String, text: String, slop: Int, boost: Double)
     case constantScore(filter: Query, boost: Double)
@@ -141,6 +143,25 @@ extension Query {
             return name == "prefix"
                 ? .prefix(field: field, value: text, caseInsensitive: insensitive, boost: boost)
                 : .wildcard(field: field, pattern: text, caseInsensitive: insensitive, boost: boost)
+        case "regexp":
+            let (field, value, params) = try singleField(name, body, valueKey: "value")
+            try allowOnly(
+                name,
+                params,
+                [
+                    "value", "flags", "flags_value", "case_insensitive", "max_determinized_states", "rewrite", "boost",
+                    "_name",
+                ]
+            )
+            guard let pattern = value?.stringValue else { throw .parsing("[regexp] query does not support [\(field)]") }
+            // Refused here, as Elasticsearch refuses a pattern Lucene cannot read, before any shard runs it.
+            _ = try LuceneRegex(pattern, caseInsensitive: false)
+            return .regexp(
+                field: field,
+                pattern: pattern,
+                caseInsensitive: params["case_insensitive"]?.boolValue ?? false,
+                boost: params["boost"]?.doubleValue ?? 1
+            )
         case "match", "match_phrase", "match_bool_prefix", "match_phrase_prefix":
             let (field, value, params) = try singleField(name, body, valueKey: "query")
             try allowOnly(

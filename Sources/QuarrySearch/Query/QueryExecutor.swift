@@ -73,8 +73,22 @@ struct QueryExecutor {
             let documents = try expandTerms(field: field) { definition in
                 let pattern = definition.normalized(pattern)
                 let literalPrefix = insensitive ? "" : String(pattern.prefix { $0 != "*" && $0 != "?" && $0 != "\\" })
-                return (literalPrefix, { Wildcard.matches(pattern, $0, caseInsensitive: insensitive) })
+                return (
+                    literalPrefix, { Wildcard.matches(pattern, $0, caseInsensitive: insensitive, escapes: true) }
+                )
             }
+            return Matches(documents, .constant(scoring ? boost : 0))
+        case .regexp(let field, let pattern, let insensitive, let boost):
+            let limit = reader.metadata.limit(.maxRegexLength)
+            if pattern.count > limit {
+                throw StoreError.illegalArgument(
+                    "The length of regex [\(pattern.count)] used in the Regexp Query request has exceeded the allowed "
+                        + "maximum of [\(limit)]. This maximum can be set by changing the [index.max_regex_length] index "
+                        + "level setting."
+                )
+            }
+            let regex = try LuceneRegex(pattern, caseInsensitive: insensitive)
+            let documents = try expandTerms(field: field) { _ in ("", { regex.matches($0) }) }
             return Matches(documents, .constant(scoring ? boost : 0))
         case .match(let match):
             return try self.match(match, scoring: scoring)

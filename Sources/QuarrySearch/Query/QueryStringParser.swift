@@ -146,13 +146,28 @@ struct QueryStringParser {
         }
         if scalars[index] == "/" {
             index += 1
+            var pattern = ""
             while index < scalars.count, scalars[index] != "/" {
-                index += scalars[index] == "\\" ? 2 : 1
+                // `\/` is a slash inside the expression; other escapes are the expression's own.
+                if scalars[index] == "\\", index + 1 < scalars.count {
+                    if scalars[index + 1] != "/" { pattern.append("\\") }
+                    pattern.append(scalars[index + 1])
+                    index += 2
+                    continue
+                }
+                pattern.append(scalars[index])
+                index += 1
             }
             guard index < scalars.count else {
                 throw failure("Cannot parse query: unterminated regular expression")
             }
-            throw failure("regular expressions (/…/) in query_string are not supported by this store")
+            index += 1
+            do {
+                _ = try LuceneRegex(pattern, caseInsensitive: false)
+            } catch {
+                throw failure(error.reason)
+            }
+            return combine(fields) { .regexp(field: $0, pattern: pattern, caseInsensitive: false, boost: 1) }
         }
         if scalars[index] == "\"" {
             index += 1
@@ -204,13 +219,15 @@ struct QueryStringParser {
                 return .range(range)
             }
         }
-        let term = try readTerm()
-        guard !term.isEmpty else { throw failure("Cannot parse query: unexpected character") }
-        if term == "*", field != nil { return combine(fields) { .exists(field: $0) } }
-        if term == "*" { return .matchAll(boost: 1) }
-        if term.contains("*") || term.contains("?") {
-            return combine(fields) { .wildcard(field: $0, pattern: term, caseInsensitive: false, boost: 1) }
+        // Escapes of `*`, `?` and `\` stay in the pattern a wildcard query reads; every other escape is resolved.
+        let pattern = try readTerm(keepingWildcardEscapes: true)
+        guard !pattern.isEmpty else { throw failure("Cannot parse query: unexpected character") }
+        if pattern == "*", field != nil { return combine(fields) { .exists(field: $0) } }
+        if pattern == "*" { return .matchAll(boost: 1) }
+        if Self.hasWildcard(pattern) {
+            return combine(fields) { .wildcard(field: $0, pattern: pattern, caseInsensitive: false, boost: 1) }
         }
+        let term = Self.unescaped(pattern)
         if fields.count == 1, !fields[0].contains("*") {
             return .match(MatchQuery(field: fields[0], text: .string(term), lenient: true))
         }
@@ -246,7 +263,40 @@ struct QueryStringParser {
         self.requireAll = requireAll
     }
 
-    private mutating func readTerm(stopAt extra: Character? = nil) throws(StoreError) -> String {
+    /// Whether `pattern` has a `*` or `?` that no backslash escapes.
+    static func hasWildcard(_ pattern: String) -> Bool {
+        var escaped = false
+        for character in pattern {
+            if escaped {
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "*" || character == "?" {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// `pattern` with its remaining escapes (`\*`, `\?`, `\\`) resolved.
+    static func unescaped(_ pattern: String) -> String {
+        var result = ""
+        var escaped = false
+        for character in pattern {
+            if !escaped, character == "\\" {
+                escaped = true
+                continue
+            }
+            escaped = false
+            result.append(character)
+        }
+        return result
+    }
+
+    private mutating func readTerm(
+        stopAt extra: Character? = nil,
+        keepingWildcardEscapes: Bool = false
+    ) throws(StoreError) -> String {
         var term = ""
         while index < scalars.count {
             let c = scalars[index]
@@ -255,7 +305,9 @@ struct QueryStringParser {
                 guard index + 1 < scalars.count else {
                     throw failure("Lexical error at end of input: a '\\' escapes nothing")
                 }
-                term.append(scalars[index + 1])
+                let next = scalars[index + 1]
+                if keepingWildcardEscapes, next == "*" || next == "?" || next == "\\" { term.append("\\") }
+                term.append(next)
                 index += 2
                 continue
             }
