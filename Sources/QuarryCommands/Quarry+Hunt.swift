@@ -12,7 +12,7 @@ extension Quarry {
     struct Hunt: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a canned hunt once.",
-            subcommands: [DNS.self]
+            subcommands: [DNS.self, Sigma.self]
         )
 
         struct DNS: AsyncParsableCommand {
@@ -268,37 +268,8 @@ extension Quarry {
                     )
                 }
                 if !capture.isEmpty {
-                    let (files, quiet) = (capture, json)
-                    let client = served.client()
-                    let range = try await Self.onOwnThread { () throws -> ClosedRange<Int64>? in
-                        let sink = try ClusterSink(client: client, index: nil, batchSize: 5_000)
-                        var range: ClosedRange<Int64>?
-                        let ingester = CaptureIngester { document in
-                            range =
-                                range.map {
-                                    min($0.lowerBound, document.timestamp)...max($0.upperBound, document.timestamp)
-                                } ?? document.timestamp...document.timestamp
-                            sink.add(document)
-                        }
-                        for file in files {
-                            if !quiet { printError("Decoding \(file) into quarry serve's store …") }
-                            try ingester.ingest(path: file)
-                        }
-                        _ = ingester.finish()
-                        try sink.finish()
-                        if sink.failed > 0 {
-                            throw CommandFailure("\(sink.failed) documents were refused by the store")
-                        }
-                        if !quiet { printError("  \(sink.created) new documents, \(sink.existing) already there") }
-                        return range
-                    }
-                    if since == nil && from == nil, let range {
-                        window = (
-                            ISO8601.format(range.lowerBound / 1_000_000),
-                            ISO8601.format(range.upperBound / 1_000_000 + 1)
-                        )
-                    }
-                    _ = try await served.perform(.post, "/_refresh")
+                    let range = try await CaptureLoading.load(capture, into: served, quiet: json)
+                    if since == nil && from == nil, let range { window = CaptureLoading.window(range) }
                 }
                 if email != nil {
                     do {
@@ -341,23 +312,8 @@ extension Quarry {
                 let domain = try Self.normalizedDomain(domain)
                 try announceResolver(runtime)
                 if !capture.isEmpty, let store = runtime.store {
-                    let sink = try StoreSink(store: store, index: nil, batchSize: 5_000)
-                    let ingester = CaptureIngester { document in sink.add(document) }
-                    for file in capture {
-                        if !json { printError("Decoding \(file) into the embedded store …") }
-                        try ingester.ingest(path: file)
-                    }
-                    _ = ingester.finish()
-                    try sink.finish()
-                    if sink.failed > 0 { throw CommandFailure("\(sink.failed) documents were refused by the store") }
-                    if !json { printError("  \(sink.created) new documents, \(sink.existing) already there") }
-                    if since == nil && from == nil, let range = sink.timestamps {
-                        window = (
-                            ISO8601.format(range.lowerBound / 1_000_000),
-                            ISO8601.format(range.upperBound / 1_000_000 + 1)
-                        )
-                    }
-                    _ = try store.refresh("_all")
+                    let range = try CaptureLoading.load(capture, into: store, quiet: json)
+                    if since == nil && from == nil, let range { window = CaptureLoading.window(range) }
                 }
                 if try email != nil && runtime.engine.vault.resource("smtp") == nil {
                     throw CommandFailure(

@@ -64,7 +64,8 @@ public final class EmbeddedStore: @unchecked Sendable {
     private var templates: [String: IndexTemplate] = [:]
     private var settings = ClusterSettings()
     private let catalog: DatabaseQueue
-    private let lockDescriptor: Int32
+    /// The directory lock's descriptor; -1 once ``close()`` released it.
+    private var lockDescriptor: Int32
 
     private var indicesDirectory: URL { configuration.dataDirectory.appendingPathComponent("indices") }
 
@@ -166,10 +167,11 @@ public final class EmbeddedStore: @unchecked Sendable {
         // but the directory lock is released only after segment writes already started have ended, so the next
         // store never sees a half-written segments file change under it.
         for index in indices.values { index.waitForBackgroundWrites() }
-        closeDescriptor(lockDescriptor)
+        if lockDescriptor >= 0 { closeDescriptor(lockDescriptor) }
     }
 
     /// Writes every in-memory segment out and closes the files.
+    /// Flushes and closes every index, then releases the data directory for another process (or store).
     public func close() throws {
         try lock.withLock {
             for index in indices.values {
@@ -177,6 +179,10 @@ public final class EmbeddedStore: @unchecked Sendable {
                 try index.close()
             }
             indices.removeAll()
+            if lockDescriptor >= 0 {
+                closeDescriptor(lockDescriptor)
+                lockDescriptor = -1
+            }
         }
     }
 

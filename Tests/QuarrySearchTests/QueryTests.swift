@@ -305,6 +305,41 @@ struct QueryTests {
         }
     }
 
+    /// A compiled query written back as Query DSL reads back to the same query, for the Lucene pySigma writes and
+    /// for DSL of every kind; comparing without case turns keyword queries case-insensitive and nothing else.
+    @Test func compiledQueriesRoundTripThroughTheirDSL() async throws {
+        let lucene = [
+            #"dns.question.name:(*.evil\-cdn.example OR *.duckdns.org) AND dns.question.type:TXT"#,
+            #"dns.question.name:/.*[a-z0-9]{40,}\..*/ AND (NOT (dns.question.registered_domain:(google.com OR x.net)))"#,
+            #"(dns.question.name:(*xmr* OR *monero*)) AND (NOT client.ip:10.9.0.0\/16)"#,
+            #"message:"quick fox" OR bytes:[10 TO 20} OR _exists_:ratio OR quick"#,
+        ]
+        var queries = try lucene.map { try Query.parse(["query_string": ["query": .string($0)]]) }
+        queries += try [
+            ["match_all": ["boost": 2]], ["match_none": [:]], ["terms": ["k": [1, "a"], "boost": 3]],
+            [
+                "range": [
+                    "ts": ["gte": "now-1d", "lt": "now", "format": "strict_date_optional_time", "time_zone": "+01:00"]
+                ]
+            ],
+            ["ids": ["values": ["1", "2"]]], ["prefix": ["k": ["value": "Ab", "case_insensitive": true]]],
+            ["match": ["m": ["query": "a b", "operator": "and", "minimum_should_match": "1", "analyzer": "standard"]]],
+            ["match_phrase": ["m": ["query": "a b", "slop": 2]]],
+            ["constant_score": ["filter": ["term": ["k": "x"]], "boost": 1.5]],
+            ["multi_match": ["query": "x", "fields": ["a", "b*"], "type": "phrase"]],
+            ["bool": ["should": [["term": ["k": "x"]]], "minimum_should_match": "1", "boost": 2]],
+        ].map { try Query.parse($0) }
+        for query in queries {
+            #expect(try Query.parse(query.json) == query, "\(query.json)")
+        }
+        try await withDocuments { (store: EmbeddedStore) throws in
+            let mixed = try Query.parse(["query_string": ["query": "dns.question.name:*.COM OR message:QUICK"]])
+            #expect(try store.ids("logs", ["query": mixed.json]).sorted() == ["1", "3"])
+            let ignoring = mixed.ignoringCase(onKeywords: ["dns.question.name"])
+            #expect(try store.ids("logs", ["query": ignoring.json]).sorted() == ["1", "2", "3"])
+        }
+    }
+
     @Test func unmappedFieldsMatchNothing() async throws {
         try await withDocuments { (store: EmbeddedStore) throws in
             #expect(try store.ids("logs", ["query": ["term": ["nope": "x"]]]) == [])
