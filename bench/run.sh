@@ -6,6 +6,8 @@
 #                                 process and over HTTP) and the server's peak RSS
 #   bench/run.sh security [DOCS]  the hunt's search with an API key on every request against security off
 #   bench/run.sh iterate [DOCS]   every hit over HTTP: QuarryElastic's iterator against the Python client's loop
+#   bench/run.sh aggs [DOCS]     issue 15's aggregations and a point-in-time read of a million hits, in process, beside
+#                                 SQLite GROUP BY over a table of the same values (REUSE_DATA=1 keeps a loaded store)
 #   bench/run.sh web              wrk against a webhook of a one-agent story and against nginx answering a static
 #                                 201, runs created against 2xx answers, and the page of a 10,000-event run
 #
@@ -105,6 +107,18 @@ security)
         "$(es_url "$out/secured.log")" "$key" 1000
     kill "$open_server" "$secured_server"; wait "$open_server" "$secured_server" || true
     ;;
+aggs)
+    if [ "${REUSE_DATA:-}" != 1 ] || [ ! -d "$out/aggs" ]; then
+        rm -rf "$out/aggs"
+        $quarry index template packetbeat --body @"$out/template.json" --data "$out/aggs" > /dev/null
+        /usr/bin/time -f "quarry bulk: peak RSS %M KB, %e s" $quarry bulk "$out/dns.ndjson" --data "$out/aggs"
+    fi
+    du -sh "$out/aggs"
+    echo "== in process (QuarryBench aggs: 20 runs each, then a point in time in pages of 10,000)"
+    /usr/bin/time -f "QuarryBench aggs: peak RSS %M KB" $bench aggs 20 "$out/aggs" 10000 1000000
+    echo "== SQLite GROUP BY over the same values (the floor)"
+    $bench sqlite-aggs 20 "$out/aggs.sqlite" "$out/dns.ndjson"
+    ;;
 iterate)
     # Deep iteration of every document: the Python client and QuarryElastic, twice each (A B B A), same server.
     if [ "${REUSE_DATA:-}" != 1 ] || [ ! -d "$out/iterate" ]; then
@@ -127,7 +141,7 @@ iterate)
     kill "$server"; wait "$server" || true
     ;;
 *)
-    echo "usage: bench/run.sh ingest|query|security|iterate|web [DOCS]" >&2
+    echo "usage: bench/run.sh ingest|query|security|iterate|aggs|web [DOCS]" >&2
     exit 2
     ;;
 esac

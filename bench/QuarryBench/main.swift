@@ -19,6 +19,8 @@ import QuarryServer
 //   QuarryBench stories-chain RUNS DIR     events/s through a 10-agent message_only chain vs bare SQLite writes
 //   QuarryBench stories-hunt RUNS DIR …    webhook → email latency of the reference hunt (bench/stories.sh)
 //   QuarryBench iterate PAGE URL INDEX     every hit of INDEX through QuarryElastic's iterator (bench/run.sh iterate)
+//   QuarryBench aggs RUNS DIR              issue 15's aggregations and a point-in-time read (bench/run.sh aggs)
+//   QuarryBench sqlite-aggs RUNS DB FILE   the same aggregations as SQLite GROUP BY over FILE's values (the floor)
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 ? arguments[1] : "breakdown"
@@ -217,6 +219,17 @@ case "query":
         )
     }
     try store.close()
+case "aggs":
+    // QuarryBench aggs RUNS DIR [PAGE] [LIMIT]
+    try runAggregationBenchmark(
+        directory: directory,
+        runs: count,
+        pageSize: arguments.count > 4 ? Int(arguments[4]) ?? 10_000 : 10_000,
+        limit: arguments.count > 5 ? Int(arguments[5]) ?? 1_000_000 : 1_000_000
+    )
+case "sqlite-aggs":
+    // QuarryBench sqlite-aggs RUNS DB FILE
+    try runSQLiteAggregationBenchmark(bulkFile: arguments[4], database: directory, runs: count)
 case "capture-decode":
     // QuarryBench capture-decode FILE
     try runCaptureDecodeBenchmark(path: arguments[2])
