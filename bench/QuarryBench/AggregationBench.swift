@@ -80,7 +80,9 @@ func runAggregationBenchmark(directory: URL, runs: Int, pageSize: Int, limit: In
             "sort": [["_shard_doc": "asc"]],
         ]
         if let after { body["search_after"] = after }
-        let response = api.handle(ESRequest(method: .post, path: ["_search"], body: JSON.object(body).serializedBytes()))
+        let response = api.handle(
+            ESRequest(method: .post, path: ["_search"], body: JSON.object(body).serializedBytes())
+        )
         let hits = response.json?["hits"]?["hits"]?.arrayValue ?? []
         if hits.isEmpty { break }
         read += hits.count
@@ -92,7 +94,8 @@ func runAggregationBenchmark(directory: URL, runs: Int, pageSize: Int, limit: In
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     print(
         String(
-            format: "point in time, pages of %d: %d hits in %.2f s, %.0f hits/s; RSS %d MB after the first page, %d MB at most",
+            format:
+                "point in time, pages of %d: %d hits in %.2f s, %.0f hits/s; RSS %d MB after the first page, %d MB at most",
             pageSize,
             read,
             seconds,
@@ -151,7 +154,10 @@ func runSQLiteAggregationBenchmark(bulkFile: String, database: URL, runs: Int) t
             "SELECT client_ip, COUNT(*) AS n, MAX(ts) FROM dns WHERE ts >= ? GROUP BY client_ip ORDER BY n DESC LIMIT 100",
             [now - 86_400_000]
         ),
-        ("GROUP BY hour over a week", "SELECT ts / 3600000, COUNT(*) FROM dns WHERE ts >= ? GROUP BY 1", [now - 604_800_000]),
+        (
+            "GROUP BY hour over a week", "SELECT ts / 3600000, COUNT(*) FROM dns WHERE ts >= ? GROUP BY 1",
+            [now - 604_800_000]
+        ),
         ("COUNT(DISTINCT domain)", "SELECT COUNT(DISTINCT domain) FROM dns", []),
     ]
     for (name, sql, arguments) in queries {
@@ -178,5 +184,9 @@ func runSQLiteAggregationBenchmark(bulkFile: String, database: URL, runs: Int) t
 func residentKilobytes() -> Int {
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS") } ?? ""
-    return Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "") ?? 0
+    return Int(
+        line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map {
+            String($0).trimmingCharacters(in: .whitespaces)
+        } ?? ""
+    ) ?? 0
 }

@@ -45,25 +45,18 @@ public enum Wildcard {
         }
         let backslash = UInt8(ascii: "\\")
         while ti < t.count {
-            if escapes, pi + 1 < p.count, p[pi] == backslash {
-                // Lucene's escape: the next pattern character stands for itself (`\*` is a star).
-                if p[pi + 1] == t[ti] {
-                    pi += 2
-                    ti += 1
-                } else if star >= 0 {
-                    pi = star + 1
-                    mark += characterLength(at: mark)
-                    ti = mark
-                } else {
-                    return false
-                }
-            } else if pi < p.count, p[pi] == UInt8(ascii: "?") {
+            // Lucene's escape: the character after a backslash stands for itself (`\*` is a star).
+            let escaped = escapes && pi + 1 < p.count && p[pi] == backslash
+            if escaped, p[pi + 1] == t[ti] {
+                pi += 2
+                ti += 1
+            } else if !escaped, pi < p.count, p[pi] == UInt8(ascii: "?") {
                 pi += 1
                 ti += characterLength(at: ti)
-            } else if pi < p.count, p[pi] == t[ti], p[pi] != UInt8(ascii: "*") {
+            } else if !escaped, pi < p.count, p[pi] == t[ti], p[pi] != UInt8(ascii: "*") {
                 pi += 1
                 ti += 1
-            } else if pi < p.count, p[pi] == UInt8(ascii: "*") {
+            } else if !escaped, pi < p.count, p[pi] == UInt8(ascii: "*") {
                 star = pi
                 mark = ti
                 pi += 1

@@ -38,14 +38,7 @@ struct QueryExecutor {
         case .term(let field, let value, let insensitive, let boost):
             return try term(field: field, value: value, caseInsensitive: insensitive, boost: boost, scoring: scoring)
         case .terms(let field, let values, let boost):
-            let limit = reader.metadata.limit(.maxTermsCount)
-            if values.count > limit {
-                throw StoreError.illegalArgument(
-                    "The number of terms [\(values.count)] used in the Terms Query request has exceeded the allowed "
-                        + "maximum of [\(limit)]. This maximum can be set by changing the [index.max_terms_count] index "
-                        + "level setting."
-                )
-            }
+            try check(.maxTermsCount, values.count, "The number of terms", "Terms Query")
             var union = empty
             for value in values {
                 union.formUnion(
@@ -79,14 +72,7 @@ struct QueryExecutor {
             }
             return Matches(documents, .constant(scoring ? boost : 0))
         case .regexp(let field, let pattern, let insensitive, let boost):
-            let limit = reader.metadata.limit(.maxRegexLength)
-            if pattern.count > limit {
-                throw StoreError.illegalArgument(
-                    "The length of regex [\(pattern.count)] used in the Regexp Query request has exceeded the allowed "
-                        + "maximum of [\(limit)]. This maximum can be set by changing the [index.max_regex_length] index "
-                        + "level setting."
-                )
-            }
+            try check(.maxRegexLength, pattern.count, "The length of regex", "Regexp Query")
             let regex = try LuceneRegex(pattern, caseInsensitive: insensitive)
             let documents = try expandTerms(field: field) { _ in ("", { regex.matches($0) }) }
             return Matches(documents, .constant(scoring ? boost : 0))
@@ -108,6 +94,17 @@ struct QueryExecutor {
             }
             return Matches(union, scoring ? .best(alternatives) : .constant(0))
         }
+    }
+
+    /// Elasticsearch's refusal of a query past an index-level limit (`index.max_terms_count`,
+    /// `index.max_regex_length`).
+    private func check(_ limit: IndexMetadata.SearchLimit, _ value: Int, _ measure: String, _ query: String) throws {
+        let maximum = reader.metadata.limit(limit)
+        guard value > maximum else { return }
+        throw StoreError.illegalArgument(
+            "\(measure) [\(value)] used in the \(query) request has exceeded the allowed maximum of [\(maximum)]. "
+                + "This maximum can be set by changing the [\(limit.rawValue)] index level setting."
+        )
     }
 
     // MARK: bool
