@@ -182,6 +182,21 @@ struct AggregationTests {
             #expect(result["kinds"]?["buckets"]?["rest"]?["doc_count"]?.intValue == Int64(rest.count))
             #expect(result["evil"]?["doc_count"]?.intValue == Int64(evil.count))
             #expect(result["evil"]?["hosts"]?["value"]?.intValue == Int64(Set(evil.map(\.client)).count))
+
+            // hard_bounds: no bucket outside them, even where extended_bounds reach further.
+            let low = Self.start + 6 * 3_600_000
+            let high = Self.start + 9 * 3_600_000
+            let bounded = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h", "extended_bounds": {"min": 0, "max": 9000000000000}, "hard_bounds": {"min": \#(low), "max": \#(high)}}}}}"#
+            )
+            let boundedBuckets = bounded["h"]?["buckets"]?.arrayValue ?? []
+            #expect(boundedBuckets.compactMap { $0["key"]?.intValue } == [0, 1, 2, 3].map { low + $0 * 3_600_000 })
+            for bucket in boundedBuckets {
+                let start = bucket["key"]?.intValue ?? 0
+                let count = Self.documents.filter { $0.millis >= start && $0.millis < start + 3_600_000 }.count
+                #expect(bucket["doc_count"]?.intValue == Int64(count))
+            }
         }
     }
 
@@ -436,6 +451,10 @@ struct AggregationTests {
                 (
                     #"{"aggs": {"x": {"composite": {"sources": [{"a": {"terms": {"field": "bytes"}}}], "after": {"b": 1}}}}}"#,
                     "Missing value for [after.a]"
+                ),
+                (
+                    #"{"aggs": {"x": {"cardinality": {"field": "bytes", "precision_threshold": -1}}}}"#,
+                    "[precisionThreshold] must be greater than or equal to 0. Found [-1] in [x]"
                 ),
                 (
                     #"{"aggs": {"x": {"multi_terms": {"terms": [{"field": "bytes"}]}}}}"#,

@@ -206,6 +206,7 @@ import Testing
             #"{"aggs":{"a":{"composite":{"sources":[{"x":{"terms":{"field":"t"}}}]}}}}"#,
             #"{"aggs":{"a":{"terms":{"field":"k"},"aggs":{"s":{"bucket_sort":{"from":-1}}}}}}"#,
             #"{"aggs":{"a":{"multi_terms":{"terms":[{"field":"k"},{"script":"x"}]}}}}"#,
+            #"{"aggs":{"a":{"date_histogram":{"field":"ts","fixed_interval":"1ms","hard_bounds":{"min":9,"max":5}}}}}"#,
             #"{"docvalue_fields":5}"#, #"{"fields":[5]}"#, #"{"stored_fields":{}}"#,
             #"{"fields":[{"field":"ts","format":"yyyy-QQ"}]}"#,
             #"{"docvalue_fields":[{"field":"n","format":"0.0E0"}]}"#,

@@ -229,11 +229,12 @@ final class AggregationCollector {
                 minimum = min(minimum ?? number, number)
                 maximum = max(maximum ?? number, number)
             }
-        case .dateHistogram(let field, let interval, _, _, let offset):
+        case .dateHistogram(let field, let interval, _, let bounds, let offset):
             let keys = Set(
                 try context.values(field, doc).compactMap { value -> SortKey? in
                     guard case .int(let millis) = value else { return nil }
-                    return .int(Self.bucketStart(millis, interval: interval, offset: offset))
+                    let start = Self.bucketStart(millis, interval: interval, offset: offset)
+                    return bounds.admits(start) ? .int(start) : nil
                 }
             )
             for key in keys { try bucket(key).add(doc, context) }
@@ -567,18 +568,26 @@ final class AggregationCollector {
             }
             .sorted()
             if minDocCount == 0,
-                var first = keys.first ?? bounds.map({ Self.bucketStart($0.0, interval: interval, offset: offset) })
+                var first = keys.first
+                    ?? bounds.extended.map({ Self.bucketStart($0.0, interval: interval, offset: offset) })
             {
                 var last = keys.last ?? first
-                if let bounds {
-                    first = min(first, Self.bucketStart(bounds.0, interval: interval, offset: offset))
-                    last = max(last, Self.bucketStart(bounds.1, interval: interval, offset: offset))
+                if let extended = bounds.extended {
+                    first = min(first, Self.bucketStart(extended.0, interval: interval, offset: offset))
+                    last = max(last, Self.bucketStart(extended.1, interval: interval, offset: offset))
+                }
+                // Hard bounds cut the extended ones.
+                if let low = bounds.hard?.min {
+                    first = max(first, Self.bucketStart(low, interval: interval, offset: offset))
+                }
+                if let high = bounds.hard?.max {
+                    last = min(last, Self.bucketStart(high, interval: interval, offset: offset))
                 }
                 var filled: [Int64] = []
                 var key = first
                 while key <= last {
                     guard filled.count < Self.maximumBuckets else { throw Self.tooManyBuckets() }
-                    filled.append(key)
+                    if bounds.admits(key) { filled.append(key) }
                     key = Self.nextBucket(key, interval: interval, offset: offset)
                 }
                 keys = filled

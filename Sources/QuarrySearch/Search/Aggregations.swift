@@ -24,7 +24,7 @@ public struct AggregationRequest: Sendable {
         /// Date ranges as written (date math such as `now-1d/d`, dates, or milliseconds), resolved when the search runs.
         case dateRange(field: String, ranges: [(key: String?, from: JSON?, to: JSON?)], keyed: Bool)
         case metric(Metric, field: String, missing: JSON?)
-        case dateHistogram(field: String, interval: Interval, minDocCount: Int, bounds: (Int64, Int64)?, offset: Int64)
+        case dateHistogram(field: String, interval: Interval, minDocCount: Int, bounds: DateBounds, offset: Int64)
         case histogram(field: String, interval: Double, minDocCount: Int, offset: Double)
         case range(field: String, ranges: [(key: String?, from: Double?, to: Double?)], keyed: Bool)
         /// Address ranges: `from` included, `to` excluded, as Elasticsearch's `ip_range`; a `mask` is its block.
@@ -109,6 +109,18 @@ public struct AggregationRequest: Sendable {
         case min, max, avg, sum, stats, cardinality
         case valueCount = "value_count"
         case extendedStats = "extended_stats"
+    }
+
+    /// A `date_histogram`'s `extended_bounds` (empty buckets made out to them) and `hard_bounds` (no bucket outside
+    /// them), in epoch milliseconds.
+    struct DateBounds: Sendable {
+        var extended: (Int64, Int64)?
+        var hard: (min: Int64?, max: Int64?)?
+
+        func admits(_ key: Int64) -> Bool {
+            guard let hard else { return true }
+            return (hard.min.map { key >= $0 } ?? true) && (hard.max.map { key <= $0 } ?? true)
+        }
     }
 
     /// A `date_histogram` interval: a calendar unit (months and years have their lengths) or a fixed duration.
@@ -331,15 +343,29 @@ public struct AggregationRequest: Sendable {
                 )
             )
         case "min", "max", "avg", "sum", "stats", "cardinality", "value_count", "extended_stats":
+            // Cardinality is exact at any `precision_threshold` (docs/embedded-store.md), which is still checked.
+            if let threshold = options["precision_threshold"]?.intValue, threshold < 0 {
+                throw .illegalArgument(
+                    "[precisionThreshold] must be greater than or equal to 0. Found [\(threshold)] in [\(name)]"
+                )
+            }
             return .metric(Metric(rawValue: type)!, field: try field(), missing: options["missing"])
         case "date_histogram":
             let (interval, offset) = try parseDateInterval(options)
-            var bounds: (Int64, Int64)?
+            var bounds = DateBounds()
+            let parse = { (value: JSON?) -> Int64? in
+                value?.intValue ?? value?.stringValue.flatMap { Int64($0) ?? ISO8601.parse($0) }
+            }
             if let extended = options["extended_bounds"]?.objectValue {
-                let parse = { (value: JSON?) -> Int64? in
-                    value?.intValue ?? value?.stringValue.flatMap { ISO8601.parse($0) }
+                if let low = parse(extended["min"]), let high = parse(extended["max"]) { bounds.extended = (low, high) }
+            }
+            if let hard = options["hard_bounds"]?.objectValue {
+                bounds.hard = (parse(hard["min"]), parse(hard["max"]))
+                if let low = bounds.hard?.min, let high = bounds.hard?.max, low > high {
+                    throw .illegalArgument(
+                        "[hard_bounds.min][\(low)] cannot be greater than [hard_bounds.max][\(high)]"
+                    )
                 }
-                if let low = parse(extended["min"]), let high = parse(extended["max"]) { bounds = (low, high) }
             }
             return .dateHistogram(
                 field: try field(),
