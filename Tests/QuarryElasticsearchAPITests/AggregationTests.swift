@@ -303,6 +303,90 @@ struct AggregationTests {
         }
     }
 
+    /// Buckets in a zone's local time, as Kibana asks for them (the browser's zone): keys are the UTC instants of
+    /// local bucket starts, `key_as_string` carries the offset; checked against Foundation's calendar, across a
+    /// daylight-saving change too.
+    @Test func dateHistogramsFollowTheTimeZonesLocalTime() async throws {
+        try await withLoadedAPI { api in
+            for (zone, interval) in [("Europe/Berlin", "day"), ("+05:30", "hour"), ("America/New_York", "week")] {
+                let result = try aggregations(
+                    api,
+                    #"{"size": 0, "aggs": {"h": {"date_histogram": {"field": "@timestamp", "calendar_interval": "\#(interval)", "time_zone": "\#(zone)", "min_doc_count": 1}}}}"#
+                )
+                var calendar = Calendar(identifier: .iso8601)
+                calendar.timeZone =
+                    zone.hasPrefix("+") ? TimeZone(secondsFromGMT: 5 * 3600 + 1800)! : TimeZone(identifier: zone)!
+                let component: Calendar.Component = interval == "day" ? .day : interval == "hour" ? .hour : .weekOfYear
+                var expected: [Int64: Int] = [:]
+                for document in Self.documents {
+                    let date = Date(timeIntervalSince1970: Double(document.millis) / 1000)
+                    let start = calendar.dateInterval(of: component, for: date)!.start
+                    expected[Int64(start.timeIntervalSince1970 * 1000), default: 0] += 1
+                }
+                let buckets = result["h"]?["buckets"]?.arrayValue ?? []
+                #expect(
+                    Dictionary(
+                        uniqueKeysWithValues: buckets.map {
+                            ($0["key"]?.intValue ?? 0, Int($0["doc_count"]?.intValue ?? 0))
+                        }
+                    )
+                        == expected,
+                    "\(zone) \(interval)"
+                )
+                let suffix = zone == "Europe/Berlin" ? "+01:00" : zone == "+05:30" ? "+05:30" : "-05:00"
+                #expect(buckets.allSatisfy { $0["key_as_string"]?.stringValue?.hasSuffix(suffix) == true }, "\(zone)")
+            }
+            let unknown = api.handle(
+                try request(
+                    .post,
+                    "/packetbeat-*/_search",
+                    #"{"aggs": {"h": {"date_histogram": {"field": "@timestamp", "calendar_interval": "day", "time_zone": "Mars/Olympus"}}}}"#
+                )
+            )
+            #expect(unknown.status == 400)
+        }
+        // Across New York's change to daylight time (2026-03-08): days are 23 hours long there.
+        try await withTemporaryDirectory { directory in
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: directory))
+            defer { try? store.close() }
+            let api = ElasticsearchAPI(store: store)
+            let start: Int64 = 1_772_841_600_000  // 2026-03-07T00:00:00Z
+            var bulk = ""
+            for hour in 0..<96 {
+                bulk +=
+                    #"{"index":{"_index":"dst"}}"# + "\n" + #"{"@timestamp":\#(start + Int64(hour) * 3_600_000)}"#
+                    + "\n"
+            }
+            #expect(api.handle(try request(.post, "/_bulk?refresh=true", bulk)).status == 200)
+            let response = api.handle(
+                try request(
+                    .post,
+                    "/dst/_search",
+                    #"{"size": 0, "aggs": {"d": {"date_histogram": {"field": "@timestamp", "calendar_interval": "day", "time_zone": "America/New_York"}}}}"#
+                )
+            )
+            var calendar = Calendar(identifier: .iso8601)
+            calendar.timeZone = TimeZone(identifier: "America/New_York")!
+            var expected: [Int64: Int] = [:]
+            for hour in 0..<96 {
+                let date = Date(timeIntervalSince1970: Double(start + Int64(hour) * 3_600_000) / 1000)
+                expected[Int64(calendar.startOfDay(for: date).timeIntervalSince1970 * 1000), default: 0] += 1
+            }
+            let buckets = response.json?["aggregations"]?["d"]?["buckets"]?.arrayValue ?? []
+            #expect(
+                Dictionary(
+                    uniqueKeysWithValues: buckets.map {
+                        ($0["key"]?.intValue ?? 0, Int($0["doc_count"]?.intValue ?? 0))
+                    }
+                )
+                    == expected
+            )
+            #expect(expected.values.contains(23))
+            let keys = buckets.compactMap { $0["key_as_string"]?.stringValue }
+            #expect(keys.contains("2026-03-09T00:00:00.000-04:00"), "\(keys)")
+        }
+    }
+
     /// Paging through every composite bucket (`after_key` fed back as `after`) visits each (client, hour, bytes
     /// present or not) combination once, in key order, with its count — against a brute-force grouping — for page
     /// sizes that split the buckets unevenly, and in descending order.

@@ -167,7 +167,7 @@ final class AggregationCollector {
             guard let definition = context.reader.mappings.field(field) else { return }
             try check(definition)
             if valueKind == nil { valueKind = AggregationValueKind(definition.type) }
-        case .terms(let field, _, _, _, _, _), .metric(_, let field, _), .dateHistogram(let field, _, _, _, _),
+        case .terms(let field, _, _, _, _, _), .metric(_, let field, _), .dateHistogram(let field, _, _, _),
             .histogram(let field, _, _, _), .range(let field, _, _), .missing(let field), .ipRange(let field, _, _):
             guard let definition = context.reader.mappings.field(field) else { return }
             try check(definition)
@@ -229,11 +229,11 @@ final class AggregationCollector {
                 minimum = min(minimum ?? number, number)
                 maximum = max(maximum ?? number, number)
             }
-        case .dateHistogram(let field, let interval, _, let bounds, let offset):
+        case .dateHistogram(let field, let rounding, _, let bounds):
             let keys = Set(
                 try context.values(field, doc).compactMap { value -> SortKey? in
                     guard case .int(let millis) = value else { return nil }
-                    let start = Self.bucketStart(millis, interval: interval, offset: offset)
+                    let start = rounding.start(millis)
                     return bounds.admits(start) ? .int(start) : nil
                 }
             )
@@ -356,10 +356,10 @@ final class AggregationCollector {
             return values.compactMap { value in
                 value.number.map { .double(($0 / interval).rounded(.down) * interval) }
             }
-        case .dateHistogram(let interval, let offset):
+        case .dateHistogram(let rounding):
             return values.compactMap { value in
                 guard case .int(let millis) = value else { return nil }
-                return .int(Self.bucketStart(millis, interval: interval, offset: offset))
+                return .int(rounding.start(millis))
             }
         }
     }
@@ -483,51 +483,6 @@ final class AggregationCollector {
         }
     }
 
-    /// The start of the bucket holding `millis`: UTC calendar units, or fixed intervals from the epoch (plus offset).
-    static func bucketStart(_ millis: Int64, interval: AggregationRequest.Interval, offset: Int64) -> Int64 {
-        let shifted = millis - offset
-        switch interval {
-        case .fixed(let size): return shifted.floorDivided(by: size).quotient * size + offset
-        case .calendar(let unit):
-            let day: Int64 = 86_400_000
-            switch unit {
-            case .minute: return shifted.floorDivided(by: 60_000).quotient * 60_000 + offset
-            case .hour: return shifted.floorDivided(by: 3_600_000).quotient * 3_600_000 + offset
-            case .day: return shifted.floorDivided(by: day).quotient * day + offset
-            case .weekOfYear:
-                // 1970-01-01 was a Thursday: weeks start on Monday, three days earlier.
-                let days = shifted.floorDivided(by: day).quotient
-                return (days - (days + 3).floorDivided(by: 7).remainder) * day + offset
-            default:
-                let days = shifted.floorDivided(by: day).quotient
-                var (year, month, _) = ISO8601.civilFromDays(Int(days))
-                if unit == .quarter { month = (month - 1) / 3 * 3 + 1 }
-                if unit == .year { month = 1 }
-                return Int64(ISO8601.daysFromCivil(year: year, month: month, day: 1)) * day + offset
-            }
-        }
-    }
-
-    /// The start of the bucket after the one starting at `start`.
-    static func nextBucket(_ start: Int64, interval: AggregationRequest.Interval, offset: Int64) -> Int64 {
-        switch interval {
-        case .fixed(let size): return start + size
-        case .calendar(let unit):
-            switch unit {
-            case .minute: return start + 60_000
-            case .hour: return start + 3_600_000
-            case .day: return start + 86_400_000
-            case .weekOfYear: return start + 7 * 86_400_000
-            default:
-                let day: Int64 = 86_400_000
-                let (year, month, _) = ISO8601.civilFromDays(Int((start - offset).floorDivided(by: day).quotient))
-                let months = unit == .month ? 1 : unit == .quarter ? 3 : 12
-                let next = month - 1 + months
-                return Int64(ISO8601.daysFromCivil(year: year + next / 12, month: next % 12 + 1, day: 1)) * day + offset
-            }
-        }
-    }
-
     // MARK: Rendering
 
     /// Elasticsearch's `search.max_buckets`.
@@ -561,7 +516,7 @@ final class AggregationCollector {
             object["buckets"] = .array(try shown.map { try render(key: $0.key, $0.value) })
         case .metric(let metric, _, _):
             object = renderMetric(metric)
-        case .dateHistogram(_, let interval, let minDocCount, let bounds, let offset):
+        case .dateHistogram(_, let rounding, let minDocCount, let bounds):
             var keys = buckets.keys.compactMap { key -> Int64? in
                 if case .int(let value) = key { return value }
                 return nil
@@ -569,26 +524,26 @@ final class AggregationCollector {
             .sorted()
             if minDocCount == 0,
                 var first = keys.first
-                    ?? bounds.extended.map({ Self.bucketStart($0.0, interval: interval, offset: offset) })
+                    ?? bounds.extended.map({ rounding.start($0.0) })
             {
                 var last = keys.last ?? first
                 if let extended = bounds.extended {
-                    first = min(first, Self.bucketStart(extended.0, interval: interval, offset: offset))
-                    last = max(last, Self.bucketStart(extended.1, interval: interval, offset: offset))
+                    first = min(first, rounding.start(extended.0))
+                    last = max(last, rounding.start(extended.1))
                 }
                 // Hard bounds cut the extended ones.
                 if let low = bounds.hard?.min {
-                    first = max(first, Self.bucketStart(low, interval: interval, offset: offset))
+                    first = max(first, rounding.start(low))
                 }
                 if let high = bounds.hard?.max {
-                    last = min(last, Self.bucketStart(high, interval: interval, offset: offset))
+                    last = min(last, rounding.start(high))
                 }
                 var filled: [Int64] = []
                 var key = first
                 while key <= last {
                     guard filled.count < Self.maximumBuckets else { throw Self.tooManyBuckets() }
                     if bounds.admits(key) { filled.append(key) }
-                    key = Self.nextBucket(key, interval: interval, offset: offset)
+                    key = rounding.next(key)
                 }
                 keys = filled
             }
@@ -597,7 +552,7 @@ final class AggregationCollector {
                     let bucket = buckets[.int(key)]
                     if (bucket?.documents ?? 0) < minDocCount { return nil }
                     var rendered = try render(bucket ?? Bucket(request.subAggregations))
-                    rendered["key_as_string"] = .string(ISO8601.format(key))
+                    rendered["key_as_string"] = .string(rounding.keyString(key))
                     rendered["key"] = .int(key)
                     return .object(reorder(rendered, first: ["key_as_string", "key", "doc_count"]))
                 }

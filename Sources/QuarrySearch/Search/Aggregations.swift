@@ -24,7 +24,7 @@ public struct AggregationRequest: Sendable {
         /// Date ranges as written (date math such as `now-1d/d`, dates, or milliseconds), resolved when the search runs.
         case dateRange(field: String, ranges: [(key: String?, from: JSON?, to: JSON?)], keyed: Bool)
         case metric(Metric, field: String, missing: JSON?)
-        case dateHistogram(field: String, interval: Interval, minDocCount: Int, bounds: DateBounds, offset: Int64)
+        case dateHistogram(field: String, rounding: DateRounding, minDocCount: Int, bounds: DateBounds)
         case histogram(field: String, interval: Double, minDocCount: Int, offset: Double)
         case range(field: String, ranges: [(key: String?, from: Double?, to: Double?)], keyed: Bool)
         /// Address ranges: `from` included, `to` excluded, as Elasticsearch's `ip_range`; a `mask` is its block.
@@ -55,7 +55,7 @@ public struct AggregationRequest: Sendable {
         enum Values: Sendable {
             case terms
             case histogram(interval: Double)
-            case dateHistogram(Interval, offset: Int64)
+            case dateHistogram(DateRounding)
         }
 
         var name: String
@@ -123,6 +123,114 @@ public struct AggregationRequest: Sendable {
         }
     }
 
+    /// How a date histogram cuts time into buckets: an interval, an offset, and the zone whose local time the buckets
+    /// follow (Kibana sends the browser's), as Elasticsearch rounds: in local time, keys in UTC milliseconds,
+    /// `key_as_string` with the zone's offset.
+    struct DateRounding: Sendable {
+        var interval: Interval
+        var offset: Int64 = 0
+        /// Nil for UTC.
+        var zone: TimeZone?
+
+        /// `time_zone`: an offset (`+01:00`, `-0800`) or a zone name (`Europe/Berlin`); nil for UTC.
+        static func zone(_ text: String) throws(StoreError) -> TimeZone? {
+            if ["UTC", "Z", "GMT", "Etc/UTC", "+00:00", "-00:00", "00:00"].contains(text) { return nil }
+            if let first = text.first, first == "+" || first == "-" {
+                let digits = text.dropFirst().filter { $0 != ":" }
+                if let number = Int(digits), digits.count == 2 || digits.count == 4 {
+                    let (hours, minutes) = digits.count == 2 ? (number, 0) : (number / 100, number % 100)
+                    if hours <= 18, minutes < 60,
+                        let zone = TimeZone(secondsFromGMT: (first == "-" ? -1 : 1) * (hours * 3600 + minutes * 60))
+                    {
+                        return zone
+                    }
+                }
+            } else if let zone = TimeZone(identifier: text) {
+                return zone.secondsFromGMT() == 0 && zone.identifier == "GMT" ? nil : zone
+            }
+            throw .illegalArgument("Unknown time-zone ID: \(text)")
+        }
+
+        /// The zone's offset from UTC at `millis`, in milliseconds.
+        private func zoneOffset(_ millis: Int64) -> Int64 {
+            guard let zone else { return 0 }
+            return Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(millis) / 1000))) * 1000
+        }
+
+        /// Local milliseconds back to UTC: the offset that holds at the instant the local time names.
+        private func utc(_ local: Int64) -> Int64 {
+            guard zone != nil else { return local }
+            let guess = local - zoneOffset(local)
+            return local - zoneOffset(guess)
+        }
+
+        /// The start (UTC milliseconds) of the bucket holding `millis`.
+        func start(_ millis: Int64) -> Int64 {
+            utc(Self.utcStart(millis + zoneOffset(millis), interval: interval, offset: offset))
+        }
+
+        /// The start of the bucket after the one starting at `start`.
+        func next(_ start: Int64) -> Int64 {
+            if case .fixed(let size) = interval { return start + size }
+            return utc(Self.utcNext(start + zoneOffset(start), interval: interval, offset: offset))
+        }
+
+        /// `key_as_string`: the bucket's start in the zone, with its offset (`Z` for UTC).
+        func keyString(_ start: Int64) -> String {
+            let offset = zoneOffset(start)
+            let text = ISO8601.format(start + offset)
+            guard offset != 0 else { return text }
+            let minutes = abs(offset) / 60_000
+            let sign = offset < 0 ? "-" : "+"
+            return String(text.dropLast()) + sign + String(format: "%02d:%02d", minutes / 60, minutes % 60)
+        }
+
+        /// Rounding in UTC: calendar units, or fixed intervals from the epoch (plus offset).
+        static func utcStart(_ millis: Int64, interval: Interval, offset: Int64) -> Int64 {
+            let shifted = millis - offset
+            switch interval {
+            case .fixed(let size): return shifted.floorDivided(by: size).quotient * size + offset
+            case .calendar(let unit):
+                let day: Int64 = 86_400_000
+                switch unit {
+                case .minute: return shifted.floorDivided(by: 60_000).quotient * 60_000 + offset
+                case .hour: return shifted.floorDivided(by: 3_600_000).quotient * 3_600_000 + offset
+                case .day: return shifted.floorDivided(by: day).quotient * day + offset
+                case .weekOfYear:
+                    // 1970-01-01 was a Thursday: weeks start on Monday, three days earlier.
+                    let days = shifted.floorDivided(by: day).quotient
+                    return (days - (days + 3).floorDivided(by: 7).remainder) * day + offset
+                default:
+                    let days = shifted.floorDivided(by: day).quotient
+                    var (year, month, _) = ISO8601.civilFromDays(Int(days))
+                    if unit == .quarter { month = (month - 1) / 3 * 3 + 1 }
+                    if unit == .year { month = 1 }
+                    return Int64(ISO8601.daysFromCivil(year: year, month: month, day: 1)) * day + offset
+                }
+            }
+        }
+
+        static func utcNext(_ start: Int64, interval: Interval, offset: Int64) -> Int64 {
+            switch interval {
+            case .fixed(let size): return start + size
+            case .calendar(let unit):
+                switch unit {
+                case .minute: return start + 60_000
+                case .hour: return start + 3_600_000
+                case .day: return start + 86_400_000
+                case .weekOfYear: return start + 7 * 86_400_000
+                default:
+                    let day: Int64 = 86_400_000
+                    let (year, month, _) = ISO8601.civilFromDays(Int((start - offset).floorDivided(by: day).quotient))
+                    let months = unit == .month ? 1 : unit == .quarter ? 3 : 12
+                    let next = month - 1 + months
+                    return Int64(ISO8601.daysFromCivil(year: year + next / 12, month: next % 12 + 1, day: 1)) * day
+                        + offset
+                }
+            }
+        }
+    }
+
     /// A `date_histogram` interval: a calendar unit (months and years have their lengths) or a fixed duration.
     enum Interval: Sendable {
         case calendar(Calendar.Component)
@@ -176,8 +284,8 @@ public struct AggregationRequest: Sendable {
         return order.isEmpty ? [("_count", false), ("_key", true)] : order + [("_key", true)]
     }
 
-    /// A date histogram's `calendar_interval` or `fixed_interval`, and `offset` in milliseconds.
-    private static func parseDateInterval(_ options: JSONObject) throws(StoreError) -> (Interval, offset: Int64) {
+    /// A date histogram's `calendar_interval` or `fixed_interval`, `offset` and `time_zone`.
+    private static func parseDateRounding(_ options: JSONObject) throws(StoreError) -> DateRounding {
         let interval: Interval
         if let calendar = options["calendar_interval"]?.stringValue {
             let units: [String: Calendar.Component] = [
@@ -198,9 +306,6 @@ public struct AggregationRequest: Sendable {
         } else {
             throw .illegalArgument("Invalid interval specified, must be non-null and non-empty")
         }
-        if let zone = options["time_zone"]?.stringValue, !["UTC", "Z", "+00:00", "Etc/UTC", "GMT"].contains(zone) {
-            throw .illegalArgument("[time_zone] other than UTC is not supported by this store yet, got [\(zone)]")
-        }
         let offset = try options["offset"]?.stringValue.map { text throws(StoreError) -> Int64 in
             let negative = text.hasPrefix("-")
             let value = try SearchRequest.timeValueMilliseconds(
@@ -209,7 +314,14 @@ public struct AggregationRequest: Sendable {
             )
             return negative ? -value : value
         }
-        return (interval, offset ?? 0)
+        return DateRounding(
+            interval: interval,
+            offset: offset ?? 0,
+            zone: try options["time_zone"].map { json throws(StoreError) in
+                try DateRounding.zone(json.stringValue ?? "")
+            }
+                ?? nil
+        )
     }
 
     /// A `composite` aggregation's `sources`, `size` and `after`.
@@ -235,8 +347,7 @@ public struct AggregationRequest: Sendable {
                 }
                 values = .histogram(interval: interval)
             case "date_histogram":
-                let (interval, offset) = try parseDateInterval(parameters)
-                values = .dateHistogram(interval, offset: offset)
+                values = .dateHistogram(try parseDateRounding(parameters))
             default:
                 throw .illegalArgument("[\(type)] sources of a composite aggregation are not supported by this store")
             }
@@ -351,7 +462,7 @@ public struct AggregationRequest: Sendable {
             }
             return .metric(Metric(rawValue: type)!, field: try field(), missing: options["missing"])
         case "date_histogram":
-            let (interval, offset) = try parseDateInterval(options)
+            let rounding = try parseDateRounding(options)
             var bounds = DateBounds()
             let parse = { (value: JSON?) -> Int64? in
                 value?.intValue ?? value?.stringValue.flatMap { Int64($0) ?? ISO8601.parse($0) }
@@ -369,10 +480,9 @@ public struct AggregationRequest: Sendable {
             }
             return .dateHistogram(
                 field: try field(),
-                interval: interval,
+                rounding: rounding,
                 minDocCount: try integer("min_doc_count", default: 0),
-                bounds: bounds,
-                offset: offset
+                bounds: bounds
             )
         case "histogram":
             guard let interval = options["interval"]?.doubleValue, interval > 0 else {
