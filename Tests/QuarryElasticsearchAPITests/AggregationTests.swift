@@ -260,6 +260,30 @@ struct AggregationTests {
             #expect(evil == Set(Self.documents.map(\.name).filter { $0.hasPrefix("evil") && $0 != "evil.example0" }))
             let chosen = Set((result["chosen"]?["buckets"]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue })
             #expect(chosen == ["a.example1", "b.example2"])
+
+            // Partitions: every term in exactly one of them, with its whole count, for names, addresses and numbers.
+            let withBytes = Self.documents.filter { $0.bytes != nil }.count
+            for (field, all, documents) in [
+                ("dns.question.name", Set(Self.documents.map(\.name)), Self.documents.count),
+                ("client.ip", Set(Self.documents.map(\.client)), Self.documents.count),
+                ("bytes", Set(Self.documents.compactMap { $0.bytes.map { String($0) } }), withBytes),
+            ] {
+                var seen: [String: Int64] = [:]
+                for partition in 0..<5 {
+                    let page = try aggregations(
+                        api,
+                        #"{"size": 0, "aggs": {"p": {"terms": {"field": "\#(field)", "size": 65536, "include": {"partition": \#(partition), "num_partitions": 5}}}}}"#
+                    )
+                    for bucket in page["p"]?["buckets"]?.arrayValue ?? [] {
+                        let key = bucket["key"]?.stringValue ?? bucket["key"]?.intValue.map { String($0) } ?? "?"
+                        #expect(seen[key] == nil, "\(field) \(key) in two partitions")
+                        seen[key] = bucket["doc_count"]?.intValue
+                    }
+                }
+                #expect(Set(seen.keys) == all, "\(field)")
+                #expect(seen.values.reduce(0, +) == Int64(documents), "\(field)")
+                #expect(seen.count > 5)
+            }
         }
     }
 

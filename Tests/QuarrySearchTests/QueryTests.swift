@@ -1,7 +1,8 @@
 import Foundation
 import QuarryCore
-import QuarrySearch
 import Testing
+
+@testable import QuarrySearch
 
 /// Query DSL semantics against the embedded store, case by case as Elasticsearch answers them.
 struct QueryTests {
@@ -364,5 +365,16 @@ struct QueryTests {
                     && (error as? StoreError)?.rootCauses.first?.type == "query_shard_exception"
             }
         }
+    }
+}
+
+/// The hashes terms partitions use, against published MurmurHash3 vectors.
+struct PartitionHashTests {
+    @Test func murmur3MatchesItsReferenceVectors() {
+        #expect(Murmur3.hash32([], seed: 0) == 0)
+        #expect(Murmur3.hash32([], seed: 1) == 0x514E_28B7)
+        #expect(Murmur3.hash32(Array("hello".utf8), seed: 0) == 0x248B_FA47)
+        #expect(Murmur3.hash32(Array("The quick brown fox jumps over the lazy dog".utf8), seed: 0) == 0x2E4F_F723)
+        #expect(Murmur3.hash32([0x21, 0x43, 0x65, 0x87], seed: 0x5082_EDEE) == 0x2362_F9DE)
     }
 }

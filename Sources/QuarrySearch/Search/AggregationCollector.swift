@@ -211,7 +211,7 @@ final class AggregationCollector {
             var values = Set(try context.values(field, doc))
             if values.isEmpty, let missing, let key = Self.key(missing) { values = [key] }
             if filter.include != nil || filter.exclude != nil {
-                values = values.filter { filter.admits(Self.text($0)) }
+                values = values.filter { filter.admits($0) }
             }
             for value in values { try bucket(value).add(doc, context) }
         case .metric(let metric, let field, let missing):

@@ -66,42 +66,79 @@ public struct AggregationRequest: Sendable {
         var missingBucket: Bool
     }
 
-    /// A terms aggregation's `include` and `exclude`: exact values, or a regular expression the whole value matches.
+    /// A terms aggregation's `include` and `exclude`: exact values, a Lucene regular expression the whole value
+    /// matches, or (`include` only) one partition of the terms, hashed as Elasticsearch hashes them so that
+    /// `partition` 0 to `num_partitions - 1` page through every term once.
     struct TermFilter: Sendable {
         var include: Matcher?
         var exclude: Matcher?
 
         enum Matcher: Sendable {
             case values(Set<String>)
+            /// The expression, translated from Lucene's syntax for Foundation's engine.
             case pattern(String)
+            case partition(Int, of: Int)
 
-            func matches(_ value: String) -> Bool {
+            func matches(_ key: SortKey) -> Bool {
                 switch self {
-                case .values(let values): values.contains(value)
+                case .values(let values): values.contains(AggregationCollector.text(key))
                 case .pattern(let pattern):
-                    value.range(of: "^(?:\(pattern))$", options: .regularExpression) != nil
+                    AggregationCollector.text(key).range(of: "^(?:\(pattern))$", options: .regularExpression) != nil
+                case .partition(let partition, let count): Self.partition(of: key, count: count) == partition
                 }
             }
 
-            init?(_ json: JSON?, name: String) throws(StoreError) {
+            init?(_ json: JSON?, name: String, allowPartitions: Bool) throws(StoreError) {
                 switch json {
                 case nil: return nil
                 case .string(let pattern)?:
-                    guard (try? NSRegularExpression(pattern: pattern)) != nil else {
+                    guard let translated = try? LuceneRegex.translate(pattern),
+                        (try? NSRegularExpression(pattern: translated)) != nil
+                    else {
                         throw .illegalArgument("[\(pattern)] is not a valid regular expression in [\(name)]")
                     }
-                    self = .pattern(pattern)
+                    self = .pattern(translated)
                 case .array(let values)?: self = .values(Set(values.map { $0.stringValue ?? $0.serialized() }))
+                case .object(let object)? where allowPartitions:
+                    guard let partition = object["partition"]?.intValue, let count = object["num_partitions"]?.intValue
+                    else {
+                        throw .parsing("Missing [partition] or [num_partitions] in the include of [\(name)]")
+                    }
+                    guard count > 0, partition >= 0, partition < count else {
+                        throw .illegalArgument(
+                            "[partition] must be in [0, num_partitions) and [num_partitions] positive in [\(name)], got "
+                                + "[\(partition)] of [\(count)]"
+                        )
+                    }
+                    self = .partition(Int(partition), of: Int(count))
                 default:
-                    throw .illegalArgument(
-                        "partitioned include/exclude of a terms aggregation is not supported by this store yet"
-                    )
+                    throw .illegalArgument("[exclude] of [\(name)] must be a regular expression or an array of values")
                 }
+            }
+
+            /// The partition a term falls in: murmur3 (x86, 32 bits, seed 31) of its bytes for strings and
+            /// addresses, HPPC's 64-bit mix for numbers — Elasticsearch's `IncludeExclude` choices.
+            static func partition(of key: SortKey, count: Int) -> Int {
+                let hash: Int64
+                switch key {
+                case .string(let text): hash = Int64(Murmur3.hash32(Array(text.utf8), seed: 31))
+                case .ip(let address):
+                    var bytes: [UInt8] = []
+                    for word in [address.high, address.low] {
+                        for shift in stride(from: 56, through: 0, by: -8) {
+                            bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
+                        }
+                    }
+                    hash = Int64(Murmur3.hash32(bytes, seed: 31))
+                case .int(let number): hash = Murmur3.mix64(number)
+                case .double(let number): hash = Murmur3.mix64(Int64(bitPattern: number.bitPattern))
+                }
+                return Int(hash.floorDivided(by: Int64(count)).remainder)
             }
         }
 
-        func admits(_ value: String) -> Bool {
-            (include?.matches(value) ?? true) && !(exclude?.matches(value) ?? false)
+        func admits(_ key: SortKey) -> Bool {
+            (include?.matches(key) ?? true) && !(exclude?.matches(key) ?? false)
         }
     }
 
@@ -449,8 +486,8 @@ public struct AggregationRequest: Sendable {
                 minDocCount: try integer("min_doc_count", default: 1),
                 missing: options["missing"],
                 filter: TermFilter(
-                    include: try .init(options["include"], name: name),
-                    exclude: try .init(options["exclude"], name: name)
+                    include: try .init(options["include"], name: name, allowPartitions: true),
+                    exclude: try .init(options["exclude"], name: name, allowPartitions: false)
                 )
             )
         case "min", "max", "avg", "sum", "stats", "cardinality", "value_count", "extended_stats":
@@ -614,5 +651,59 @@ public struct AggregationRequest: Sendable {
         default:
             throw .illegalArgument("aggregation [\(name)] of type [\(type)] is not supported by this store yet")
         }
+    }
+}
+
+/// The hash functions Elasticsearch partitions terms with. No listed package has them, hence written here.
+enum Murmur3 {
+    /// MurmurHash3 x86 32-bit (Austin Appleby's), as Lucene's `StringHelper.murmurhash3_x86_32`.
+    static func hash32(_ bytes: [UInt8], seed: UInt32) -> Int32 {
+        let c1: UInt32 = 0xcc9e_2d51
+        let c2: UInt32 = 0x1b87_3593
+        var h = seed
+        let blocks = bytes.count / 4
+        for block in 0..<blocks {
+            let i = block * 4
+            var k =
+                UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+            k = k &* c1
+            k = (k << 15) | (k >> 17)
+            k = k &* c2
+            h ^= k
+            h = (h << 13) | (h >> 19)
+            h = h &* 5 &+ 0xe654_6b64
+        }
+        var k: UInt32 = 0
+        let tail = blocks * 4
+        switch bytes.count & 3 {
+        case 3:
+            k ^= UInt32(bytes[tail + 2]) << 16
+            fallthrough
+        case 2:
+            k ^= UInt32(bytes[tail + 1]) << 8
+            fallthrough
+        case 1:
+            k ^= UInt32(bytes[tail])
+            k = k &* c1
+            k = (k << 15) | (k >> 17)
+            k = k &* c2
+            h ^= k
+        default: break
+        }
+        h ^= UInt32(truncatingIfNeeded: bytes.count)
+        h ^= h >> 16
+        h = h &* 0x85eb_ca6b
+        h ^= h >> 13
+        h = h &* 0xc2b2_ae35
+        h ^= h >> 16
+        return Int32(bitPattern: h)
+    }
+
+    /// HPPC's `BitMixer.mix64`.
+    static func mix64(_ value: Int64) -> Int64 {
+        var z = UInt64(bitPattern: value)
+        z = (z ^ (z >> 32)) &* 0x4cd6_944c_5cc2_0b6d
+        z = (z ^ (z >> 29)) &* 0xfc12_c5b1_9d32_59e9
+        return Int64(bitPattern: z ^ (z >> 32))
     }
 }
