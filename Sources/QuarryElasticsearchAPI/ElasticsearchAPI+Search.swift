@@ -81,6 +81,14 @@ extension ElasticsearchAPI {
         if request.parameters["scroll"] != nil, search.trackTotalHits == .disabled {
             problems.append("disabling [track_total_hits] is not allowed in a scroll context")
         }
+        if !search.rescorers.isEmpty {
+            if request.parameters["scroll"] != nil {
+                problems.append("using [rescore] is not allowed in a scroll context")
+            }
+            if search.sort.contains(where: { $0.target != .score }) {
+                throw .illegalArgument("Cannot use [sort] option in conjunction with [rescore].")
+            }
+        }
         if let pointInTime = search.pointInTime {
             // The route fills in the indices the caller may read; whether the path named any is what counts.
             if request.path.first != "_search" {

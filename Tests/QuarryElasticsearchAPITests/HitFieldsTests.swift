@@ -207,6 +207,85 @@ struct HitFieldsTests {
         }
     }
 
+    /// The query rescorer: the best hits of the window scored again (weights, score modes), the rest left behind
+    /// them; its limits and refusals as Elasticsearch's.
+    @Test func rescoreReordersTheWindow() async throws {
+        try await withTemporaryDirectory { directory in
+            let (store, api) = try api(
+                directory,
+                mapping:
+                    #"{"settings":{"index":{"max_rescore_window":20}},"mappings":{"properties":{"body":{"type":"text"},"tag":{"type":"keyword"}}}}"#,
+                documents: [
+                    #"{"body":"dns dns dns tunnel","tag":"a"}"#, #"{"body":"dns tunnel","tag":"b"}"#,
+                    #"{"body":"dns","tag":"c"}"#, #"{"body":"dns query","tag":"b"}"#,
+                ]
+            )
+            defer { try? store.close() }
+            let plain = try search(api, #"{"query":{"match":{"body":"dns"}}}"#)
+            let firstScores = Dictionary(
+                uniqueKeysWithValues: (plain["hits"]?["hits"]?.arrayValue ?? []).map {
+                    ($0["_id"]?.stringValue ?? "", $0["_score"]?.doubleValue ?? 0)
+                }
+            )
+            for mode in ["total", "multiply", "avg", "max", "min"] {
+                let rescored = try search(
+                    api,
+                    #"{"query":{"match":{"body":"dns"}},"rescore":{"window_size":3,"query":{"rescore_query":{"constant_score":{"filter":{"term":{"tag":"b"}},"boost":10}},"query_weight":0.5,"rescore_query_weight":2,"score_mode":"\#(mode)"}}}"#
+                )
+                let hits = rescored["hits"]?["hits"]?.arrayValue ?? []
+                #expect(hits.count == 4)
+                // The first three by the first score were rescored; the fourth kept its score.
+                let window = Set(
+                    firstScores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3).map(
+                        \.key
+                    )
+                )
+                for hit in hits {
+                    let id = hit["_id"]?.stringValue ?? ""
+                    let first = firstScores[id] ?? 0
+                    let isB = ["2", "4"].contains(id)
+                    let expected: Double
+                    if !window.contains(id) {
+                        expected = first
+                    } else if !isB {
+                        expected = first * 0.5
+                    } else {
+                        let (a, b) = (first * 0.5, 20.0)
+                        expected = [
+                            "total": a + b, "multiply": a * b, "avg": (a + b) / 2, "max": max(a, b), "min": min(a, b),
+                        ][mode]!
+                    }
+                    #expect(abs((hit["_score"]?.doubleValue ?? -1) - expected) < 1e-3, "\(mode) \(id)")
+                }
+                let windowScores = hits.filter { window.contains($0["_id"]?.stringValue ?? "") }.compactMap {
+                    $0["_score"]?.doubleValue
+                }
+                #expect(windowScores == windowScores.sorted(by: >), "\(mode)")
+            }
+            let tooLarge = api.handle(
+                try request(
+                    .post,
+                    "/docs/_search",
+                    #"{"rescore":{"window_size":21,"query":{"rescore_query":{"match_all":{}}}}}"#
+                )
+            )
+            #expect(tooLarge.status == 400)
+            #expect(
+                tooLarge.json?["error"]?["root_cause"]?[0]?["reason"]?.stringValue?.hasPrefix(
+                    "Rescore window [21] is too large"
+                ) == true
+            )
+            let sorted = api.handle(
+                try request(
+                    .post,
+                    "/docs/_search",
+                    #"{"sort":["tag"],"rescore":{"query":{"rescore_query":{"match_all":{}}}}}"#
+                )
+            )
+            #expect(sorted.json?["error"]?["reason"] == "Cannot use [sort] option in conjunction with [rescore].")
+        }
+    }
+
     /// Scripts (Quarry runs none) and every index-level limit, with Elasticsearch's wording.
     @Test func scriptsAndIndexLimitsAreRefusedAsElasticsearchRefusesThem() async throws {
         try await withTemporaryDirectory { directory in

@@ -98,6 +98,11 @@ struct SearchExecutor {
         request.sort.isEmpty || request.sort.contains { $0.target == .score }
     }
 
+    /// Each index's best `from + size` hits, or more when a rescorer's window is larger.
+    private var wanted: Int {
+        max(request.from + request.size, request.rescorers.map(\.windowSize).max() ?? 0)
+    }
+
     private func search(_ reader: IndexReader, position: Int) throws -> Outcome {
         // A scroll's later pages see the documents the index had when it was opened, after where the last page ended.
         let bound = request.snapshot?[reader.metadata.name]
@@ -149,14 +154,13 @@ struct SearchExecutor {
             documents = kept
         }
         let context = ScoringContext(reader: reader)
-        let needScores = sortsByScore || request.trackScores || request.minScore != nil
-        let wanted = request.from + request.size
+        let needScores = sortsByScore || request.trackScores || request.minScore != nil || !request.rescorers.isEmpty
         var total = documents.count
         var hits: [Hit] = []
         var maxScore: Double?
 
         if request.sort.isEmpty, matches.isConstant, request.minScore == nil, request.searchAfter == nil, cursor == nil,
-            bound == nil
+            bound == nil, request.rescorers.isEmpty
         {
             // Every hit scores the same: the first documents in index order are the top ones.
             var first: Int?
@@ -246,6 +250,10 @@ struct SearchExecutor {
             candidates.sort { precedes($0, $1) }
             hits = Array(candidates.prefix(wanted))
         }
+        for rescorer in request.rescorers {
+            try rescore(&hits, with: rescorer, executor: executor, context: context)
+            maxScore = hits.compactMap(\.score).max()
+        }
         let stored = try reader.storedHits(hits.map(\.doc))
         for i in hits.indices { hits[i].stored = stored[hits[i].doc] }
         if let docValues {
@@ -261,6 +269,27 @@ struct SearchExecutor {
             for i in hits.indices { hits[i].score = nil }
         }
         return Outcome(hits: hits, total: total, maxScore: maxScore, terminatedEarly: terminated)
+    }
+
+    /// Scores the first `windowSize` hits again with `rescorer` and orders them by their new scores; the hits after
+    /// the window keep their scores and come after it, as Elasticsearch's query rescorer leaves them.
+    private func rescore(
+        _ hits: inout [Hit],
+        with rescorer: Rescorer,
+        executor: QueryExecutor,
+        context: ScoringContext
+    ) throws {
+        let window = min(rescorer.windowSize, hits.count)
+        guard window > 0 else { return }
+        let matches = try executor.execute(rescorer.query)
+        for i in 0..<window {
+            let doc = hits[i].doc
+            let second = matches.documents.contains(doc) ? try matches.score(doc, context) : nil
+            let score = rescorer.combine(hits[i].score ?? 0, second)
+            hits[i].score = score
+            hits[i].sortValues = [.score(score)]
+        }
+        hits[0..<window].sort { precedes($0, $1) }
     }
 
     private func sortValue(

@@ -17,6 +17,8 @@ public struct SearchRequest: Sendable {
     public var docvalueFields: [FieldAndFormat] = []
     /// `stored_fields`: nil when the request does not say; `.none` (`_none_`) leaves out `_id` and `_source`.
     public var storedFields: StoredFieldsRequest?
+    /// `rescore`: query rescorers applied in turn to each index's best hits.
+    public var rescorers: [Rescorer] = []
     /// How many `script_fields` the body asks for: Quarry runs no scripts, so any is refused.
     var scriptFieldCount = 0
     /// `explain`: each hit says how its score came about, and which shard and node it came from.
@@ -134,7 +136,8 @@ public struct SearchRequest: Sendable {
             case "script_fields":
                 // Refused per index, after Elasticsearch's `index.max_script_fields` check.
                 scriptFieldCount = value.objectValue?.count ?? 0
-            case "rescore", "collapse", "suggest", "knn", "retriever", "slice":
+            case "rescore": rescorers = try Rescorer.parseList(value)
+            case "collapse", "suggest", "knn", "retriever", "slice":
                 throw .illegalArgument("[\(key)] is not supported by this store")
             default:
                 throw .parsing("Unknown key for a \(value.tokenName) in [\(key)].")
@@ -189,6 +192,14 @@ public struct SearchRequest: Sendable {
     /// Checks what the request asks of one index against that index's limits, as Elasticsearch's shards do.
     func validate(against metadata: IndexMetadata) throws(StoreError) {
         try validateWindow(maxResultWindow: metadata.maxResultWindow)
+        let rescoreLimit = metadata.limit(.maxRescoreWindow)
+        for rescorer in rescorers where rescorer.windowSize > rescoreLimit {
+            throw .illegalArgument(
+                "Rescore window [\(rescorer.windowSize)] is too large. It must be less than [\(rescoreLimit)]. This "
+                    + "prevents allocating massive heaps for storing the results to be rescored. This limit can be set "
+                    + "by changing the [index.max_rescore_window] index level setting."
+            )
+        }
         if scriptFieldCount > 0, size != 0 {
             let limit = metadata.limit(.maxScriptFields)
             if scriptFieldCount > limit {
@@ -441,6 +452,80 @@ extension JSON {
         switch self {
         case .object, .array: true
         default: false
+        }
+    }
+}
+
+/// A query rescorer (`rescore.query`): the best `window_size` hits of each index scored again, their first score
+/// weighed with the rescore query's.
+public struct Rescorer: Sendable {
+    public enum ScoreMode: String, Sendable {
+        case total, multiply, avg, max, min
+    }
+
+    public var windowSize = 10
+    public var query: Query
+    public var queryWeight = 1.0
+    public var rescoreQueryWeight = 1.0
+    public var scoreMode = ScoreMode.total
+
+    /// Reads `rescore`: one rescorer or a list of them.
+    static func parseList(_ json: JSON) throws(StoreError) -> [Rescorer] {
+        switch json {
+        case .array(let items):
+            var result: [Rescorer] = []
+            for item in items { result.append(try parse(item)) }
+            return result
+        default: return [try parse(json)]
+        }
+    }
+
+    static func parse(_ json: JSON) throws(StoreError) -> Rescorer {
+        guard case .object(let object) = json else { throw .parsing("[rescore] must be an object") }
+        var windowSize = 10
+        var body: JSONObject?
+        for (key, value) in object {
+            switch key {
+            case "window_size":
+                guard let size = value.intValue, size >= 0 else {
+                    throw .illegalArgument("[window_size] must be greater than or equal to 0")
+                }
+                windowSize = Int(size)
+            case "query": body = value.objectValue
+            default: throw .parsing("rescore doesn't support rescorer with name [\(key)]")
+            }
+        }
+        guard let body, let rescoreQuery = body["rescore_query"] else {
+            throw .parsing("missing rescore type")
+        }
+        var rescorer = Rescorer(windowSize: windowSize, query: try Query.parse(rescoreQuery))
+        for (key, value) in body {
+            switch key {
+            case "rescore_query": continue
+            case "query_weight": rescorer.queryWeight = value.doubleValue ?? 1
+            case "rescore_query_weight": rescorer.rescoreQueryWeight = value.doubleValue ?? 1
+            case "score_mode":
+                guard let mode = value.stringValue.flatMap({ ScoreMode(rawValue: $0.lowercased()) }) else {
+                    throw .illegalArgument("illegal score_mode [\(value.stringValue ?? value.serialized())]")
+                }
+                rescorer.scoreMode = mode
+            default: throw .parsing("[query] unknown field [\(key)]")
+            }
+        }
+        return rescorer
+    }
+
+    /// The score of a hit in the window: its first score weighed with the rescore query's, when that matched.
+    func combine(_ first: Double, _ rescore: Double?) -> Double {
+        let primary = first * queryWeight
+        guard let rescore else { return primary }
+        let secondary = rescore * rescoreQueryWeight
+        switch scoreMode {
+        case .total: return primary + secondary
+        case .multiply: return primary * secondary
+        case .avg: return (primary + secondary) / 2
+        case .max: return Swift.max(primary, secondary)
+        case .min: return Swift.min(primary, secondary)
         }
     }
 }
