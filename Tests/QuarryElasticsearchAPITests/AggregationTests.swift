@@ -360,6 +360,24 @@ struct AggregationTests {
                 let suffix = zone == "Europe/Berlin" ? "+01:00" : zone == "+05:30" ? "+05:30" : "-05:00"
                 #expect(buckets.allSatisfy { $0["key_as_string"]?.stringValue?.hasSuffix(suffix) == true }, "\(zone)")
             }
+            // `format` writes the keys; date_range reads its bounds in the zone and format too.
+            let formatted = try aggregations(
+                api,
+                #"{"size": 0, "aggs": {"d": {"date_histogram": {"field": "@timestamp", "calendar_interval": "day", "time_zone": "Europe/Berlin", "format": "yyyy-MM-dd"}}, "r": {"date_range": {"field": "@timestamp", "time_zone": "+01:00", "format": "yyyy-MM-dd", "ranges": [{"from": "2026-12-05", "to": "2026-12-06"}]}}}}"#
+            )
+            #expect(
+                formatted["d"]?["buckets"]?.arrayValue?.compactMap { $0["key_as_string"]?.stringValue }
+                    == ["2026-12-05", "2026-12-06", "2026-12-07"],
+                "two UTC days are three days in Berlin: the last hour is past local midnight"
+            )
+            let localDay = Self.start - 3_600_000
+            let range = formatted["r"]?["buckets"]?[0]
+            #expect(range?["from"]?.doubleValue == Double(localDay))
+            #expect(range?["from_as_string"] == "2026-12-05" && range?["key"] == "2026-12-05-2026-12-06")
+            #expect(
+                range?["doc_count"]?.intValue
+                    == Int64(Self.documents.filter { $0.millis >= localDay && $0.millis < localDay + 86_400_000 }.count)
+            )
             let unknown = api.handle(
                 try request(
                     .post,

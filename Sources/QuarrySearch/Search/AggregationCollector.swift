@@ -99,7 +99,7 @@ final class AggregationCollector {
         case .filters(let filters, _, let other):
             fixed = (0..<filters.count + (other == nil ? 0 : 1)).map { _ in Bucket(request.subAggregations) }
         case .range(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
-        case .dateRange(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
+        case .dateRange(_, let ranges, _, _, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
         case .ipRange(_, let ranges, _): fixed = ranges.map { _ in Bucket(request.subAggregations) }
         default: break
         }
@@ -146,7 +146,7 @@ final class AggregationCollector {
             if valueKind == nil { valueKind = AggregationValueKind(definition.type) }
         case .filters(let filters, _, _):
             filterBitmaps = try filters.map { try context.executor.evaluate($0.query, scoring: false).documents }
-        case .dateRange(let field, let ranges, _):
+        case .dateRange(let field, let ranges, _, let zone, let format):
             if dateRanges == nil {
                 dateRanges = try ranges.map { range in
                     func bound(_ json: JSON?) throws -> Double? {
@@ -154,7 +154,15 @@ final class AggregationCollector {
                         case nil, .null?: return nil
                         case .string(let text)?:
                             do {
-                                return Double(try DateMath.resolve(text, now: context.now, roundUp: false))
+                                return Double(
+                                    try DateMath.resolve(
+                                        text,
+                                        format: format ?? .defaultFormat,
+                                        timeZone: zone,
+                                        now: context.now,
+                                        roundUp: false
+                                    )
+                                )
                             } catch {
                                 throw StoreError.parsing("failed to parse date field [\(text)]: \(error.reason)")
                             }
@@ -246,7 +254,7 @@ final class AggregationCollector {
                 }
             )
             for key in keys { try bucket(key).add(doc, context) }
-        case .dateRange(let field, _, _):
+        case .dateRange(let field, _, _, _, _):
             let numbers = try context.values(field, doc).compactMap(\.number)
             for (position, range) in (dateRanges ?? []).enumerated()
             where numbers.contains(where: { Self.within($0, range) }) {
@@ -584,10 +592,12 @@ final class AggregationCollector {
                 list.append((key, .object(reorder(rendered, first: ["key", "from", "to", "doc_count"]))))
             }
             object["buckets"] = keyed ? Self.object(list) : .array(list.map(\.1))
-        case .dateRange(_, _, let keyed):
+        case .dateRange(_, _, let keyed, let zone, let format):
             var list: [(String, JSON)] = []
             for (range, bucket) in zip(dateRanges ?? [], fixed) {
-                let text = { (value: Double?) in value.map { ISO8601.format(Int64($0)) } ?? "*" }
+                let text = { (value: Double?) in
+                    value.map { AggregationRequest.DateRounding.string(Int64($0), format: format, zone: zone) } ?? "*"
+                }
                 let key = range.key ?? "\(text(range.from))-\(text(range.to))"
                 var rendered = try render(bucket)
                 if let from = range.from {

@@ -22,7 +22,13 @@ public struct AggregationRequest: Sendable {
             filter: TermFilter
         )
         /// Date ranges as written (date math such as `now-1d/d`, dates, or milliseconds), resolved when the search runs.
-        case dateRange(field: String, ranges: [(key: String?, from: JSON?, to: JSON?)], keyed: Bool)
+        case dateRange(
+            field: String,
+            ranges: [(key: String?, from: JSON?, to: JSON?)],
+            keyed: Bool,
+            zone: TimeZone?,
+            format: DateFormat?
+        )
         case metric(Metric, field: String, missing: JSON?)
         case dateHistogram(field: String, rounding: DateRounding, minDocCount: Int, bounds: DateBounds)
         case histogram(field: String, interval: Double, minDocCount: Int, offset: Double)
@@ -168,6 +174,8 @@ public struct AggregationRequest: Sendable {
         var offset: Int64 = 0
         /// Nil for UTC.
         var zone: TimeZone?
+        /// `format` of `key_as_string`; ISO 8601 with the zone's offset when nil.
+        var format: DateFormat?
 
         /// `time_zone`: an offset (`+01:00`, `-0800`) or a zone name (`Europe/Berlin`); nil for UTC.
         static func zone(_ text: String) throws(StoreError) -> TimeZone? {
@@ -212,10 +220,15 @@ public struct AggregationRequest: Sendable {
             return utc(Self.utcNext(start + zoneOffset(start), interval: interval, offset: offset))
         }
 
-        /// `key_as_string`: the bucket's start in the zone, with its offset (`Z` for UTC).
-        func keyString(_ start: Int64) -> String {
-            let offset = zoneOffset(start)
-            let text = ISO8601.format(start + offset)
+        /// `key_as_string`: the bucket's start in `format`, or in ISO 8601 in the zone with its offset.
+        func keyString(_ start: Int64) -> String { Self.string(start, format: format, zone: zone) }
+
+        /// A date as aggregations write it: in `format` in `zone`, or ISO 8601 with the zone's offset (`Z` for UTC).
+        static func string(_ millis: Int64, format: DateFormat?, zone: TimeZone?) -> String {
+            if let format { return format.format(millis, timeZone: zone) }
+            let offset =
+                Int64(zone?.secondsFromGMT(for: Date(timeIntervalSince1970: Double(millis) / 1000)) ?? 0) * 1000
+            let text = ISO8601.format(millis + offset)
             guard offset != 0 else { return text }
             let minutes = abs(offset) / 60_000
             let sign = offset < 0 ? "-" : "+"
@@ -357,8 +370,19 @@ public struct AggregationRequest: Sendable {
             zone: try options["time_zone"].map { json throws(StoreError) in
                 try DateRounding.zone(json.stringValue ?? "")
             }
-                ?? nil
+                ?? nil,
+            format: try dateFormat(options["format"])
         )
+    }
+
+    /// An aggregation's `format` for dates.
+    private static func dateFormat(_ json: JSON?) throws(StoreError) -> DateFormat? {
+        guard let text = json?.stringValue else { return nil }
+        do {
+            return try DateFormat(text)
+        } catch {
+            throw .illegalArgument("Invalid format: [\(text)]: \(error.reason)")
+        }
     }
 
     /// A `composite` aggregation's `sources`, `size` and `after`.
@@ -543,13 +567,14 @@ public struct AggregationRequest: Sendable {
             guard let list = options["ranges"]?.arrayValue, !list.isEmpty else {
                 throw .illegalArgument("No [ranges] specified for the [\(name)] aggregation")
             }
-            if let zone = options["time_zone"]?.stringValue, !["UTC", "Z", "+00:00", "Etc/UTC", "GMT"].contains(zone) {
-                throw .illegalArgument("[time_zone] other than UTC is not supported by this store yet, got [\(zone)]")
-            }
             return .dateRange(
                 field: try field(),
                 ranges: list.map { ($0["key"]?.stringValue, $0["from"], $0["to"]) },
-                keyed: options["keyed"]?.boolValue ?? false
+                keyed: options["keyed"]?.boolValue ?? false,
+                zone: try options["time_zone"].map { json throws(StoreError) in
+                    try DateRounding.zone(json.stringValue ?? "")
+                } ?? nil,
+                format: try dateFormat(options["format"])
             )
         case "ip_range":
             guard let list = options["ranges"]?.arrayValue, !list.isEmpty else {
