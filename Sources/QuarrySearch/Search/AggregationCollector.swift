@@ -47,6 +47,8 @@ final class AggregationCollector {
     let request: AggregationRequest
     private var generation = -1
     private var valueKind: AggregationValueKind?
+    /// A date field's own format (when it has one), for `key_as_string` and `value_as_string`.
+    private var fieldFormat: DateFormat?
 
     // Metrics.
     private var count = 0
@@ -180,6 +182,10 @@ final class AggregationCollector {
             guard let definition = context.reader.mappings.field(field) else { return }
             try check(definition)
             if valueKind == nil { valueKind = AggregationValueKind(definition.type) }
+            // Dates are written in their field's format unless the request names one, as Elasticsearch does.
+            if fieldFormat == nil, definition.type.family == .date, definition.format != .defaultFormat {
+                fieldFormat = definition.format
+            }
         }
     }
 
@@ -560,7 +566,13 @@ final class AggregationCollector {
                     let bucket = buckets[.int(key)]
                     if (bucket?.documents ?? 0) < minDocCount { return nil }
                     var rendered = try render(bucket ?? Bucket(request.subAggregations))
-                    rendered["key_as_string"] = .string(rounding.keyString(key))
+                    rendered["key_as_string"] = .string(
+                        AggregationRequest.DateRounding.string(
+                            key,
+                            format: rounding.format ?? fieldFormat,
+                            zone: rounding.zone
+                        )
+                    )
                     rendered["key"] = .int(key)
                     return .object(reorder(rendered, first: ["key_as_string", "key", "doc_count"]))
                 }
@@ -747,7 +759,11 @@ final class AggregationCollector {
         let isDate = valueKind == .date
         func value(_ number: Double?) -> JSONObject {
             var object: JSONObject = ["value": number.map { .double($0) } ?? .null]
-            if isDate, let number { object["value_as_string"] = .string(ISO8601.format(Int64(number))) }
+            if isDate, let number {
+                object["value_as_string"] = .string(
+                    AggregationRequest.DateRounding.string(Int64(number), format: fieldFormat, zone: nil)
+                )
+            }
             return object
         }
         switch metric {
@@ -834,7 +850,11 @@ final class AggregationCollector {
         case .double(let number): rendered["key"] = .double(number)
         case .int(let number):
             rendered["key"] = valueKind == .floating ? .double(Double(number)) : .int(number)
-            if valueKind == .date { rendered["key_as_string"] = .string(ISO8601.format(number)) }
+            if valueKind == .date {
+                rendered["key_as_string"] = .string(
+                    AggregationRequest.DateRounding.string(number, format: fieldFormat, zone: nil)
+                )
+            }
             if valueKind == .boolean { rendered["key_as_string"] = .string(number != 0 ? "true" : "false") }
         }
         return .object(reorder(rendered, first: ["key", "key_as_string", "doc_count"]))

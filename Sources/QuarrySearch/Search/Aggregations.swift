@@ -220,9 +220,6 @@ public struct AggregationRequest: Sendable {
             return utc(Self.utcNext(start + zoneOffset(start), interval: interval, offset: offset))
         }
 
-        /// `key_as_string`: the bucket's start in `format`, or in ISO 8601 in the zone with its offset.
-        func keyString(_ start: Int64) -> String { Self.string(start, format: format, zone: zone) }
-
         /// A date as aggregations write it: in `format` in `zone`, or ISO 8601 with the zone's offset (`Z` for UTC).
         static func string(_ millis: Int64, format: DateFormat?, zone: TimeZone?) -> String {
             if let format { return format.format(millis, timeZone: zone) }
