@@ -1,9 +1,10 @@
 import Foundation
 import QuarryCore
 import QuarryElasticsearchAPI
-import QuarrySearch
 import QuarryTesting
 import Testing
+
+@testable import QuarrySearch
 
 /// Aggregations against a brute-force reading of generated Packetbeat-like documents, in two indices: what each
 /// aggregation answers equals what counting the generated documents gives, in Elasticsearch's response shapes.
@@ -119,6 +120,161 @@ struct AggregationTests {
             let top = traffic.max { $0.value < $1.value }!
             #expect(bySum["names"]?["buckets"]?[0]?["key"]?.stringValue == top.key)
             #expect(bySum["names"]?["buckets"]?[0]?["traffic"]?["value"]?.doubleValue == Double(top.value))
+        }
+    }
+
+    /// Random combinations of query, aggregation, field and parameters (a fixed seed per run, printed on failure),
+    /// each answer checked against counting the generated documents.
+    @Test func randomCombinationsAgreeWithABruteForceReading() async throws {
+        try await withLoadedAPI { api in
+            let seed = UInt64(Date().timeIntervalSince1970)
+            var state = seed
+            func next(_ bound: Int) -> Int {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Int((state >> 33) % UInt64(bound))
+            }
+            typealias Predicate = (Document) -> Bool
+            func query() -> (JSON, Predicate) {
+                switch next(5) {
+                case 0: return (["match_all": [:]], { _ in true })
+                case 1:
+                    let limit = Double(next(125))
+                    return (["range": ["rtt": ["lt": .double(limit)]]], { $0.rtt < limit })
+                case 2:
+                    let client = "10.1.0.\(next(40) + 1)"
+                    return (["term": ["client.ip": .string(client)]], { $0.client == client })
+                case 3:
+                    let from = Self.start + Int64(next(48)) * 3_600_000
+                    return (["range": ["@timestamp": ["gte": .int(from)]]], { $0.millis >= from })
+                default:
+                    let prefix = ["evil", "a.", "c.example", "d"][next(4)]
+                    return (["prefix": ["dns.question.name": .string(prefix)]], { $0.name.hasPrefix(prefix) })
+                }
+            }
+            func key(_ document: Document, _ field: String) -> SortKey? {
+                switch field {
+                case "client.ip": return .ip(IPAddress(document.client)!)
+                case "dns.question.name": return .string(document.name)
+                case "bytes": return document.bytes.map { .int($0) }
+                default: return .double(document.rtt)
+                }
+            }
+            func text(_ key: SortKey) -> String {
+                switch key {
+                case .ip(let address): address.description
+                case .string(let name): name
+                case .int(let number): String(number)
+                case .double(let number): String(number)
+                }
+            }
+            func json(_ value: JSON?) -> String {
+                value?.stringValue ?? value?.intValue.map { String($0) } ?? value?.doubleValue.map { String($0) } ?? "?"
+            }
+            for round in 0..<600 {
+                let (queryJSON, matches) = query()
+                let documents = Self.documents.filter(matches)
+                let aggregation: JSON
+                var expected: [String] = []
+                var answer: (JSON) -> [String]
+                switch next(4) {
+                case 0:
+                    let field = ["client.ip", "dns.question.name", "bytes"][next(3)]
+                    let size = 1 + next(15)
+                    let minimum = [1, 5, 20][next(3)]
+                    let order = next(3)
+                    var counts: [SortKey: Int] = [:]
+                    for document in documents { if let key = key(document, field) { counts[key, default: 0] += 1 } }
+                    let sorted = counts.filter { $0.value >= minimum }.sorted { a, b in
+                        switch order {
+                        case 0: return a.value != b.value ? a.value > b.value : a.key < b.key
+                        case 1: return a.key < b.key
+                        default: return b.key < a.key
+                        }
+                    }
+                    var terms: JSONObject = [
+                        "field": .string(field), "size": .int(Int64(size)), "min_doc_count": .int(Int64(minimum)),
+                    ]
+                    if order > 0 { terms["order"] = ["_key": order == 1 ? "asc" : "desc"] }
+                    aggregation = ["terms": .object(terms)]
+                    expected = sorted.prefix(size).map { "\(text($0.key)):\($0.value)" }
+                    expected.append("other:\(sorted.dropFirst(size).reduce(0) { $0 + $1.value })")
+                    answer = { result in
+                        (result["buckets"]?.arrayValue ?? []).map {
+                            "\(json($0["key"])):\($0["doc_count"]?.intValue ?? -1)"
+                        }
+                            + ["other:\(result["sum_other_doc_count"]?.intValue ?? -1)"]
+                    }
+                case 1:
+                    let metric = ["min", "max", "sum", "avg", "value_count", "cardinality"][next(6)]
+                    let field =
+                        metric == "cardinality"
+                        ? ["client.ip", "dns.question.name", "bytes"][next(3)] : ["bytes", "rtt"][next(2)]
+                    let values = documents.compactMap { key($0, field) }
+                    func number(_ key: SortKey) -> Double {
+                        switch key {
+                        case .int(let n): Double(n)
+                        case .double(let d): d
+                        default: 0
+                        }
+                    }
+                    let numbers = values.map(number)
+                    let value: String
+                    switch metric {
+                    case "min": value = numbers.min().map { String($0) } ?? "nil"
+                    case "max": value = numbers.max().map { String($0) } ?? "nil"
+                    case "sum": value = String(numbers.reduce(0, +))
+                    case "avg":
+                        value =
+                            numbers.isEmpty
+                            ? "nil" : String(format: "%.6f", numbers.reduce(0, +) / Double(numbers.count))
+                    case "value_count": value = String(values.count)
+                    default: value = String(Set(values).count)
+                    }
+                    aggregation = .object([metric: ["field": .string(field)]])
+                    expected = [value]
+                    answer = { result in
+                        guard let raw = result["value"], !raw.isNull else { return ["nil"] }
+                        if metric == "avg" { return [String(format: "%.6f", raw.doubleValue ?? .nan)] }
+                        if metric == "value_count" || metric == "cardinality" { return [String(raw.intValue ?? -1)] }
+                        return [String(raw.doubleValue ?? .nan)]
+                    }
+                case 2:
+                    let interval = [1000, 2500, 7000][next(3)]
+                    var counts: [Int64: Int] = [:]
+                    for document in documents {
+                        if let bytes = document.bytes {
+                            counts[bytes / Int64(interval) * Int64(interval), default: 0] += 1
+                        }
+                    }
+                    aggregation = [
+                        "histogram": ["field": "bytes", "interval": .int(Int64(interval)), "min_doc_count": 1]
+                    ]
+                    expected = counts.sorted { $0.key < $1.key }.map { "\(Double($0.key)):\($0.value)" }
+                    answer = { result in
+                        (result["buckets"]?.arrayValue ?? []).map {
+                            "\($0["key"]?.doubleValue ?? -1):\($0["doc_count"]?.intValue ?? -1)"
+                        }
+                    }
+                default:
+                    let (name, size): (String, Int64) = [("30m", 1_800_000), ("3h", 10_800_000), ("1d", 86_400_000)][
+                        next(3)
+                    ]
+                    var counts: [Int64: Int] = [:]
+                    for document in documents { counts[document.millis / size * size, default: 0] += 1 }
+                    aggregation = [
+                        "date_histogram": ["field": "@timestamp", "fixed_interval": .string(name), "min_doc_count": 1]
+                    ]
+                    expected = counts.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
+                    answer = { result in
+                        (result["buckets"]?.arrayValue ?? []).map {
+                            "\($0["key"]?.intValue ?? -1):\($0["doc_count"]?.intValue ?? -1)"
+                        }
+                    }
+                }
+                let body: JSON = ["size": 0, "query": queryJSON, "aggs": ["a": aggregation]]
+                let result = try aggregations(api, body.serialized())
+                #expect(answer(result["a"] ?? .null) == expected, "seed \(seed), round \(round): \(body.serialized())")
+            }
         }
     }
 
