@@ -113,7 +113,9 @@ extension Quarry.Hunt {
             do {
                 query = try Query.parse(["query_string": ["query": .string(lucene), "analyze_wildcard": true]])
             } catch {
-                throw CommandFailure("the rule's query is not Lucene this store reads: \(error.reason)")
+                // The cause says where reading stopped (`expected ')'`).
+                let why = ([error.reason] + error.causedBy.map(\.reason)).joined(separator: ": ")
+                throw CommandFailure("the rule's query is not Lucene this store reads: \(why)")
             }
             if !matchCase {
                 let caps = try await target.perform(.get, segment + "/_field_caps?fields=*&allow_no_indices=true")

@@ -100,6 +100,12 @@ extension SigmaHuntTests {
             )
             #expect(withoutCLI.status == 1)
             #expect(withoutCLI.error.contains("sigma-cli is not installed"), "\(withoutCLI.error)")
+            // A query that does not parse says where reading stopped.
+            let broken = directory.appendingPathComponent("broken.lucene")
+            try Data("dns.question.name:(unclosed".utf8).write(to: broken)
+            let refused = try await QuarryCommand.run(["hunt", "sigma", broken.path, "--data", data.path])
+            #expect(refused.status == 1)
+            #expect(refused.error.contains("expected ')'"), "\(refused.error)")
         }
     }
 
