@@ -7,8 +7,8 @@ import Foundation
 /// default `ALL` flags) is any string and `#` the empty language, `.` matches any character, and inside a class `[`
 /// and `&` are ordinary. Intersection (`&`), complement (`~`) and numeric intervals (`<1-99>`) have no counterpart
 /// here and are refused with a clear error. No listed package parses Lucene's dialect, hence this hand-written
-/// translation.
-struct LuceneRegex {
+/// translation. Compiled once; `NSRegularExpression` is immutable, so one value may match on any thread.
+struct LuceneRegex: @unchecked Sendable {
     private let expression: NSRegularExpression
 
     init(_ pattern: String, caseInsensitive: Bool) throws(StoreError) {

@@ -81,15 +81,14 @@ public struct AggregationRequest: Sendable {
 
         enum Matcher: Sendable {
             case values(Set<String>)
-            /// The expression, translated from Lucene's syntax for Foundation's engine.
-            case pattern(String)
+            /// A Lucene regular expression, compiled once for every value the aggregation sees.
+            case pattern(LuceneRegex)
             case partition(Int, of: Int)
 
             func matches(_ key: SortKey) -> Bool {
                 switch self {
                 case .values(let values): values.contains(AggregationCollector.text(key))
-                case .pattern(let pattern):
-                    AggregationCollector.text(key).range(of: "^(?:\(pattern))$", options: .regularExpression) != nil
+                case .pattern(let regex): regex.matches(AggregationCollector.text(key))
                 case .partition(let partition, let count): Self.partition(of: key, count: count) == partition
                 }
             }
@@ -98,12 +97,10 @@ public struct AggregationRequest: Sendable {
                 switch json {
                 case nil: return nil
                 case .string(let pattern)?:
-                    guard let translated = try? LuceneRegex.translate(pattern),
-                        (try? NSRegularExpression(pattern: translated)) != nil
-                    else {
+                    guard let regex = try? LuceneRegex(pattern, caseInsensitive: false) else {
                         throw .illegalArgument("[\(pattern)] is not a valid regular expression in [\(name)]")
                     }
-                    self = .pattern(translated)
+                    self = .pattern(regex)
                 case .array(let values)?: self = .values(Set(values.map { $0.stringValue ?? $0.serialized() }))
                 case .object(let object)? where allowPartitions:
                     guard let partition = object["partition"]?.intValue, let count = object["num_partitions"]?.intValue

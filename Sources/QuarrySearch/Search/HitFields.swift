@@ -75,32 +75,18 @@ public enum StoredFieldsRequest: Sendable, Hashable {
 ///
 /// Made once per index of a search, since patterns resolve against that index's mapping.
 struct SourceFieldFetcher {
-    private struct Target {
-        var definition: FieldDefinition
-        var dateFormat: DateFormat
-        var decimalPattern: DecimalPattern?
-    }
-
-    private let targets: [Target]
+    private let targets: [FormattedField]
     private let unmappedPatterns: [String]
     private let mappings: Mappings
 
     /// - Throws: ``StoreError`` for a `format` that is not a date format or a decimal pattern.
     init(fields: [FieldAndFormat], storedFields: [String], mappings: Mappings) throws(StoreError) {
         self.mappings = mappings
-        var targets: [Target] = []
+        var targets: [FormattedField] = []
         var seen = Set<String>()
         func add(_ definition: FieldDefinition, format: String?) throws(StoreError) {
             guard seen.insert(definition.path).inserted else { return }
-            targets.append(
-                Target(
-                    definition: definition,
-                    dateFormat: try Self.dateFormat(format, definition: definition),
-                    decimalPattern: try format.flatMap { text throws(StoreError) in
-                        definition.type.family == .date ? nil : try DecimalPattern(text)
-                    }
-                )
-            )
+            targets.append(try FormattedField(definition, format: format))
         }
         for entry in fields {
             for definition in Self.resolve(entry.field, in: mappings) { try add(definition, format: entry.format) }
@@ -128,15 +114,6 @@ struct SourceFieldFetcher {
             .sorted { $0.path < $1.path }
     }
 
-    static func dateFormat(_ format: String?, definition: FieldDefinition) throws(StoreError) -> DateFormat {
-        guard let format, definition.type.family == .date else { return definition.format }
-        do {
-            return try DateFormat(format)
-        } catch {
-            throw .illegalArgument("Invalid format: [\(format)]: \(error.reason)")
-        }
-    }
-
     /// The hit's `fields` for a document's source; empty when no named field has a value.
     func fetch(_ source: JSON) -> JSONObject {
         var result = JSONObject()
@@ -160,7 +137,7 @@ struct SourceFieldFetcher {
         return result
     }
 
-    private func render(_ value: JSON, _ target: Target) -> JSON? {
+    private func render(_ value: JSON, _ target: FormattedField) -> JSON? {
         let definition = target.definition
         switch definition.type.family {
         case .text: return DocumentIndexer.text(of: value).map(JSON.string)
@@ -259,18 +236,12 @@ struct SourceFieldFetcher {
 /// `docvalue_fields`: values as the index keeps them for sorting and aggregations, sorted (a keyword's distinct),
 /// with the request's `format`. Made once per index of a search.
 struct DocValueFetcher {
-    private struct Target {
-        var definition: FieldDefinition
-        var dateFormat: DateFormat
-        var decimalPattern: DecimalPattern?
-    }
-
-    private let targets: [Target]
+    private let targets: [FormattedField]
 
     /// - Throws: ``StoreError`` as Elasticsearch refuses: a text field named exactly, more fields than
     ///   `index.max_docvalue_fields_search`, a bad `format`.
     init(_ entries: [FieldAndFormat], mappings: Mappings, limit: Int) throws(StoreError) {
-        var targets: [Target] = []
+        var targets: [FormattedField] = []
         var seen = Set<String>()
         for entry in entries {
             let isPattern = entry.field.contains("*")
@@ -288,15 +259,7 @@ struct DocValueFetcher {
                     )
                 }
                 guard seen.insert(definition.path).inserted else { continue }
-                targets.append(
-                    Target(
-                        definition: definition,
-                        dateFormat: try SourceFieldFetcher.dateFormat(entry.format, definition: definition),
-                        decimalPattern: try entry.format.flatMap { text throws(StoreError) in
-                            definition.type.family == .date ? nil : try DecimalPattern(text)
-                        }
-                    )
-                )
+                targets.append(try FormattedField(definition, format: entry.format))
             }
         }
         if targets.count > limit {
@@ -341,6 +304,29 @@ struct DocValueFetcher {
             )
         }
         return result
+    }
+}
+
+/// A field a hit lists, with how its values are written: a date in the request's `format` (else the field's own),
+/// a number in the request's decimal pattern (else as it is).
+private struct FormattedField {
+    let definition: FieldDefinition
+    let dateFormat: DateFormat
+    let decimalPattern: DecimalPattern?
+
+    init(_ definition: FieldDefinition, format: String?) throws(StoreError) {
+        self.definition = definition
+        if let format, definition.type.family == .date {
+            do {
+                dateFormat = try DateFormat(format)
+            } catch {
+                throw .illegalArgument("Invalid format: [\(format)]: \(error.reason)")
+            }
+            decimalPattern = nil
+        } else {
+            dateFormat = definition.format
+            decimalPattern = try format.map { text throws(StoreError) in try DecimalPattern(text) }
+        }
     }
 }
 
