@@ -6,12 +6,12 @@ import QuarryCore
 import QuarryStories
 
 extension Quarry {
-    /// `quarry story lint|run|schema`.
+    /// `quarry story lint|run|import|export|schema`.
     struct StoryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "story",
             abstract: "Check, run and describe stories (docs/stories.md).",
-            subcommands: [Lint.self, Run.self, Schema.self]
+            subcommands: [Lint.self, Run.self, Import.self, Export.self, Schema.self]
         )
 
         struct Lint: AsyncParsableCommand {

@@ -15,6 +15,8 @@ struct CompiledStory: Sendable {
         /// The named agents written with a dot (`{{ .search.hits }}`): only these may need their latest event in
         /// the run when the event handled does not descend from them, which costs a read per delivery.
         var dottedAgents: Set<String>
+        /// The story's aliases this agent's options name, with the agents each stands for.
+        var aliases: [String: [String]]
     }
 
     var story: Story
@@ -29,10 +31,12 @@ struct CompiledStory: Sendable {
         guard problems.isEmpty else { throw StoryProblems(problems) }
         self.story = story
         var agents: [String: Agent] = [:]
-        for definition in story.agents {
+        let disabled = Set(story.agents.filter(\.disabled).map(\.key))
+        for definition in story.agents where !definition.disabled {
             // Snake-cased like the names, so that `.Search.hits` and `{{ search.hits }}` both name `search`.
             let optionsText = Story.snakeCase(definition.options.serialized())
-            let named = story.agents.map(\.key).filter { optionsText.contains($0) }
+            let aliases = story.aliases.filter { optionsText.contains($0.key) }
+            let named = story.agents.map(\.key).filter { optionsText.contains($0) } + aliases.map(\.key)
             // The names right after a dot, snake-cased: `.Search-Results.hits` names `search_results`.
             let afterDots = definition.options.serialized().split(separator: ".").dropFirst().map { segment in
                 Story.snakeCase(String(segment.prefix { $0.isLetter || $0.isNumber || "_- ".contains($0) }))
@@ -46,9 +50,10 @@ struct CompiledStory: Sendable {
                 definition: definition,
                 instance: instance,
                 templates: templates,
-                receivers: story.receivers(of: definition).map(\.key),
+                receivers: story.receivers(of: definition).map(\.key).filter { !disabled.contains($0) },
                 namedAgents: Set(named),
-                dottedAgents: Set(named).intersection(afterDots)
+                dottedAgents: Set(named).intersection(afterDots),
+                aliases: Dictionary(aliases.map { ($0.key, $0.members) }, uniquingKeysWith: { first, _ in first })
             )
         }
         self.agents = agents

@@ -138,9 +138,14 @@ extension StoryEngine {
         do {
             let event = try await loadEvent(delivery.event)
             let credentials = CredentialAccess(vault: vault, story: compiled.story)
-            let named = try await namedEvents(agent, of: delivery, lineage: event.lineage)
+            // An alias reads as the member the event descends from most closely: event ids grow, so the largest.
+            var lineage = event.lineage
+            for (alias, members) in agent.aliases {
+                lineage[alias] = members.compactMap { event.lineage[$0] }.max()
+            }
+            let named = try await namedEvents(agent, of: delivery, lineage: lineage)
             var variables = event.payload.objectValue ?? [:]
-            for (name, payload) in named where variables[name] == nil && event.lineage[name] != nil {
+            for (name, payload) in named where variables[name] == nil && lineage[name] != nil {
                 variables[name] = payload
             }
             let context = storyContext(run: delivery.run, events: named, credentials: credentials)
@@ -201,7 +206,13 @@ extension StoryEngine {
             if let upstream = lineage[name] {
                 id = upstream
             } else if agent.dottedAgents.contains(name) {
-                id = try await store.latestEvent(run: delivery.run, agent: name)
+                var latest: Int64?
+                for member in agent.aliases[name] ?? [name] {
+                    if let id = try await store.latestEvent(run: delivery.run, agent: member) {
+                        latest = max(latest ?? id, id)
+                    }
+                }
+                id = latest
             } else {
                 // `{{ name.path }}` without the dot reads only upstream events; no read for it.
                 id = nil

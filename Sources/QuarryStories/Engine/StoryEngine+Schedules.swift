@@ -47,7 +47,7 @@ extension StoryEngine {
             var earliest = now.addingTimeInterval(60)
             var nextFire = state.withLockedValue { $0.nextFire }
             for compiled in stories {
-                for agent in compiled.story.agents {
+                for agent in compiled.story.agents where !agent.disabled {
                     for (index, definition) in agent.schedules.enumerated() {
                         guard let schedule = try? CronSchedule(definition.cron, timeZone: definition.timeZone) else {
                             continue

@@ -27,6 +27,13 @@ public struct Story: Sendable {
     /// The most events the story keeps; older ones are removed first (0: no limit).
     public var maxEvents: Int
     public var form: StoryForm?
+    /// Names templates may use for whichever of several agents is nearest upstream (`aliases: {Search: [Search 1,
+    /// Search 2]}` makes `{{ .search.body }}` read the event of `search_1` or `search_2`, the one the handled event
+    /// descends from most closely). Imported Tines stories need them: Tines allows two agents one name, and loops
+    /// are written that way.
+    public var aliases: [StoryAlias]
+    /// Where the author placed each agent (by snake-cased name), as diagram hints: the diagram keeps their order.
+    public var layout: [String: DiagramPosition]
     /// The story as it was read, for the engine's records.
     public var source: JSON
     /// The text it was read from (YAML with its comments, or JSON), when it was read from text: kept so that
@@ -39,7 +46,7 @@ public struct Story: Sendable {
     }
 
     /// The agents that nothing feeds: where runs start.
-    public var entryAgents: [AgentDefinition] { agents.filter(\.sources.isEmpty) }
+    public var entryAgents: [AgentDefinition] { agents.filter { $0.sources.isEmpty && !$0.disabled } }
 
     /// `Search DNS queries` → `search_dns_queries`: lower case, runs of anything but letters and digits as one `_`.
     public static func snakeCase(_ name: String) -> String {
@@ -75,6 +82,9 @@ public struct AgentDefinition: Sendable {
     public var timeout: Double
     /// Where in the story file the agent is, for messages: `agents[2] (Search DNS queries)`.
     public var location: String
+    /// A disabled agent is kept in the story but never runs: nothing is delivered to it. An imported agent whose
+    /// type Quarry does not have is disabled, with its type and options as they were.
+    public var disabled: Bool
 
     /// The `type` of the agents through which webhooks start runs: the engine finds a story's webhooks by it, and
     /// the linter treats what they receive as input from outside.
@@ -82,6 +92,34 @@ public struct AgentDefinition: Sendable {
 
     /// Whether webhooks start runs at this agent.
     public var isWebhook: Bool { type == Self.webhookType }
+}
+
+/// A name for several agents, read by templates as whichever of them the handled event descends from most
+/// closely (else the one with the latest event in the run).
+public struct StoryAlias: Sendable, Equatable {
+    /// As written; templates use it snake-cased.
+    public var name: String
+    public var key: String
+    /// Snake-cased names of the agents it stands for.
+    public var members: [String]
+
+    public init(name: String, members: [String]) {
+        self.name = name
+        self.key = Story.snakeCase(name)
+        self.members = members.map(Story.snakeCase)
+    }
+}
+
+/// Where an agent's box was placed in the editor the story came from (Tines' `diagram_layout`): x grows right, y
+/// down.
+public struct DiagramPosition: Sendable, Equatable {
+    public var x: Double
+    public var y: Double
+
+    public init(x: Double, y: Double) {
+        self.x = x
+        self.y = y
+    }
 }
 
 /// A cron schedule that starts runs at an agent, in a time zone.

@@ -25,6 +25,7 @@ public enum StoryLinter {
             seen[agent.key] = seen[agent.key] ?? agent.location
         }
         let keys = Set(story.agents.map(\.key))
+        problems += aliasProblems(story, keys: keys)
         for agent in story.agents {
             problems += optionProblems(agent, registry)
             for source in agent.sources where !keys.contains(source) {
@@ -77,9 +78,47 @@ public enum StoryLinter {
         return problems
     }
 
+    /// An alias names agents of the story, and no agent has its name (a template could not tell them apart).
+    private static func aliasProblems(_ story: Story, keys: Set<String>) -> [StoryProblem] {
+        var problems: [StoryProblem] = []
+        for alias in story.aliases {
+            if alias.key.isEmpty || keys.contains(alias.key) {
+                problems.append(
+                    StoryProblem(
+                        "story",
+                        option: "aliases.\(alias.name)",
+                        alias.key.isEmpty ? "an alias needs a name" : "an agent already has this name"
+                    )
+                )
+            }
+            for member in alias.members where !keys.contains(member) {
+                problems.append(
+                    StoryProblem(
+                        "story",
+                        option: "aliases.\(alias.name)",
+                        "no agent named '\(member)' in this story" + Suggestion.hint(for: member, in: keys.sorted())
+                    )
+                )
+            }
+        }
+        return problems
+    }
+
     private static func optionProblems(_ agent: AgentDefinition, _ registry: AgentRegistry) -> [StoryProblem] {
         guard let type = registry[agent.type] else {
             if agent.type.isEmpty { return [] }
+            if agent.disabled {
+                // An imported agent Quarry has no equivalent for: kept, reported, never run.
+                return [
+                    StoryProblem(
+                        agent.location,
+                        option: "type",
+                        "disabled: Quarry has no agent type '\(agent.type)', so this agent never runs (its options "
+                            + "are kept; replace it with Quarry agents to use it)",
+                        isWarning: true
+                    )
+                ]
+            }
             let types = registry.types.map { $0.type }
             let known = types.joined(separator: ", ")
             let hint = Suggestion.closest(to: agent.type, in: types).map { "did you mean '\($0)'? " } ?? ""
@@ -165,20 +204,25 @@ public enum StoryLinter {
         return nil
     }
 
-    /// Events must flow one way: a cycle would run forever.
+    /// A loop (Tines' paging pattern: fetch, trigger on "more pages", fetch again) needs a trigger on it, which
+    /// ends it by not matching; a cycle without one would run forever. Exactly those cycles remain when triggers
+    /// (and disabled agents, which stop events too) are taken out of the graph.
     private static func cycleProblems(_ story: Story) -> [StoryProblem] {
         var state: [String: Int] = [:]  // 1: on the current path, 2: done
         var problems: [StoryProblem] = []
-        let byKey = Dictionary(story.agents.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let byKey = Dictionary(
+            story.agents.filter { $0.type != triggerType && !$0.disabled }.map { ($0.key, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
         func visit(_ key: String, path: [String]) {
             if state[key] == 2 { return }
             if state[key] == 1 {
-                let cycle = path.drop { $0 != key } + [key]
+                let cycle = Array(path.drop { $0 != key }) + [key]
                 problems.append(
                     StoryProblem(
                         byKey[key]?.location ?? key,
                         option: "receives_from",
-                        "agents form a cycle: \(cycle.joined(separator: " → "))"
+                        "agents form a cycle with no trigger to end it: \(cycle.joined(separator: " → "))"
                     )
                 )
                 return
@@ -187,9 +231,12 @@ public enum StoryLinter {
             for source in byKey[key]?.sources ?? [] where byKey[source] != nil { visit(source, path: path + [key]) }
             state[key] = 2
         }
-        for agent in story.agents { visit(agent.key, path: []) }
+        for agent in story.agents where byKey[agent.key] != nil { visit(agent.key, path: []) }
         return problems
     }
+
+    /// The agent type that decides whether an event goes on: the one that can end a loop.
+    static let triggerType = "trigger"
 
     /// Warns where input from outside (the payload of a webhook that starts the story) decides where a request
     /// that carries a credential goes, or which credential it carries: a caller could send the credential, or a
@@ -244,9 +291,10 @@ public enum StoryLinter {
                 )
                 for name in matches(agentReference, in: unquoted) {
                     if name == "CREDENTIAL" || name == "RESOURCE" { continue }
-                    if !upstream.contains(name) {
+                    let members = story.aliases.first { $0.key == name }?.members ?? [name]
+                    if !members.contains(where: upstream.contains) {
                         let message =
-                            byKey[name] == nil
+                            byKey[members[0]] == nil
                             ? "refers to '.\(name)', but no agent has that name"
                             : "refers to '.\(name)', which is not upstream of this agent"
                         problems.append(StoryProblem(agent.location, option: path, message))

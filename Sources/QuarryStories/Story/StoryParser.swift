@@ -40,7 +40,7 @@ extension Story {
         source = json
         let known: Set = [
             "name", "description", "agents", "exit_agent", "credentials", "resources", "max_events", "form",
-            "schema_version",
+            "schema_version", "aliases", "layout",
         ]
         for key in object.keys where !known.contains(key) {
             problems.append(
@@ -55,6 +55,34 @@ extension Story {
         resources = Self.names(object["resources"], "resources", &problems)
         maxEvents = Int(object["max_events"]?.intValue ?? 100_000)
         form = object["form"].map { StoryForm(json: $0, problems: &problems) }
+        aliases = []
+        if let value = object["aliases"] {
+            for (name, members) in value.objectValue ?? [:] {
+                guard let list = members.arrayValue, !list.isEmpty, list.allSatisfy({ $0.stringValue != nil }) else {
+                    problems.append(StoryProblem("story", option: "aliases.\(name)", "expected a list of agent names"))
+                    continue
+                }
+                aliases.append(StoryAlias(name: name, members: list.compactMap(\.stringValue)))
+            }
+            if value.objectValue == nil {
+                problems.append(StoryProblem("story", option: "aliases", "expected a mapping of names to agent lists"))
+            }
+        }
+        layout = [:]
+        if let value = object["layout"] {
+            for (name, point) in value.objectValue ?? [:] {
+                guard let pair = point.arrayValue, pair.count == 2, let x = pair[0].doubleValue,
+                    let y = pair[1].doubleValue
+                else {
+                    problems.append(StoryProblem("story", option: "layout.\(name)", "expected [x, y]"))
+                    continue
+                }
+                layout[Story.snakeCase(name)] = DiagramPosition(x: x, y: y)
+            }
+            if value.objectValue == nil {
+                problems.append(StoryProblem("story", option: "layout", "expected a mapping of agent names to [x, y]"))
+            }
+        }
         agents = []
         guard let list = object["agents"]?.arrayValue, !list.isEmpty else {
             problems.append(StoryProblem("story", option: "agents", "a story needs a list of agents"))
@@ -85,7 +113,7 @@ extension AgentDefinition {
         if key.isEmpty { problems.append(StoryProblem(location, option: "name", "an agent needs a name")) }
         let known: Set = [
             "name", "type", "options", "receives_from", "schedule", "keep_events_for", "retry", "timeout",
-            "description",
+            "description", "disabled",
         ]
         for field in object.keys where !known.contains(field) {
             problems.append(
@@ -97,6 +125,14 @@ extension AgentDefinition {
             )
         }
         type = object["type"]?.stringValue ?? ""
+        disabled = false
+        if let value = object["disabled"] {
+            if let flag = value.boolValue {
+                disabled = flag
+            } else {
+                problems.append(StoryProblem(location, option: "disabled", "expected true or false"))
+            }
+        }
         if type.isEmpty { problems.append(StoryProblem(location, option: "type", "an agent needs a type")) }
         options = object["options"] ?? .object([:])
         if options.objectValue == nil {
