@@ -344,6 +344,7 @@ let package = Package(
             dependencies: [
                 "QuarryAgents", "QuarryCore", "QuarryElasticsearchAPI", "QuarrySearch", "QuarryServer",
                 "QuarryStories", "QuarryTesting",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -96,6 +96,16 @@ public func runOne<EngineClock: Clock>(
     return (record, try await engine.events(run: guid, agent: "Agent"), try await engine.timeline(guid))
 }
 
+/// Polls `condition` every 10 ms of real time, up to two minutes (the whole suite's start on two cores can take
+/// that long): for what happens in an engine's tasks after a test moves its clock or starts a run.
+public func eventually(_ condition: () async throws -> Bool) async throws {
+    for _ in 0..<12_000 {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    throw LoopbackServers.ServerError("the condition did not hold within 120 s")
+}
+
 /// Every log line the engines of these tests write, to check what reaches a log.
 public final class LogCapture: @unchecked Sendable {
     public static let shared = LogCapture()

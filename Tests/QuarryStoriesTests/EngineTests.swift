@@ -105,6 +105,38 @@ import Testing
         }
     }
 
+    @Test func loopsNeedATriggerAndAliasesNameAgentsOfTheStory() throws {
+        let story = try Story(
+            text: """
+                name: loops
+                aliases: {Fetch: [Fetch 1, Fetch 2], Start: [Start], Ghosts: [Nobody]}
+                agents:
+                  - {name: Start, type: webhook}
+                  - {name: Fetch 1, type: http_request, receives_from: [Start, Again], options: {url: "http://x/{{ .fetch.n }}"}}
+                  - {name: More, type: trigger, receives_from: Fetch 1, options: {rules: [{type: regex, path: x, value: y}]}}
+                  - {name: Again, type: transform, receives_from: More, options: {payload: {n: "{{ .fetch.n }}"}}}
+                  - {name: Fetch 2, type: http_request, receives_from: [Start, Spin], options: {url: "http://x/"}}
+                  - {name: Spin, type: transform, receives_from: Fetch 2}
+                  - {name: Old, type: Agents::ImapAgent, disabled: true, receives_from: Start, options: {host: imap}}
+                """
+        )
+        let problems = StoryLinter.problems(in: story, agents: .builtIn)
+        let messages = problems.map(\.description)
+        // The loop through the trigger "More" is fine; the one without a trigger is not.
+        #expect(messages.filter { $0.contains("cycle") }.count == 1, "\(messages)")
+        #expect(
+            messages.contains { $0.contains("agents form a cycle with no trigger to end it") && $0.contains("spin") }
+        )
+        #expect(messages.contains("story: aliases.Start: an agent already has this name"))
+        #expect(messages.contains("story: aliases.Ghosts: no agent named 'nobody' in this story"))
+        // `.fetch` is an alias with a member upstream of "Again": not a dangling reference.
+        #expect(!messages.contains { $0.contains("refers to '.fetch'") }, "\(messages)")
+        // The disabled agent of an unknown type is a warning, not an error.
+        let old = try #require(problems.first { $0.location.contains("(Old)") })
+        #expect(old.isWarning)
+        #expect(story.entryAgents.map(\.key) == ["start"])
+    }
+
     @Test func lintReportsEveryProblemWithItsAgentAndOption() async throws {
         let story = try Story(
             text: """

@@ -112,22 +112,3 @@ import Testing
         }
     }
 }
-
-/// Polls `condition` (real time, up to two minutes, as the whole suite's start on two cores can take): for what happens
-/// in the engine's tasks after the clock moves.
-func eventually(
-    _ condition: () async throws -> Bool,
-    sourceLocation: SourceLocation = #_sourceLocation
-)
-    async throws
-{
-    var polls = 0
-    while try await !condition() {
-        polls += 1
-        if polls == 12_000 {
-            Issue.record("the condition did not hold within 120 s", sourceLocation: sourceLocation)
-            return
-        }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}

@@ -136,3 +136,18 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Express
 extension JSON: CustomStringConvertible {
     public var description: String { serialized() }
 }
+
+extension JSON {
+    /// The value with `transform` applied to every string in it (object keys stay as they are).
+    public func mapStrings(_ transform: (String) -> String) -> JSON {
+        switch self {
+        case .string(let text): return .string(transform(text))
+        case .array(let items): return .array(items.map { $0.mapStrings(transform) })
+        case .object(let object):
+            var result = JSONObject()
+            for (key, value) in object { result[key] = value.mapStrings(transform) }
+            return .object(result)
+        default: return self
+        }
+    }
+}

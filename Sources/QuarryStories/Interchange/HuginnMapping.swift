@@ -120,7 +120,7 @@ public enum HuginnMapping {
 
     /// A SchedulerAgent's cron expression on each agent it controls (Huginn's `control_links`).
     static func applyControlLinks(_ tree: JSON, agents: [JSON], builder: inout StoryBuilder) {
-        var byTarget: [Int: [JSON]] = [:]
+        var byTarget: [Int: [(cron: String, timeZone: String)]] = [:]
         for link in tree["control_links"]?.arrayValue ?? [] {
             guard let controller = link["controller"]?.intValue, let target = link["control_target"]?.intValue,
                 agents.indices.contains(Int(controller)), agents.indices.contains(Int(target)),
@@ -131,13 +131,13 @@ public enum HuginnMapping {
             byTarget[Int(target), default: []].append(cron(fromScheduler: text))
         }
         for (target, schedules) in byTarget.sorted(by: { $0.key < $1.key }) {
-            builder.schedule(origin: target, schedules.count == 1 ? schedules[0] : .array(schedules))
+            if let schedule = StoryImport.schedule(schedules) { builder.schedule(origin: target, schedule) }
         }
     }
 
     /// `0 22 * * 1-5 Europe/Paris` (rufus-scheduler's form: an optional seconds field, an optional zone) as a
     /// schedule: `{cron, timezone}`, or the bare expression for UTC.
-    static func cron(fromScheduler text: String) -> JSON {
+    static func cron(fromScheduler text: String) -> (cron: String, timeZone: String) {
         var fields = text.split(separator: " ").map(String.init)
         var zone = "UTC"
         if let last = fields.last, last.contains("/") || last == "UTC" {
@@ -145,8 +145,7 @@ public enum HuginnMapping {
             fields.removeLast()
         }
         if fields.count == 6 { fields.removeFirst() }
-        let cron = fields.joined(separator: " ")
-        return zone == "UTC" ? .string(cron) : ["cron": .string(cron), "timezone": .string(zone)]
+        return (fields.joined(separator: " "), zone)
     }
 
     private static func webhook(_ name: String, _ options: JSONObject) -> [DraftAgent] {

@@ -106,7 +106,7 @@ struct StoryBuilder {
     func finish(entryOrigin: Int?) -> Built {
         var order = Array(drafts.indices)
         if let entryOrigin, let chain = chains[entryOrigin], let first = chain.first, sources[first] == nil,
-            order.prefix(while: { $0 != first }).contains(where: { sources[$0] == nil })
+            order.prefix(while: { $0 != first }).contains(where: { sources[$0] == nil && !drafts[$0].disabled })
         {
             order = chain + order.filter { !chain.contains($0) }
         }
@@ -215,20 +215,5 @@ struct StoryBuilder {
             rest = rest[end...]
         }
         return result + rest
-    }
-}
-
-extension JSON {
-    /// The value with `transform` applied to every string in it (keys stay).
-    func mapStrings(_ transform: (String) -> String) -> JSON {
-        switch self {
-        case .string(let text): return .string(transform(text))
-        case .array(let items): return .array(items.map { $0.mapStrings(transform) })
-        case .object(let object):
-            var result = JSONObject()
-            for (key, value) in object { result[key] = value.mapStrings(transform) }
-            return .object(result)
-        default: return self
-        }
     }
 }

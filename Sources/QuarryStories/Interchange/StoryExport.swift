@@ -118,7 +118,7 @@ public enum StoryExport {
             let written = story.source["agents"]?[index[last.key]!]
             if timeout != 60 { extras["timeout"] = written?["timeout"] ?? .int(Int64(timeout)) }
             if let retry = written?["retry"] { extras["retry"] = retry }
-            if let description = written?["description"]?.stringValue, !last.disabled {
+            if let description = written?["description"]?.stringValue {
                 extras["description"] = .string(description)
             }
             // Options the other product cannot hold (an email's SMTP server, allowed_recipients) travel whole.

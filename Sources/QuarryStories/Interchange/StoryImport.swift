@@ -255,6 +255,16 @@ public enum StoryImport {
         return layout.isEmpty ? nil : .object(layout)
     }
 
+    /// Schedules as a story writes them, whichever product they came from: one UTC expression as itself, one in
+    /// another zone as `{cron, timezone}`, several as a list.
+    static func schedule(_ schedules: [(cron: String, timeZone: String)]) -> JSON? {
+        let items: [JSON] = schedules.map { cron, zone in
+            zone == "UTC" ? .string(cron) : ["cron": .string(cron), "timezone": .string(zone)]
+        }
+        if items.count > 1 { return .array(items) }
+        return items.first
+    }
+
     /// The credentials and resources the options use, sorted.
     static func secretsUsed(in agents: [JSONObject]) -> (credentials: [String], resources: [String]) {
         var credentials = Set<String>()

@@ -85,12 +85,11 @@ public enum TinesMapping {
 
     /// Tines' `[{cron, timezone}]` (or null).
     static func schedule(_ value: JSON?) -> JSON? {
-        guard let items = value?.arrayValue, !items.isEmpty else { return nil }
-        let schedules: [JSON] = items.compactMap { item in
+        let schedules: [(String, String)] = (value?.arrayValue ?? []).compactMap { item in
             guard let cron = item["cron"]?.stringValue else { return nil }
-            return ["cron": .string(cron), "timezone": .string(item["timezone"]?.stringValue ?? "UTC")]
+            return (cron, item["timezone"]?.stringValue ?? "UTC")
         }
-        return schedules.isEmpty ? nil : .array(schedules)
+        return StoryImport.schedule(schedules)
     }
 
     /// Tines' form → Quarry's, when it has fields: `world` visibility is a public form, the rest private.
