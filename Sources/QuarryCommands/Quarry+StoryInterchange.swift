@@ -148,24 +148,11 @@ extension Quarry.StoryCommand {
                     available[Story.snakeCase(candidate.name)] = candidate
                 }
             }
-            var found: [Story] = []
-            var seen: Set = [Story.snakeCase(story.name)]
-            var pending = [story]
-            while let next = pending.popLast() {
-                for agent in next.agents where agent.type == "send_to_story" {
-                    let option = agent.options["story"]?.stringValue ?? ""
-                    let name =
-                        option.firstMatch(of: /\{%-?\s*story\s+(.+?)\s*-?%\}/).map { String($0.output.1) } ?? option
-                    let key = Story.snakeCase(name)
-                    guard seen.insert(key).inserted else { continue }
-                    guard let sub = available[key] else {
-                        printError("\(agent.location): runs story '\(name)', which no story file in \(directory) holds")
-                        throw ExitCode(1)
-                    }
-                    found.append(sub)
-                    pending.append(sub)
-                }
+            let (found, missing) = story.subStories { available[Story.snakeCase($0)] }
+            for (agent, name) in missing {
+                printError("\(agent.location): runs story '\(name)', which no story file in \(directory) holds")
             }
+            if !missing.isEmpty { throw ExitCode(1) }
             return found
         }
     }

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import QuarryAgents
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarryServer
@@ -653,6 +654,108 @@ let credentialValue = "sup3r-s3cret-credential-value"
                 try await web.send(.POST, "/stories/typo/delete", cookie: admin, form: [("_csrf", csrf)]).status == 303
             )
             #expect(web.engine.story(named: "Typo") == nil)
+        }
+    }
+
+    @Test func storiesComeInAsUploadsAndGoOutAsTinesAndHuginnExports() async throws {
+        try await withWebApplication { web in
+            let admin = try await web.signIn("ada")
+            let page = try await web.send(.GET, "/stories", cookie: admin)
+            #expect(page.body.contains(#"action="/stories/import" enctype="multipart/form-data""#))
+            let csrf = try #require(WebHarness.csrf(page.body))
+            func upload(_ export: String, as user: String? = nil) async throws -> WebHarness.Reply {
+                let boundary = "quarry-upload-boundary"
+                let body = """
+                    --\(boundary)\r
+                    Content-Disposition: form-data; name="_csrf"\r
+                    \r
+                    \(csrf)\r
+                    --\(boundary)\r
+                    Content-Disposition: form-data; name="export"; filename="story.json"\r
+                    Content-Type: application/json\r
+                    \r
+                    \(export)\r
+                    --\(boundary)--\r
+
+                    """
+                return try await web.send(
+                    .POST,
+                    "/stories/import",
+                    cookie: user ?? admin,
+                    body: body,
+                    contentType: "multipart/form-data; boundary=\(boundary)"
+                )
+            }
+            let tines: JSON = [
+                "schema_version": 3, "name": "Uploaded loop",
+                "agents": [
+                    [
+                        "type": "Agents::WebhookAgent", "name": "Fetch", "guid": "a",
+                        "options": ["secret": "uploaded-secret-0123"],
+                    ],
+                    [
+                        "type": "Agents::TriggerAgent", "name": "More", "guid": "b",
+                        "options": ["rules": [["type": "regex", "path": "{{ .fetch.more }}", "value": "true"]]],
+                    ],
+                    [
+                        "type": "Agents::EventTransformationAgent", "name": "Fetch", "guid": "c",
+                        "options": ["mode": "message_only", "payload": ["more": "false"]],
+                    ],
+                ],
+                "links": [["source": 0, "receiver": 1], ["source": 1, "receiver": 2], ["source": 2, "receiver": 1]],
+                "diagram_layout": #"{"a": [100, 0], "b": [100, 120], "c": [300, 60]}"#,
+            ]
+            let imported = try await upload(tines.serialized())
+            #expect(imported.status == 303, "\(imported.body)")
+            #expect(imported.headers.first(name: "Location") == "/stories/uploaded_loop")
+            let story = try #require(web.engine.story(named: "Uploaded loop"))
+            #expect(story.agents.map(\.name) == ["Fetch 1", "More", "Fetch 2"])
+            #expect(story.aliases.map(\.key) == ["fetch"])
+            // The diagram keeps the author's rows (y) and order (x), the loop included.
+            let diagram = try await web.send(.GET, "/stories/uploaded_loop/diagram.svg", cookie: admin)
+            #expect(diagram.status == 200)
+            let rows = diagram.body.matches(of: /data-agent="([a-z0-9_]+)">\n<rect x="([0-9.]+)" y="([0-9.]+)"/).map {
+                (String($0.output.1), Double($0.output.3)!)
+            }
+            #expect(rows.map(\.0) == ["fetch_1", "more", "fetch_2"])
+            #expect(rows[0].1 < rows[2].1 && rows[2].1 < rows[1].1, "\(rows)")
+
+            // Both downloads import back to the same story.
+            let storyPage = try await web.send(.GET, "/stories/uploaded_loop", cookie: admin)
+            #expect(storyPage.body.contains(#"href="/stories/uploaded_loop/export?format=tines""#))
+            #expect(storyPage.body.contains(#"href="/stories/uploaded_loop/export?format=huginn""#))
+            for format in ["tines", "huginn"] {
+                let export = try await web.send(.GET, "/stories/uploaded_loop/export?format=\(format)", cookie: admin)
+                #expect(export.status == 200)
+                #expect(
+                    export.headers.first(name: "Content-Disposition")
+                        == "attachment; filename=\"uploaded_loop.\(format).json\""
+                )
+                let again = try #require(try StoryImport.stories(fromExport: export.body, agents: .builtIn).first)
+                #expect(try StoryYAML.text(again.story) == (try StoryYAML.text(story.source)), "\(format)")
+            }
+            #expect(
+                try await web.send(.GET, "/stories/uploaded_loop/export?format=zapier", cookie: admin).status == 400
+            )
+
+            // A newer Tines export is refused with the reason, on the page; nothing is added.
+            let newer = try await upload(#"{"schema_version": 24, "name": "New", "agents": [], "links": []}"#)
+            #expect(newer.status == 422)
+            #expect(newer.body.contains("schema_version 24"))
+            // One that imports but does not lint stays in the editor with its problems.
+            let odd = try await upload(
+                #"{"schema_version": 3, "name": "Odd", "agents": [{"type": "Agents::WebhookAgent", "name": "W", "guid": "1", "options": {"colour": "red"}}], "links": []}"#
+            )
+            #expect(odd.status == 422)
+            #expect(odd.body.contains("unknown option for webhook"))
+            #expect(odd.body.contains("colour: red"))
+            #expect(web.engine.story(named: "Odd") == nil)
+            // Importing is an admin's; a viewer may download.
+            let viewer = try await web.signIn("vic")
+            #expect(try await upload(tines.serialized(), as: viewer).status == 403)
+            #expect(
+                try await web.send(.GET, "/stories/uploaded_loop/export?format=tines", cookie: viewer).status == 200
+            )
         }
     }
 

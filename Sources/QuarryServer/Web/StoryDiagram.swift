@@ -90,27 +90,31 @@ struct StoryDiagram {
         return svg + "</svg>\n"
     }
 
-    /// Layers by longest path from an entry agent; within a layer, agents ordered by the mean position of those
-    /// they receive from (one barycentre pass, enough to keep a hunt's arrows from crossing), then centred.
+    /// Layers by longest path from an entry agent (a loop's edge back up is left out of the count); within a layer,
+    /// agents ordered by the mean position of those they receive from (one barycentre pass, enough to keep a hunt's
+    /// arrows from crossing), then centred. When the story carries layout hints for every agent (an imported Tines
+    /// story's `diagram_layout`), their rows and their order within a row are the author's.
     func layout() -> [String: Box] {
         let byKey = Dictionary(story.agents.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let hints = story.layout
+        let hinted = !story.agents.isEmpty && story.agents.allSatisfy { hints[$0.key] != nil }
         var layerOf: [String: Int] = [:]
-        func layer(_ key: String, depth: Int) -> Int {
-            if let known = layerOf[key] { return known }
-            // The linter refuses cycles; the depth bound keeps a story that slipped through from recursing forever.
-            guard depth < byKey.count, let agent = byKey[key] else { return 0 }
-            let value = agent.sources.filter { byKey[$0] != nil }.map { layer($0, depth: depth + 1) + 1 }.max() ?? 0
-            layerOf[key] = value
-            return value
+        if hinted {
+            let rows = Set(story.agents.map { hints[$0.key]!.y }).sorted()
+            for agent in story.agents { layerOf[agent.key] = rows.firstIndex(of: hints[agent.key]!.y)! }
+        } else {
+            let forward = Self.forwardSources(story)
+            func layer(_ key: String) -> Int {
+                if let known = layerOf[key] { return known }
+                let value = (forward[key] ?? []).map { layer($0) + 1 }.max() ?? 0
+                layerOf[key] = value
+                return value
+            }
+            for agent in story.agents { _ = layer(agent.key) }
         }
         var boxes: [String: Box] = [:]
         for agent in story.agents {
-            boxes[agent.key] = Box(
-                key: agent.key,
-                name: agent.name,
-                type: agent.type,
-                layer: layer(agent.key, depth: 0)
-            )
+            boxes[agent.key] = Box(key: agent.key, name: agent.name, type: agent.type, layer: layerOf[agent.key] ?? 0)
         }
         let layers = Dictionary(grouping: story.agents.map(\.key), by: { boxes[$0]!.layer })
         let widest = layers.values.map(\.count).max() ?? 1
@@ -118,7 +122,9 @@ struct StoryDiagram {
         var position: [String: Double] = [:]
         for depth in layers.keys.sorted() {
             var keys = layers[depth]!
-            if depth > 0 {
+            if hinted {
+                keys.sort { hints[$0]!.x < hints[$1]!.x }
+            } else if depth > 0 {
                 let order = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, Double($0)) })
                 func centre(_ key: String) -> Double {
                     let parents = byKey[key]!.sources.compactMap { position[$0] }
@@ -136,6 +142,30 @@ struct StoryDiagram {
             }
         }
         return boxes
+    }
+
+    /// Each agent's sources without the edges that close a loop (found depth-first from the entry agents, then
+    /// from any agent not reached), so that layers are a longest path in what is left, which has no cycle.
+    static func forwardSources(_ story: Story) -> [String: [String]] {
+        let keys = Set(story.agents.map(\.key))
+        var receivers: [String: [String]] = [:]
+        for agent in story.agents {
+            for source in agent.sources where keys.contains(source) { receivers[source, default: []].append(agent.key) }
+        }
+        var state: [String: Int] = [:]  // 1: on the path, 2: done
+        var forward: [String: [String]] = [:]
+        func visit(_ key: String) {
+            state[key] = 1
+            for receiver in receivers[key] ?? [] {
+                if state[receiver] == 1 { continue }  // closes a loop
+                forward[receiver, default: []].append(key)
+                if state[receiver] == nil { visit(receiver) }
+            }
+            state[key] = 2
+        }
+        for agent in story.agents where agent.sources.isEmpty && state[agent.key] == nil { visit(agent.key) }
+        for agent in story.agents where state[agent.key] == nil { visit(agent.key) }
+        return forward
     }
 
     static func colours(_ outcome: TimelineEntry.Outcome?) -> (fill: String, stroke: String) {

@@ -161,6 +161,58 @@ extension WebSite {
                 body: .init(byteBuffer: ByteBuffer(string: text))
             )
         }
+        router.get("/stories/:story/export") { request, context in
+            let user = try pageUser(.viewer, request, context)
+            let story = try existingStory(context, user: user)
+            let name = request.uri.queryParameters.get("format") ?? ""
+            guard let format = StoryImport.Format(rawValue: name) else {
+                throw HTTPError(.badRequest, message: "Unknown export format '\(name)': tines or huginn.")
+            }
+            let exported = try StoryExport.export(
+                story,
+                as: format,
+                subStories: format == .tines
+                    ? story.subStories { engine.story(named: $0) ?? self.story($0) }.found : [],
+                agents: engine.agents,
+                exportedAt: Date()
+            )
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "application/json",
+                    .contentDisposition:
+                        "attachment; filename=\"\(Story.snakeCase(story.name)).\(format.rawValue).json\"",
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: exported.export.serialized(pretty: true) + "\n"))
+            )
+        }
+        router.post("/stories/import") { request, context in
+            let user = try pageUser(.admin, request, context)
+            let form = try await formFields(request, context)
+            try checkCSRF(form, request, context)
+            let results: [StoryImport.Result]
+            do {
+                results = try StoryImport.stories(fromExport: form["export"] ?? "", agents: engine.agents)
+            } catch let error as StoryProblems {
+                return try await storiesPage(user: user, source: nil, problems: error.problems)
+            }
+            // Each story as the YAML `quarry story import` writes; the first that does not load stays in the editor.
+            var first: Story?
+            for result in results {
+                let yaml = try StoryYAML.text(result.story)
+                switch await save(yaml, replacing: nil) {
+                case .success(let story):
+                    first = first ?? story
+                    context.logger.notice(
+                        "story imported",
+                        metadata: ["story": "\(story.name)", "user": "\(user.username)"]
+                    )
+                case .failure(let problems):
+                    return try await storiesPage(user: user, source: yaml, problems: problems.problems)
+                }
+            }
+            return Response.redirect(to: first.map(Self.storyPath) ?? "/stories")
+        }
         router.post("/stories/:story/delete") { request, context in
             let user = try pageUser(.admin, request, context)
             let story = try existingStory(context, user: user)

@@ -180,9 +180,28 @@ struct WebSite<EngineClock: Clock>: Sendable where EngineClock.Duration == Durat
     func formFields(_ request: Request, _ context: WebRequestContext) async throws -> [String: String] {
         var request = request
         let body = try await request.collectBody(upTo: context.maxUploadSize)
-        let text = String(buffer: body)
         var fields: [String: String] = [:]
-        for (name, value) in WebhookAgent.queryParameters(text) { fields[name] = value }
+        let contentType = request.headers[.contentType] ?? ""
+        if contentType.lowercased().hasPrefix("multipart/form-data") {
+            // A file input (the import form): its content is the field's value.
+            let parsed: JSON
+            do {
+                parsed = try WebhookAgent.event(
+                    body: Array(buffer: body),
+                    contentType: contentType,
+                    query: [],
+                    headers: [],
+                    options: [:]
+                )
+            } catch {
+                throw HTTPError(.badRequest, message: "The form's upload does not parse: \(error)")
+            }
+            for (name, value) in parsed.objectValue ?? [:] {
+                fields[name] = value.stringValue ?? value["content"]?.stringValue
+            }
+            return fields
+        }
+        for (name, value) in WebhookAgent.queryParameters(String(buffer: body)) { fields[name] = value }
         return fields
     }
 

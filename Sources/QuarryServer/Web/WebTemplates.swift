@@ -109,6 +109,13 @@ enum WebTemplates {
         {{#canEdit}}
         <h2>Add a story</h2>
         {{> editor}}
+        <h2>Import a Tines or Huginn export</h2>
+        <form method="post" action="/stories/import" enctype="multipart/form-data" class="panel">
+        <input type="hidden" name="_csrf" value="{{csrf}}">
+        <label for="export">A Tines story export (schema_version 3) or a Huginn scenario (JSON)</label>
+        <input type="file" id="export" name="export" accept=".json,application/json" required>
+        <button type="submit">Import</button>
+        </form>
         {{/canEdit}}
         """,
 
@@ -146,6 +153,8 @@ enum WebTemplates {
         </form>
         {{/canRun}}
         <a class="button secondary" href="{{href}}/download">Download</a>
+        <a class="button secondary" href="{{href}}/export?format=tines">Tines export</a>
+        <a class="button secondary" href="{{href}}/export?format=huginn">Huginn scenario</a>
         {{#canEdit}}
         <form method="post" action="{{href}}/delete" class="inline">
         <input type="hidden" name="_csrf" value="{{csrf}}">

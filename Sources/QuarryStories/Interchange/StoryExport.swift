@@ -257,3 +257,30 @@ public enum StoryExport {
         return digest.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 }
+
+extension Story {
+    /// The stories this one's `send_to_story` agents run, and theirs, found by name with `lookup`; with the names
+    /// `lookup` does not know and the agent naming each. A Tines export embeds them.
+    public func subStories(
+        _ lookup: (String) -> Story?
+    ) -> (found: [Story], missing: [(agent: AgentDefinition, name: String)]) {
+        var found: [Story] = []
+        var missing: [(AgentDefinition, String)] = []
+        var seen: Set = [Story.snakeCase(name)]
+        var pending = [self]
+        while let next = pending.popLast() {
+            for agent in next.agents where agent.type == "send_to_story" {
+                let option = agent.options["story"]?.stringValue ?? ""
+                let name = option.firstMatch(of: /\{%-?\s*story\s+(.+?)\s*-?%\}/).map { String($0.output.1) } ?? option
+                guard seen.insert(Story.snakeCase(name)).inserted else { continue }
+                guard let sub = lookup(name) else {
+                    missing.append((agent, name))
+                    continue
+                }
+                found.append(sub)
+                pending.append(sub)
+            }
+        }
+        return (found, missing)
+    }
+}

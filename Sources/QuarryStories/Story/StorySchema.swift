@@ -43,8 +43,17 @@ public enum StorySchema {
                     "type": "string",
                     "description": "Referred to snake_cased in templates: {{ .search_dns_queries.hits }}",
                 ],
-                "type": ["enum": .array(registry.types.map { .string($0.type) })],
+                "type": [
+                    "anyOf": [
+                        ["enum": .array(registry.types.map { .string($0.type) })],
+                        [
+                            "type": "string", "pattern": "^Agents::",
+                            "description": "an imported agent type Quarry does not have (with disabled: true)",
+                        ],
+                    ]
+                ],
                 "description": ["type": "string"],
+                "disabled": ["type": "boolean", "description": "kept in the story, never run"],
                 "options": ["type": "object"],
                 "receives_from": ["type": ["string", "array"], "items": ["type": "string"]],
                 "schedule": [
@@ -77,6 +86,18 @@ public enum StorySchema {
                 "credentials": ["type": "array", "items": ["type": "string"]],
                 "resources": ["type": "array", "items": ["type": "string"]],
                 "max_events": ["type": "integer", "minimum": 0],
+                "aliases": [
+                    "type": "object",
+                    "description": "a name templates use for whichever of these agents is nearest upstream",
+                    "additionalProperties": ["type": "array", "items": ["type": "string"], "minItems": 1],
+                ],
+                "layout": [
+                    "type": "object",
+                    "description": "diagram hints: where each agent was placed, [x, y]",
+                    "additionalProperties": [
+                        "type": "array", "items": ["type": "number"], "minItems": 2, "maxItems": 2,
+                    ],
+                ],
                 "form": [
                     "type": "object",
                     "properties": [
