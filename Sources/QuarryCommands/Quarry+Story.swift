@@ -122,13 +122,7 @@ extension Quarry {
 
             func run() async throws {
                 let logger = store.makeLogger()
-                let story: Story
-                do {
-                    story = try Story(contentsOf: file)
-                } catch let error as StoryProblems {
-                    for problem in error.problems { printError("\(file): \(problem)") }
-                    throw ExitCode(1)
-                }
+                let story = try Quarry.StoryCommand.storyFile(file)
                 let event = try inputEvent(input)
                 let (record, timeline, events) = try await run(story, event: event, logger: logger)
                 let exit =
@@ -229,6 +223,18 @@ extension Quarry {
             func run() {
                 print(StorySchema.json(agents: .builtIn).serialized(pretty: true))
             }
+        }
+    }
+}
+
+extension Quarry.StoryCommand {
+    /// The story in `file`, or its problems printed (`file: problem`) and exit status 1.
+    static func storyFile(_ file: String) throws -> Story {
+        do {
+            return try Story(contentsOf: file)
+        } catch let error as StoryProblems {
+            for problem in error.problems { printError("\(file): \(problem)") }
+            throw ExitCode(1)
         }
     }
 }

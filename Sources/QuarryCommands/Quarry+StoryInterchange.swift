@@ -33,7 +33,12 @@ extension Quarry.StoryCommand {
             do {
                 text = try String(contentsOfFile: file, encoding: .utf8)
             } catch {
-                throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+                printError("\(file): cannot read it: \(error.localizedDescription)")
+                throw ExitCode(1)
+            }
+            if text.drop(while: \.isWhitespace).first != "{", (try? Story(text: text)) != nil {
+                printError("\(file) is a Quarry story already, not a Tines or Huginn export (JSON): lint or run it")
+                throw ExitCode(1)
             }
             let results: [StoryImport.Result]
             do {
@@ -112,13 +117,7 @@ extension Quarry.StoryCommand {
         var stories: String?
 
         func run() async throws {
-            let story: Story
-            do {
-                story = try Story(contentsOf: file)
-            } catch let error as StoryProblems {
-                for problem in error.problems { printError("\(file): \(problem)") }
-                throw ExitCode(1)
-            }
+            let story = try Quarry.StoryCommand.storyFile(file)
             let directory = stories ?? (file as NSString).deletingLastPathComponent
             let subStories =
                 format == .tines ? try Self.subStories(of: story, in: directory.isEmpty ? "." : directory) : []

@@ -137,6 +137,29 @@ import Testing
         #expect(story.entryAgents.map(\.key) == ["start"])
     }
 
+    @Test func aLoopWhoseTriggerNeverStopsEndsAtTheStorysEventLimit() async throws {
+        try await withEngine { engine, _ in
+            try await engine.register(
+                try Story(
+                    text: """
+                        name: forever
+                        max_run_events: 40
+                        agents:
+                          - {name: Start, type: webhook}
+                          - {name: Spin, type: transform, receives_from: [Start, Again], options: {payload: {n: "{{ spin.n | plus: 1 }}"}}}
+                          - {name: Again, type: trigger, receives_from: Spin, options: {rules: [{type: regex, path: "{{ spin.n }}", value: "."}]}}
+                        """
+                )
+            )
+            let guid = try await engine.startRun(story: "forever", payload: [:])
+            let record = try await engine.waitForRun(guid)
+            #expect(record.status == .failed)
+            #expect(record.error?.contains("the run has emitted 40 events") == true, "\(record.error ?? "")")
+            let count = try await engine.events(run: guid).filter { !$0.isError }.count
+            #expect(count >= 40 && count <= 41, "\(count)")
+        }
+    }
+
     @Test func lintReportsEveryProblemWithItsAgentAndOption() async throws {
         let story = try Story(
             text: """

@@ -24,6 +24,9 @@ struct CompiledStory: Sendable {
     /// The agents whose events mean the run reached the end of the story: the exit agent, else those nothing
     /// receives from.
     var terminalAgents: Set<String>
+    /// Whether events can come back to an agent they passed (a loop a trigger ends): runs are then bounded by the
+    /// story's `max_run_events`.
+    var hasLoop: Bool
 
     /// Compiles `story` with the agent types of `registry`, or throws every problem ``StoryLinter`` finds.
     init(_ story: Story, agents registry: AgentRegistry) throws(StoryProblems) {
@@ -57,12 +60,25 @@ struct CompiledStory: Sendable {
             )
         }
         self.agents = agents
+        hasLoop = Self.hasLoop(agents)
         terminalAgents = Set(
             agents.keys.filter { key in
                 if let exit = story.exitAgent { return key == exit }
                 return agents[key]?.receivers.isEmpty ?? false
             }
         )
+    }
+
+    private static func hasLoop(_ agents: [String: Agent]) -> Bool {
+        var state: [String: Int] = [:]  // 1: on the path, 2: done
+        func loops(from key: String) -> Bool {
+            if state[key] == 1 { return true }
+            if state[key] == 2 { return false }
+            state[key] = 1
+            defer { state[key] = 2 }
+            return (agents[key]?.receivers ?? []).contains { loops(from: $0) }
+        }
+        return agents.keys.sorted().contains { loops(from: $0) }
     }
 
     /// Whether an event of `agent` means the run reached the end of the story.

@@ -136,6 +136,17 @@ extension StoryEngine {
             return
         }
         do {
+            let limit = compiled.story.maxRunEvents
+            if compiled.hasLoop, limit > 0, try await store.eventCount(run: delivery.run) >= limit {
+                await fail(
+                    delivery,
+                    message: "the run has emitted \(limit) events, the most a run of a story with a loop may "
+                        + "(max_run_events): does the loop's trigger ever stop matching?",
+                    started: started,
+                    compiled: compiled
+                )
+                return
+            }
             let event = try await loadEvent(delivery.event)
             let credentials = CredentialAccess(vault: vault, story: compiled.story)
             // An alias reads as the member the event descends from most closely: event ids grow, so the largest.

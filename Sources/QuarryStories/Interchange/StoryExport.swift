@@ -151,6 +151,7 @@ public enum StoryExport {
         export["links"] = .array(links)
         var quarry = JSONObject()
         if story.maxEvents != 100_000 { quarry["max_events"] = .int(Int64(story.maxEvents)) }
+        if story.maxRunEvents != 10_000 { quarry["max_run_events"] = .int(Int64(story.maxRunEvents)) }
         // Declarations the templates do not imply (an order, a resource only lint should ask for) are kept as written.
         let used = StoryImport.secretsUsed(
             in: agents.compactMap { agent in

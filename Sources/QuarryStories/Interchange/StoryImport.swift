@@ -160,6 +160,7 @@ public enum StoryImport {
             story["resources"] = .array(resources.map(JSON.string))
         }
         if let maximum = extras["max_events"] { story["max_events"] = maximum }
+        if let maximum = extras["max_run_events"] { story["max_run_events"] = maximum }
         if !built.aliases.isEmpty { story["aliases"] = .object(built.aliases) }
         if let form = extras["form"] {
             story["form"] = form

@@ -26,6 +26,9 @@ public struct Story: Sendable {
     public var resources: [String]
     /// The most events the story keeps; older ones are removed first (0: no limit).
     public var maxEvents: Int
+    /// The most events one run of a story with a loop may emit before it fails (0: no limit): a loop whose trigger
+    /// never stops matching ends there instead of running forever.
+    public var maxRunEvents: Int
     public var form: StoryForm?
     /// Names templates may use for whichever of several agents is nearest upstream (`aliases: {Search: [Search 1,
     /// Search 2]}` makes `{{ .search.body }}` read the event of `search_1` or `search_2`, the one the handled event

@@ -40,7 +40,7 @@ extension Story {
         source = json
         let known: Set = [
             "name", "description", "agents", "exit_agent", "credentials", "resources", "max_events", "form",
-            "schema_version", "aliases", "layout",
+            "schema_version", "aliases", "layout", "max_run_events",
         ]
         for key in object.keys where !known.contains(key) {
             problems.append(
@@ -54,6 +54,7 @@ extension Story {
         credentials = Self.names(object["credentials"], "credentials", &problems)
         resources = Self.names(object["resources"], "resources", &problems)
         maxEvents = Int(object["max_events"]?.intValue ?? 100_000)
+        maxRunEvents = Int(object["max_run_events"]?.intValue ?? 10_000)
         form = object["form"].map { StoryForm(json: $0, problems: &problems) }
         aliases = []
         if let value = object["aliases"] {

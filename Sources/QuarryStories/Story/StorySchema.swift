@@ -86,6 +86,10 @@ public enum StorySchema {
                 "credentials": ["type": "array", "items": ["type": "string"]],
                 "resources": ["type": "array", "items": ["type": "string"]],
                 "max_events": ["type": "integer", "minimum": 0],
+                "max_run_events": [
+                    "type": "integer", "minimum": 0,
+                    "description": "the most events a run of a story with a loop may emit (default 10000; 0: no limit)",
+                ],
                 "aliases": [
                     "type": "object",
                     "description": "a name templates use for whichever of these agents is nearest upstream",
