@@ -756,6 +756,33 @@ let credentialValue = "sup3r-s3cret-credential-value"
             #expect(
                 try await web.send(.GET, "/stories/uploaded_loop/export?format=tines", cookie: viewer).status == 200
             )
+
+            // The REST API does the same: an export's stories all come in, or none.
+            let token = try web.security.issueUserToken(for: "ada")
+            let huginn = try await web.send(.GET, "/api/v1/stories/uploaded_loop/export?format=huginn", token: token)
+            #expect(huginn.status == 200)
+            #expect(huginn.json?["schema_version"] == 1)
+            #expect(
+                try await web.send(.GET, "/api/v1/stories/uploaded_loop/export?format=x", token: token).status == 400
+            )
+            let renamed = huginn.body.replacingOccurrences(of: "Uploaded loop", with: "Uploaded again")
+            let created = try await web.send(.POST, "/api/v1/stories/import", token: token, body: renamed)
+            #expect(created.status == 201, "\(created.body)")
+            #expect(created.json?["stories"]?[0]?["name"] == "Uploaded again")
+            let refused = try await web.send(
+                .POST,
+                "/api/v1/stories/import",
+                token: token,
+                body: #"{"schema_version": 24, "name": "New", "agents": [], "links": []}"#
+            )
+            #expect(refused.status == 422)
+            #expect(
+                refused.json?["error"]?["problems"]?[0]?["message"]?.stringValue?.contains("schema_version 24") == true
+            )
+            let viewerToken = try web.security.issueUserToken(for: "vic")
+            #expect(
+                try await web.send(.POST, "/api/v1/stories/import", token: viewerToken, body: renamed).status == 403
+            )
         }
     }
 
@@ -875,7 +902,9 @@ let credentialValue = "sup3r-s3cret-credential-value"
             }
             let paths = try #require(reply.json?["paths"]?.objectValue)
             #expect(paths["/api/v1/stories/{story}/runs"]?["post"]?["operationId"]?.stringValue == "startRun")
-            #expect(paths.count == 11)
+            #expect(paths["/api/v1/stories/import"]?["post"]?["operationId"]?.stringValue == "importStories")
+            #expect(paths["/api/v1/stories/{story}/export"]?["get"]?["operationId"]?.stringValue == "exportStory")
+            #expect(paths.count == 13)
         }
     }
 }

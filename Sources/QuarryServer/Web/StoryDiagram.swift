@@ -47,10 +47,16 @@ struct StoryDiagram {
             guard let target = boxes[agent.key] else { continue }
             for source in agent.sources {
                 guard let from = boxes[source] else { continue }
+                // Down from the bottom of the source to the top of its receiver; a loop's edge back up goes from
+                // the top of the source to the bottom of the receiver, dashed.
+                let downward = target.y > from.y
+                let y1 = downward ? from.y + Self.boxHeight : from.y
+                let y2 = downward ? target.y - 2 : target.y + Self.boxHeight + 2
                 svg += """
-                    <line x1="\(Self.number(from.x + Self.boxWidth / 2))" y1="\(Self.number(from.y + Self.boxHeight))" \
-                    x2="\(Self.number(target.x + Self.boxWidth / 2))" y2="\(Self.number(target.y - 2))" \
-                    stroke="#4d5a73" stroke-width="1.5" marker-end="url(#arrow)"/>
+                    <line x1="\(Self.number(from.x + Self.boxWidth / 2))" y1="\(Self.number(y1))" \
+                    x2="\(Self.number(target.x + Self.boxWidth / 2))" y2="\(Self.number(y2))" \
+                    stroke="#4d5a73" stroke-width="1.5"\(downward ? "" : " stroke-dasharray=\"5 4\"") \
+                    marker-end="url(#arrow)"/>
 
                     """
             }

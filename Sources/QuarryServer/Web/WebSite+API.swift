@@ -320,7 +320,7 @@ extension WebSite {
                 let events = try await engine.events(run: run.guid, agent: request.uri.queryParameters.get("agent"))
                 return Self.json(.ok, ["events": .array(events.map(\.json))])
             },
-        ] + secretOperations(.credentials) + secretOperations(.resources)
+        ] + secretOperations(.credentials) + secretOperations(.resources) + interchangeOperations()
     }
 
     func secretOperations(_ kind: SecretKind) -> [APIOperation<EngineClock>] {

@@ -175,6 +175,14 @@ extension WebSite {
                 "properties": ["value": ["description": "Text, or a JSON value (a resource's object or list)"]],
             ],
             "Acknowledged": ["type": "object", "properties": ["acknowledged": boolean]],
+            "ExternalExport": [
+                "type": "object", "required": ["schema_version", "agents"],
+                "description": "A Tines story export (schema_version 3) or a Huginn scenario (schema_version 1)",
+                "properties": [
+                    "schema_version": ["type": "integer"], "name": string, "agents": array(["type": "object"]),
+                    "links": array(["type": "object"]),
+                ],
+            ],
         ]
     }
 }

@@ -168,50 +168,19 @@ extension WebSite {
             guard let format = StoryImport.Format(rawValue: name) else {
                 throw HTTPError(.badRequest, message: "Unknown export format '\(name)': tines or huginn.")
             }
-            let exported = try StoryExport.export(
-                story,
-                as: format,
-                subStories: format == .tines
-                    ? story.subStories { engine.story(named: $0) ?? self.story($0) }.found : [],
-                agents: engine.agents,
-                exportedAt: Date()
-            )
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "application/json",
-                    .contentDisposition:
-                        "attachment; filename=\"\(Story.snakeCase(story.name)).\(format.rawValue).json\"",
-                ],
-                body: .init(byteBuffer: ByteBuffer(string: exported.export.serialized(pretty: true) + "\n"))
-            )
+            return try exportResponse(story, format: format)
         }
         router.post("/stories/import") { request, context in
             let user = try pageUser(.admin, request, context)
             let form = try await formFields(request, context)
             try checkCSRF(form, request, context)
-            let results: [StoryImport.Result]
-            do {
-                results = try StoryImport.stories(fromExport: form["export"] ?? "", agents: engine.agents)
-            } catch let error as StoryProblems {
-                return try await storiesPage(user: user, source: nil, problems: error.problems)
+            switch await importStories(form["export"] ?? "", user: user, context) {
+            case .success(let stories):
+                return Response.redirect(to: stories.first.map(Self.storyPath) ?? "/stories")
+            case .failure(let refusal):
+                // The story that does not load stays in the editor, as the YAML the import wrote.
+                return try await storiesPage(user: user, source: refusal.yaml, problems: refusal.problems)
             }
-            // Each story as the YAML `quarry story import` writes; the first that does not load stays in the editor.
-            var first: Story?
-            for result in results {
-                let yaml = try StoryYAML.text(result.story)
-                switch await save(yaml, replacing: nil) {
-                case .success(let story):
-                    first = first ?? story
-                    context.logger.notice(
-                        "story imported",
-                        metadata: ["story": "\(story.name)", "user": "\(user.username)"]
-                    )
-                case .failure(let problems):
-                    return try await storiesPage(user: user, source: yaml, problems: problems.problems)
-                }
-            }
-            return Response.redirect(to: first.map(Self.storyPath) ?? "/stories")
         }
         router.post("/stories/:story/delete") { request, context in
             let user = try pageUser(.admin, request, context)
