@@ -148,6 +148,7 @@ let package = Package(
             name: "QuarrySearch",
             dependencies: [
                 "QuarryCore",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -34,6 +34,19 @@ extension StoredIndex {
             let uuid = metadata.uuid
             let limits = MappingLimits(settings: metadata.settings)
             let preindexed = Self.preindex(operations, mappings: mappings, limits: limits)
+            // The first documents an index receives make its `_source` dictionary.
+            var newDictionary: [UInt8]?
+            if sourceDictionary == nil {
+                let made = SourceCodec.dictionary(
+                    from: operations.lazy.compactMap { operation -> [UInt8]? in
+                        guard case .index(let request) = operation else { return nil }
+                        return request.source
+                    }
+                )
+                if !made.isEmpty { newDictionary = made }
+            }
+            let dictionary = sourceDictionary ?? newDictionary ?? []
+            let compressor = try SourceCodec.Compressor(dictionary: dictionary)
 
             try database.inDatabase { db in
                 try db.inTransaction {
@@ -48,7 +61,9 @@ extension StoredIndex {
 
                     func existing(_ id: String) throws -> ExistingDocument? {
                         guard let row = try Row.fetchOne(lookup, arguments: [id]) else { return nil }
-                        return ExistingDocument(doc: row[0], version: row[1], seqNo: row[2], source: row[3])
+                        let stored: Data = row[3]
+                        let source = try SourceCodec.decode(Array(stored), dictionary: dictionary)
+                        return ExistingDocument(doc: row[0], version: row[1], seqNo: row[2], source: Data(source))
                     }
 
                     func check(
@@ -108,7 +123,9 @@ extension StoredIndex {
                             newlyDeleted.append(current.doc)
                         }
                         let version = externalVersion ?? (current?.version ?? 0) + 1
-                        try insert.execute(arguments: [nextDoc, id, version, nextSeqNo, Data(source)])
+                        try insert.execute(arguments: [
+                            nextDoc, id, version, nextSeqNo, Data(compressor.stored(source)),
+                        ])
                         pending.append((nextDoc, indexed))
                         let result = WriteResult(
                             index: indexName,
@@ -218,6 +235,9 @@ extension StoredIndex {
                             )
                         }
                     }
+                    if let newDictionary, nextDoc > self.nextDoc {
+                        try Self.setMeta(Self.sourceDictionaryKey, Data(newDictionary).base64EncodedString(), db)
+                    }
                     try Self.setMeta("next_doc", String(nextDoc), db)
                     try Self.setMeta("next_seq_no", String(nextSeqNo), db)
                     if mappingChanged {
@@ -229,6 +249,7 @@ extension StoredIndex {
                 }
             }
             // Committed: make the writes visible.
+            if let newDictionary, nextDoc > self.nextDoc { sourceDictionary = newDictionary }
             if mappingChanged { metadata.mappings = mappings }
             for (number, document) in pending { buffer.add(document, number: number) }
             deleted.formUnion(newlyDeleted)

@@ -48,6 +48,10 @@ final class StoredIndex: @unchecked Sendable {
     /// Full in-memory segments waiting to be written, oldest first; searchable meanwhile.
     var frozen: [SegmentBuilder] = []
     var deleted: Set<Int64> = []
+    /// The dictionary `_source` rows are deflated with (``SourceCodec``), made from the index's first documents and
+    /// kept in the documents file's `meta`; nil until the first write (and for indices from before it existed,
+    /// whose rows are plain until then).
+    var sourceDictionary: [UInt8]?
     private var columnCache: [String: Column] = [:]
     private var columnCacheSize = 0
     var idSequence: UInt16 = 0
@@ -100,6 +104,7 @@ final class StoredIndex: @unchecked Sendable {
         segmentWriter = try Self.openDatabase(Self.segmentsURL(for: url))
         segmentReader = try Self.openDatabase(Self.segmentsURL(for: url))
         var loaded: (IndexMetadata, Int64, Int64, Set<Int64>)?
+        var dictionary: [UInt8]?
         try database.inDatabase { db in
             try Self.createSchema(db)
             let metadata = try Self.loadMetadata(db)
@@ -107,6 +112,9 @@ final class StoredIndex: @unchecked Sendable {
             let nextSeqNo = Int64(try Self.meta("next_seq_no", db) ?? "0") ?? 0
             let deleted = Set(try Int64.fetchAll(db, sql: "SELECT doc FROM deleted"))
             loaded = (metadata, nextDoc, nextSeqNo, deleted)
+            dictionary = try Self.meta(Self.sourceDictionaryKey, db).flatMap { Data(base64Encoded: $0) }.map {
+                Array($0)
+            }
         }
         var flushed: Int64 = 0
         var segments: [SegmentInfo] = []
@@ -127,6 +135,7 @@ final class StoredIndex: @unchecked Sendable {
         self.segments = segments
         self.segmentsByID = Dictionary(uniqueKeysWithValues: segments.map { ($0.id, $0) })
         self.deleted = deleted
+        sourceDictionary = dictionary
         buffer = SegmentBuilder(base: flushed)
         try replayUnflushed(from: flushed)
     }
@@ -141,8 +150,10 @@ final class StoredIndex: @unchecked Sendable {
                 arguments: [flushed]
             )
             while let row = try rows.next() {
-                let source: Data = row["source"]
-                guard let json = try? JSON.parse(source) else { continue }
+                let stored: Data = row["source"]
+                guard let source = try? SourceCodec.decode(Array(stored), dictionary: sourceDictionary),
+                    let json = try? JSON.parse(source)
+                else { continue }
                 var indexer = DocumentIndexer(mappings: mappings, documentID: row["id"])
                 if let document = try? indexer.index(json) {
                     replayed.append((row["doc"], document))
@@ -180,6 +191,9 @@ final class StoredIndex: @unchecked Sendable {
                 """
         )
     }
+
+    /// The `meta` key of ``sourceDictionary`` (base64).
+    static let sourceDictionaryKey = "source_dictionary"
 
     private static func meta(_ key: String, _ db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
@@ -263,7 +277,7 @@ final class StoredIndex: @unchecked Sendable {
                     id: id,
                     version: row[0],
                     seqNo: row[1],
-                    source: Array(source)
+                    source: try SourceCodec.decode(Array(source), dictionary: sourceDictionary)
                 )
             }
         }
