@@ -99,9 +99,12 @@ struct Column: Sendable {
 
     // MARK: Encoding
 
-    /// `kind u8 | docs u32 | values u32 | offsets u32… | values…` in little-endian.
+    /// `kind u8 | docs u32 | values u32 | counts | values…` in little-endian, the kind's high bit set (files before
+    /// had the offsets themselves, `offsets u32…`, and no high bit; they still decode). The counts of values per
+    /// document: a bitmap when no document has more than one (most fields: 1 bit a document instead of 4 bytes),
+    /// else a byte each, 255 meaning "the next u32 of the overflow list".
     func encoded() -> [UInt8] {
-        var out: [UInt8] = [kind.rawValue]
+        var out: [UInt8] = [kind.rawValue | Self.compactCounts]
         out.reserveCapacity(9 + offsets.count * 4 + ints.count * 8 + doubles.count * 8 + ips.count * 16)
         out.appendLE(UInt32(documentCount))
         let valueCount: Int
@@ -112,7 +115,7 @@ struct Column: Sendable {
         case .ip: valueCount = ips.count
         }
         out.appendLE(UInt32(valueCount))
-        offsets.withUnsafeBytes { out.append(contentsOf: $0) }
+        encodeCounts(into: &out)
         switch kind {
         case .int: ints.withUnsafeBytes { out.append(contentsOf: $0) }
         case .double: doubles.withUnsafeBytes { out.append(contentsOf: $0) }
@@ -148,16 +151,94 @@ struct Column: Sendable {
         return out
     }
 
+    /// The kind byte's flag for counts instead of offsets.
+    static let compactCounts: UInt8 = 0x80
+
+    /// Per-document value counts, as ``encoded()`` describes.
+    private func encodeCounts(into out: inout [UInt8]) {
+        let docs = documentCount
+        var single = true
+        for doc in 0..<docs where offsets[doc + 1] - offsets[doc] > 1 {
+            single = false
+            break
+        }
+        if single {
+            out.append(0)
+            var bits = [UInt8](repeating: 0, count: (docs + 7) / 8)
+            for doc in 0..<docs where offsets[doc + 1] > offsets[doc] { bits[doc >> 3] |= 1 << UInt8(doc & 7) }
+            out += bits
+            return
+        }
+        out.append(1)
+        var overflow: [UInt32] = []
+        for doc in 0..<docs {
+            let count = offsets[doc + 1] - offsets[doc]
+            if count >= 255 {
+                out.append(255)
+                overflow.append(count)
+            } else {
+                out.append(UInt8(count))
+            }
+        }
+        out.appendLE(UInt32(overflow.count))
+        overflow.withUnsafeBytes { out.append(contentsOf: $0) }
+    }
+
+    /// The offsets from ``encodeCounts(into:)``'s bytes at `position`, which moves past them; nil when damaged.
+    private static func decodeCounts(_ bytes: [UInt8], at position: inout Int, docs: Int, values: Int) -> [UInt32]? {
+        guard position < bytes.count else { return nil }
+        let mode = bytes[position]
+        position += 1
+        var offsets = [UInt32](repeating: 0, count: docs + 1)
+        if mode == 0 {
+            let length = (docs + 7) / 8
+            guard bytes.count >= position + length else { return nil }
+            var total: UInt32 = 0
+            for doc in 0..<docs {
+                if bytes[position + doc >> 3] & (1 << UInt8(doc & 7)) != 0 { total += 1 }
+                offsets[doc + 1] = total
+            }
+            position += length
+        } else {
+            guard bytes.count >= position + docs + 4 else { return nil }
+            let overflowCount = Int(bytes.readLE(UInt32.self, at: position + docs))
+            let overflowStart = position + docs + 4
+            guard bytes.count >= overflowStart + overflowCount * 4 else { return nil }
+            var total: UInt32 = 0
+            var next = 0
+            for doc in 0..<docs {
+                var count = UInt32(bytes[position + doc])
+                if count == 255 {
+                    guard next < overflowCount else { return nil }
+                    count = bytes.readLE(UInt32.self, at: overflowStart + next * 4)
+                    next += 1
+                }
+                total &+= count
+                offsets[doc + 1] = total
+            }
+            position = overflowStart + overflowCount * 4
+        }
+        guard Int(offsets[docs]) == values else { return nil }
+        return offsets
+    }
+
     /// Decodes ``encoded()``; `nil` when the blob is damaged.
     init?(decoding bytes: [UInt8]) {
-        guard bytes.count >= 9, let kind = Kind(rawValue: bytes[0]) else { return nil }
+        guard bytes.count >= 9, let kind = Kind(rawValue: bytes[0] & ~Self.compactCounts) else { return nil }
         self.kind = kind
         let docs = Int(bytes.readLE(UInt32.self, at: 1))
         let valueCount = Int(bytes.readLE(UInt32.self, at: 5))
         var position = 9
-        guard bytes.count >= position + (docs + 1) * 4 else { return nil }
-        offsets = bytes.readArray(UInt32.self, at: position, count: docs + 1)
-        position += (docs + 1) * 4
+        if bytes[0] & Self.compactCounts != 0 {
+            guard let decoded = Self.decodeCounts(bytes, at: &position, docs: docs, values: valueCount) else {
+                return nil
+            }
+            offsets = decoded
+        } else {
+            guard bytes.count >= position + (docs + 1) * 4 else { return nil }
+            offsets = bytes.readArray(UInt32.self, at: position, count: docs + 1)
+            position += (docs + 1) * 4
+        }
         switch kind {
         case .int:
             guard bytes.count >= position + valueCount * 8 else { return nil }

@@ -33,7 +33,6 @@ extension StoredIndex {
             let indexName = metadata.name
             let uuid = metadata.uuid
             let limits = MappingLimits(settings: metadata.settings)
-            let preindexed = Self.preindex(operations, mappings: mappings, limits: limits)
             // The first documents an index receives make its `_source` dictionary.
             var newDictionary: [UInt8]?
             if sourceDictionary == nil {
@@ -46,6 +45,7 @@ extension StoredIndex {
                 if !made.isEmpty { newDictionary = made }
             }
             let dictionary = sourceDictionary ?? newDictionary ?? []
+            let preindexed = Self.preindex(operations, mappings: mappings, limits: limits, dictionary: dictionary)
             let compressor = try SourceCodec.Compressor(dictionary: dictionary)
 
             try database.inDatabase { db in
@@ -104,6 +104,7 @@ extension StoredIndex {
                         document: JSON,
                         replacing current: ExistingDocument?,
                         preindexed: IndexedDocument? = nil,
+                        stored: [UInt8]? = nil,
                         externalVersion: Int64? = nil
                     ) throws -> WriteResult {
                         let indexed: IndexedDocument
@@ -124,7 +125,7 @@ extension StoredIndex {
                         }
                         let version = externalVersion ?? (current?.version ?? 0) + 1
                         try insert.execute(arguments: [
-                            nextDoc, id, version, nextSeqNo, Data(compressor.stored(source)),
+                            nextDoc, id, version, nextSeqNo, Data(stored ?? compressor.stored(source)),
                         ])
                         pending.append((nextDoc, indexed))
                         let result = WriteResult(
@@ -162,7 +163,8 @@ extension StoredIndex {
                                     source: request.source,
                                     document: request.document,
                                     replacing: current,
-                                    preindexed: preindexed[position],
+                                    preindexed: preindexed[position]?.document,
+                                    stored: preindexed[position]?.stored,
                                     externalVersion: request.conditions.externalVersion?.version
                                 )
                             case .delete(let id, let conditions):
@@ -266,26 +268,43 @@ extension StoredIndex {
         return written
     }
 
-    /// Indexes the documents of a large request on all cores before the (sequential) transaction. A document
-    /// that fails, or would change the mapping, is left `nil` and indexed again in order, so errors and dynamic
-    /// mapping behave exactly as in the sequential path; the mapping only ever grows, so results from the snapshot
-    /// stay valid after an earlier document of the request adds a field.
+    /// What ``preindex(_:mappings:limits:dictionary:)`` prepared for one operation.
+    struct Prepared: Sendable {
+        var document: IndexedDocument?
+        /// The `_source` row as it is stored (``SourceCodec``).
+        var stored: [UInt8]?
+    }
+
+    /// Indexes and compresses the documents of a large request on all cores before the (sequential) transaction. A
+    /// document that fails, or would change the mapping, is left without its indexed form and indexed again in
+    /// order, so errors and dynamic mapping behave exactly as in the sequential path; the mapping only ever grows,
+    /// so results from the snapshot stay valid after an earlier document of the request adds a field.
     private static func preindex(
         _ operations: [WriteOperation],
         mappings: Mappings,
-        limits: MappingLimits
-    ) -> [IndexedDocument?] {
-        guard operations.count >= 256 else { return [IndexedDocument?](repeating: nil, count: operations.count) }
+        limits: MappingLimits,
+        dictionary: [UInt8]
+    ) -> [Prepared?] {
+        guard operations.count >= 256 else { return [Prepared?](repeating: nil, count: operations.count) }
         return parallelChunks(count: operations.count, initial: nil) { range, store in
             let mappings = mappings.isolatedCopy()
+            let compressor = try? SourceCodec.Compressor(dictionary: dictionary)
+            // A new field: the sequential path maps it once; mapping it here would repeat that work for every
+            // following document of the chunk, which is only compressed from there on.
+            var indexing = true
             for position in range {
                 guard case .index(let request) = operations[position] else { continue }
-                var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
-                guard let document = try? indexer.index(request.document) else { continue }
-                // A new field: the sequential path maps it once; mapping it here would repeat that work for
-                // every following document of the chunk.
-                if indexer.mappingChanged { break }
-                store(position, document)
+                var prepared = Prepared(stored: compressor?.stored(request.source))
+                if indexing {
+                    var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
+                    let document = try? indexer.index(request.document)
+                    if indexer.mappingChanged {
+                        indexing = false
+                    } else {
+                        prepared.document = document
+                    }
+                }
+                store(position, prepared)
             }
         }
     }
