@@ -37,9 +37,9 @@ extension StoredIndex {
             var newDictionary: [UInt8]?
             if sourceDictionary == nil {
                 let made = SourceCodec.dictionary(
-                    from: operations.lazy.compactMap { operation -> [UInt8]? in
+                    from: operations.lazy.compactMap { operation -> (source: [UInt8], document: JSON)? in
                         guard case .index(let request) = operation else { return nil }
-                        return request.source
+                        return (request.source, request.document)
                     }
                 )
                 if !made.isEmpty { newDictionary = made }
