@@ -238,6 +238,20 @@ import Testing
         }
     }
 
+    @Test func aDisabledHuginnAgentIsADisabledChainAndComesBackAsOneAgent() throws {
+        let text = try String(contentsOf: Self.huginnScenarios.appendingPathComponent("website.json"), encoding: .utf8)
+            .replacingOccurrences(of: #""disabled": false"#, with: #""disabled": true"#)
+        let story = try #require(try StoryImport.stories(fromExport: text, agents: .builtIn).first).story
+        let agents = story["agents"]?.arrayValue ?? []
+        #expect(agents.count == 4)
+        #expect(agents.allSatisfy { $0["disabled"] == true })
+        let exported = try StoryExport.export(try Story(text: StoryYAML.text(story)), as: .huginn, agents: .builtIn)
+        #expect(exported.export["agents"]?.arrayValue?.count == 2)
+        #expect(exported.export["agents"]?[0]?["type"] == "Agents::WebsiteAgent")
+        let again = try #require(try StoryImport.stories(fromExport: exported.export, agents: .builtIn).first)
+        #expect(try StoryYAML.text(again.story) == (try StoryYAML.text(story)))
+    }
+
     @Test func theReferenceStoryComesBackFromBothFormats() throws {
         let file = ProjectPaths.root.appendingPathComponent("stories/dns-threat-hunt.yaml").path
         let original = try Story(contentsOf: file)

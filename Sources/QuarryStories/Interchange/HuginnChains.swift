@@ -22,14 +22,15 @@ struct HuginnChains {
     init(_ story: Story) {
         self.story = story
         let byKey = Dictionary(story.agents.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        // A chain is disabled as a whole (a disabled Huginn agent) or not at all.
         func onlyReceiver(of key: String, named name: String, type: String) -> AgentDefinition? {
             let receivers = story.agents.filter { $0.sources.contains(key) }
             guard receivers.count == 1, let receiver = receivers.first, receiver.sources == [key],
-                receiver.name == name, receiver.type == type, !receiver.disabled
+                receiver.name == name, receiver.type == type, receiver.disabled == byKey[key]?.disabled
             else { return nil }
             return receiver
         }
-        for agent in story.agents where !agent.disabled {
+        for agent in story.agents where !agent.type.hasPrefix("Agents::") {
             var chain: Chain?
             if let base = agent.name.wholeMatch(of: /(.+) \(fetch\)/)?.output.1, agent.type == "http_request" {
                 let base = String(base)

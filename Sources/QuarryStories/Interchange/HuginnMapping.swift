@@ -105,10 +105,12 @@ public enum HuginnMapping {
         default:
             return [DraftAgent.unsupported(agent, type: huginnType, from: "Huginn")]
         }
+        // A disabled Huginn agent is a disabled chain: none of its parts runs.
+        let disabled = agent["disabled"]?.boolValue ?? false
         for index in chain.indices {
             chain[index].options = builder.coerced(chain[index].options, type: chain[index].type)
+            chain[index].disabled = disabled
         }
-        chain[chain.count - 1].disabled = agent["disabled"]?.boolValue ?? false
         chain[chain.count - 1].keepEventsFor = TinesMapping.keepEventsFor(agent["keep_events_for"])
         if huginnType != "Agents::DelayAgent", let scheduleName,
             let cron = schedules.first(where: { $0.name == scheduleName })?.cron
