@@ -40,8 +40,28 @@ struct ColumnEncodingTests {
         var column = Column(kind: .int)
         for doc in stride(from: 0, to: 8_000, by: 2) { column.append(doc: doc, int: Int64(doc)) }
         column.pad(to: 8_000)
-        // 9 bytes of header, the mode, 1,000 bytes of bitmap, 4,000 values of 8 bytes.
-        #expect(column.encoded().count == 9 + 1 + 1_000 + 32_000)
+        // 9 bytes of header, the mode, 1,000 bytes of bitmap, then the width, the base and 4,000 distances of 2 bytes.
+        #expect(column.encoded().count == 9 + 1 + 1_000 + 1 + 8 + 8_000)
+    }
+
+    @Test func integersPackToTheirSpanAndAddressesToFourBytesWhenAllAreIPv4() throws {
+        for values: [Int64] in [[7], [-3, 250], [1_796_000_000_000, 1_796_086_400_000], [.min, .max, 0], [5, 5, 5]] {
+            var column = Column(kind: .int)
+            for (doc, value) in values.enumerated() { column.append(doc: doc, int: value) }
+            let decoded = try #require(Column(decoding: column.encoded()))
+            #expect((0..<values.count).map { decoded.values($0) } == values.map { [.int($0)] })
+        }
+        var v4 = Column(kind: .ip)
+        var mixed = Column(kind: .ip)
+        for doc in 0..<100 {
+            v4.append(doc: doc, ip: IPAddress("192.0.2.\(doc)")!)
+            mixed.append(doc: doc, ip: IPAddress(doc == 50 ? "2001:db8::1" : "198.51.100.\(doc)")!)
+        }
+        #expect(v4.encoded().count < mixed.encoded().count / 3)
+        for column in [v4, mixed] {
+            let decoded = try #require(Column(decoding: column.encoded()))
+            #expect((0..<100).allSatisfy { decoded.values($0) == column.values($0) })
+        }
     }
 
     @Test func columnsWrittenWithOffsetsStillDecode() throws {
@@ -56,6 +76,14 @@ struct ColumnEncodingTests {
         #expect(column.values(0) == [.int(5)])
         #expect(column.values(1) == [])
         #expect(column.values(2) == [.int(7)])
+        // Counts without packed values (the layout of the first compact columns) decode too.
+        var counted: [UInt8] = [0x80]
+        counted.appendLE(UInt32(2))
+        counted.appendLE(UInt32(1))
+        counted += [0, 0b01]
+        counted.appendLE(Int64(9))
+        let earlier = try #require(Column(decoding: counted))
+        #expect(earlier.values(0) == [.int(9)] && earlier.values(1) == [])
         // Damaged blobs are refused, not misread.
         #expect(Column(decoding: Array(column.encoded().dropLast(3))) == nil)
     }

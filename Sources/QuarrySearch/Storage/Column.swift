@@ -99,12 +99,14 @@ struct Column: Sendable {
 
     // MARK: Encoding
 
-    /// `kind u8 | docs u32 | values u32 | counts | values…` in little-endian, the kind's high bit set (files before
-    /// had the offsets themselves, `offsets u32…`, and no high bit; they still decode). The counts of values per
-    /// document: a bitmap when no document has more than one (most fields: 1 bit a document instead of 4 bytes),
-    /// else a byte each, 255 meaning "the next u32 of the overflow list".
+    /// `kind u8 | docs u32 | values u32 | counts | values…` in little-endian, the kind's two high bits set (files
+    /// before had the offsets themselves, `offsets u32…`, and raw values, and neither bit; they still decode). The
+    /// counts of values per document: a bitmap when no document has more than one (most fields: 1 bit a document
+    /// instead of 4 bytes), else a byte each, 255 meaning "the next u32 of the overflow list". Integers are packed:
+    /// the smallest, then each one's distance from it in 1, 2, 4 or 8 bytes (a segment's timestamps fit 4, ports 2);
+    /// addresses that are all IPv4 take 4 bytes each instead of 16.
     func encoded() -> [UInt8] {
-        var out: [UInt8] = [kind.rawValue | Self.compactCounts]
+        var out: [UInt8] = [kind.rawValue | Self.compactCounts | Self.packedValues]
         out.reserveCapacity(9 + offsets.count * 4 + ints.count * 8 + doubles.count * 8 + ips.count * 16)
         out.appendLE(UInt32(documentCount))
         let valueCount: Int
@@ -117,12 +119,18 @@ struct Column: Sendable {
         out.appendLE(UInt32(valueCount))
         encodeCounts(into: &out)
         switch kind {
-        case .int: ints.withUnsafeBytes { out.append(contentsOf: $0) }
+        case .int: encodePackedInts(into: &out)
         case .double: doubles.withUnsafeBytes { out.append(contentsOf: $0) }
         case .ip:
+            let ipv4 = ips.allSatisfy { $0.high == 0 && $0.low >> 32 == 0xFFFF }
+            out.append(ipv4 ? 4 : 16)
             for ip in ips {
-                out.appendLE(ip.high)
-                out.appendLE(ip.low)
+                if ipv4 {
+                    out.appendLE(UInt32(truncatingIfNeeded: ip.low))
+                } else {
+                    out.appendLE(ip.high)
+                    out.appendLE(ip.low)
+                }
             }
         case .string:
             // Dictionary-encoded: the distinct values once, then a 4-byte ordinal per value. Keyword doc values
@@ -153,6 +161,47 @@ struct Column: Sendable {
 
     /// The kind byte's flag for counts instead of offsets.
     static let compactCounts: UInt8 = 0x80
+    /// The kind byte's flag for packed integers and addresses (a width byte before the values).
+    static let packedValues: UInt8 = 0x40
+
+    private func encodePackedInts(into out: inout [UInt8]) {
+        let base = ints.min() ?? 0
+        let span = ints.reduce(UInt64(0)) { max($0, UInt64(bitPattern: $1 &- base)) }
+        let width = span <= 0xFF ? 1 : span <= 0xFFFF ? 2 : span <= 0xFFFF_FFFF ? 4 : 8
+        out.append(UInt8(width))
+        out.appendLE(base)
+        for value in ints {
+            let distance = UInt64(bitPattern: value &- base)
+            switch width {
+            case 1: out.append(UInt8(distance))
+            case 2: out.appendLE(UInt16(distance))
+            case 4: out.appendLE(UInt32(distance))
+            default: out.appendLE(distance)
+            }
+        }
+    }
+
+    private static func decodePackedInts(_ bytes: [UInt8], at position: Int, count: Int) -> [Int64]? {
+        guard bytes.count >= position + 9 else { return nil }
+        let width = Int(bytes[position])
+        guard [1, 2, 4, 8].contains(width), bytes.count >= position + 9 + count * width else { return nil }
+        let base = bytes.readLE(Int64.self, at: position + 1)
+        let start = position + 9
+        var values = [Int64]()
+        values.reserveCapacity(count)
+        for index in 0..<count {
+            let at = start + index * width
+            let distance: UInt64
+            switch width {
+            case 1: distance = UInt64(bytes[at])
+            case 2: distance = UInt64(bytes.readLE(UInt16.self, at: at))
+            case 4: distance = UInt64(bytes.readLE(UInt32.self, at: at))
+            default: distance = bytes.readLE(UInt64.self, at: at)
+            }
+            values.append(base &+ Int64(bitPattern: distance))
+        }
+        return values
+    }
 
     /// Per-document value counts, as ``encoded()`` describes.
     private func encodeCounts(into out: inout [UInt8]) {
@@ -224,7 +273,10 @@ struct Column: Sendable {
 
     /// Decodes ``encoded()``; `nil` when the blob is damaged.
     init?(decoding bytes: [UInt8]) {
-        guard bytes.count >= 9, let kind = Kind(rawValue: bytes[0] & ~Self.compactCounts) else { return nil }
+        guard bytes.count >= 9, let kind = Kind(rawValue: bytes[0] & ~(Self.compactCounts | Self.packedValues)) else {
+            return nil
+        }
+        let packed = bytes[0] & Self.packedValues != 0
         self.kind = kind
         let docs = Int(bytes.readLE(UInt32.self, at: 1))
         let valueCount = Int(bytes.readLE(UInt32.self, at: 5))
@@ -240,13 +292,24 @@ struct Column: Sendable {
             position += (docs + 1) * 4
         }
         switch kind {
+        case .int where packed:
+            guard let values = Self.decodePackedInts(bytes, at: position, count: valueCount) else { return nil }
+            ints = values
         case .int:
             guard bytes.count >= position + valueCount * 8 else { return nil }
             ints = bytes.readArray(Int64.self, at: position, count: valueCount)
         case .double:
             guard bytes.count >= position + valueCount * 8 else { return nil }
             doubles = bytes.readArray(Double.self, at: position, count: valueCount)
+        case .ip where packed && position < bytes.count && bytes[position] == 4:
+            position += 1
+            guard bytes.count >= position + valueCount * 4 else { return nil }
+            ips = (0..<valueCount).map { IPAddress(ipv4: bytes.readLE(UInt32.self, at: position + $0 * 4)) }
         case .ip:
+            if packed {
+                guard position < bytes.count, bytes[position] == 16 else { return nil }
+                position += 1
+            }
             guard bytes.count >= position + valueCount * 16 else { return nil }
             ips.reserveCapacity(valueCount)
             for i in 0..<valueCount {
