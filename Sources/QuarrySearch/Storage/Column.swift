@@ -23,6 +23,12 @@ struct Column: Sendable {
         self.kind = kind
     }
 
+    /// Roughly the memory the decoded column holds, for the column cache's budget.
+    var memoryBytes: Int {
+        offsets.count * 4 + ints.count * 8 + doubles.count * 8 + ips.count * 16
+            + strings.reduce(0) { $0 + 16 + $1.utf8.count }
+    }
+
     /// Number of documents covered.
     var documentCount: Int { offsets.count - 1 }
 

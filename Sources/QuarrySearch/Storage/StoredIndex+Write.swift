@@ -15,6 +15,7 @@ extension StoredIndex {
         var doc: Int64
         var version: Int64
         var seqNo: Int64
+        /// The `_source` row as stored (``SourceCodec``).
         var source: Data
     }
 
@@ -61,9 +62,7 @@ extension StoredIndex {
 
                     func existing(_ id: String) throws -> ExistingDocument? {
                         guard let row = try Row.fetchOne(lookup, arguments: [id]) else { return nil }
-                        let stored: Data = row[3]
-                        let source = try SourceCodec.decode(Array(stored), dictionary: dictionary)
-                        return ExistingDocument(doc: row[0], version: row[1], seqNo: row[2], source: Data(source))
+                        return ExistingDocument(doc: row[0], version: row[1], seqNo: row[2], source: row[3])
                     }
 
                     func check(
@@ -197,7 +196,10 @@ extension StoredIndex {
                                 let current = try existing(request.id)
                                 try check(request.conditions, request.id, current)
                                 if let current {
-                                    let old = try JSON.parse(current.source)
+                                    // Only an update reads the stored document: inflated here, not on every lookup.
+                                    let old = try JSON.parse(
+                                        SourceCodec.decode(Array(current.source), dictionary: dictionary)
+                                    )
                                     let merged = request.doc.map { old.merging($0) } ?? old
                                     if request.detectNoop, merged == old {
                                         result = WriteResult(

@@ -333,12 +333,14 @@ final class StoredIndex: @unchecked Sendable {
                 arguments: [field, segment]
             ), let column = Column(decoding: Array(data))
         else { return nil }
-        if columnCacheSize + data.count > Self.columnCacheBytes {
+        // Counted decoded: packed columns grow several times over when decoded (a bitmap becomes 4-byte offsets).
+        let bytes = column.memoryBytes
+        if columnCacheSize + bytes > Self.columnCacheBytes {
             columnCache.removeAll(keepingCapacity: true)
             columnCacheSize = 0
         }
         columnCache[key] = column
-        columnCacheSize += data.count
+        columnCacheSize += bytes
         return column
     }
 }

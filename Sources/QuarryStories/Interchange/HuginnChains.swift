@@ -81,11 +81,6 @@ struct HuginnChains {
         positions[headOf[key] ?? key]
     }
 
-    /// The agents whose events `agent` (written as itself or as its chain's Huginn agent) receives.
-    func sources(of agent: AgentDefinition) -> [String] {
-        agent.sources
-    }
-
     /// Huginn's type, options and schedule name for `agent` (or the chain it starts).
     func huginnAgent(
         _ agent: AgentDefinition,

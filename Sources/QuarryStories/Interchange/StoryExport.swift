@@ -134,8 +134,7 @@ public enum StoryExport {
         for agent in story.agents {
             if let chains, chains.absorbed.contains(agent.key) { continue }
             let receiver = chains?.position(of: agent.key) ?? index[agent.key]!
-            let sources = chains?.sources(of: agent) ?? agent.sources
-            for source in sources {
+            for source in agent.sources {
                 let position = chains?.position(of: source) ?? index[source]
                 guard let position else { continue }
                 links.append(["source": .int(Int64(position)), "receiver": .int(Int64(receiver))])

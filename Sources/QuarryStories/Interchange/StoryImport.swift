@@ -266,22 +266,14 @@ public enum StoryImport {
         return items.first
     }
 
-    /// The credentials and resources the options use, sorted.
+    /// The credentials and resources the agents' options use, sorted (found as lint finds them).
     static func secretsUsed(in agents: [JSONObject]) -> (credentials: [String], resources: [String]) {
         var credentials = Set<String>()
         var resources = Set<String>()
         for agent in agents {
-            let text = (agent["options"] ?? .null).serialized()
-            let unescaped = text.replacingOccurrences(of: "\\\"", with: "\"")
-            for match in unescaped.matches(of: /\{%-?\s*credential\s+([A-Za-z0-9_\-]+)|\.CREDENTIAL\.([A-Za-z0-9_\-]+)/)
-            {
-                if let name = match.output.1 ?? match.output.2 { credentials.insert(String(name)) }
-            }
-            for match in unescaped.matches(
-                of: /\{%-?\s*global_resource\s+([A-Za-z0-9_\-]+)|\.RESOURCE\.([A-Za-z0-9_\-]+)/
-            ) {
-                if let name = match.output.1 ?? match.output.2 { resources.insert(String(name)) }
-            }
+            let used = StoryLinter.secretsUsed(in: agent["options"] ?? .null)
+            credentials.formUnion(used.credentials)
+            resources.formUnion(used.resources)
         }
         return (credentials.sorted(), resources.sorted())
     }

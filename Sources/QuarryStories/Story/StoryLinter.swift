@@ -323,6 +323,17 @@ public enum StoryLinter {
         return problems
     }
 
+    /// The credentials and resources the templates of `options` name.
+    static func secretsUsed(in options: JSON) -> (credentials: Set<String>, resources: Set<String>) {
+        var credentials = Set<String>()
+        var resources = Set<String>()
+        for (_, text) in templateStrings(options, path: "options") {
+            credentials.formUnion(matches(credentialReference, in: text))
+            resources.formUnion(matches(resourceReference, in: text))
+        }
+        return (credentials, resources)
+    }
+
     private static func templateStrings(_ value: JSON, path: String) -> [(String, String)] {
         switch value {
         case .string(let text) where text.contains("{{") || text.contains("{%"): return [(path, text)]
