@@ -77,6 +77,30 @@ extension ElasticsearchAPI {
         ])
     }
 
+    /// `POST /{index}/_forcemerge`: answers when the merge is done, as Elasticsearch does by default.
+    func forceMerge(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
+        let maxSegments = try request.integer("max_num_segments")
+        let onlyExpungeDeletes = try request.flag("only_expunge_deletes")
+        if maxSegments != nil, onlyExpungeDeletes {
+            throw .validation("cannot set only_expunge_deletes and max_num_segments at the same time")
+        }
+        if let maxSegments, maxSegments < 1, maxSegments != -1 {
+            throw .illegalArgument("max_num_segments must be positive or -1, got [\(maxSegments)]")
+        }
+        if try !request.flag("wait_for_completion", default: true) {
+            throw .illegalArgument("wait_for_completion=false is not supported: this store has no task API")
+        }
+        let count = try store.forceMerge(
+            expression ?? "_all",
+            maxSegments: maxSegments == -1 ? nil : maxSegments,
+            onlyExpungeDeletes: onlyExpungeDeletes,
+            flush: try request.flag("flush", default: true)
+        )
+        return ESResponse(json: [
+            "_shards": ["total": .int(Int64(count)), "successful": .int(Int64(count)), "failed": 0]
+        ])
+    }
+
     func getMapping(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
         var result = JSONObject()
         for metadata in try store.metadata(expression ?? "_all", options: try request.indicesOptions(.strict)) {
@@ -245,6 +269,22 @@ extension ElasticsearchAPI {
                 ("docs.deleted", String(summary.deletedCount)),
                 ("store.size", size), ("pri.store.size", size), ("dataset.size", size),
             ]
+        }
+        return try catResponse(request, rows)
+    }
+
+    /// `_cat/segments`: a row per flushed segment (the documents still in memory are in none yet).
+    func catSegments(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
+        var rows: [[(String, String)]] = []
+        for (index, segments) in try store.segments(expression ?? "_all").sorted(by: { $0.index < $1.index }) {
+            for (generation, segment) in segments.enumerated() {
+                rows.append([
+                    ("index", index), ("shard", "0"), ("prirep", "p"), ("ip", "127.0.0.1"), ("segment", segment.name),
+                    ("generation", String(generation)), ("docs.count", String(segment.documents)),
+                    ("docs.deleted", String(segment.deletedDocuments)), ("committed", "true"),
+                    ("searchable", "true"), ("compound", "false"),
+                ])
+            }
         }
         return try catResponse(request, rows)
     }

@@ -401,6 +401,30 @@ public struct ElasticsearchAPI: Sendable {
             { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
         )
         add(
+            [.post],
+            "/_forcemerge",
+            .indices(Action.forceMerge),
+            { api, request, c throws(StoreError) in try api.forceMerge(request, c["index"]) }
+        )
+        add(
+            [.post],
+            "/{index}/_forcemerge",
+            .indices(Action.forceMerge),
+            { api, request, c throws(StoreError) in try api.forceMerge(request, c["index"]) }
+        )
+        add(
+            [.get],
+            "/_cat/segments",
+            .indices(Action.segments),
+            { api, request, c throws(StoreError) in try api.catSegments(request, c["index"]) }
+        )
+        add(
+            [.get],
+            "/_cat/segments/{index}",
+            .indices(Action.segments),
+            { api, request, c throws(StoreError) in try api.catSegments(request, c["index"]) }
+        )
+        add(
             [.get],
             "/_mapping",
             .indices(Action.getMapping),
@@ -533,6 +557,7 @@ public struct ElasticsearchAPI: Sendable {
         "include_unloaded_segments",
         // Index and template management.
         "create", "cause", "preserve_existing", "reopen", "write_index_only", "include_type_name",
+        "max_num_segments", "only_expunge_deletes", "flush",
         // Documents.
         "refresh", "routing", "version", "version_type", "if_seq_no", "if_primary_term", "op_type", "pipeline",
         "require_alias", "require_data_stream", "_source", "_source_includes", "_source_excludes",

@@ -676,6 +676,32 @@ public final class EmbeddedStore: @unchecked Sendable {
         }
     }
 
+    /// `POST /{index}/_forcemerge`: merges each index's flushed segments down to `maxSegments` (or, with
+    /// `onlyExpungeDeletes`, rewrites those with deleted documents; with neither, merges what the merge policy
+    /// would), after flushing the in-memory ones unless `flush` is false. Returns the number of indices merged.
+    public func forceMerge(
+        _ expression: String,
+        maxSegments: Int? = nil,
+        onlyExpungeDeletes: Bool = false,
+        flush: Bool = true
+    ) throws(StoreError) -> Int {
+        let indices = openIndices(try resolve(expression, options: .search))
+        for index in indices {
+            do {
+                try index.forceMerge(maxSegments: maxSegments, onlyExpungeDeletes: onlyExpungeDeletes, flush: flush)
+            } catch {
+                throw .internalFailure("force merge of [\(index.name)] failed: \(error)")
+            }
+        }
+        return indices.count
+    }
+
+    /// Each index's flushed segments as `_cat/segments` lists them: first document, documents, live documents,
+    /// in document order.
+    public func segments(_ expression: String) throws(StoreError) -> [(index: String, segments: [SegmentSummary])] {
+        openIndices(try resolve(expression, options: .search)).map { ($0.name, $0.segmentSummaries) }
+    }
+
     // MARK: Search
 
     /// Runs a search: the page of hits asked for, with the total and scores (QuarryElasticsearchAPI renders them as

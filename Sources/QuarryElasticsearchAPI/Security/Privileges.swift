@@ -179,6 +179,8 @@ enum Action {
     static let autoCreate = "indices:admin/auto_create"
     static let refresh = "indices:admin/refresh"
     static let flush = "indices:admin/flush"
+    static let forceMerge = "indices:admin/forcemerge"
+    static let segments = "indices:monitor/segments"
     static let getMapping = "indices:admin/mappings/get"
     static let putMapping = "indices:admin/mapping/put"
     static let getIndexSettings = "indices:monitor/settings/get"

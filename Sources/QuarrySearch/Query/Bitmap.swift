@@ -74,6 +74,37 @@ struct Bitmap: Sendable, Equatable {
         for i in 0..<min(words.count, other.words.count) { words[i] &= ~other.words[i] }
     }
 
+    /// Removes the documents `offset + d` for each `d` that `mask` (a merged segment's live documents, numbered
+    /// from its base) does not hold: the documents a merge dropped.
+    mutating func removeAbsent(from mask: Bitmap, at offset: Int) {
+        for (index, word) in mask.words.enumerated() {
+            let tail = mask.capacity & 63
+            let valid = index == mask.words.count - 1 && tail != 0 ? ~UInt64(0) >> UInt64(64 - tail) : ~UInt64(0)
+            var holes = ~word & valid
+            while holes != 0 {
+                remove(offset + (index << 6 | holes.trailingZeroBitCount))
+                holes &= holes - 1
+            }
+        }
+    }
+
+    /// The members as little-endian bytes (bit `d` of byte `d / 8`), for storing.
+    var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(words.count * 8)
+        for word in words { out.appendLE(word) }
+        return out
+    }
+
+    /// A bitmap of `capacity` documents from ``bytes``; nil when there are too few bytes.
+    init?(bytes: [UInt8], capacity: Int) {
+        let count = (capacity + 63) / 64
+        guard bytes.count >= count * 8 else { return nil }
+        self.capacity = capacity
+        words = (0..<count).map { bytes.readLE(UInt64.self, at: $0 * 8) }
+        clearTail()
+    }
+
     var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
 
     var isEmpty: Bool { !words.contains { $0 != 0 } }

@@ -49,6 +49,10 @@ struct IndexReader {
     func liveDocuments() -> Bitmap {
         var bitmap = Bitmap(capacity: capacity, filled: true)
         for doc in index.deletedDocuments { bitmap.remove(Int(doc)) }
+        for (id, mask) in index.mergedLiveDocuments {
+            guard let segment = index.storedSegment(id: id) else { continue }
+            bitmap.removeAbsent(from: mask, at: Int(segment.base))
+        }
         return bitmap
     }
 
@@ -68,37 +72,66 @@ struct IndexReader {
             for doc in docs { bitmap.insert(base + Int(doc)) }
             frequency += docs.count
         }
-        let (storedFrequency, wanted) = try flushedSegments(field: field, term: term)
+        let (storedFrequency, lists) = try storedPostings(field: field, term: term)
         frequency += storedFrequency
-        for segment in wanted { try addPostings(field: field, term: term, segment: segment, into: &bitmap) }
+        for (segment, blob) in lists {
+            let base = Int(segment.base)
+            if segment.layout == 1 {
+                for doc in PostingsCodec.decodeFirstLayoutDocuments(blob) { bitmap.insert(base + Int(doc)) }
+            } else {
+                PostingsCodec.forEachDocument(blob) { bitmap.insert(base + $0) }
+            }
+        }
         return frequency
     }
 
-    /// The flushed segments holding `term` in `field` that ``SearchScope/restriction`` leaves worth reading, and
-    /// the term's document frequency over all flushed segments (read from the stored counts, not the postings).
-    private func flushedSegments(field: String, term: String) throws -> (frequency: Int, segments: [SegmentInfo]) {
-        let counts = try segmentDB.cachedStatement(
-            sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?"
-        )
+    /// The posting lists of `term` in `field` of the flushed segments that ``SearchScope/restriction`` leaves worth
+    /// reading, and the term's document frequency over all flushed segments (from the stored counts: the lists of
+    /// the others are not read).
+    private func storedPostings(
+        field: String,
+        term: String
+    ) throws -> (frequency: Int, lists: [(segment: SegmentInfo, blob: [UInt8])]) {
         var frequency = 0
-        var wanted: [SegmentInfo] = []
-        let rows = try Row.fetchCursor(counts, arguments: [field, term])
-        while let row = try rows.next() {
-            guard let segment = index.storedSegment(id: row[0]) else { continue }
-            frequency += row[1] as Int
-            if isRelevant(base: Int(segment.base), count: segment.count) { wanted.append(segment) }
+        var lists: [(SegmentInfo, [UInt8])] = []
+        let segments = index.storedSegments
+        if segments.contains(where: { $0.layout == 1 }) {
+            let counts = try segmentDB.cachedStatement(
+                sql: "SELECT segment, count FROM postings WHERE field = ? AND term = ?"
+            )
+            let docs = try segmentDB.cachedStatement(
+                sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
+            )
+            var wanted: [SegmentInfo] = []
+            let rows = try Row.fetchCursor(counts, arguments: [field, term])
+            while let row = try rows.next() {
+                guard let segment = index.storedSegment(id: row[0]), segment.layout == 1 else { continue }
+                frequency += row[1] as Int
+                if isRelevant(base: Int(segment.base), count: segment.count) { wanted.append(segment) }
+            }
+            for segment in wanted {
+                if let data = try Data.fetchOne(docs, arguments: [field, term, segment.id]) {
+                    lists.append((segment, Array(data)))
+                }
+            }
         }
-        return (frequency, wanted)
-    }
-
-    /// The documents of one segment holding `term` in `field`, as global numbers.
-    func addPostings(field: String, term: String, segment: SegmentInfo, into bitmap: inout Bitmap) throws {
-        let statement = try segmentDB.cachedStatement(
-            sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
+        guard let fieldID = index.fieldIDs[field] else { return (frequency, lists) }
+        let count = try segmentDB.cachedStatement(
+            sql: "SELECT count FROM segment_terms WHERE segment = ? AND field = ? AND term = ?"
         )
-        guard let data = try Data.fetchOne(statement, arguments: [field, term, segment.id]) else { return }
-        let base = Int(segment.base)
-        for doc in PostingsCodec.decodeDocuments(Array(data)) { bitmap.insert(base + Int(doc)) }
+        let docs = try segmentDB.cachedStatement(
+            sql: "SELECT count, docs FROM segment_terms WHERE segment = ? AND field = ? AND term = ?"
+        )
+        for segment in segments where segment.layout == 2 {
+            if isRelevant(base: Int(segment.base), count: segment.count) {
+                guard let row = try Row.fetchOne(docs, arguments: [segment.id, fieldID, term]) else { continue }
+                frequency += row[0] as Int
+                lists.append((segment, Array(row[1] as Data)))
+            } else if let found = try Int.fetchOne(count, arguments: [segment.id, fieldID, term]) {
+                frequency += found
+            }
+        }
+        return (frequency, lists)
     }
 
     /// Postings of a text token with frequencies, by global document number, and the token's document frequency
@@ -108,16 +141,17 @@ struct IndexReader {
         token: String
     ) throws -> (postings: [(doc: Int, frequency: UInt16)], documentFrequency: Int) {
         var result: [(Int, UInt16)] = []
-        let (storedFrequency, wanted) = try flushedSegments(field: field, term: token)
+        let (storedFrequency, lists) = try storedPostings(field: field, term: token)
         var documentFrequency = storedFrequency
-        let statement = try segmentDB.cachedStatement(
-            sql: "SELECT docs FROM postings WHERE field = ? AND term = ? AND segment = ?"
-        )
-        var stored: [(Int64, TextPostings)] = []
-        for segment in wanted {
-            if let data = try Data.fetchOne(statement, arguments: [field, token, segment.id]) {
-                stored.append((segment.base, PostingsCodec.decodeText(Array(data))))
-            }
+        let stored = lists.map { segment, blob in
+            let (documents, frequencies) = PostingsCodec.decode(blob, layout: segment.layout)
+            return (
+                segment.base,
+                TextPostings(
+                    documents: documents,
+                    frequencies: frequencies ?? .init(repeating: 1, count: documents.count)
+                )
+            )
         }
         for (base, postings) in stored.sorted(by: { $0.0 < $1.0 }) {
             for (doc, frequency) in zip(postings.documents, postings.frequencies) {
@@ -143,13 +177,8 @@ struct IndexReader {
             for key in builder.terms.keys where key.hasPrefix(prefix) { terms.insert(key) }
             for key in builder.text.keys where key.hasPrefix(prefix) { terms.insert(key) }
         }
-        if prefix.isEmpty {
-            for term in try String.fetchAll(
-                segmentDB.cachedStatement(sql: "SELECT DISTINCT term FROM postings WHERE field = ?"),
-                arguments: [field]
-            ) { terms.insert(term) }
-        } else {
-            let upper = prefix + "\u{10FFFF}"
+        let upper = prefix + "\u{10FFFF}"
+        if index.storedSegments.contains(where: { $0.layout == 1 }) {
             for term in try String.fetchAll(
                 segmentDB.cachedStatement(
                     sql: "SELECT DISTINCT term FROM postings WHERE field = ? AND term >= ? AND term < ?"
@@ -157,7 +186,16 @@ struct IndexReader {
                 arguments: [field, prefix, upper]
             ) { terms.insert(term) }
         }
-        return terms.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        if let fieldID = index.fieldIDs[field] {
+            let statement = try segmentDB.cachedStatement(
+                sql: "SELECT term FROM segment_terms WHERE segment = ? AND field = ? AND term >= ? AND term < ?"
+            )
+            for segment in index.storedSegments where segment.layout == 2 {
+                let rows = try String.fetchCursor(statement, arguments: [segment.id, fieldID, prefix, upper])
+                while let term = try rows.next() { terms.insert(term) }
+            }
+        }
+        return terms.sorted(by: bytewise)
     }
 
     /// Every segment as (first document, count, numeric bounds of `field` when flushed, the segment): flushed ones
@@ -180,7 +218,7 @@ struct IndexReader {
             column.pad(to: buffer.count)
             return column
         case .stored(let info):
-            return try index.cachedColumn(segment: info.id, field: field, db: segmentDB)
+            return try index.cachedColumn(segment: info, field: field, db: segmentDB)
         }
     }
 

@@ -74,6 +74,25 @@ struct Column: Sendable {
         ips.append(value)
     }
 
+    /// Appends the values of `other`'s document `doc` as document `target` (a merge renumbering documents);
+    /// numbers are converted when the two columns' kinds differ, other values of a different kind are left out.
+    mutating func append(valuesOf doc: Int, in other: Column, as target: Int) {
+        for position in other.range(doc) {
+            switch (kind, other.kind) {
+            case (.int, .int): append(doc: target, int: other.ints[position])
+            case (.int, .double): append(doc: target, int: Int64(exactly: other.doubles[position].rounded()) ?? 0)
+            case (.double, .double): append(doc: target, double: other.doubles[position])
+            case (.double, .int): append(doc: target, double: Double(other.ints[position]))
+            case (.string, .string): append(doc: target, string: other.strings[position])
+            case (.ip, .ip): append(doc: target, ip: other.ips[position])
+            default: continue
+            }
+        }
+    }
+
+    /// The sum of the integer values (a text field's token count, from its length column).
+    var intTotal: Int { ints.reduce(0) { $0 + Int($1) } }
+
     func range(_ doc: Int) -> Range<Int> {
         guard doc + 1 < offsets.count else { return 0..<0 }
         return Int(offsets[doc])..<Int(offsets[doc + 1])

@@ -38,6 +38,10 @@ struct SegmentInfo: Sendable, Hashable {
     var bounds: [String: ClosedRange<Double>]
     /// How many documents have a value in each column: a range containing the bounds matches all of them.
     var valueDocuments: [String: Int] = [:]
+    /// Where its postings and doc values are: 1 in `postings` and `columns`, keyed by field name first (segments
+    /// written before merging existed); 2 in `segment_terms` and `segment_columns`, keyed by segment first, so that
+    /// a segment is written at the end of the tables and removed as one range (``PostingsCodec``).
+    var layout = 2
 }
 
 /// The postings and doc values of one field in the in-memory segment. A class so that the segment's field table
@@ -196,36 +200,5 @@ func lengthColumn(_ field: String) -> String { lengthPrefix + field }
 extension [UInt32] {
     mutating func appendUnique(_ value: UInt32) {
         if last != value { append(value) }
-    }
-}
-
-/// Encoding of posting lists in SQLite: little-endian `UInt32` documents, then `UInt16` frequencies for text.
-enum PostingsCodec {
-    static func encode(_ documents: [UInt32], frequencies: [UInt16]? = nil) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(documents.count * 6 + 4)
-        out.appendLE(UInt32(documents.count))
-        documents.withUnsafeBytes { out.append(contentsOf: $0) }
-        if let frequencies { frequencies.withUnsafeBytes { out.append(contentsOf: $0) } }
-        return out
-    }
-
-    static func decodeDocuments(_ bytes: [UInt8]) -> [UInt32] {
-        guard bytes.count >= 4 else { return [] }
-        let count = Int(bytes.readLE(UInt32.self, at: 0))
-        guard bytes.count >= 4 + count * 4 else { return [] }
-        return bytes.readArray(UInt32.self, at: 4, count: count)
-    }
-
-    static func decodeText(_ bytes: [UInt8]) -> TextPostings {
-        let documents = decodeDocuments(bytes)
-        let offset = 4 + documents.count * 4
-        guard bytes.count >= offset + documents.count * 2 else {
-            return TextPostings(documents: documents, frequencies: Array(repeating: 1, count: documents.count))
-        }
-        return TextPostings(
-            documents: documents,
-            frequencies: bytes.readArray(UInt16.self, at: offset, count: documents.count)
-        )
     }
 }

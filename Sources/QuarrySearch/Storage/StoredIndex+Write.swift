@@ -370,19 +370,27 @@ extension StoredIndex {
         guard let builder = lock.withLock({ frozen.first }) else { return }
         do {
             var info = builder.info
+            info.id = allocateSegmentID()
             let end = builder.base + Int64(builder.count)
+            var newFields: [String: Int64] = [:]
             try segmentWriter.inDatabase { db in
                 try db.inTransaction {
-                    try Self.writeSegment(builder, info: &info, end: end, db)
+                    newFields = [:]
+                    let fields = try SegmentFields(db, known: lock.withLock { fieldIDs })
+                    try Self.writeSegment(builder, info: info, fields: fields, db)
+                    try Self.setMeta("flushed_doc", String(end), db)
+                    newFields = fields.added
                     return .commit
                 }
             }
             lock.withLock {
+                fieldIDs.merge(newFields) { old, _ in old }
                 frozen.removeFirst()
                 segments.append(info)
                 segmentsByID[info.id] = info
                 flushError = nil
             }
+            scheduleMerge()
         } catch {
             lock.withLock {
                 flushError = error
@@ -391,45 +399,125 @@ extension StoredIndex {
         }
     }
 
+    /// A new segment's id; ids only grow, so a segment's rows sort after every earlier one's.
+    func allocateSegmentID() -> Int64 {
+        lock.withLock {
+            defer { nextSegmentID += 1 }
+            return nextSegmentID
+        }
+    }
+
+    /// Writes a frozen segment in layout 2 (``SegmentInfo/layout``), its rows in key order so that the tables grow
+    /// at their end.
     private static func writeSegment(
         _ builder: SegmentBuilder,
-        info: inout SegmentInfo,
-        end: Int64,
+        info: SegmentInfo,
+        fields: SegmentFields,
         _ db: Database
-    )
-        throws
-    {
-        try db.execute(
-            sql: "INSERT INTO segments(base, count, info) VALUES (?, ?, ?)",
-            arguments: [info.base, builder.count, info.json.serialized()]
-        )
-        info.id = db.lastInsertedRowID
-        let posting = try db.cachedStatement(
-            sql: "INSERT INTO postings(field, term, segment, count, docs) VALUES (?, ?, ?, ?, ?)"
-        )
-        let column = try db.cachedStatement(sql: "INSERT INTO columns(field, segment, data) VALUES (?, ?, ?)")
-        // Inserted in key order (SQLite compares TEXT bytewise), so the B-tree grows at its end.
-        func bytewise(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
-        for field in builder.fields.keys.sorted(by: bytewise) {
+    ) throws {
+        let writer = try SegmentRowWriter(segment: info.id, db)
+        for (field, fieldID) in try fields.ids(for: Array(builder.fields.keys)) {
             let fieldBuilder = builder.fields[field]!
-            for term in fieldBuilder.terms.keys.sorted(by: bytewise) {
-                let docs = fieldBuilder.terms[term]!
-                try posting.execute(arguments: [field, term, info.id, docs.count, Data(PostingsCodec.encode(docs))])
-            }
-            for token in fieldBuilder.text.keys.sorted(by: bytewise) {
-                let postings = fieldBuilder.text[token]!
-                let blob = PostingsCodec.encode(postings.documents, frequencies: postings.frequencies)
-                try posting.execute(arguments: [field, token, info.id, postings.documents.count, Data(blob)])
-            }
-            if var values = fieldBuilder.column {
-                values.pad(to: builder.count)
-                try column.execute(arguments: [field, info.id, Data(values.encoded())])
-            }
-            if var lengths = fieldBuilder.lengths {
-                lengths.pad(to: builder.count)
-                try column.execute(arguments: [lengthColumn(field), info.id, Data(lengths.encoded())])
+            // A field has exact terms or text tokens; should it have both, a token's row is the one kept.
+            let keys =
+                fieldBuilder.text.isEmpty
+                ? Array(fieldBuilder.terms.keys)
+                : fieldBuilder.terms.isEmpty
+                    ? Array(fieldBuilder.text.keys) : Array(Set(fieldBuilder.terms.keys).union(fieldBuilder.text.keys))
+            for term in keys.sorted(by: bytewise) {
+                if let postings = fieldBuilder.text[term] {
+                    try writer.postings(field: fieldID, term: term, postings.documents, postings.frequencies)
+                } else if let documents = fieldBuilder.terms[term] {
+                    try writer.postings(field: fieldID, term: term, documents)
+                }
             }
         }
-        try setMeta("flushed_doc", String(end), db)
+        var columns: [(String, Column)] = []
+        for (field, fieldBuilder) in builder.fields {
+            if let values = fieldBuilder.column { columns.append((field, values)) }
+            if let lengths = fieldBuilder.lengths { columns.append((lengthColumn(field), lengths)) }
+        }
+        let ids = try fields.ids(for: columns.map(\.0))
+        let byName = Dictionary(uniqueKeysWithValues: columns)
+        for (name, fieldID) in ids {
+            var column = byName[name]!
+            column.pad(to: builder.count)
+            try writer.column(field: fieldID, column)
+        }
+        try writer.register(info)
+    }
+}
+
+/// SQLite orders `TEXT` bytewise; rows are written in that order.
+func bytewise(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+/// The field ids of the segments file, adding the names a write brings (inside the write's transaction, so an
+/// interrupted write adds none).
+final class SegmentFields {
+    private var known: [String: Int64]
+    /// The ids this write added, to publish after it commits.
+    private(set) var added: [String: Int64] = [:]
+    private let db: Database
+
+    init(_ db: Database, known: [String: Int64]) throws {
+        self.db = db
+        self.known = known
+    }
+
+    func id(_ name: String) throws -> Int64 {
+        if let id = known[name] { return id }
+        // Another writer of the file may have added it since `known` was read.
+        try db.execute(sql: "INSERT OR IGNORE INTO fields(name) VALUES (?)", arguments: [name])
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM fields WHERE name = ?", arguments: [name]) else {
+            throw StoreError.internalFailure("field \(name) could not be numbered")
+        }
+        known[name] = id
+        added[name] = id
+        return id
+    }
+
+    /// `names` with their ids, in id order (the order their rows are keyed in).
+    func ids(for names: [String]) throws -> [(String, Int64)] {
+        try names.map { ($0, try id($0)) }.sorted { $0.1 < $1.1 }
+    }
+}
+
+/// Writes one segment's rows in layout 2; ``register(_:)`` makes the segment exist (until then its rows are
+/// unreachable, and removed at the next open if the process dies first).
+struct SegmentRowWriter {
+    let segment: Int64
+    private let terms: Statement
+    private let columns: Statement
+    private let db: Database
+
+    init(segment: Int64, _ db: Database) throws {
+        self.segment = segment
+        self.db = db
+        terms = try db.cachedStatement(
+            sql: "INSERT INTO segment_terms(segment, field, term, count, docs) VALUES (?, ?, ?, ?, ?)"
+        )
+        columns = try db.cachedStatement(sql: "INSERT INTO segment_columns(segment, field, data) VALUES (?, ?, ?)")
+    }
+
+    func postings(field: Int64, term: String, _ documents: [UInt32], _ frequencies: [UInt16]? = nil) throws {
+        let blob = PostingsCodec.encode(documents, frequencies: frequencies)
+        try terms.execute(arguments: [segment, field, term, documents.count, Data(blob)])
+    }
+
+    func column(field: Int64, _ column: Column) throws {
+        try columns.execute(arguments: [segment, field, Data(column.encoded())])
+    }
+
+    func register(_ info: SegmentInfo, live: Bitmap? = nil) throws {
+        try db.execute(
+            sql: "INSERT INTO segments(id, base, count, info) VALUES (?, ?, ?, ?)",
+            arguments: [info.id, info.base, info.count, info.json.serialized()]
+        )
+        if let live {
+            try db.execute(
+                sql: "INSERT INTO segment_live(segment, bits) VALUES (?, ?)",
+                arguments: [info.id, Data(live.bytes)]
+            )
+        }
     }
 }

@@ -16,7 +16,8 @@ import Darwin
 /// which survives the process being killed). In-memory segments are rebuilt from the documents after a crash, so
 /// writing segments out is only an optimisation. A full in-memory segment is frozen (still searchable) and written
 /// to the segments file by a background queue owned by the index, so ingest does not stop while it is written;
-/// the two files have separate write locks for that reason.
+/// the two files have separate write locks for that reason. Segments are merged in the background
+/// (`StoredIndex+Merge.swift`), which keeps their number bounded and drops deleted documents' postings.
 ///
 /// `@unchecked Sendable`: every mutable property is read and written only while holding `lock`. Writes are in
 /// `StoredIndex+Write.swift`; the state they share with this file is internal to the module for that reason, and
@@ -32,11 +33,15 @@ final class StoredIndex: @unchecked Sendable {
     /// The segments file beside the documents file.
     var segmentsURL: URL { Self.segmentsURL(for: fileURL) }
     let database: DatabaseQueue
-    /// Connections to the segments file: one for the background writer, one for searches.
+    /// Connections to the segments file: one for the background writers (segments and merges), one for searches,
+    /// one for the merges' reading.
     let segmentWriter: DatabaseQueue
     private let segmentReader: DatabaseQueue
+    let mergeReader: DatabaseQueue
     /// Writes frozen segments in order, one at a time.
     let flushQueue = DispatchQueue(label: "quarry.index.flush")
+    /// Runs merges, one at a time, beside writes and searches.
+    let mergeQueue = DispatchQueue(label: "quarry.index.merge")
     let lock = NSLock()
 
     var metadata: IndexMetadata
@@ -44,6 +49,21 @@ final class StoredIndex: @unchecked Sendable {
     var nextSeqNo: Int64 = 0
     var segments: [SegmentInfo] = []
     var segmentsByID: [Int64: SegmentInfo] = [:]
+    /// The ids of field names in the segments file (layout 2 keys postings and columns by them).
+    var fieldIDs: [String: Int64] = [:]
+    /// Merged segments' live documents (numbered from the segment's base): a merge drops deleted documents from
+    /// postings and doc values and records which remain, so they need not stay in `deleted`.
+    var liveMasks: [Int64: Bitmap] = [:]
+    /// Documents merges dropped: not in `deleted` any more, and not live.
+    var mergedAway = 0
+    /// The id the next segment (flushed or merged) takes.
+    var nextSegmentID: Int64 = 1
+    /// Set by ``close(writingSegments:)``: a merge in progress stops and leaves nothing behind.
+    var closing = false
+    /// A merge is queued or running.
+    var mergeScheduled = false
+    /// The last merge failure (the segments stay as they were).
+    var mergeError: (any Error)?
     var buffer: SegmentBuilder
     /// Full in-memory segments waiting to be written, oldest first; searchable meanwhile.
     var frozen: [SegmentBuilder] = []
@@ -84,7 +104,7 @@ final class StoredIndex: @unchecked Sendable {
         url.deletingPathExtension().appendingPathExtension("segments.sqlite")
     }
 
-    private static func openDatabase(_ url: URL) throws -> DatabaseQueue {
+    private static func openDatabase(_ url: URL, segments: Bool = false) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.journalMode = .wal
         // A second connection (the segment reader, or a store still closing) may hold a lock for a moment.
@@ -93,6 +113,8 @@ final class StoredIndex: @unchecked Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -16384")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // Pages that merges free go back to the file system (takes effect in a new file only).
+            if segments { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
         }
         return try DatabaseQueue(path: url.path, configuration: configuration)
     }
@@ -101,8 +123,9 @@ final class StoredIndex: @unchecked Sendable {
         fileURL = url
         self.segmentDocuments = max(1, segmentDocuments)
         self.database = database
-        segmentWriter = try Self.openDatabase(Self.segmentsURL(for: url))
-        segmentReader = try Self.openDatabase(Self.segmentsURL(for: url))
+        segmentWriter = try Self.openDatabase(Self.segmentsURL(for: url), segments: true)
+        segmentReader = try Self.openDatabase(Self.segmentsURL(for: url), segments: true)
+        mergeReader = try Self.openDatabase(Self.segmentsURL(for: url), segments: true)
         var loaded: (IndexMetadata, Int64, Int64, Set<Int64>)?
         var dictionary: [UInt8]?
         try database.inDatabase { db in
@@ -118,6 +141,9 @@ final class StoredIndex: @unchecked Sendable {
         }
         var flushed: Int64 = 0
         var segments: [SegmentInfo] = []
+        var fieldIDs: [String: Int64] = [:]
+        var liveMasks: [Int64: Bitmap] = [:]
+        var nextSegmentID: Int64 = 1
         try segmentWriter.inDatabase { db in
             try Self.createSegmentSchema(db)
             flushed = Int64(try Self.meta("flushed_doc", db) ?? "0") ?? 0
@@ -125,6 +151,23 @@ final class StoredIndex: @unchecked Sendable {
                 let info = try JSON.parse(row["info"] as String)
                 segments.append(SegmentInfo(id: row["id"], base: row["base"], count: row["count"], json: info))
             }
+            for row in try Row.fetchAll(db, sql: "SELECT id, name FROM fields") { fieldIDs[row[1]] = row[0] }
+            for row in try Row.fetchAll(db, sql: "SELECT segment, bits FROM segment_live") {
+                let id: Int64 = row[0]
+                guard let segment = segments.first(where: { $0.id == id }),
+                    let mask = Bitmap(bytes: Array(row[1] as Data), capacity: segment.count)
+                else { continue }
+                liveMasks[id] = mask
+            }
+            // Past every id in use, including the rows of a merge that was interrupted (removed later).
+            let used = try Int64?.fetchAll(
+                db,
+                sql: """
+                    SELECT MAX(id) FROM segments UNION ALL SELECT MAX(segment) FROM segment_terms
+                    UNION ALL SELECT MAX(segment) FROM segment_columns
+                    """
+            )
+            nextSegmentID = (used.compactMap { $0 }.max() ?? 0) + 1
         }
         guard let (metadata, nextDoc, nextSeqNo, deleted) = loaded else {
             throw StoreError.internalFailure("could not read index file \(url.lastPathComponent)")
@@ -134,10 +177,27 @@ final class StoredIndex: @unchecked Sendable {
         self.nextSeqNo = nextSeqNo
         self.segments = segments
         self.segmentsByID = Dictionary(uniqueKeysWithValues: segments.map { ($0.id, $0) })
-        self.deleted = deleted
+        self.fieldIDs = fieldIDs
+        self.liveMasks = liveMasks
+        self.nextSegmentID = nextSegmentID
+        // A merge that ended just before its deleted documents were forgotten leaves them in both places.
+        var remaining = deleted
+        for (id, mask) in liveMasks {
+            guard let segment = segmentsByID[id] else { continue }
+            mergedAway += segment.count - mask.count
+            for doc in deleted where doc >= segment.base && doc < segment.base + Int64(segment.count) {
+                if !mask.contains(Int(doc - segment.base)) { remaining.remove(doc) }
+            }
+        }
+        self.deleted = remaining
         sourceDictionary = dictionary
         buffer = SegmentBuilder(base: flushed)
         try replayUnflushed(from: flushed)
+        try segmentWriter.inDatabase { db in
+            try Self.findUnregisteredRows(registered: Set(segments.map(\.id)), db)
+        }
+        mergeQueue.async { try? self.removeGarbage() }
+        scheduleMerge()
     }
 
     private func replayUnflushed(from flushed: Int64) throws {
@@ -188,6 +248,14 @@ final class StoredIndex: @unchecked Sendable {
                 CREATE TABLE IF NOT EXISTS columns(
                     field TEXT NOT NULL, segment INTEGER NOT NULL, data BLOB NOT NULL,
                     PRIMARY KEY(field, segment)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS fields(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                CREATE TABLE IF NOT EXISTS segment_terms(
+                    segment INTEGER NOT NULL, field INTEGER NOT NULL, term TEXT NOT NULL, count INTEGER NOT NULL,
+                    docs BLOB NOT NULL, PRIMARY KEY(segment, field, term)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS segment_columns(
+                    segment INTEGER NOT NULL, field INTEGER NOT NULL, data BLOB NOT NULL,
+                    PRIMARY KEY(segment, field)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS segment_live(segment INTEGER PRIMARY KEY, bits BLOB NOT NULL);
                 """
         )
     }
@@ -232,6 +300,8 @@ final class StoredIndex: @unchecked Sendable {
     /// Writes the in-memory segments out (unless the index is being deleted) and closes the files; the object must
     /// not be used afterwards.
     func close(writingSegments: Bool = true) throws {
+        lock.withLock { closing = true }
+        mergeQueue.sync {}
         if writingSegments {
             try flush()
         } else {
@@ -241,6 +311,7 @@ final class StoredIndex: @unchecked Sendable {
             try database.close()
             try segmentWriter.close()
             try segmentReader.close()
+            try mergeReader.close()
         }
     }
 
@@ -285,7 +356,7 @@ final class StoredIndex: @unchecked Sendable {
 
     /// Number of live documents.
     var documentCount: Int {
-        lock.withLock { Int(nextDoc) - deleted.count }
+        lock.withLock { Int(nextDoc) - deleted.count - mergedAway }
     }
 
     /// Number of documents replaced or deleted (ES's `docs.deleted`).
@@ -321,18 +392,17 @@ final class StoredIndex: @unchecked Sendable {
     var memorySegments: [SegmentBuilder] { frozen + [buffer] }
     var storedSegments: [SegmentInfo] { segments }
     var deletedDocuments: Set<Int64> { deleted }
+    /// Merged segments' live documents by segment id.
+    var mergedLiveDocuments: [Int64: Bitmap] { liveMasks }
 
     func storedSegment(id: Int64) -> SegmentInfo? { segmentsByID[id] }
 
-    func cachedColumn(segment: Int64, field: String, db: Database) throws -> Column? {
-        let key = "\(segment)\u{0}\(field)"
+    func cachedColumn(segment: SegmentInfo, field: String, db: Database) throws -> Column? {
+        let key = "\(segment.id)\u{0}\(field)"
         if let column = columnCache[key] { return column }
-        guard
-            let data = try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT data FROM columns WHERE field = ? AND segment = ?"),
-                arguments: [field, segment]
-            ), let column = Column(decoding: Array(data))
-        else { return nil }
+        guard let column = try Self.storedColumn(segment: segment, field: field, fieldIDs: fieldIDs, db) else {
+            return nil
+        }
         // Counted decoded: packed columns grow several times over when decoded (a bitmap becomes 4-byte offsets).
         let bytes = column.memoryBytes
         if columnCacheSize + bytes > Self.columnCacheBytes {
@@ -342,6 +412,35 @@ final class StoredIndex: @unchecked Sendable {
         columnCache[key] = column
         columnCacheSize += bytes
         return column
+    }
+
+    /// Forgets every cached column (a merge replaced segments).
+    func clearColumnCache() {
+        columnCache.removeAll()
+        columnCacheSize = 0
+    }
+
+    /// The doc values of `field` in a flushed segment, read from the table of its layout.
+    static func storedColumn(
+        segment: SegmentInfo,
+        field: String,
+        fieldIDs: [String: Int64],
+        _ db: Database
+    ) throws -> Column? {
+        let data: Data?
+        if segment.layout == 1 {
+            data = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT data FROM columns WHERE field = ? AND segment = ?"),
+                arguments: [field, segment.id]
+            )
+        } else {
+            guard let fieldID = fieldIDs[field] else { return nil }
+            data = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT data FROM segment_columns WHERE segment = ? AND field = ?"),
+                arguments: [segment.id, fieldID]
+            )
+        }
+        return data.flatMap { Column(decoding: Array($0)) }
     }
 }
 
@@ -368,7 +467,8 @@ extension SegmentInfo {
             count: count,
             statistics: statistics,
             bounds: bounds,
-            valueDocuments: valueDocuments
+            valueDocuments: valueDocuments,
+            layout: Int(json["layout"]?.intValue ?? 1)
         )
     }
 
@@ -385,6 +485,7 @@ extension SegmentInfo {
         for (field, count) in self.valueDocuments { valueDocuments[field] = .int(Int64(count)) }
         return [
             "statistics": .object(statistics), "bounds": .object(bounds), "value_documents": .object(valueDocuments),
+            "layout": .int(Int64(layout)),
         ]
     }
 }
