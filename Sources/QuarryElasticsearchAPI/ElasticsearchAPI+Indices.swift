@@ -77,6 +77,15 @@ extension ElasticsearchAPI {
         ])
     }
 
+    /// `POST /{index}/_flush`: writes the in-memory segments to the segments file, as Elasticsearch's flush commits
+    /// Lucene's segments (documents are durable before either: both have a write-ahead log).
+    func flush(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
+        let count = try store.flush(expression ?? "_all")
+        return ESResponse(json: [
+            "_shards": ["total": .int(Int64(count)), "successful": .int(Int64(count)), "failed": 0]
+        ])
+    }
+
     /// `POST /{index}/_forcemerge`: answers when the merge is done, as Elasticsearch does by default.
     func forceMerge(_ request: ESRequest, _ expression: String?) throws(StoreError) -> ESResponse {
         let maxSegments = try request.integer("max_num_segments")

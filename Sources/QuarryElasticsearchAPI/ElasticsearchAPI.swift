@@ -392,13 +392,13 @@ public struct ElasticsearchAPI: Sendable {
             [.post, .get],
             "/_flush",
             .indices(Action.flush),
-            { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
+            { api, request, c throws(StoreError) in try api.flush(request, c["index"]) }
         )
         add(
             [.post, .get],
             "/{index}/_flush",
             .indices(Action.flush),
-            { api, request, c throws(StoreError) in try api.refresh(request, c["index"]) }
+            { api, request, c throws(StoreError) in try api.flush(request, c["index"]) }
         )
         add(
             [.post],

@@ -669,11 +669,15 @@ public final class EmbeddedStore: @unchecked Sendable {
         try resolve(expression, options: .search).count
     }
 
-    /// Writes in-memory segments out (used before measuring disk usage and at shutdown).
-    public func flush(_ expression: String = "_all") throws(StoreError) {
-        for index in openIndices(try resolve(expression, options: .search)) {
+    /// Writes in-memory segments out (`_flush`, before measuring disk usage, and at shutdown); returns the number
+    /// of indices.
+    @discardableResult
+    public func flush(_ expression: String = "_all") throws(StoreError) -> Int {
+        let indices = openIndices(try resolve(expression, options: .search))
+        for index in indices {
             do { try index.flush() } catch { throw .internalFailure("flush failed: \(error)") }
         }
+        return indices.count
     }
 
     /// `POST /{index}/_forcemerge`: merges each index's flushed segments down to `maxSegments` (or, with
