@@ -117,7 +117,7 @@ struct MergeTests {
     static func compare(_ store: EmbeddedStore, _ model: [String: JSON], context: String) throws {
         #expect(try store.count("merged", query: .matchAll(boost: 1)) == model.count, "\(context): count")
         for (query, matches) in checks() {
-            let found = Set(try store.ids("merged", ["query": query, "size": 1_000]))
+            let found = Set(try store.ids("merged", ["query": query, "size": 10_000]))
             let expected = Set(model.filter { matches($0.value) }.keys)
             #expect(found == expected, "\(context): \(query.serialized())")
         }
@@ -148,7 +148,7 @@ struct MergeTests {
         #expect(buckets("tags") == tags, "\(context): terms aggregation of an array")
         let sum = model.values.reduce(0) { $0 + Int($1["n"]!.intValue!) }
         #expect(response["aggregations"]?["total"]?["value"]?.doubleValue == Double(sum), "\(context): sum")
-        let sorted = try store.search("merged", ["size": 1_000, "sort": [["n": "desc"]], "_source": false])
+        let sorted = try store.search("merged", ["size": 10_000, "sort": [["n": "desc"]], "_source": false])
         let order = sorted["hits"]?["hits"]?.arrayValue?.compactMap { $0["sort"]?[0]?.intValue } ?? []
         #expect(order == model.values.compactMap { $0["n"]?.intValue }.sorted(by: >), "\(context): sort")
         for (id, document) in model {
@@ -236,6 +236,48 @@ struct MergeTests {
                     }
                 }
             }
+        }
+    }
+
+    /// A large request is indexed in chunks on all cores, each chunk joining the segment whole; a request where an
+    /// item fails or updates falls back to adding documents one by one. Both read as the scan says.
+    @Test func largeRequestsJoinTheSegmentInChunksAndReadTheSame() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: directory, segmentDocuments: 5_000))
+            defer { try? store.close() }
+            try store.createIndex("merged", body: ["mappings": Self.mappings])
+            var random = SplitMix(state: 41)
+            var model: [String: JSON] = [:]
+            func request(_ ids: [String], createOnly: Bool = false) throws {
+                let documents = ids.map { _ in Self.document(&random) }
+                let results = store.bulk(
+                    zip(ids, documents).map { id, document in
+                        .init(
+                            index: "merged",
+                            operation: .index(
+                                IndexRequest(
+                                    id: id,
+                                    source: document.serializedBytes(),
+                                    document: document,
+                                    createOnly: createOnly
+                                )
+                            )
+                        )
+                    }
+                )
+                for (id, (document, result)) in zip(ids, zip(documents, results)) where result.error == nil {
+                    model[id] = document
+                }
+            }
+            try request((0..<700).map { "d\($0)" })
+            try Self.compare(store, model, context: "one request in chunks")
+            // Half of these exist already: those items fail, so the request's documents are added one by one.
+            try request((350..<1_050).map { "d\($0)" }, createOnly: true)
+            try Self.compare(store, model, context: "a request with failed items")
+            try request((0..<400).map { "d\($0)" })
+            try Self.compare(store, model, context: "a request replacing documents")
+            try store.flush("merged")
+            try Self.compare(store, model, context: "flushed")
         }
     }
 

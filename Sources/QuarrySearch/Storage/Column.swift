@@ -74,6 +74,22 @@ struct Column: Sendable {
         ips.append(value)
     }
 
+    /// Appends every document of `other` after padding to `start`: `other`'s document `d` becomes `start + d`
+    /// (a request's documents, indexed on their own, joining the segment).
+    mutating func append(contentsOf other: Column, at start: Int) {
+        guard other.kind == kind else {
+            for doc in 0..<other.documentCount { append(valuesOf: doc, in: other, as: start + doc) }
+            return
+        }
+        pad(to: start)
+        let shift = offsets[offsets.count - 1]
+        offsets.append(contentsOf: other.offsets.dropFirst().lazy.map { $0 + shift })
+        ints.append(contentsOf: other.ints)
+        doubles.append(contentsOf: other.doubles)
+        strings.append(contentsOf: other.strings)
+        ips.append(contentsOf: other.ips)
+    }
+
     /// Appends the values of `other`'s document `doc` as document `target` (a merge renumbering documents);
     /// numbers are converted when the two columns' kinds differ, other values of a different kind are left out.
     mutating func append(valuesOf doc: Int, in other: Column, as target: Int) {

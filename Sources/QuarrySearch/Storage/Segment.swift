@@ -79,6 +79,30 @@ final class FieldBuilder: @unchecked Sendable {
         count(doc)
     }
 
+    /// Appends `other`'s postings and values, its document `d` becoming `offset + d` (all after this one's).
+    func append(_ other: FieldBuilder, offset: Int) {
+        for (term, documents) in other.terms {
+            terms[term, default: []].append(contentsOf: documents.lazy.map { $0 + UInt32(offset) })
+        }
+        for (token, postings) in other.text {
+            text[token, default: TextPostings()].documents.append(
+                contentsOf: postings.documents.lazy.map { $0 + UInt32(offset) }
+            )
+            text[token]!.frequencies.append(contentsOf: postings.frequencies)
+        }
+        if let values = other.column {
+            if column == nil { column = Column(kind: values.kind) }
+            column!.append(contentsOf: values, at: offset)
+        }
+        if let values = other.lengths {
+            if lengths == nil { lengths = Column(kind: values.kind) }
+            lengths!.append(contentsOf: values, at: offset)
+        }
+        statistics.documentCount += other.statistics.documentCount
+        statistics.tokenCount += other.statistics.tokenCount
+        if other.lastDocument >= 0 { lastDocument = offset + other.lastDocument }
+    }
+
     func add(value: IndexedDocument.Value, doc: Int) {
         switch value {
         case .int(let v):
@@ -134,6 +158,20 @@ package struct SegmentBuilder: @unchecked Sendable {
         for (definition, tokens) in document.texts { field(definition).add(tokens: tokens, doc: local) }
         for (definition, value) in document.values { field(definition).add(value: value, doc: local) }
         estimatedBytes += Self.estimatedBytes(document)
+    }
+
+    /// Appends a segment built on its own from a request's documents (``StoredIndex`` builds one per core), its
+    /// document `d` becoming number `start + d`: one dictionary lookup per distinct term instead of one per posting,
+    /// and that work done beside the request's other indexing.
+    mutating func append(_ other: SegmentBuilder, at start: Int64) {
+        let offset = Int(start - base)
+        for (path, builder) in other.fields {
+            let target = fields[path] ?? FieldBuilder()
+            fields[path] = target
+            target.append(builder, offset: offset)
+        }
+        count = max(count, offset + other.count)
+        estimatedBytes += other.estimatedBytes
     }
 
     private static func estimatedBytes(_ document: IndexedDocument) -> Int {

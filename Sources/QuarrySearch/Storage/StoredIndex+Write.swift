@@ -255,7 +255,18 @@ extension StoredIndex {
             // Committed: make the writes visible.
             if let newDictionary, nextDoc > self.nextDoc { sourceDictionary = newDictionary }
             if mappingChanged { metadata.mappings = mappings }
-            for (number, document) in pending { buffer.add(document, number: number) }
+            let chunks = preindexed.enumerated().compactMap { position, prepared in
+                prepared?.chunk.map { (position, $0) }
+            }
+            if let first = pending.first, pending.count == operations.count,
+                chunks.reduce(0, { $0 + $1.1.count }) == operations.count,
+                first.0 + Int64(operations.count) == nextDoc
+            {
+                // Every operation stored a document, numbered in order: the chunks join the segment whole.
+                for (position, chunk) in chunks { buffer.append(chunk, at: first.0 + Int64(position)) }
+            } else {
+                for (number, document) in pending { buffer.add(document, number: number) }
+            }
             deleted.formUnion(newlyDeleted)
             self.nextDoc = nextDoc
             self.nextSeqNo = nextSeqNo
@@ -275,6 +286,9 @@ extension StoredIndex {
         var document: IndexedDocument?
         /// The `_source` row as it is stored (``SourceCodec``).
         var stored: [UInt8]?
+        /// At a chunk's first position: the chunk's documents as a segment of their own, numbered from 0 in order,
+        /// when every operation of the chunk was indexed here (see ``SegmentBuilder/append(_:at:)``).
+        var chunk: SegmentBuilder?
     }
 
     /// Indexes and compresses the documents of a large request on all cores before the (sequential) transaction. A
@@ -294,8 +308,13 @@ extension StoredIndex {
             // A new field: the sequential path maps it once; mapping it here would repeat that work for every
             // following document of the chunk, which is only compressed from there on.
             var indexing = true
+            var chunk: SegmentBuilder? = SegmentBuilder(base: 0)
+            var first: Prepared?
             for position in range {
-                guard case .index(let request) = operations[position] else { continue }
+                guard case .index(let request) = operations[position] else {
+                    chunk = nil
+                    continue
+                }
                 var prepared = Prepared(stored: compressor?.stored(request.source))
                 if indexing {
                     var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
@@ -306,7 +325,20 @@ extension StoredIndex {
                         prepared.document = document
                     }
                 }
-                store(position, prepared)
+                if let document = prepared.document {
+                    chunk?.add(document, number: Int64(position - range.lowerBound))
+                } else {
+                    chunk = nil
+                }
+                if position == range.lowerBound {
+                    first = prepared
+                } else {
+                    store(position, prepared)
+                }
+            }
+            if var first {
+                first.chunk = chunk
+                store(range.lowerBound, first)
             }
         }
     }
