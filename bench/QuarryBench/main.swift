@@ -158,6 +158,13 @@ case "query":
     let api = ElasticsearchAPI(store: store)
     let total = try store.count("packetbeat-*", query: .matchAll(boost: 1))
     print("store holds \(total) documents")
+    // What the server's background merges do once the data is in (the CLI that loaded it stops them at exit).
+    let before = try store.segments("packetbeat-*").reduce(0) { $0 + $1.segments.count }
+    let merging = DispatchTime.now()
+    _ = try store.forceMerge("packetbeat-*")
+    let after = try store.segments("packetbeat-*").reduce(0) { $0 + $1.segments.count }
+    let mergeSeconds = Double(DispatchTime.now().uptimeNanoseconds - merging.uptimeNanoseconds) / 1e9
+    print("segments: \(before) as loaded, \(after) after the merge policy's merges (\(mergeSeconds) s)")
     let window: JSON = ["range": ["@timestamp": ["gte": "now-4h"]]]
     let generator = DNSDocumentGenerator(configuration: .init(documents: 1, end: 0))
     let planted = generator.planted[0]

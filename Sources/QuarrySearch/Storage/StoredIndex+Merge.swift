@@ -41,6 +41,7 @@ extension StoredIndex {
             guard let sources else { return }
             do {
                 try merge(sources)
+                returnFreedMemory()
             } catch {
                 lock.withLock {
                     if !(error is MergeInterrupted) { mergeError = error }
@@ -87,6 +88,14 @@ extension StoredIndex {
                 try merge(sources)
             }
         }
+    }
+
+    /// Gives the memory a merge freed back to the system: its columns and posting lists were allocated on the merge
+    /// thread, and glibc keeps freed memory in that thread's arena otherwise, which the next merge may not reuse.
+    private func returnFreedMemory() {
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
     }
 
     /// The flushed segments as the merge policy sees them (called with `lock` held).
@@ -564,3 +573,9 @@ extension StoredIndex {
         }
     }
 }
+
+#if os(Linux)
+/// glibc's `malloc_trim`, which Glibc's Swift module does not export.
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

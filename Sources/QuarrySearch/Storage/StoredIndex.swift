@@ -126,6 +126,8 @@ final class StoredIndex: @unchecked Sendable {
         segmentWriter = try Self.openDatabase(Self.segmentsURL(for: url), segments: true)
         segmentReader = try Self.openDatabase(Self.segmentsURL(for: url), segments: true)
         mergeReader = try Self.openDatabase(Self.segmentsURL(for: url), segments: true)
+        // A merge reads each row once, in key order: a small page cache keeps its memory small.
+        try mergeReader.inDatabase { db in try db.execute(sql: "PRAGMA cache_size = -2048") }
         var loaded: (IndexMetadata, Int64, Int64, Set<Int64>)?
         var dictionary: [UInt8]?
         try database.inDatabase { db in
