@@ -280,15 +280,16 @@ public struct DNSDocumentGenerator: Sendable, IteratorProtocol {
 
 }
 
-/// A small, fast, seedable random generator (Steele, Lea and Flood's SplitMix64).
-struct SplitMix64: Sendable {
+/// A small, fast, seedable random generator (Steele, Lea and Flood's SplitMix64); tests use it too, so that a
+/// failure names a seed that reproduces it.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         state = seed
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

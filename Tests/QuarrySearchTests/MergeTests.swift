@@ -1,5 +1,6 @@
 import Foundation
 import QuarryCore
+import QuarrySamples
 import QuarryTesting
 import Testing
 
@@ -8,18 +9,6 @@ import Testing
 /// Segment merging against a brute-force oracle: random interleavings of index, update, delete, flush, merge and
 /// reopen, then every query type compared with a scan of what the documents should be.
 struct MergeTests {
-    /// A small deterministic generator, so that a failure names a seed that reproduces it.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let hosts = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
     static let words = ["dns", "query", "answer", "beacon", "exfil", "tunnel", "mail", "web", "login", "update"]
     static let mappings: JSON = [
@@ -30,7 +19,7 @@ struct MergeTests {
         ]
     ]
 
-    static func document(_ random: inout SplitMix) -> JSON {
+    static func document(_ random: inout SplitMix64) -> JSON {
         var object: JSONObject = [
             "host": .string(hosts.randomElement(using: &random)!),
             "n": .int(Int64.random(in: 0..<100, using: &random)),
@@ -160,7 +149,7 @@ struct MergeTests {
     @Test(arguments: [1, 2, 3, 4])
     func randomInterleavingsAgreeWithAScan(seed: UInt64) async throws {
         try await withTemporaryDirectory { directory in
-            var random = SplitMix(state: seed)
+            var random = SplitMix64(seed: seed)
             let configuration = EmbeddedStore.Configuration(dataDirectory: directory, segmentDocuments: 12)
             var store = try EmbeddedStore(configuration: configuration)
             defer { try? store.close() }
@@ -246,7 +235,7 @@ struct MergeTests {
             let store = try EmbeddedStore(configuration: .init(dataDirectory: directory, segmentDocuments: 5_000))
             defer { try? store.close() }
             try store.createIndex("merged", body: ["mappings": Self.mappings])
-            var random = SplitMix(state: 41)
+            var random = SplitMix64(seed: 41)
             var model: [String: JSON] = [:]
             func request(_ ids: [String], createOnly: Bool = false) throws {
                 let documents = ids.map { _ in Self.document(&random) }
@@ -287,7 +276,7 @@ struct MergeTests {
         try await withTemporaryDirectory { directory in
             let store = try EmbeddedStore(configuration: .init(dataDirectory: directory, segmentDocuments: 20))
             defer { try? store.close() }
-            var random = SplitMix(state: 99)
+            var random = SplitMix64(seed: 99)
             for round in 0..<120 {
                 let documents = (0..<20).map { _ in Self.document(&random) }
                 try store.index("bounded", documents, ids: (0..<20).map { "r\(round % 40)-\($0)" })
@@ -319,7 +308,7 @@ struct MergeTests {
         #expect(limited.nextMerge(Array(repeating: small, count: 10)) == 0..<3)
         // However sizes fall, the number of segments stays bounded.
         var segments: [MergePolicy.Segment] = []
-        var random = SplitMix(state: 5)
+        var random = SplitMix64(seed: 5)
         for _ in 0..<2_000 {
             segments.append(.init(live: Int.random(in: 1..<300, using: &random), total: 300))
             while let window = policy.nextMerge(segments) {
@@ -333,7 +322,7 @@ struct MergeTests {
     }
 
     @Test func postingListsRoundTripInTheirSmallerForm() {
-        var random = SplitMix(state: 17)
+        var random = SplitMix64(seed: 17)
         for density in [0.001, 0.05, 0.3, 0.9, 1.0] {
             let documents = (0..<5_000).filter { _ in Double.random(in: 0..<1, using: &random) < density }.map(
                 UInt32.init
