@@ -227,24 +227,41 @@ final class NDJSONSink: DocumentSink {
 }
 
 /// Documents into the embedded store: the Packetbeat template first, then batches of writes, each one
-/// transaction.
-final class StoreSink: DocumentSink {
+/// transaction. A batch is stored on a queue of its own while decoding goes on (at most one batch waits, so memory
+/// holds three), and its documents' trees, which indexing needs, are parsed there on all cores instead of one at a
+/// time on the decoding thread.
+///
+/// `@unchecked Sendable`: `batch` and `timestamps` belong to the decoding thread; the counts are written on
+/// `storing` and read through `lock`.
+final class StoreSink: DocumentSink, @unchecked Sendable {
     private let store: EmbeddedStore
     /// Whether the sink opened the store (and closes it when finished).
     private let ownsStore: Bool
     private let index: String?
     private let batchSize: Int
-    private var batch: [EmbeddedStore.BulkItem] = []
-    /// Documents in the store after the run: written now, or there already.
-    var documents: Int { created + existing }
-    /// Documents written by this run.
-    private(set) var created = 0
-    /// Documents already in the store with the same id (an earlier ingest of the same packets): left as they were.
-    private(set) var existing = 0
-    private(set) var failed = 0
+    private var batch: [PacketbeatDocument] = []
+    private let storing = DispatchQueue(label: "quarry.ingest.store")
+    /// Free places for a batch handed to `storing`: the decoding thread waits for one.
+    private let places = DispatchSemaphore(value: 1)
+    private let lock = NSLock()
+    private var counts = Counts()
     /// The earliest and latest `@timestamp` added, in nanoseconds: the window a capture covers.
     private(set) var timestamps: ClosedRange<Int64>?
-    private var firstErrors: [String] = []
+
+    private struct Counts {
+        var created = 0
+        var existing = 0
+        var failed = 0
+        var firstErrors: [String] = []
+    }
+
+    /// Documents in the store after the run: written now, or there already.
+    var documents: Int { lock.withLock { counts.created + counts.existing } }
+    /// Documents written by this run.
+    var created: Int { lock.withLock { counts.created } }
+    /// Documents already in the store with the same id (an earlier ingest of the same packets): left as they were.
+    var existing: Int { lock.withLock { counts.existing } }
+    var failed: Int { lock.withLock { counts.failed } }
 
     convenience init(dataDirectory: URL, index: String?, batchSize: Int) throws {
         let store = try EmbeddedStore(configuration: .init(dataDirectory: dataDirectory))
@@ -255,7 +272,7 @@ final class StoreSink: DocumentSink {
         self.store = store
         self.ownsStore = ownsStore
         self.index = index
-        self.batchSize = batchSize
+        self.batchSize = max(1, batchSize)
         try store.putTemplate(PacketbeatTemplate.name, body: PacketbeatTemplate.body)
     }
 
@@ -265,38 +282,57 @@ final class StoreSink: DocumentSink {
         } else {
             timestamps = document.timestamp...document.timestamp
         }
-        let target = index ?? document.dailyIndex
-        batch.append(
-            .init(
-                index: target,
-                operation: .index(
-                    IndexRequest(id: document.id, source: document.bytes, document: document.json, createOnly: true)
-                )
-            )
-        )
+        batch.append(document)
         if batch.count >= batchSize { flush() }
     }
 
+    /// Hands the batch to `storing`, waiting while another one waits there.
     private func flush() {
         guard !batch.isEmpty else { return }
-        for result in store.bulk(batch) {
-            if let error = result.error {
-                if error.type == "version_conflict_engine_exception" {
-                    existing += 1
-                    continue
-                }
-                failed += 1
-                if firstErrors.count < 5 { firstErrors.append("\(result.index): \(error)") }
-            } else {
-                created += 1
+        let documents = batch
+        batch.removeAll(keepingCapacity: true)
+        places.wait()
+        storing.async {
+            self.write(documents)
+            self.places.signal()
+        }
+    }
+
+    private func write(_ documents: [PacketbeatDocument]) {
+        let index = self.index
+        let items = parallelChunks(count: documents.count, initial: EmbeddedStore.BulkItem?.none) { range, store in
+            for position in range {
+                let document = documents[position]
+                let request = IndexRequest(
+                    id: document.id,
+                    source: document.bytes,
+                    document: document.json,
+                    createOnly: true
+                )
+                store(position, .init(index: index ?? document.dailyIndex, operation: .index(request)))
             }
         }
-        batch.removeAll(keepingCapacity: true)
+        let results = store.bulk(items.compactMap { $0 })
+        lock.withLock {
+            for result in results {
+                if let error = result.error {
+                    if error.type == "version_conflict_engine_exception" {
+                        counts.existing += 1
+                        continue
+                    }
+                    counts.failed += 1
+                    if counts.firstErrors.count < 5 { counts.firstErrors.append("\(result.index): \(error)") }
+                } else {
+                    counts.created += 1
+                }
+            }
+        }
     }
 
     func finish() throws {
         flush()
-        for error in firstErrors { printError("  failed: \(error)") }
+        storing.sync {}
+        for error in lock.withLock({ counts.firstErrors }) { printError("  failed: \(error)") }
         if ownsStore { try store.close() }
     }
 }
