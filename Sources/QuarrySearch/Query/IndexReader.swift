@@ -224,19 +224,8 @@ struct IndexReader {
 
     /// The segment holding global document `doc`.
     func segment(containing doc: Int) -> SegmentRef? {
-        let segments = index.storedSegments
-        var low = 0
-        var high = segments.count - 1
-        while low <= high {
-            let mid = (low + high) / 2
-            let segment = segments[mid]
-            if doc < Int(segment.base) {
-                high = mid - 1
-            } else if doc >= Int(segment.base) + segment.count {
-                low = mid + 1
-            } else {
-                return .stored(segment)
-            }
+        if let position = index.storedSegmentPosition(containing: Int64(doc)) {
+            return .stored(index.storedSegments[position])
         }
         for (position, buffer) in memory.enumerated() where doc >= Int(buffer.base) {
             if doc < Int(buffer.base) + max(buffer.count, 1) || position == memory.count - 1 {

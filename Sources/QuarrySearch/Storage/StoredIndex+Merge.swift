@@ -23,7 +23,6 @@ extension StoredIndex {
         let start = lock.withLock {
             guard !closing, !mergeScheduled else { return false }
             mergeScheduled = true
-            mergeError = nil
             return true
         }
         if start { mergeQueue.async { self.mergeWhileNeeded() } }
@@ -43,10 +42,9 @@ extension StoredIndex {
                 try merge(sources)
                 returnFreedMemory()
             } catch {
-                lock.withLock {
-                    if !(error is MergeInterrupted) { mergeError = error }
-                    mergeScheduled = false
-                }
+                // Interrupted, or failed (the disk full): the segments stay as they were, and the next flush tries
+                // again; `_forcemerge` reports its own failures.
+                lock.withLock { mergeScheduled = false }
                 return
             }
         }
@@ -102,28 +100,12 @@ extension StoredIndex {
     private func policySegmentsLocked() -> [MergePolicy.Segment] {
         var deletedIn = [Int](repeating: 0, count: segments.count)
         for doc in deleted {
-            if let position = segmentPosition(containing: doc) { deletedIn[position] += 1 }
+            if let position = storedSegmentPosition(containing: doc) { deletedIn[position] += 1 }
         }
         return segments.enumerated().map { position, segment in
             let present = liveMasks[segment.id]?.count ?? segment.count
             return MergePolicy.Segment(live: present - deletedIn[position], total: present)
         }
-    }
-
-    private func segmentPosition(containing doc: Int64) -> Int? {
-        var low = 0
-        var high = segments.count - 1
-        while low <= high {
-            let middle = (low + high) / 2
-            if doc < segments[middle].base {
-                high = middle - 1
-            } else if doc >= segments[middle].base + Int64(segments[middle].count) {
-                low = middle + 1
-            } else {
-                return middle
-            }
-        }
-        return nil
     }
 
     private func stopIfClosing() throws {
@@ -228,14 +210,12 @@ extension StoredIndex {
             if let position = segments.firstIndex(where: { $0.id == first.id }) {
                 segments.replaceSubrange(position..<position + sources.count, with: [info])
             }
-            var holesBefore = 0
             for source in sources {
                 segmentsByID[source.id] = nil
-                if let mask = liveMasks.removeValue(forKey: source.id) { holesBefore += source.count - mask.count }
+                liveMasks[source.id] = nil
             }
             segmentsByID[id] = info
             if dropped { liveMasks[id] = live }
-            mergedAway += span - live.count - holesBefore
             // The deleted documents now absent from every segment: the merged segment's bitmap excludes them.
             deleted.subtract(deletedNow)
             try? database.inDatabase { db in

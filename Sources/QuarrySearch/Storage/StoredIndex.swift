@@ -54,16 +54,12 @@ final class StoredIndex: @unchecked Sendable {
     /// Merged segments' live documents (numbered from the segment's base): a merge drops deleted documents from
     /// postings and doc values and records which remain, so they need not stay in `deleted`.
     var liveMasks: [Int64: Bitmap] = [:]
-    /// Documents merges dropped: not in `deleted` any more, and not live.
-    var mergedAway = 0
     /// The id the next segment (flushed or merged) takes.
     var nextSegmentID: Int64 = 1
     /// Set by ``close(writingSegments:)``: a merge in progress stops and leaves nothing behind.
     var closing = false
     /// A merge is queued or running.
     var mergeScheduled = false
-    /// The last merge failure (the segments stay as they were).
-    var mergeError: (any Error)?
     var buffer: SegmentBuilder
     /// Full in-memory segments waiting to be written, oldest first; searchable meanwhile.
     var frozen: [SegmentBuilder] = []
@@ -186,7 +182,6 @@ final class StoredIndex: @unchecked Sendable {
         var remaining = deleted
         for (id, mask) in liveMasks {
             guard let segment = segmentsByID[id] else { continue }
-            mergedAway += segment.count - mask.count
             for doc in deleted where doc >= segment.base && doc < segment.base + Int64(segment.count) {
                 if !mask.contains(Int(doc - segment.base)) { remaining.remove(doc) }
             }
@@ -199,7 +194,9 @@ final class StoredIndex: @unchecked Sendable {
             try Self.findUnregisteredRows(registered: Set(segments.map(\.id)), db)
         }
         mergeQueue.async { try? self.removeGarbage() }
-        scheduleMerge()
+        // What an earlier process left unmerged waits a moment: a command that only reads (`quarry search`) has
+        // closed the index by then, and a server merges it.
+        mergeQueue.asyncAfter(deadline: .now() + .seconds(5)) { [weak self] in self?.scheduleMerge() }
     }
 
     private func replayUnflushed(from flushed: Int64) throws {
@@ -358,7 +355,11 @@ final class StoredIndex: @unchecked Sendable {
 
     /// Number of live documents.
     var documentCount: Int {
-        lock.withLock { Int(nextDoc) - deleted.count - mergedAway }
+        lock.withLock {
+            // Documents merges dropped are neither in `deleted` nor live: the holes of the merged segments' bitmaps.
+            let mergedAway = liveMasks.values.reduce(0) { $0 + $1.capacity - $1.count }
+            return Int(nextDoc) - deleted.count - mergedAway
+        }
     }
 
     /// Number of documents replaced or deleted (ES's `docs.deleted`).
@@ -398,6 +399,24 @@ final class StoredIndex: @unchecked Sendable {
     var mergedLiveDocuments: [Int64: Bitmap] { liveMasks }
 
     func storedSegment(id: Int64) -> SegmentInfo? { segmentsByID[id] }
+
+    /// The position in ``storedSegments`` of the flushed segment holding document `doc`, by binary search (they
+    /// are contiguous ranges in order).
+    func storedSegmentPosition(containing doc: Int64) -> Int? {
+        var low = 0
+        var high = segments.count - 1
+        while low <= high {
+            let middle = (low + high) / 2
+            if doc < segments[middle].base {
+                high = middle - 1
+            } else if doc >= segments[middle].base + Int64(segments[middle].count) {
+                low = middle + 1
+            } else {
+                return middle
+            }
+        }
+        return nil
+    }
 
     func cachedColumn(segment: SegmentInfo, field: String, db: Database) throws -> Column? {
         let key = "\(segment.id)\u{0}\(field)"
