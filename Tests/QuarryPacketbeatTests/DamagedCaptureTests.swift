@@ -22,25 +22,41 @@ struct DamagedCaptureTests {
         #expect(counted > 0 || !documents.isEmpty, "\(statistics.errors)")
     }
 
+    /// Cuts at record boundaries, inside record headers and inside packets: every whole record before the cut is
+    /// read, and a cut that is not on a boundary is counted as a truncated file.
     @Test func truncatedAnywhere() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("whole.pcap").path
             var configuration = CaptureGenerator.Configuration(hosts: 4, minutes: 1, start: 1_795_939_050_000_000_000)
             configuration.lookupsPerHostPerMinute = 30
             _ = try CaptureGenerator.write(path: path, configuration: configuration)
-            let whole = try Data(contentsOf: URL(fileURLWithPath: path))
-            var generator = SystemRandomNumberGenerator()
-            for _ in 0..<40 {
-                let length = Int.random(in: 24..<whole.count, using: &generator)
+            let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            // The ends of the records (a little-endian pcap: a 24-byte file header, then a 16-byte record header
+            // whose third word is the captured length, then the packet).
+            var recordEnds = [24]
+            while recordEnds.last! < whole.count {
+                let at = recordEnds.last!
+                let captured = (0..<4).reduce(0) { $0 | Int(whole[at + 8 + $1]) << (8 * $1) }
+                recordEnds.append(at + 16 + captured)
+            }
+            #expect(recordEnds.last == whole.count)
+            let truncated = "capture: " + CaptureError.Kind.truncatedFile.rawValue
+            var generator = SplitMix64(seed: 17)
+            let cuts =
+                [24, 25, 39, 40, recordEnds[1] - 1, recordEnds[1], recordEnds[1] + 1, whole.count]
+                + (0..<40).map { _ in Int.random(in: 24...whole.count, using: &generator) }
+            for length in cuts {
                 let cut = directory.appendingPathComponent("cut.pcap")
-                try whole.prefix(length).write(to: cut)
-                var documents = 0
-                let ingester = CaptureIngester { _ in documents += 1 }
+                try Data(whole.prefix(length)).write(to: cut)
+                let ingester = CaptureIngester { _ in }
                 try ingester.ingest(path: cut.path)
                 let statistics = ingester.finish()
-                // A cut inside a record is reported; a cut between records is simply the end.
-                #expect(statistics.packets > 0 || length < 60)
-                #expect(statistics.errors.keys.allSatisfy { !$0.isEmpty })
+                let wholeRecords = recordEnds.lastIndex { $0 <= length }!
+                #expect(statistics.packets == wholeRecords, "cut at \(length)")
+                #expect(
+                    (statistics.errors[truncated] != nil) == !recordEnds.contains(length),
+                    "cut at \(length): \(statistics.errors)"
+                )
             }
         }
     }
