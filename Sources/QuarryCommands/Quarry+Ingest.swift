@@ -298,21 +298,16 @@ final class StoreSink: DocumentSink, @unchecked Sendable {
         }
     }
 
+    /// Stores a batch; the store reads each document's bytes once as it indexes them (no tree is built).
     private func write(_ documents: [PacketbeatDocument]) {
         let index = self.index
-        let items = parallelChunks(count: documents.count, initial: EmbeddedStore.BulkItem?.none) { range, store in
-            for position in range {
-                let document = documents[position]
-                let request = IndexRequest(
-                    id: document.id,
-                    source: document.bytes,
-                    document: document.json,
-                    createOnly: true
-                )
-                store(position, .init(index: index ?? document.dailyIndex, operation: .index(request)))
-            }
+        let items = documents.map { document in
+            EmbeddedStore.BulkItem(
+                index: index ?? document.dailyIndex,
+                operation: .index(IndexRequest(id: document.id, source: document.bytes, createOnly: true))
+            )
         }
-        let results = store.bulk(items.compactMap { $0 })
+        let results = store.bulk(items)
         lock.withLock {
             for result in results {
                 if let error = result.error {

@@ -2,7 +2,8 @@ import QuarryCore
 package import QuarrySearch
 
 /// Reads the NDJSON body of `_bulk`: action lines and their sources. Structural errors fail the whole request, as
-/// in ES; a source that is not valid JSON fails only its item.
+/// in ES; a source that is not valid JSON fails only its item. The sources of `index` and `create` are passed on as
+/// bytes, for the store to read once as it indexes them.
 package struct BulkParser {
     package struct Entry {
         package var action: String
@@ -18,17 +19,6 @@ package struct BulkParser {
         self.defaultIndex = defaultIndex
     }
 
-    /// Parses every line as JSON, on all cores for large requests (parsing is most of a bulk request's work
-    /// before the store's transaction).
-    static func parseLines(_ lines: [ArraySlice<UInt8>]) -> [Result<JSON, JSONParseError>] {
-        @Sendable func parse(_ line: ArraySlice<UInt8>) -> Result<JSON, JSONParseError> {
-            Result { () throws(JSONParseError) -> JSON in try JSON.parse(line) }
-        }
-        return parallelChunks(count: lines.count, initial: .success(.null), minimumCount: 512) { range, store in
-            for position in range { store(position, parse(lines[position])) }
-        }
-    }
-
     package func parse() throws(StoreError) -> [Entry] {
         var lines: [ArraySlice<UInt8>] = []
         var start = 0
@@ -41,7 +31,6 @@ package struct BulkParser {
                 throw .illegalArgument("The bulk request must be terminated by a newline [\\n]")
             }
         }
-        let parsedLines = Self.parseLines(lines)
         var entries: [Entry] = []
         var index = 0
         while index < lines.count {
@@ -51,7 +40,7 @@ package struct BulkParser {
             guard line.contains(where: { $0 > 0x20 }) else { continue }
             let action: JSON
             do {
-                action = try parsedLines[index - 1].get()
+                action = try JSON.parse(line)
             } catch {
                 throw .xContentParse(error.description)
             }
@@ -115,7 +104,6 @@ package struct BulkParser {
                 }
             }
             var sourceLine: ArraySlice<UInt8> = []
-            var sourceResult: Result<JSON, JSONParseError> = .success(.null)
             if kind != "delete" {
                 guard index < lines.count else {
                     throw StoreError(
@@ -125,7 +113,6 @@ package struct BulkParser {
                     )
                 }
                 sourceLine = lines[index]
-                sourceResult = parsedLines[index]
                 index += 1
             }
             guard let targetIndex else {
@@ -165,44 +152,30 @@ package struct BulkParser {
             switch kind {
             case "delete":
                 operation = .delete(id: itemID, conditions: conditions)
-            default:
-                let document: JSON
-                do {
-                    document = try sourceResult.get()
-                } catch {
-                    let failure = StoreError.documentParsing(
-                        "[\(error.line):\(error.column)] failed to parse: \(error.reason)",
-                        causedBy: .xContentParse(error.description)
+            case "update":
+                do throws(StoreError) {
+                    let body: JSONObject
+                    do {
+                        body = try JSON.parse(sourceLine).objectValue ?? [:]
+                    } catch {
+                        throw .sourceParsing(error)
+                    }
+                    operation = .update(
+                        try ElasticsearchAPI.updateRequest(id: itemID, body: body, conditions: conditions)
                     )
-                    entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, failure)))
+                } catch {
+                    entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, error)))
                     continue
                 }
-                if kind == "update" {
-                    do {
-                        let body = document.objectValue ?? [:]
-                        operation = .update(
-                            try ElasticsearchAPI.updateRequest(id: itemID, body: body, conditions: conditions)
-                        )
-                    } catch {
-                        entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, error)))
-                        continue
-                    }
-                } else {
-                    guard case .object = document else {
-                        let failure = StoreError.documentParsing("failed to parse, document is empty")
-                        entries.append(Entry(action: kind, failure: .failure(index: targetIndex, id: itemID, failure)))
-                        continue
-                    }
-                    operation = .index(
-                        IndexRequest(
-                            id: id,
-                            source: Array(sourceLine).trimmedWhitespace,
-                            document: document,
-                            createOnly: kind == "create" || opType == "create",
-                            conditions: conditions
-                        )
+            default:
+                operation = .index(
+                    IndexRequest(
+                        id: id,
+                        source: Array(sourceLine).trimmedWhitespace,
+                        createOnly: kind == "create" || opType == "create",
+                        conditions: conditions
                     )
-                }
+                )
             }
             entries.append(Entry(action: kind, item: .init(index: targetIndex, operation: operation)))
         }

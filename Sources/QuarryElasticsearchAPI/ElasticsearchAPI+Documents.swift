@@ -125,10 +125,7 @@ extension ElasticsearchAPI {
             }
             return json
         } catch let error as JSONParseError {
-            throw StoreError.documentParsing(
-                "[\(error.line):\(error.column)] failed to parse: \(error.reason)",
-                causedBy: .xContentParse(error.description)
-            )
+            throw StoreError.sourceParsing(error)
         } catch let error as StoreError {
             throw error
         } catch {

@@ -53,16 +53,17 @@ extension JSON {
 }
 
 /// A byte-level recursive-descent JSON parser. Hand-written because Foundation's `JSONSerialization` loses the
-/// integer/double distinction and key order that Elasticsearch semantics need, and is several times slower.
-struct JSONParser {
-    let bytes: UnsafeBufferPointer<UInt8>
-    var index = 0
+/// integer/double distinction and key order that Elasticsearch semantics need, and is several times slower. The store's
+/// indexer also reads documents with it token by token, without building a tree.
+package struct JSONParser {
+    package let bytes: UnsafeBufferPointer<UInt8>
+    package var index = 0
     /// Members and elements of the containers being parsed, as a stack: each container is copied out once, at its
     /// exact size, instead of growing its own array.
     private var memberStack: [JSONObject.Member] = []
     private var elementStack: [JSON] = []
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
@@ -88,7 +89,7 @@ struct JSONParser {
         return "CTRL-CHAR, code \(byte)"
     }
 
-    mutating func skipWhitespace() {
+    package mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -97,7 +98,7 @@ struct JSONParser {
         }
     }
 
-    mutating func parseValue(depth: Int) throws(JSONParseError) -> JSON {
+    package mutating func parseValue(depth: Int) throws(JSONParseError) -> JSON {
         guard index < bytes.count else { throw error("Unexpected end-of-input: expected a value") }
         switch bytes[index] {
         case UInt8(ascii: "{"):
@@ -128,7 +129,7 @@ struct JSONParser {
         }
     }
 
-    mutating func expectLiteral(_ literal: String) throws(JSONParseError) {
+    package mutating func expectLiteral(_ literal: String) throws(JSONParseError) {
         let start = index
         for expected in literal.utf8 {
             guard index < bytes.count, bytes[index] == expected else {
@@ -226,7 +227,7 @@ struct JSONParser {
         }
     }
 
-    mutating func parseString() throws(JSONParseError) -> String {
+    package mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
         var isASCII = true

@@ -121,6 +121,14 @@ extension StoreError {
         StoreError(type: "document_parsing_exception", reason: reason, status: 400, causedBy: causedBy)
     }
 
+    /// A document's source that is not JSON, in the words and shape of Elasticsearch's `document_parsing_exception`.
+    public static func sourceParsing(_ error: JSONParseError) -> StoreError {
+        .documentParsing(
+            "[\(error.line):\(error.column)] failed to parse: \(error.reason)",
+            causedBy: .xContentParse(error.description)
+        )
+    }
+
     public static func versionConflict(index: String, uuid: String, id: String, reason: String) -> StoreError {
         StoreError(
             type: "version_conflict_engine_exception",

@@ -213,7 +213,7 @@ package struct DocumentIndexer {
         )
     }
 
-    private func indexLeaf(
+    func indexLeaf(
         _ value: JSON,
         field: FieldDefinition,
         into document: inout IndexedDocument

@@ -39,8 +39,10 @@ extension StoredIndex {
             if sourceDictionary == nil {
                 let made = SourceCodec.dictionary(
                     from: operations.lazy.compactMap { operation -> (source: [UInt8], document: JSON)? in
-                        guard case .index(let request) = operation else { return nil }
-                        return (request.source, request.document)
+                        guard case .index(let request) = operation,
+                            let document = request.document ?? (try? JSON.parse(request.source))
+                        else { return nil }
+                        return (request.source, document)
                     }
                 )
                 if !made.isEmpty { newDictionary = made }
@@ -100,7 +102,7 @@ extension StoredIndex {
                     func store(
                         id: String,
                         source: [UInt8],
-                        document: JSON,
+                        document: JSON?,
                         replacing current: ExistingDocument?,
                         preindexed: IndexedDocument? = nil,
                         stored: [UInt8]? = nil,
@@ -111,7 +113,7 @@ extension StoredIndex {
                             indexed = preindexed
                         } else {
                             var indexer = DocumentIndexer(mappings: mappings, documentID: id, limits: limits)
-                            indexed = try indexer.index(document)
+                            indexed = try indexer.index(document ?? JSON.parse(source))
                             if indexer.mappingChanged {
                                 mappings = indexer.mappings
                                 mappingChanged = true
@@ -145,6 +147,16 @@ extension StoredIndex {
                             let result: WriteResult
                             switch operation {
                             case .index(let request):
+                                // Read from its bytes here unless prepared on all cores; the tree is parsed only
+                                // for what that leaves (new fields, errors), and first, so that a source that is
+                                // not JSON fails before anything else is checked, as in Elasticsearch.
+                                var indexed = preindexed[position]?.document
+                                var document = request.document
+                                if indexed == nil, document == nil {
+                                    let indexer = DocumentIndexer(mappings: mappings, documentID: "", limits: limits)
+                                    indexed = request.source.withUnsafeBufferPointer { indexer.index(source: $0) }
+                                    if indexed == nil { document = try JSON.parse(request.source) }
+                                }
                                 let id = request.id ?? self.generateID()
                                 let current = request.id == nil ? nil : try existing(id)
                                 if request.createOnly, let current {
@@ -160,9 +172,9 @@ extension StoredIndex {
                                 result = try store(
                                     id: id,
                                     source: request.source,
-                                    document: request.document,
+                                    document: document,
                                     replacing: current,
-                                    preindexed: preindexed[position]?.document,
+                                    preindexed: indexed,
                                     stored: preindexed[position]?.stored,
                                     externalVersion: request.conditions.externalVersion?.version
                                 )
@@ -234,9 +246,7 @@ extension StoredIndex {
                             // Items fail before they write anything, so the rest of the request goes on.
                             results.append(.failure(index: indexName, id: operation.id ?? "", error))
                         } catch let error as JSONParseError {
-                            results.append(
-                                .failure(index: indexName, id: operation.id ?? "", .documentParsing(error.description))
-                            )
+                            results.append(.failure(index: indexName, id: operation.id ?? "", .sourceParsing(error)))
                         }
                     }
                     if let newDictionary, nextDoc > self.nextDoc {
@@ -318,11 +328,18 @@ extension StoredIndex {
                 var prepared = Prepared(stored: compressor?.stored(request.source))
                 if indexing {
                     var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
-                    let document = try? indexer.index(request.document)
-                    if indexer.mappingChanged {
-                        indexing = false
-                    } else {
-                        prepared.document = document
+                    if request.document == nil {
+                        prepared.document = request.source.withUnsafeBufferPointer { indexer.index(source: $0) }
+                    }
+                    if prepared.document == nil,
+                        let document = request.document ?? (try? JSON.parse(request.source))
+                    {
+                        let indexed = try? indexer.index(document)
+                        if indexer.mappingChanged {
+                            indexing = false
+                        } else {
+                            prepared.document = indexed
+                        }
                     }
                 }
                 if let document = prepared.document {

@@ -57,7 +57,9 @@ public struct WriteConditions: Sendable, Hashable {
 public struct IndexRequest: Sendable {
     public var id: String?
     public var source: [UInt8]
-    public var document: JSON
+    /// The source parsed, when the caller has it; nil lets the store index `source` as it reads it, without a tree
+    /// (a source that is not a JSON object then fails its item with Elasticsearch's `document_parsing_exception`).
+    public var document: JSON?
     /// `op_type=create`: fail when the id exists.
     public var createOnly: Bool
     public var conditions: WriteConditions
@@ -65,7 +67,7 @@ public struct IndexRequest: Sendable {
     public init(
         id: String?,
         source: [UInt8],
-        document: JSON,
+        document: JSON? = nil,
         createOnly: Bool = false,
         conditions: WriteConditions = .init()
     ) {
