@@ -543,7 +543,12 @@ final class Preindexing: @unchecked Sendable {
         DispatchQueue.global().async(group: done) {
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 let range = (chunk * Self.chunkSize)..<min(operations.count, (chunk + 1) * Self.chunkSize)
-                let results = Self.prepare(operations[range], mappings: mappings, limits: limits, dictionary: dictionary)
+                let results = Self.prepare(
+                    operations[range],
+                    mappings: mappings,
+                    limits: limits,
+                    dictionary: dictionary
+                )
                 self.condition.lock()
                 for (offset, result) in results.enumerated() { self.prepared[range.lowerBound + offset] = result }
                 self.ready[chunk] = true
