@@ -143,6 +143,8 @@ extension StoredIndex {
                     }
 
                     for (position, operation) in operations.enumerated() {
+                        // A failure names the id the document was given, generated ones included, as in ES.
+                        var itemID = operation.id ?? ""
                         do {
                             let result: WriteResult
                             switch operation {
@@ -159,6 +161,7 @@ extension StoredIndex {
                                     if indexed == nil { document = try JSON.parse(request.source) }
                                 }
                                 let id = request.id ?? self.generateID()
+                                itemID = id
                                 let current = request.id == nil ? nil : try existing(id)
                                 if request.createOnly, let current {
                                     throw StoreError.versionConflict(
@@ -245,9 +248,9 @@ extension StoredIndex {
                             results.append(result)
                         } catch let error as StoreError {
                             // Items fail before they write anything, so the rest of the request goes on.
-                            results.append(.failure(index: indexName, id: operation.id ?? "", error))
+                            results.append(.failure(index: indexName, id: itemID, error))
                         } catch let error as JSONParseError {
-                            results.append(.failure(index: indexName, id: operation.id ?? "", .sourceParsing(error)))
+                            results.append(.failure(index: indexName, id: itemID, .sourceParsing(error)))
                         }
                     }
                     if let newDictionary, nextDoc > self.nextDoc {
