@@ -543,7 +543,11 @@ final class Preindexing: @unchecked Sendable {
         }
         let chunks = (operations.count + Self.chunkSize - 1) / Self.chunkSize
         ready = [Bool](repeating: false, count: chunks)
-        DispatchQueue.global().async(group: done) {
+        // A thread of its own rather than a block on a global queue: `concurrentPerform` runs chunks on its calling
+        // thread too, so the chunks get done even when every thread of the global pool is busy or waiting.
+        done.enter()
+        let worker = Thread {
+            defer { self.done.leave() }
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 let range = (chunk * Self.chunkSize)..<min(operations.count, (chunk + 1) * Self.chunkSize)
                 let results = Self.prepare(
@@ -559,6 +563,8 @@ final class Preindexing: @unchecked Sendable {
                 self.condition.unlock()
             }
         }
+        worker.name = "quarry-preindexing"
+        worker.start()
     }
 
     /// What was prepared for the operation at `position` (nil: nothing), waiting for its chunk.
