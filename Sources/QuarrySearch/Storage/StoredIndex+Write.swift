@@ -48,7 +48,7 @@ extension StoredIndex {
                 if !made.isEmpty { newDictionary = made }
             }
             let dictionary = sourceDictionary ?? newDictionary ?? []
-            let preindexed = Preindexing(operations, mappings: mappings, limits: limits, dictionary: dictionary)
+            let preindexed = Self.preindex(operations, mappings: mappings, limits: limits, dictionary: dictionary)
             let compressor = try SourceCodec.Compressor(dictionary: dictionary)
 
             try database.inDatabase { db in
@@ -152,8 +152,7 @@ extension StoredIndex {
                                 // Read from its bytes here unless prepared on all cores; the tree is parsed only
                                 // for what that leaves (new fields, errors), and first, so that a source that is
                                 // not JSON fails before anything else is checked, as in Elasticsearch.
-                                let prepared = preindexed.prepared(at: position)
-                                var indexed = prepared?.document
+                                var indexed = preindexed[position]?.document
                                 var document = request.document
                                 if indexed == nil, document == nil {
                                     let indexer = DocumentIndexer(mappings: mappings, documentID: "", limits: limits)
@@ -179,7 +178,7 @@ extension StoredIndex {
                                     document: document,
                                     replacing: current,
                                     preindexed: indexed,
-                                    stored: prepared?.stored,
+                                    stored: preindexed[position]?.stored,
                                     externalVersion: request.conditions.externalVersion?.version
                                 )
                             case .delete(let id, let conditions):
@@ -269,7 +268,7 @@ extension StoredIndex {
             // Committed: make the writes visible.
             if let newDictionary, nextDoc > self.nextDoc { sourceDictionary = newDictionary }
             if mappingChanged { metadata.mappings = mappings }
-            let chunks = preindexed.all().enumerated().compactMap { position, prepared in
+            let chunks = preindexed.enumerated().compactMap { position, prepared in
                 prepared?.chunk.map { (position, $0) }
             }
             if let first = pending.first, pending.count == operations.count,
@@ -293,6 +292,75 @@ extension StoredIndex {
         // Backpressure: when the segment writer falls behind, wait for it rather than hold ever more in memory.
         if lock.withLock({ frozen.count }) > 1 { flushQueue.sync {} }
         return written
+    }
+
+    /// What ``preindex(_:mappings:limits:dictionary:)`` prepared for one operation.
+    struct Prepared: Sendable {
+        var document: IndexedDocument?
+        /// The `_source` row as it is stored (``SourceCodec``).
+        var stored: [UInt8]?
+        /// At a chunk's first position: the chunk's documents as a segment of their own, numbered from 0 in order,
+        /// when every operation of the chunk was indexed here (see ``SegmentBuilder/append(_:at:)``).
+        var chunk: SegmentBuilder?
+    }
+
+    /// Indexes and compresses the documents of a large request on all cores before the (sequential) transaction. A
+    /// document that fails, or would change the mapping, is left without its indexed form and indexed again in
+    /// order, so errors and dynamic mapping behave exactly as in the sequential path; the mapping only ever grows,
+    /// so results from the snapshot stay valid after an earlier document of the request adds a field.
+    private static func preindex(
+        _ operations: [WriteOperation],
+        mappings: Mappings,
+        limits: MappingLimits,
+        dictionary: [UInt8]
+    ) -> [Prepared?] {
+        guard operations.count >= 256 else { return [Prepared?](repeating: nil, count: operations.count) }
+        return parallelChunks(count: operations.count, initial: nil) { range, store in
+            let mappings = mappings.isolatedCopy()
+            let compressor = try? SourceCodec.Compressor(dictionary: dictionary)
+            // A new field: the sequential path maps it once; mapping it here would repeat that work for every
+            // following document of the chunk, which is only compressed from there on.
+            var indexing = true
+            var chunk: SegmentBuilder? = SegmentBuilder(base: 0)
+            var first: Prepared?
+            for position in range {
+                guard case .index(let request) = operations[position] else {
+                    chunk = nil
+                    continue
+                }
+                var prepared = Prepared(stored: compressor?.stored(request.source))
+                if indexing {
+                    var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
+                    if request.document == nil {
+                        prepared.document = request.source.withUnsafeBufferPointer { indexer.index(source: $0) }
+                    }
+                    if prepared.document == nil,
+                        let document = request.document ?? (try? JSON.parse(request.source))
+                    {
+                        let indexed = try? indexer.index(document)
+                        if indexer.mappingChanged {
+                            indexing = false
+                        } else {
+                            prepared.document = indexed
+                        }
+                    }
+                }
+                if let document = prepared.document {
+                    chunk?.add(document, number: Int64(position - range.lowerBound))
+                } else {
+                    chunk = nil
+                }
+                if position == range.lowerBound {
+                    first = prepared
+                } else {
+                    store(position, prepared)
+                }
+            }
+            if var first {
+                first.chunk = chunk
+                store(range.lowerBound, first)
+            }
+        }
     }
 
     /// An id like Elasticsearch's auto-generated ones: 20 URL-safe characters, time-ordered so that the `id` index
@@ -503,130 +571,5 @@ struct SegmentRowWriter {
                 arguments: [info.id, Data(live.bytes)]
             )
         }
-    }
-}
-
-/// What ``Preindexing`` prepared for one operation.
-struct Prepared: Sendable {
-    var document: IndexedDocument?
-    /// The `_source` row as it is stored (``SourceCodec``).
-    var stored: [UInt8]?
-    /// At a chunk's first position: the chunk's documents as a segment of their own, numbered from 0 in order,
-    /// when every operation of the chunk was indexed here (see ``SegmentBuilder/append(_:at:)``).
-    var chunk: SegmentBuilder?
-}
-
-/// Indexes and compresses the documents of a large request on all cores, a chunk at a time in request order, while
-/// the (sequential) transaction stores the chunks already prepared: the transaction's SQLite work and the indexing
-/// share the cores instead of taking turns.
-///
-/// A document that fails, or would change the mapping, is left without its indexed form and indexed again in
-/// order by the transaction, so errors and dynamic mapping behave exactly as in the sequential path; the mapping
-/// only ever grows, so results from the snapshot stay valid after an earlier document of the request adds a field.
-///
-/// `@unchecked Sendable`: `prepared` and `ready` are read and written under `condition`.
-final class Preindexing: @unchecked Sendable {
-    /// Requests smaller than this are indexed by the transaction alone.
-    static let minimumCount = 256
-    static let chunkSize = 1_024
-
-    private let condition = NSCondition()
-    private var prepared: [Prepared?]
-    private var ready: [Bool]
-    private let done = DispatchGroup()
-
-    init(_ operations: [WriteOperation], mappings: Mappings, limits: MappingLimits, dictionary: [UInt8]) {
-        prepared = [Prepared?](repeating: nil, count: operations.count)
-        guard operations.count >= Self.minimumCount else {
-            ready = []
-            return
-        }
-        let chunks = (operations.count + Self.chunkSize - 1) / Self.chunkSize
-        ready = [Bool](repeating: false, count: chunks)
-        // A thread of its own rather than a block on a global queue: `concurrentPerform` runs chunks on its calling
-        // thread too, so the chunks get done even when every thread of the global pool is busy or waiting.
-        done.enter()
-        let worker = Thread {
-            defer { self.done.leave() }
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let range = (chunk * Self.chunkSize)..<min(operations.count, (chunk + 1) * Self.chunkSize)
-                let results = Self.prepare(
-                    operations[range],
-                    mappings: mappings,
-                    limits: limits,
-                    dictionary: dictionary
-                )
-                self.condition.lock()
-                for (offset, result) in results.enumerated() { self.prepared[range.lowerBound + offset] = result }
-                self.ready[chunk] = true
-                self.condition.broadcast()
-                self.condition.unlock()
-            }
-        }
-        worker.name = "quarry-preindexing"
-        worker.start()
-    }
-
-    /// What was prepared for the operation at `position` (nil: nothing), waiting for its chunk.
-    func prepared(at position: Int) -> Prepared? {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !ready.isEmpty else { return nil }
-        while !ready[position / Self.chunkSize] { condition.wait() }
-        return prepared[position]
-    }
-
-    /// Everything prepared, once every chunk is.
-    func all() -> [Prepared?] {
-        done.wait()
-        return condition.withLock { prepared }
-    }
-
-    /// One chunk: each document indexed from its bytes (or its tree) and compressed, and the chunk's documents as
-    /// one segment when all of them could be indexed here.
-    private static func prepare(
-        _ operations: ArraySlice<WriteOperation>,
-        mappings: Mappings,
-        limits: MappingLimits,
-        dictionary: [UInt8]
-    ) -> [Prepared?] {
-        let mappings = mappings.isolatedCopy()
-        let compressor = try? SourceCodec.Compressor(dictionary: dictionary)
-        // A new field: the transaction maps it once; mapping it here would repeat that work for every following
-        // document of the chunk, which is only compressed from there on.
-        var indexing = true
-        var chunk: SegmentBuilder? = SegmentBuilder(base: 0)
-        var results: [Prepared?] = []
-        results.reserveCapacity(operations.count)
-        for operation in operations {
-            guard case .index(let request) = operation else {
-                chunk = nil
-                results.append(nil)
-                continue
-            }
-            var prepared = Prepared(stored: compressor?.stored(request.source))
-            if indexing {
-                var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
-                if request.document == nil {
-                    prepared.document = request.source.withUnsafeBufferPointer { indexer.index(source: $0) }
-                }
-                if prepared.document == nil, let document = request.document ?? (try? JSON.parse(request.source)) {
-                    let indexed = try? indexer.index(document)
-                    if indexer.mappingChanged {
-                        indexing = false
-                    } else {
-                        prepared.document = indexed
-                    }
-                }
-            }
-            if let document = prepared.document {
-                chunk?.add(document, number: Int64(results.count))
-            } else {
-                chunk = nil
-            }
-            results.append(prepared)
-        }
-        if chunk != nil, results.first != nil { results[0]?.chunk = chunk }
-        return results
     }
 }
