@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks of the embedded store (results and the machine go to BENCHMARKS.md by hand).
 #
-#   bench/run.sh ingest [DOCS]    quarry bulk, POST /_bulk and the in-process _bulk path vs a plain SQLite insert
+#   bench/run.sh ingest [DOCS]    quarry bulk, POST /_bulk (one connection, then two) and the in-process _bulk path vs
+#                                 a plain SQLite insert
 #   bench/run.sh query [DOCS]     load DOCS documents with quarry bulk, then the hunt's search latencies (in
 #                                 process, after the merge policy's merges, and over HTTP) and the server's peak RSS
 #   bench/run.sh small [DOCS]     POST /_bulk in requests of 50 and of 5,000, then the hunt's searches on each
@@ -70,6 +71,11 @@ ingest)
     echo "== POST /_bulk over HTTP (python http.client, one connection)"
     start_server
     python3 bench/http_bulk.py "$url" "$out/dns.ndjson"
+    echo "server peak RSS: $(grep VmHWM /proc/$server/status)"
+    kill "$server"; wait "$server" || true
+    echo "== POST /_bulk on two connections (as Beats with worker: 2, or parallel_bulk)"
+    start_server
+    python3 bench/http_bulk.py "$url" "$out/dns.ndjson" 5000 2
     echo "server peak RSS: $(grep VmHWM /proc/$server/status)"
     kill "$server"; wait "$server" || true
     ;;

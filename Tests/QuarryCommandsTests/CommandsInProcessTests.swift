@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
-import QuarryCommands
 import QuarryCore
 import QuarrySearch
 import QuarryTesting
 import Testing
+
+@testable import QuarryCommands
 
 /// The commands run in process, as the executable runs them: parsed from arguments, validated, run.
 @Suite(.serialized) struct CommandsInProcessTests {
@@ -36,6 +37,64 @@ import Testing
             let all = try store.count("pb", query: .matchAll(boost: 1))
             #expect(all == dns + flows)
         }
+    }
+
+    /// `quarry bulk` sends a batch of documents without ids beside the one before it, and any other batch after
+    /// it: a later line for an id wins over an earlier one, updates and deletes apply in the file's order, and no
+    /// document is lost or stored twice.
+    @Test func bulkKeepsTheFilesOrderWhereItMatters() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("data").path
+            let file = directory.appendingPathComponent("mixed.ndjson")
+            var lines: [String] = []
+            func withoutIDs(_ batch: Int) {
+                for position in 0..<300 {
+                    lines += [#"{"index":{"_index":"t"}}"#, #"{"batch":\#(batch),"n":\#(position)}"#]
+                }
+            }
+            func withIDs(_ version: Int) {
+                for position in 0..<300 {
+                    lines += [#"{"index":{"_index":"t","_id":"k\#(position)"}}"#, #"{"v":\#(version)}"#]
+                }
+            }
+            // Batches of 300 items: sent beside the one before are the second and the last only.
+            withoutIDs(1)
+            withoutIDs(2)
+            withIDs(1)
+            withIDs(2)
+            lines += [
+                #"{"update":{"_index":"t","_id":"k0"}}"#, #"{"doc":{"v":3}}"#,
+                #"{"delete":{"_index":"t","_id":"k1"}}"#,
+            ]
+            for position in 0..<298 { lines += [#"{"index":{"_index":"t","_id":"m\#(position)"}}"#, #"{"v":5}"#] }
+            withoutIDs(6)
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            try await quarry(["bulk", file.path, "--data", data, "--batch-size", "300"])
+
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: URL(fileURLWithPath: data)))
+            defer { try? store.close() }
+            #expect(try store.count("t", query: .matchAll(boost: 1)) == 3 * 300 + 299 + 298)
+            #expect(try store.count("t", query: Query.parse(["exists": ["field": "batch"]])) == 3 * 300)
+            func version(_ id: String) throws -> JSON? {
+                try store.get(index: "t", id: id).map { try JSON.parse($0.source)["v"] } ?? nil
+            }
+            #expect(try version("k0") == 3)
+            #expect(try version("k1") == nil)
+            #expect(try version("k2") == 2)
+            #expect(try version("k299") == 2)
+            #expect(try version("m297") == 5)
+        }
+    }
+
+    /// Only batches of `index` and `create` actions that leave the id to the store may be sent beside another.
+    @Test func onlyActionsWithoutIDsMayOvertake() throws {
+        let overtaking = [#"{"index":{}}"#, #"{"create":{"_index":"t"}}"#, #"{"index":{"_index":"t","pipeline":"p"}}"#]
+        let ordered = [
+            #"{"index":{"_id":"1"}}"#, #"{"create":{"_index":"t","_id":"x"}}"#, #"{"update":{"_id":"1"}}"#,
+            #"{"delete":{"_id":"1"}}"#, #"{"nope":{}}"#, "[]", "not json",
+        ]
+        for line in overtaking { #expect(BulkLoader.addsWithoutID(try? JSON.parse(Array(line.utf8))), "\(line)") }
+        for line in ordered { #expect(!BulkLoader.addsWithoutID(try? JSON.parse(Array(line.utf8))), "\(line)") }
     }
 
     @Test func usageErrorsAreRefusedBeforeAnythingRuns() throws {

@@ -20,8 +20,15 @@ extension StoredIndex {
     }
 
     /// Applies writes in one transaction; per-item failures are results, not thrown errors.
+    ///
+    /// A large request is indexed and compressed before the index's lock is taken (``prepare(_:)``), so that one
+    /// request's indexing runs beside another's transaction (`quarry bulk` keeps two requests in flight, and Beats
+    /// and Logstash send on several connections); what the lock then finds out of date is indexed again in order.
     /// - Throws: only when the transaction itself fails (disk full, I/O error); then nothing was written.
-    func write(_ operations: [WriteOperation]) throws -> [WriteResult] {
+    /// - Parameter prepared: what ``prepare(_:)`` made of `operations` earlier (tests pass one made before a
+    ///   mapping change); by default prepared here.
+    func write(_ operations: [WriteOperation], prepared: PreparedWrite? = nil) throws -> [WriteResult] {
+        let prepared = prepared ?? prepare(operations)
         let written = try lock.withLock {
             var mappings = metadata.mappings
             var mappingChanged = false
@@ -34,21 +41,13 @@ extension StoredIndex {
             let indexName = metadata.name
             let uuid = metadata.uuid
             let limits = MappingLimits(settings: metadata.settings)
-            // The first documents an index receives make its `_source` dictionary.
-            var newDictionary: [UInt8]?
-            if sourceDictionary == nil {
-                let made = SourceCodec.dictionary(
-                    from: operations.lazy.compactMap { operation -> (source: [UInt8], document: JSON)? in
-                        guard case .index(let request) = operation,
-                            let document = request.document ?? (try? JSON.parse(request.source))
-                        else { return nil }
-                        return (request.source, document)
-                    }
-                )
-                if !made.isEmpty { newDictionary = made }
-            }
+            // The first documents an index receives make its `_source` dictionary, unless another write made it
+            // since this one was prepared.
+            let newDictionary = sourceDictionary == nil ? prepared.newDictionary : nil
             let dictionary = sourceDictionary ?? newDictionary ?? []
-            let preindexed = Self.preindex(operations, mappings: mappings, limits: limits, dictionary: dictionary)
+            let preindexed =
+                prepared.generation == metadataGeneration && prepared.dictionary == dictionary
+                ? prepared.operations : [Prepared?](repeating: nil, count: operations.count)
             let compressor = try SourceCodec.Compressor(dictionary: dictionary)
 
             try database.inDatabase { db in
@@ -292,6 +291,47 @@ extension StoredIndex {
         // Backpressure: when the segment writer falls behind, wait for it rather than hold ever more in memory.
         if lock.withLock({ frozen.count }) > 1 { flushQueue.sync {} }
         return written
+    }
+
+    /// What a write prepared before taking the index's lock, and from which mapping and dictionary.
+    struct PreparedWrite {
+        var generation: Int
+        var dictionary: [UInt8]
+        /// The dictionary this write makes, should the index have none yet.
+        var newDictionary: [UInt8]?
+        var operations: [Prepared?]
+    }
+
+    /// Indexes and compresses a write's documents from a snapshot of the mapping, without holding the lock.
+    func prepare(_ operations: [WriteOperation]) -> PreparedWrite {
+        let snapshot: (metadata: IndexMetadata, generation: Int, dictionary: [UInt8]?) = lock.withLock {
+            (self.metadata, self.metadataGeneration, self.sourceDictionary)
+        }
+        let (metadata, generation, existing) = snapshot
+        var newDictionary: [UInt8]?
+        if existing == nil {
+            let made = SourceCodec.dictionary(
+                from: operations.lazy.compactMap { operation -> (source: [UInt8], document: JSON)? in
+                    guard case .index(let request) = operation,
+                        let document = request.document ?? (try? JSON.parse(request.source))
+                    else { return nil }
+                    return (request.source, document)
+                }
+            )
+            if !made.isEmpty { newDictionary = made }
+        }
+        let dictionary = existing ?? newDictionary ?? []
+        return PreparedWrite(
+            generation: generation,
+            dictionary: dictionary,
+            newDictionary: newDictionary,
+            operations: Self.preindex(
+                operations,
+                mappings: metadata.mappings,
+                limits: MappingLimits(settings: metadata.settings),
+                dictionary: dictionary
+            )
+        )
     }
 
     /// What ``preindex(_:mappings:limits:dictionary:)`` prepared for one operation.

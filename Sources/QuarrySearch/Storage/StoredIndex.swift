@@ -44,7 +44,12 @@ final class StoredIndex: @unchecked Sendable {
     let mergeQueue = DispatchQueue(label: "quarry.index.merge")
     let lock = NSLock()
 
-    var metadata: IndexMetadata
+    var metadata: IndexMetadata {
+        didSet { metadataGeneration &+= 1 }
+    }
+    /// Counts changes of `metadata`: a write indexes its documents before it takes the lock, from the mapping of
+    /// this generation, and indexes them again should the generation have moved on by the time it holds the lock.
+    var metadataGeneration = 0
     var nextDoc: Int64 = 0
     var nextSeqNo: Int64 = 0
     var segments: [SegmentInfo] = []
