@@ -5,11 +5,11 @@ import QuarrySearch
 import QuarryTesting
 
 /// A store in a temporary directory for one test.
-func withStore<T>(segmentDocuments: Int = 65_536, _ body: (EmbeddedStore) throws -> T) async throws -> T {
+func withStore<T>(segmentDocuments: Int = 65_536, _ body: (EmbeddedStore) async throws -> T) async throws -> T {
     try await withTemporaryDirectory { url in
         let store = try EmbeddedStore(configuration: .init(dataDirectory: url, segmentDocuments: segmentDocuments))
         defer { try? store.close() }
-        return try body(store)
+        return try await body(store)
     }
 }
 
