@@ -9,7 +9,7 @@ import QuarryServer
 
 // Benchmarks of the embedded store, run by bench/run.sh; results go to BENCHMARKS.md.
 //
-//   QuarryBench breakdown N [--template]   where indexing time goes (parse, mapping walk, segment)
+//   QuarryBench breakdown N [--template [--bytes]]  where indexing time goes (parse, mapping walk, from bytes, segment)
 //   QuarryBench bulk N DIR                 N documents through the _bulk API into a store in DIR (durable)
 //   QuarryBench sqlite N DIR               the same JSON lines into a plain SQLite table (the floor)
 //   QuarryBench query RUNS DIR             latency of the reference hunt's searches on the store in DIR
@@ -61,22 +61,44 @@ switch mode {
 case "breakdown":
     let lines = generate(count)
     print("\(count) documents, \(lines.reduce(0) { $0 + $1.count } / count) bytes each")
-    var parsed: [JSON] = []
-    try measure("parse", documents: count) { parsed = try lines.map { try JSON.parse($0) } }
     let template = arguments.contains("--template")
+    // --bytes: only the path of `_bulk` and `quarry ingest` (documents read from their bytes, no tree), for a profile.
+    let bytesOnly = template && arguments.contains("--bytes")
     var mappings = try Mappings(json: template ? PacketbeatTemplate.body["template"]!["mappings"]!.objectValue! : [:])
     var indexed: [IndexedDocument] = []
     var changes = 0
     defer { print("mapping changes: \(changes)") }
-    try measure("index (mapping walk)", documents: count) {
-        for document in parsed {
+    func walk(_ documents: [JSON], keep: Bool) throws {
+        for document in documents {
             var indexer = DocumentIndexer(mappings: mappings, documentID: "x")
-            indexed.append(try indexer.index(document))
+            let result = try indexer.index(document)
+            if keep { indexed.append(result) }
             if indexer.mappingChanged {
                 mappings = indexer.mappings
                 changes += 1
             }
         }
+    }
+    if bytesOnly {
+        // The fields the template lacks are mapped first, as the first request's tree path maps them.
+        try walk(lines.prefix(1_000).map { try JSON.parse($0) }, keep: false)
+    } else {
+        var parsed: [JSON] = []
+        try measure("parse", documents: count) { parsed = try lines.map { try JSON.parse($0) } }
+        try measure("index (mapping walk)", documents: count) { try walk(parsed, keep: true) }
+    }
+    if template {
+        var fromBytes: [IndexedDocument] = []
+        measure("index (from bytes)", documents: count) {
+            for line in lines {
+                let indexer = DocumentIndexer(mappings: mappings, documentID: "x")
+                if let document = line.withUnsafeBufferPointer({ indexer.index(source: $0) }) {
+                    fromBytes.append(document)
+                }
+            }
+        }
+        print("indexed from bytes: \(fromBytes.count) of \(count)")
+        if bytesOnly { indexed = fromBytes }
     }
     var builder = SegmentBuilder(base: 0)
     measure("segment add", documents: count) {

@@ -105,11 +105,18 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     static func parseIPv4(_ text: some StringProtocol) -> UInt32? {
+        // Over the contiguous bytes (every native string has them): the generic view's iterator, unspecialised
+        // across modules, was a fifth of indexing a Packetbeat document.
+        if let parsed = text.utf8.withContiguousStorageIfAvailable(parseIPv4(bytes:)) { return parsed }
+        return parseIPv4(bytes: Array(text.utf8))
+    }
+
+    private static func parseIPv4(bytes text: some Collection<UInt8>) -> UInt32? {
         var value: UInt32 = 0
         var octets = 0
         var current: UInt32 = 0
         var digits = 0
-        for byte in text.utf8 {
+        for byte in text {
             if byte == UInt8(ascii: ".") {
                 guard digits > 0, octets < 3 else { return nil }
                 value = value << 8 | current

@@ -45,7 +45,11 @@ extension DocumentIndexer {
         while true {
             reader.parser.skipWhitespace()
             guard reader.next == UInt8(ascii: "\"") else { throw SourceReader.NeedsTree() }
+            let keyStart = reader.parser.index
             let key = try reader.parser.parseString()
+            // Read from the key as written: without a dot, or an escape that could spell one, it names one level.
+            let oneLevel = !UnsafeBufferPointer(rebasing: reader.parser.bytes[keyStart..<reader.parser.index])
+                .contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "\\") }
             // Duplicate keys are refused by the parser, empty ones by the indexer: both in the tree path's words.
             guard !key.isEmpty, reader.keys.count - firstKey < SourceReader.maximumKeys,
                 !reader.keys[firstKey...].contains(key)
@@ -55,7 +59,7 @@ extension DocumentIndexer {
             guard reader.next == UInt8(ascii: ":") else { throw SourceReader.NeedsTree() }
             reader.parser.index += 1
             reader.parser.skipWhitespace()
-            if !key.utf8.contains(UInt8(ascii: ".")), let child = node?.children[key] {
+            if oneLevel, let child = node?.children[key] {
                 switch child {
                 case .field(let field):
                     try readField(&reader, field: field, depth: depth, into: &document)

@@ -287,7 +287,8 @@ package struct DocumentIndexer {
             guard let original = text(of: value) else {
                 throw .illegalArgument("Can't get text on a \(value.tokenName)")
             }
-            if let limit = field.ignoreAbove, original.count > limit { return nil }
+            // Characters are counted only when the bytes could be too many: a string has at least one byte each.
+            if let limit = field.ignoreAbove, original.utf8.count > limit, original.count > limit { return nil }
             return .string(field.normalized(original))
         case .integer:
             return .int(try integer(value, field: field))
