@@ -1,10 +1,18 @@
-import Dispatch
+import Foundation
 
 /// Fills an array of `count` results on all cores: the index range is cut into one contiguous chunk per worker,
 /// and each worker's `body` stores results for the positions of its chunk (positions it skips keep `initial`).
 ///
 /// Used for the CPU-bound work of large write requests (parsing and indexing documents) that must finish before
 /// the request's sequential transaction. Small inputs run on the calling thread.
+///
+/// The first chunk runs on the calling thread and every other one on a thread of its own, never on Dispatch's
+/// global queue: on Linux, Swift's cooperative pool runs its tasks on that queue's threads (one per core), so two
+/// requests indexing side by side through `DispatchQueue.concurrentPerform` held all of them and every task of the
+/// process waited — in `quarry serve` every other client's request, in the test suite other tests' servers, until
+/// they timed out (measured: a `Task.sleep(10 ms)` woke 2 s late while two threads each ran a 2 s
+/// `concurrentPerform`; 14 ms with plain threads). Starting a thread costs microseconds against a chunk's
+/// milliseconds.
 ///
 /// ```swift
 /// let parsed = parallelChunks(count: lines.count, initial: nil) { range, store in
@@ -15,18 +23,28 @@ public func parallelChunks<Result>(
     count: Int,
     initial: Result,
     minimumCount: Int = 256,
-    _ body: @Sendable (Range<Int>, _ store: (Int, Result) -> Void) -> Void
+    _ body: @escaping @Sendable (Range<Int>, _ store: (Int, Result) -> Void) -> Void
 ) -> [Result] {
     var results = [Result](repeating: initial, count: count)
-    let workers = count >= minimumCount ? min(OnlineProcessors.count, 8) : 1
+    let workers = count >= minimumCount ? min(ProcessInfo.processInfo.activeProcessorCount, 8) : 1
     results.withUnsafeMutableBufferPointer { buffer in
         let output = DisjointWrites(buffer: buffer)
         let chunk = (count + workers - 1) / max(workers, 1)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        let work: @Sendable (Int) -> Void = { worker in
             let range = (worker * chunk)..<min(count, (worker + 1) * chunk)
             guard !range.isEmpty else { return }
             body(range) { position, value in output.buffer[position] = value }
         }
+        let done = DispatchGroup()
+        for worker in 1..<workers {
+            done.enter()
+            Thread {
+                work(worker)
+                done.leave()
+            }.start()
+        }
+        work(0)
+        done.wait()
     }
     return results
 }
@@ -37,18 +55,3 @@ public func parallelChunks<Result>(
 private struct DisjointWrites<Element>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<Element>
 }
-
-/// Online processors, read without Foundation (QuarryCore does not import it here).
-private enum OnlineProcessors {
-    static var count: Int {
-        #if canImport(Glibc)
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 2
-        #endif
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
