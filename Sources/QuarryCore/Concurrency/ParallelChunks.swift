@@ -11,8 +11,8 @@ import Foundation
 /// requests indexing side by side through `DispatchQueue.concurrentPerform` held all of them and every task of the
 /// process waited — in `quarry serve` every other client's request, in the test suite other tests' servers, until
 /// they timed out (measured: a `Task.sleep(10 ms)` woke 2 s late while two threads each ran a 2 s
-/// `concurrentPerform`; 14 ms with plain threads). Starting a thread costs microseconds against a chunk's
-/// milliseconds.
+/// `concurrentPerform`; 14–24 ms with two plain threads busy). Starting a thread costs microseconds against a
+/// chunk's milliseconds.
 ///
 /// ```swift
 /// let parsed = parallelChunks(count: lines.count, initial: nil) { range, store in
