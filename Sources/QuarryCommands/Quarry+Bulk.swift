@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import NIOPosix
 import QuarryCore
 import QuarryElastic
 import QuarryElasticsearchAPI
@@ -53,8 +52,8 @@ extension Quarry {
                 let api = ElasticsearchAPI(store: opened)
                 let path = index.map { [$0, "_bulk"] } ?? ["_bulk"]
                 send = { body in
-                    // SQLite work blocks: on NIO's thread pool, not Swift's cooperative one.
-                    let response = try await NIOThreadPool.singleton.runIfActive {
+                    // Indexing and SQLite block, and two batches may be in flight: on threads of their own.
+                    let response = try await onOwnThread {
                         api.handle(ESRequest(method: .post, path: path, body: body))
                     }
                     if case .serializedJSON(let bytes) = response.body,
@@ -112,7 +111,27 @@ struct BulkLoader {
         }
     }
 
+    /// Whether a bulk action line is an `index` or `create` that leaves the id to the store.
+    static func addsWithoutID(_ action: JSON?) -> Bool {
+        guard let (name, target) = action?.objectValue?.first else { return false }
+        return (name == "index" || name == "create") && target["_id"] == nil
+    }
+
+    /// A batch sent and not yet answered.
+    private struct InFlight {
+        var response: Task<(status: Int, json: JSON?), any Error>
+        var items: Int
+        /// The file's line numbers of the batch's action lines, and of its last line.
+        var itemLines: [Int]
+        var lastLine: Int
+    }
+
     /// - Parameter size: the file's size, for the percentage and the time left (nil for standard input).
+    ///
+    /// A batch of `index` and `create` actions without `_id`s is sent while the batch before it is still being
+    /// stored: the store indexes the one while it commits the other, so both cores work. The order of such batches
+    /// changes nothing (each document gets an id of its own), as with Beats sending on several connections. Any
+    /// other batch (ids, updates, deletes) waits for the one before, so a later line always wins over an earlier.
     func load(from handle: FileHandle, size: Int?) async throws -> Summary {
         var summary = Summary()
         let started = Date()
@@ -124,22 +143,51 @@ struct BulkLoader {
         /// The file's line number of the line read last, and of each action line of the batch: errors name them.
         var lineNumber = 0
         var itemLines: [Int] = []
+        /// Every action of the batch is an `index` or `create` without an `_id`.
+        var independent = true
+        var inFlight: InFlight?
+        var answered = 0
 
         func flush() async throws {
             guard !batch.isEmpty else { return }
-            let response = try await send(batch)
+            // Sent beside the previous batch only after a first answer: the first request of an index makes its
+            // mapping and its `_source` dictionary, which a second one would otherwise make again.
+            if !(independent && answered > 0) { try await settle() }
+            let sent = InFlight(
+                response: Task { [send, batch] in try await send(batch) },
+                items: items,
+                itemLines: itemLines,
+                lastLine: lineNumber
+            )
+            batch.removeAll(keepingCapacity: true)
+            itemLines.removeAll(keepingCapacity: true)
+            items = 0
+            independent = true
+            do {
+                try await settle()
+            } catch {
+                // The store is closed once this returns: the batch just sent ends first.
+                _ = try? await sent.response.value
+                throw error
+            }
+            inFlight = sent
+        }
+
+        /// Waits for the batch in flight and counts its answer.
+        func settle() async throws {
+            guard let batch = inFlight else { return }
+            inFlight = nil
+            let response = try await batch.response.value
+            answered += 1
             guard let json = response.json, response.status >= 400 || json["errors"]?.boolValue != false else {
                 // Nothing failed: no need to read the items.
-                summary.succeeded += items
-                batch.removeAll(keepingCapacity: true)
-                itemLines.removeAll(keepingCapacity: true)
-                items = 0
+                summary.succeeded += batch.items
                 reportProgress()
                 return
             }
             if response.status >= 400 {
                 // The store's line numbers count from the batch's first line; the file's are what a user can open.
-                let lines = itemLines.first.map { "lines \($0)–\(lineNumber)" } ?? "line \(lineNumber)"
+                let lines = batch.itemLines.first.map { "lines \($0)–\(batch.lastLine)" } ?? "line \(batch.lastLine)"
                 throw CommandFailure(
                     "bulk request of \(lines) failed: \(json["error"]?["reason"]?.stringValue ?? json.serialized())"
                 )
@@ -149,7 +197,7 @@ struct BulkLoader {
                 if let error = result["error"] {
                     summary.failed += 1
                     if summary.firstErrors.count < 5 {
-                        let line = position < itemLines.count ? "line \(itemLines[position]): " : ""
+                        let line = position < batch.itemLines.count ? "line \(batch.itemLines[position]): " : ""
                         summary.firstErrors.append(
                             "\(line)\(result["_id"]?.stringValue ?? ""): \(error["type"]?.stringValue ?? ""): "
                                 + (error["reason"]?.stringValue ?? "")
@@ -159,9 +207,6 @@ struct BulkLoader {
                     summary.succeeded += 1
                 }
             }
-            batch.removeAll(keepingCapacity: true)
-            itemLines.removeAll(keepingCapacity: true)
-            items = 0
             reportProgress()
         }
 
@@ -206,6 +251,7 @@ struct BulkLoader {
                 } else {
                     expectSource = true
                 }
+                if !Self.addsWithoutID(action) { independent = false }
             }
             if items >= batchSize, !expectSource { try await flush() }
         }
@@ -224,6 +270,7 @@ struct BulkLoader {
         }
         if !pending.isEmpty { try await consume(pending[...]) }
         try await flush()
+        try await settle()
         summary.seconds = Date().timeIntervalSince(started)
         if status.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
         return summary

@@ -297,14 +297,6 @@ extension Quarry {
                 )
             }
 
-            /// Runs blocking work (decoding that waits for each bulk request) on a thread of its own, never on the
-            /// cooperative pool where the requests it waits for run.
-            static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-                try await withCheckedThrowingContinuation { continuation in
-                    Thread { continuation.resume(with: Result { try body() }) }.start()
-                }
-            }
-
             /// Runs the hunt; true when it found hosts.
             private func hunt(_ definition: Story, runtime: StoryRuntime) async throws -> Bool {
                 var window: (from: String, to: String) = ("now-\(since ?? "4h")", to ?? "now")

@@ -39,8 +39,9 @@ import Testing
         }
     }
 
-    /// `quarry bulk`: a later line for an id wins over an earlier one, updates and deletes apply in the file's
-    /// order, and no document is lost or stored twice.
+    /// `quarry bulk` sends a batch of documents without ids beside the one before it, and any other batch after
+    /// it: a later line for an id wins over an earlier one, updates and deletes apply in the file's order, and no
+    /// document is lost or stored twice.
     @Test func bulkKeepsTheFilesOrderWhereItMatters() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("data").path
@@ -56,6 +57,7 @@ import Testing
                     lines += [#"{"index":{"_index":"t","_id":"k\#(position)"}}"#, #"{"v":\#(version)}"#]
                 }
             }
+            // Batches of 300 items: sent beside the one before are the second and the last only.
             withoutIDs(1)
             withoutIDs(2)
             withIDs(1)
@@ -82,6 +84,17 @@ import Testing
             #expect(try version("k299") == 2)
             #expect(try version("m297") == 5)
         }
+    }
+
+    /// Only batches of `index` and `create` actions that leave the id to the store may be sent beside another.
+    @Test func onlyActionsWithoutIDsMayOvertake() throws {
+        let overtaking = [#"{"index":{}}"#, #"{"create":{"_index":"t"}}"#, #"{"index":{"_index":"t","pipeline":"p"}}"#]
+        let ordered = [
+            #"{"index":{"_id":"1"}}"#, #"{"create":{"_index":"t","_id":"x"}}"#, #"{"update":{"_id":"1"}}"#,
+            #"{"delete":{"_id":"1"}}"#, #"{"nope":{}}"#, "[]", "not json",
+        ]
+        for line in overtaking { #expect(BulkLoader.addsWithoutID(try? JSON.parse(Array(line.utf8))), "\(line)") }
+        for line in ordered { #expect(!BulkLoader.addsWithoutID(try? JSON.parse(Array(line.utf8))), "\(line)") }
     }
 
     @Test func usageErrorsAreRefusedBeforeAnythingRuns() throws {

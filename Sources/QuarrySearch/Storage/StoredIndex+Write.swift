@@ -22,8 +22,8 @@ extension StoredIndex {
     /// Applies writes in one transaction; per-item failures are results, not thrown errors.
     ///
     /// A large request is indexed and compressed before the index's lock is taken (``prepare(_:)``), so that one
-    /// request's indexing runs beside another's transaction (Beats with several workers, Logstash and `parallel_bulk`
-    /// send on several connections); what the lock then finds out of date is indexed again in order.
+    /// request's indexing runs beside another's transaction (`quarry bulk` keeps two requests in flight, and Beats
+    /// and Logstash send on several connections); what the lock then finds out of date is indexed again in order.
     /// - Throws: only when the transaction itself fails (disk full, I/O error); then nothing was written.
     /// - Parameter prepared: what ``prepare(_:)`` made of `operations` earlier (tests pass one made before a
     ///   mapping change); by default prepared here.
