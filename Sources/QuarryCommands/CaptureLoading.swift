@@ -31,7 +31,7 @@ enum CaptureLoading {
         -> ClosedRange<Int64>?
     {
         let client = served.client()
-        let range = try await onOwnThread { () throws -> ClosedRange<Int64>? in
+        let range = try await onThreadOfItsOwn { () throws -> ClosedRange<Int64>? in
             let sink = try ClusterSink(client: client, index: nil, batchSize: 5_000)
             var range: ClosedRange<Int64>?
             let ingester = CaptureIngester { document in

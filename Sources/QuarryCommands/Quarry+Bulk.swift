@@ -53,7 +53,7 @@ extension Quarry {
                 let path = index.map { [$0, "_bulk"] } ?? ["_bulk"]
                 send = { body in
                     // Indexing and SQLite block, and two batches may be in flight: on threads of their own.
-                    let response = try await onOwnThread {
+                    let response = try await onThreadOfItsOwn {
                         api.handle(ESRequest(method: .post, path: path, body: body))
                     }
                     if case .serializedJSON(let bytes) = response.body,

@@ -152,15 +152,6 @@ func tuneMemoryAllocator() {
 private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
 
-/// Runs blocking work (decoding that waits for each bulk request, a store's SQLite transaction) on a thread of its
-/// own: never on Swift's cooperative pool, where the requests it may wait for run, nor on NIO's shared thread pool,
-/// whose few threads every server of the process needs.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 /// Writes a line to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -1,4 +1,5 @@
 public import Foundation
+import QuarryCore
 
 /// Real servers the story tests talk to on loopback, each a child process stopped when the test ends.
 public enum LoopbackServers {
@@ -88,7 +89,7 @@ public enum LoopbackServers {
             process.standardError = FileHandle.nullDevice
             try process.run()
             let reading = output.fileHandleForReading
-            let line = try await offCooperativePool {
+            let line = try await onThreadOfItsOwn {
                 var line = Data()
                 while !line.contains(UInt8(ascii: "\n")) {
                     let chunk = reading.availableData

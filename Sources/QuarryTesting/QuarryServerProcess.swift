@@ -1,4 +1,5 @@
 public import Foundation
+import QuarryCore
 
 /// A `quarry` server started as a child process for a test.
 public enum QuarryServerProcess {
@@ -15,7 +16,7 @@ public enum QuarryServerProcess {
         announcement: String,
         environment extra: [String: String] = [:]
     ) async throws -> (Process, Int) {
-        try await offCooperativePool { try startBlocking(arguments, announcement: announcement, environment: extra) }
+        try await onThreadOfItsOwn { try startBlocking(arguments, announcement: announcement, environment: extra) }
     }
 
     private static func startBlocking(
@@ -72,7 +73,7 @@ public enum QuarryCommand {
         input: String? = nil,
         environment: [String: String] = [:]
     ) async throws -> Result {
-        try await offCooperativePool { try runBlocking(arguments, input: input, environment: environment) }
+        try await onThreadOfItsOwn { try runBlocking(arguments, input: input, environment: environment) }
     }
 
     private static func runBlocking(
@@ -134,7 +135,7 @@ public func runTool(
     _ arguments: [String],
     mergingErrors: Bool = false
 ) async throws -> (status: Int32, output: Data) {
-    try await offCooperativePool { try runToolBlocking(executable, arguments, mergingErrors: mergingErrors) }
+    try await onThreadOfItsOwn { try runToolBlocking(executable, arguments, mergingErrors: mergingErrors) }
 }
 
 /// ``runTool(_:_:)`` on the calling thread: only for a test trait's condition, which cannot await, and for a quick
@@ -154,14 +155,4 @@ public func runToolBlocking(
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, data)
-}
-
-/// Runs blocking work (a child process waited for, a tool run to its end, a socket read) on a thread of its own, so
-/// that a long wait does not hold one of the few threads of Swift's cooperative pool that every other test's tasks
-/// need: on two cores two such waits stopped every test in the process, timers included. Every helper here that
-/// waits on something outside the process goes through it and is `async`.
-public func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
 }

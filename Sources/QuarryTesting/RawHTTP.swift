@@ -1,3 +1,4 @@
+import QuarryCore
 #if canImport(Glibc)
 import Glibc
 
@@ -18,7 +19,7 @@ public enum RawHTTP {
     /// Connects to `127.0.0.1:port`, sends `request`, and reads until the server closes the connection (send
     /// `Connection: close`) or `timeout` seconds pass.
     public static func exchange(port: Int, _ request: [UInt8], timeout: Int = 10) async throws -> Reply {
-        try await offCooperativePool { try exchangeBlocking(port: port, request, timeout: timeout) }
+        try await onThreadOfItsOwn { try exchangeBlocking(port: port, request, timeout: timeout) }
     }
 
     private static func exchangeBlocking(port: Int, _ request: [UInt8], timeout: Int) throws -> Reply {
@@ -78,7 +79,7 @@ public enum RawHTTP {
 
     /// Whether the server closed `socket` within `seconds` (reading and discarding anything it sends).
     public static func closedByServer(_ socket: Int32, within seconds: Int) async -> Bool {
-        (try? await offCooperativePool { closedByServerBlocking(socket, within: seconds) }) ?? false
+        (try? await onThreadOfItsOwn { closedByServerBlocking(socket, within: seconds) }) ?? false
     }
 
     private static func closedByServerBlocking(_ socket: Int32, within seconds: Int) -> Bool {

@@ -111,7 +111,7 @@ private func onThreads(
     _ count: Int,
     _ work: @escaping @Sendable (Int) -> [String: JSON]
 ) async throws -> [[String: JSON]] {
-    try await offCooperativePool {
+    try await onThreadOfItsOwn {
         let results = Results()
         let group = DispatchGroup()
         for thread in 0..<count {
