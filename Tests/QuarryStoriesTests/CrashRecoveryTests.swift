@@ -17,7 +17,7 @@ import Testing
         agents:
           - {name: Start, type: webhook, options: {secret: "0123456789abcdef-crash"}}
           - {name: Split, type: transform, receives_from: Start, options: {mode: explode, path: hosts, to: host}}
-          - {name: Wait, type: transform, receives_from: Split, options: {mode: delay, seconds: 30}}
+          - {name: Wait, type: transform, receives_from: Split, options: {mode: delay, seconds: 60}}
           - {name: Shape, type: transform, receives_from: Wait, options: {payload: {host: "{{ .split.host | upcase }}", guid: "{{ .split.guid }}", size: "{{ .split.size | as_object }}"}}}
           - {name: Gather, type: transform, receives_from: Shape, options: {mode: implode, guid_path: "{{ .shape.guid }}", size_path: "{{ .shape.size }}", item_path: "{{ .shape.host }}"}}
         """
@@ -33,7 +33,7 @@ import Testing
         )
     }
 
-    @Test(.timeLimit(.minutes(3))) func aRunKilledMidwayCompletesAfterRestart() async throws {
+    @Test(.timeLimit(.minutes(4))) func aRunKilledMidwayCompletesAfterRestart() async throws {
         try await withTemporaryDirectory { directory in
             let stories = directory.appendingPathComponent("stories-source")
             try FileManager.default.createDirectory(at: stories, withIntermediateDirectories: true)
@@ -53,8 +53,9 @@ import Testing
             let answer = try JSON.parse(Array(buffer: try await response.body.collect(upTo: 1 << 16)))
             let guid = try #require(answer["run"]?.stringValue)
 
-            // Kill once the five delayed deliveries wait (they are due 30 s after they were queued): read from the
-            // engine's database rather than sleeping, so a loaded machine cannot make the kill come too late.
+            // Kill once the five delayed deliveries wait (they are due 60 s after they were queued): read from the
+            // engine's database rather than sleeping, so a loaded machine cannot make the kill come too late. (With
+            // 30 s, a CI run's reads once came too late: the test process's reads waited behind other tests.)
             let observer = try await StoryEngine(
                 directory: data.appendingPathComponent("stories"),
                 environment: [:],
@@ -63,7 +64,7 @@ import Testing
             )
             // A loop that ends as soon as the five are there (a `for … where` would go on reading to its end).
             var polls = 0
-            while try await observer.events(run: guid, agent: "Wait").count < 5, polls < 600 {
+            while try await observer.events(run: guid, agent: "Wait").count < 5, polls < 1_200 {
                 try await Task.sleep(for: .milliseconds(50))
                 polls += 1
             }
@@ -95,7 +96,7 @@ import Testing
             #expect(failed.error?.contains("not valid JSON") == true)
 
             var record = try await observer.run(guid)
-            for _ in 0..<1_200 where record?.status == .running {
+            for _ in 0..<2_400 where record?.status == .running {
                 try await Task.sleep(for: .milliseconds(50))
                 record = try await observer.run(guid)
             }

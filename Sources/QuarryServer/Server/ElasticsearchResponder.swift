@@ -4,7 +4,6 @@ import HummingbirdCore
 import HummingbirdTLS
 public import Logging
 import NIOCore
-import NIOPosix
 public import NIOSSL
 import QuarryCore
 public import QuarryElasticsearchAPI
@@ -119,10 +118,7 @@ public struct ElasticsearchResponder: HTTPResponder {
             )
             if delay > .zero { try await Task.sleep(for: delay) }
         }
-        let api = self.api
-        let finalRequest = esRequest
-        // The store works synchronously on SQLite: run it off the cooperative pool.
-        let response = try await NIOThreadPool.singleton.runIfActive { api.handle(finalRequest) }
+        let response = try await StoreRequests.handle(esRequest, with: api)
         let pretty = esRequest.parameters["pretty"].map { $0 != "false" } ?? false
         return render(response, pretty: pretty, compatible: compatible)
     }

@@ -1,12 +1,11 @@
-import NIOPosix
 public import QuarryAgents
 public import QuarryCore
 public import QuarryElasticsearchAPI
 import QuarryStories
 
 /// The embedded store as a cluster for `elasticsearch` agents: the same `_search` endpoint the REST API serves,
-/// called in process. The search is blocking SQLite work, so it runs on NIO's thread pool, as the HTTP path does,
-/// never on Swift's cooperative pool where it would hold up every other task.
+/// called in process. The search is blocking SQLite work, so it runs where the HTTP path's requests run
+/// (``StoreRequests``), never on Swift's cooperative pool where it would hold up every other task.
 public struct EmbeddedCluster: SearchCluster {
     let api: ElasticsearchAPI
 
@@ -16,8 +15,7 @@ public struct EmbeddedCluster: SearchCluster {
 
     public func search(index: String, body: JSON) async throws -> JSON {
         let request = ESRequest(method: .post, path: [index, "_search"], body: body.serializedBytes())
-        let api = self.api
-        let response = try await NIOThreadPool.singleton.runIfActive { api.handle(request) }
+        let response = try await StoreRequests.handle(request, with: api)
         let json = response.json ?? .null
         guard response.status == 200 else {
             let reason = ElasticsearchErrorBody.reason(json) ?? "status \(response.status)"
