@@ -9,7 +9,7 @@ import QuarryServer
 
 // Benchmarks of the embedded store, run by bench/run.sh; results go to BENCHMARKS.md.
 //
-//   QuarryBench breakdown N [--template [--bytes]]  where indexing time goes (parse, mapping walk, from bytes, segment)
+//   QuarryBench breakdown N [--template [--bytes]]  where indexing time goes (parse, mapping walk, from bytes, segment, compress)
 //   QuarryBench bulk N DIR                 N documents through the _bulk API into a store in DIR (durable)
 //   QuarryBench sqlite N DIR               the same JSON lines into a plain SQLite table (the floor)
 //   QuarryBench query RUNS DIR             latency of the reference hunt's searches on the store in DIR
@@ -104,6 +104,15 @@ case "breakdown":
     measure("segment add", documents: count) {
         for (n, document) in indexed.enumerated() { builder.add(document, number: Int64(n)) }
     }
+    // `_source` deflated as the store keeps it: one document at a time, primed with the index's dictionary.
+    let dictionary = SourceCodec.dictionary(from: try lines.prefix(1_000).map { ($0, try JSON.parse($0)) })
+    let compressor = try SourceCodec.Compressor(dictionary: dictionary)
+    var storedBytes = 0
+    measure("compress (_source)", documents: count) {
+        for line in lines { storedBytes += compressor.stored(line).count }
+    }
+    let sourceBytes = lines.reduce(0) { $0 + $1.count }
+    print("stored _source: \(storedBytes) of \(sourceBytes) bytes (\(String(format: "%.3f", Double(storedBytes) / Double(sourceBytes))))")
 case "bulk":
     let lines = generate(count)
     var batches: [[UInt8]] = []
