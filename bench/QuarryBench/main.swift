@@ -112,7 +112,8 @@ case "breakdown":
         for line in lines { storedBytes += compressor.stored(line).count }
     }
     let sourceBytes = lines.reduce(0) { $0 + $1.count }
-    print("stored _source: \(storedBytes) of \(sourceBytes) bytes (\(String(format: "%.3f", Double(storedBytes) / Double(sourceBytes))))")
+    let ratio = String(format: "%.3f", Double(storedBytes) / Double(sourceBytes))
+    print("stored _source: \(storedBytes) of \(sourceBytes) bytes (\(ratio))")
 case "bulk":
     let lines = generate(count)
     var batches: [[UInt8]] = []
