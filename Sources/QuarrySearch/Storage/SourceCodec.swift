@@ -40,7 +40,7 @@ package enum SourceCodec {
     }
 
     /// The stored form's bytes as the document had them.
-    package static func decode(_ stored: [UInt8], dictionary: [UInt8]?) throws -> [UInt8] {
+    static func decode(_ stored: [UInt8], dictionary: [UInt8]?) throws -> [UInt8] {
         guard stored.first == marker || stored.first == plainMarker else { return stored }
         return try Inflater().decode(stored, dictionary: dictionary)
     }
