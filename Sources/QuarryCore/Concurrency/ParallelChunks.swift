@@ -6,13 +6,12 @@ import Foundation
 /// Used for the CPU-bound work of large write requests (parsing and indexing documents) that must finish before
 /// the request's sequential transaction. Small inputs run on the calling thread.
 ///
-/// The first chunk runs on the calling thread and every other one on a thread of its own, never on Dispatch's
-/// global queue: on Linux, Swift's cooperative pool runs its tasks on that queue's threads (one per core), so two
-/// requests indexing side by side through `DispatchQueue.concurrentPerform` held all of them and every task of the
-/// process waited — in `quarry serve` every other client's request, in the test suite other tests' servers, until
-/// they timed out (measured: a `Task.sleep(10 ms)` woke 2 s late while two threads each ran a 2 s
-/// `concurrentPerform`; 14–24 ms with two plain threads busy). Starting a thread costs microseconds against a
-/// chunk's milliseconds.
+/// The first chunk runs on the calling thread and every other one on a thread of its own, never through
+/// `DispatchQueue.concurrentPerform`: on Linux Swift's cooperative pool shares Dispatch's global threads, and a task
+/// enqueued as a `concurrentPerform` started waited for it to end (a `Task.sleep(10 ms)` woke 2 s late behind two
+/// 2 s iterations, five runs of five; 10–14 ms with the same work on a thread of its own). With requests indexed side
+/// by side, that stalled other clients' requests in `quarry serve` and other tests' servers in the suite. Starting a
+/// thread costs microseconds against a chunk's milliseconds.
 ///
 /// ```swift
 /// let parsed = parallelChunks(count: lines.count, initial: nil) { range, store in

@@ -55,8 +55,8 @@ package enum SourceCodec {
             self.dictionary = dictionary
             // Level 1: the fastest; with the dictionary it compresses within a few percent of level 6. A smaller
             // window and hash table, and copying a stream primed once instead of setting the dictionary for each
-            // document, trade size for speed about evenly (`QuarryBench breakdown`: 17.1 µs a document and 0.160 of
-            // the source at these settings, 14.8 µs and 0.165 with a window of 2¹³ and memLevel 5, copied).
+            // document, trade size for speed about evenly (`QuarryBench breakdown`: 17.0–17.4 µs a document and 0.157
+            // of the source at these settings, 14.8–15.1 µs and 0.162 with a window of 2¹³ and memLevel 5, copied).
             let status = CCompressZlib_deflateInit2(&stream, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
             guard status == Z_OK else { throw StoreError.internalFailure("zlib deflateInit2 failed: \(status)") }
         }
