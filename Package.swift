@@ -53,6 +53,14 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
+        // zstd, which compresses stored `_source`: the system's library (see the header for why it is declared here).
+        .target(
+            name: "CZstd",
+            linkerSettings: [
+                .linkedLibrary(":libzstd.so.1", .when(platforms: [.linux])),
+                .linkedLibrary("zstd", .when(platforms: [.macOS])),
+            ]
+        ),
         .target(
             name: "QuarryCore",
             swiftSettings: swiftSettings
@@ -147,6 +155,7 @@ let package = Package(
         .target(
             name: "QuarrySearch",
             dependencies: [
+                "CZstd",
                 "QuarryCore",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),

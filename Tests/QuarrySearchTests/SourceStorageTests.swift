@@ -6,9 +6,25 @@ import QuarrySearch
 import QuarryTesting
 import Testing
 
-/// `_source` is stored deflated with a dictionary of the index's first documents, and comes back byte for byte;
-/// rows written before (plain JSON) read the same.
+/// `_source` is stored compressed with a dictionary of the index's first documents, and comes back byte for byte;
+/// rows written before (plain JSON, and deflated as Quarry wrote them before zstd) read the same.
 struct SourceStorageTests {
+    /// The first byte of every stored row, and their total size below 10,000 bytes.
+    static func storedRows(_ directory: URL) throws -> (markers: Set<UInt8>, bytes: Int) {
+        var stored = 0
+        var markers: Set<UInt8> = []
+        for file in try documentFiles(directory) {
+            let database = try DatabaseQueue(path: file.path)
+            try database.read { db in
+                stored +=
+                    try Int.fetchOne(db, sql: "SELECT SUM(length(source)) FROM docs WHERE length(source) < 10000") ?? 0
+                for row in try Data.fetchAll(db, sql: "SELECT source FROM docs") { markers.insert(row.first ?? 0) }
+            }
+            try database.close()
+        }
+        return (markers, stored)
+    }
+
     /// The documents file of each index of a data directory.
     static func documentFiles(_ directory: URL) throws -> [URL] {
         let indices = directory.appendingPathComponent("indices")
@@ -36,7 +52,7 @@ struct SourceStorageTests {
         ("incompressible", "{\"r\":\"" + (0..<200).map { String(format: "%02x", ($0 * 7_919) % 251) }.joined() + "\"}"),
     ]
 
-    @Test func sourcesComeBackByteForByteAndAreStoredDeflated() async throws {
+    @Test func sourcesComeBackByteForByteAndAreStoredCompressed() async throws {
         try await withTemporaryDirectory { directory in
             let configuration = EmbeddedStore.Configuration(dataDirectory: directory, segmentDocuments: 64)
             var generator = DNSDocumentGenerator(configuration: .init(documents: 500, end: 1_796_000_000_000, seed: 7))
@@ -55,7 +71,7 @@ struct SourceStorageTests {
                 // Search hits carry the same bytes.
                 let hit = try store.search("logs", SearchRequest(body: ["query": ["ids": ["values": ["spaced"]]]]))
                 #expect(hit.hits.first?.source == (try JSON.parse(Self.odd[0].1)))
-                // Dropped without close: its unflushed documents are replayed from their stored (deflated) rows.
+                // Dropped without close: its unflushed documents are replayed from their stored (compressed) rows.
             }
             let reopened = try EmbeddedStore(configuration: configuration)
             defer { try? reopened.close() }
@@ -63,27 +79,16 @@ struct SourceStorageTests {
             for (id, text) in sample.suffix(20) {
                 #expect(try reopened.get(index: "packetbeat-1", id: id)?.source == Array(text.utf8))
             }
-            // On disk: the sample's rows take well under a third of their JSON.
-            var stored = 0
-            var markers: Set<UInt8> = []
-            for file in try Self.documentFiles(directory) {
-                let database = try DatabaseQueue(path: file.path)
-                try database.read { db in
-                    stored +=
-                        try Int.fetchOne(db, sql: "SELECT SUM(length(source)) FROM docs WHERE length(source) < 10000")
-                        ?? 0
-                    for row in try Data.fetchAll(db, sql: "SELECT source FROM docs") { markers.insert(row.first ?? 0) }
-                }
-                try database.close()
-            }
+            // On disk: the sample's rows (a dictionary trained on them) take under a fifth of their JSON.
+            let (markers, stored) = try Self.storedRows(directory)
             let original = (Self.odd.filter { $0.1.utf8.count < 10_000 } + sample).reduce(0) { $0 + $1.1.utf8.count }
-            #expect(stored * 3 < original, "stored \(stored) bytes for \(original)")
-            // Deflated rows, and the incompressible one kept as it came.
-            #expect(markers.contains(1) && markers.contains(UInt8(ascii: "{")), "\(markers)")
+            #expect(stored * 5 < original, "stored \(stored) bytes for \(original)")
+            // zstd frames with the dictionary, and the incompressible one kept as it came.
+            #expect(markers == [SourceCodec.zstdMarker, UInt8(ascii: "{")], "\(markers)")
         }
     }
 
-    @Test func rowsWrittenBeforeCompressionReadTheSameAndLaterRowsAreDeflated() async throws {
+    @Test func rowsWrittenBeforeCompressionReadTheSameAndLaterRowsAreCompressed() async throws {
         try await withTemporaryDirectory { directory in
             let configuration = EmbeddedStore.Configuration(dataDirectory: directory)
             do {
@@ -152,6 +157,87 @@ struct SourceStorageTests {
             for (id, text) in Self.odd {
                 #expect(try store.get(index: "first", id: id)?.source == Array(text.utf8), "\(id)")
             }
+        }
+    }
+
+    @Test func rowsDeflatedBeforeZstdReadTheSameBesideNewRows() async throws {
+        try await withTemporaryDirectory { directory in
+            // The upgrade fixture was written while rows were deflated with the index's dictionary.
+            try FileManager.default.removeItem(at: directory)
+            try FileManager.default.copyItem(at: StoreUpgradeTests.fixture, to: directory)
+            #expect(try Self.storedRows(directory).markers == [SourceCodec.deflateMarker])
+            let expected = try StoreUpgradeTests.expectedDocuments()
+            let store = try EmbeddedStore(configuration: EmbeddedStore.Configuration(dataDirectory: directory))
+            defer { try? store.close() }
+            let index = StoreUpgradeTests.index
+            let updatedID = try #require(expected.keys.min())
+            try Self.write(store, index, Self.odd)
+            let updated = store.bulk([
+                EmbeddedStore.BulkItem(
+                    index: index,
+                    operation: .update(UpdateRequest(id: updatedID, doc: ["updated": true]))
+                )
+            ])
+            #expect(updated.first?.error == nil)
+            // New rows are zstd frames with the dictionary the index already had; the old rows still inflate.
+            #expect(try Self.storedRows(directory).markers.isSuperset(of: [1, 3]))
+            for (id, document) in expected where id != updatedID {
+                #expect(try JSON.parse(try #require(try store.get(index: index, id: id)).source) == document, "\(id)")
+            }
+            for (id, text) in Self.odd {
+                #expect(try store.get(index: index, id: id)?.source == Array(text.utf8), "\(id)")
+            }
+            let changed = try JSON.parse(try #require(try store.get(index: index, id: updatedID)).source)
+            #expect(
+                changed["updated"] == true && changed.objectValue?.count == expected[updatedID]!.objectValue!.count + 1
+            )
+        }
+    }
+
+    @Test func aDamagedRowIsAnErrorNotACrash() async throws {
+        try await withTemporaryDirectory { directory in
+            let configuration = EmbeddedStore.Configuration(dataDirectory: directory)
+            var generator = DNSDocumentGenerator(configuration: .init(documents: 100, end: 1_796_000_000_000, seed: 3))
+            var sample: [(String, String)] = []
+            while let document = generator.next() {
+                sample.append(("doc-\(sample.count)", String(decoding: document.serializedBytes(), as: UTF8.self)))
+            }
+            do {
+                let store = try EmbeddedStore(configuration: configuration)
+                try Self.write(store, "packets", sample)
+                try store.close()
+            }
+            // A frame cut short, one whose header claims 2^40 bytes, and flipped bytes in a frame's body.
+            let file = try #require(try Self.documentFiles(directory).first)
+            let database = try DatabaseQueue(path: file.path)
+            try database.write { db in
+                let rows = try Data.fetchAll(db, sql: "SELECT source FROM docs ORDER BY doc LIMIT 3")
+                let cut = rows[0].prefix(rows[0].count / 2)
+                // Magic, then a descriptor with an 8-byte content size and no window byte (single segment).
+                var huge = Data([SourceCodec.zstdMarker, 0x28, 0xB5, 0x2F, 0xFD, 0xE0])
+                huge.append(contentsOf: [0, 0, 0, 0, 0, 1, 0, 0])
+                huge.append(contentsOf: rows[1].dropFirst(8))
+                var flipped = rows[2]
+                for position in stride(from: 10, to: flipped.count, by: 7) { flipped[position] ^= 0x5A }
+                for (id, damaged) in zip(["doc-0", "doc-1", "doc-2"], [cut, huge, flipped]) {
+                    try db.execute(sql: "UPDATE docs SET source = ? WHERE id = ?", arguments: [damaged, id])
+                }
+            }
+            try database.close()
+            let store = try EmbeddedStore(configuration: configuration)
+            defer { try? store.close() }
+            for id in ["doc-0", "doc-1", "doc-2"] {
+                let read = Result { try store.get(index: "packets", id: id) }
+                let failed: Bool
+                if case .success(let document) = read {
+                    // Flipped bytes may still make a frame; it then must not claim to be the document.
+                    failed = document?.source != Array(sample[Int(id.dropFirst(4))!].1.utf8)
+                } else {
+                    failed = true
+                }
+                #expect(failed, "\(id) read back as if whole")
+            }
+            #expect(try store.get(index: "packets", id: "doc-3")?.source == Array(sample[3].1.utf8))
         }
     }
 }

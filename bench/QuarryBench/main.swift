@@ -104,8 +104,8 @@ case "breakdown":
     measure("segment add", documents: count) {
         for (n, document) in indexed.enumerated() { builder.add(document, number: Int64(n)) }
     }
-    // `_source` deflated as the store keeps it: one document at a time, primed with the index's dictionary.
-    let dictionary = SourceCodec.dictionary(from: try lines.prefix(1_000).map { ($0, try JSON.parse($0)) })
+    // `_source` compressed as the store keeps it: one document at a time, with the index's dictionary.
+    let dictionary = SourceDictionary(SourceCodec.dictionary(from: lines.prefix(SourceCodec.trainingDocuments)))
     let compressor = try SourceCodec.Compressor(dictionary: dictionary)
     var storedBytes = 0
     measure("compress (_source)", documents: count) {

@@ -289,12 +289,12 @@ struct IndexReader {
     func storedHits(_ docs: [Int]) throws -> [Int: StoredHit] {
         var result: [Int: StoredHit] = [:]
         let statement = try db.cachedStatement(sql: "SELECT id, version, seq_no, source FROM docs WHERE doc = ?")
-        let inflater = try SourceCodec.Inflater()
+        let decompressor = try SourceCodec.Decompressor()
         let dictionary = index.sourceDictionary
         for doc in docs {
             guard let row = try Row.fetchOne(statement, arguments: [doc]) else { continue }
             let stored: Data = row[3]
-            let source = try inflater.decode(Array(stored), dictionary: dictionary)
+            let source = try decompressor.decode(Array(stored), dictionary: dictionary)
             result[doc] = StoredHit(id: row[0], version: row[1], seqNo: row[2], source: source)
         }
         return result

@@ -1,33 +1,52 @@
 import CCompressZlib
+import CZstd
 import Foundation
-package import QuarryCore
+import QuarryCore
 
-/// How `_source` is kept in the documents file: each document deflated on its own (so that one document reads
-/// without its neighbours), primed with a dictionary of the index's first documents, which carries what documents of
-/// one index share — field names, the shape of timestamps and addresses — and gives per-document compression the
-/// ratio of compressing blocks of documents (Elasticsearch compresses `_source` in blocks; Packetbeat documents of
-/// 1.3 kB deflate 2× alone, 6× with a 4 kB dictionary).
+/// How `_source` is kept in the documents file: each document compressed on its own (so that one document reads
+/// without its neighbours) with zstd, primed with a dictionary trained on the index's first documents, which carries
+/// what documents of one index share — field names, the shape of timestamps and addresses — and gives per-document
+/// compression the ratio of compressing blocks of documents (Elasticsearch compresses `_source` in blocks; Packetbeat
+/// documents of 1.3 kB compress to 0.12 of their bytes with a 16 kB trained dictionary).
 ///
-/// A stored row is the document's bytes as they came (rows written before this, and documents that do not get
-/// smaller), or ``marker`` followed by raw deflate primed with the index's dictionary, or ``plainMarker`` followed by
-/// raw deflate without one (written before the index had a dictionary): JSON never starts with byte 1 or 2.
+/// A stored row starts with a marker, or is the document's bytes as they came (rows written before compression, and
+/// documents that do not get smaller; JSON never starts with a control character):
+/// - ``zstdMarker``: a zstd frame compressed with the index's dictionary;
+/// - ``plainZstdMarker``: a zstd frame without one (written before the index had a dictionary);
+/// - ``deflateMarker`` and ``plainDeflateMarker``: raw deflate with and without the dictionary, as Quarry wrote rows
+///   before it used zstd (six times slower to write for a third more bytes); still read.
 ///
-/// Written against zlib directly (through CompressNIO's C module): CompressNIO has no preset dictionaries.
+/// zstd through its C API (``CZstd``): no listed Swift package wraps it; deflate through CompressNIO's C module,
+/// which has no preset dictionaries.
 package enum SourceCodec {
-    static let marker: UInt8 = 1
-    static let plainMarker: UInt8 = 2
-    /// The dictionary's size: larger ones compress little better and cost more per document (zlib hashes the whole
-    /// dictionary for each document).
-    static let dictionaryBytes = 4_096
+    package static let deflateMarker: UInt8 = 1
+    package static let plainDeflateMarker: UInt8 = 2
+    package static let zstdMarker: UInt8 = 3
+    package static let plainZstdMarker: UInt8 = 4
+    /// zstd's fastest regular level: with a trained dictionary, higher levels gain a few percent of size for more time.
+    static let level: Int32 = 1
+    /// The dictionary's largest size: a 16 kB dictionary compresses Packetbeat documents to 0.118 of their bytes, a
+    /// 4 kB one to 0.125, at the same speed (zstd digests the dictionary once per index, not per document).
+    static let dictionaryBytes = 16_384
+    /// How many of the first documents train the dictionary: training takes about 75 ms on 1,000 and gains nothing
+    /// on more.
+    package static let trainingDocuments = 1_000
+    /// Fewer documents than this train dictionaries that compress worse than a few of the documents themselves
+    /// (10 Packetbeat documents: 0.215 of the bytes, against 0.158).
+    static let fewestTrainingDocuments = 32
+    /// No stored document inflates to more than this; a larger size in a frame's header means a damaged row.
+    static let largestSource = 1 << 31
 
-    /// A dictionary from the first documents an index receives: one document of each shape among them (shapes told
-    /// apart by their top-level keys: a Packetbeat DNS event and a flow differ), the most common shape last since
-    /// zlib prefers the end of a dictionary, then cut to its last `dictionaryBytes`. Both shapes in it compress a
-    /// mixed index 6.3×; a dictionary of flows alone only 3×.
-    package static func dictionary(from documents: some Sequence<(source: [UInt8], document: JSON)>) -> [UInt8] {
+    /// A dictionary from the first documents an index receives: trained by zstd on up to ``trainingDocuments`` of
+    /// them, or, from too few to train on, their text itself — one document of each shape (shapes told apart by their
+    /// top-level keys: a Packetbeat DNS event and a flow differ), the most common shape last, where the compressor
+    /// finds matches most cheaply. Empty when there is nothing to learn from.
+    package static func dictionary(from sources: some Sequence<[UInt8]>) -> [UInt8] {
+        let samples = Array(sources.lazy.filter { !$0.isEmpty }.prefix(trainingDocuments))
+        if samples.count >= fewestTrainingDocuments, let trained = train(samples) { return trained }
         var shapes: [[String]: (count: Int, first: Int, source: [UInt8])] = [:]
-        for (position, (source, document)) in documents.enumerated() {
-            let shape = document.objectValue?.keys ?? []
+        for (position, source) in samples.enumerated() {
+            let shape = (try? JSON.parse(source))?.objectValue?.keys ?? []
             shapes[shape, default: (0, position, source)].count += 1
         }
         let ordered = shapes.values.sorted { ($0.count, $1.first) < ($1.count, $0.first) }
@@ -39,51 +58,73 @@ package enum SourceCodec {
         return Array(joined.suffix(dictionaryBytes))
     }
 
-    /// The stored form's bytes as the document had them.
-    static func decode(_ stored: [UInt8], dictionary: [UInt8]?) throws -> [UInt8] {
-        guard stored.first == marker || stored.first == plainMarker else { return stored }
-        return try Inflater().decode(stored, dictionary: dictionary)
+    /// zstd's dictionary trainer over `samples`; nil when it finds nothing worth a dictionary.
+    private static func train(_ samples: [[UInt8]]) -> [UInt8]? {
+        let joined = Array(samples.joined())
+        let sizes = samples.map(\.count)
+        var dictionary = [UInt8](repeating: 0, count: dictionaryBytes)
+        let size = dictionary.withUnsafeMutableBytes { out in
+            joined.withUnsafeBytes { input in
+                ZDICT_trainFromBuffer(
+                    out.baseAddress,
+                    out.count,
+                    input.baseAddress,
+                    sizes,
+                    UInt32(samples.count)
+                )
+            }
+        }
+        guard ZDICT_isError(size) == 0, size > 0 else { return nil }
+        return Array(dictionary[..<size])
     }
 
-    /// Deflates documents one at a time with a dictionary; one per thread (zlib's stream state is not shared).
+    /// The stored form's bytes as the document had them.
+    static func decode(_ stored: [UInt8], dictionary: SourceDictionary?) throws -> [UInt8] {
+        guard let marker = stored.first, marker >= deflateMarker, marker <= plainZstdMarker else { return stored }
+        return try Decompressor().decode(stored, dictionary: dictionary)
+    }
+
+    /// Compresses documents one at a time with the index's dictionary; one per thread (a zstd context is not
+    /// shared).
     package final class Compressor {
-        private var stream = z_stream()
-        private let dictionary: [UInt8]
+        private let context: OpaquePointer
+        private let dictionary: SourceDictionary?
         private var output: [UInt8] = []
 
-        package init(dictionary: [UInt8]) throws {
+        package init(dictionary: SourceDictionary?) throws {
+            guard let context = ZSTD_createCCtx() else {
+                throw StoreError.internalFailure("zstd could not make a compression context")
+            }
+            self.context = context
             self.dictionary = dictionary
-            // Level 1: the fastest; with the dictionary it compresses within a few percent of level 6. A smaller
-            // window and hash table, and copying a stream primed once instead of setting the dictionary for each
-            // document, trade size for speed about evenly (`QuarryBench breakdown`: 17.0–17.4 µs a document and 0.157
-            // of the source at these settings, 14.8–15.1 µs and 0.162 with a window of 2¹³ and memLevel 5, copied).
-            let status = CCompressZlib_deflateInit2(&stream, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
-            guard status == Z_OK else { throw StoreError.internalFailure("zlib deflateInit2 failed: \(status)") }
         }
 
-        deinit { deflateEnd(&stream) }
+        deinit { ZSTD_freeCCtx(context) }
 
         /// The stored form of `source`: compressed when that is smaller, else `source` itself.
         package func stored(_ source: [UInt8]) -> [UInt8] {
-            guard !source.isEmpty, deflateReset(&stream) == Z_OK else { return source }
-            if !dictionary.isEmpty {
-                let status = dictionary.withUnsafeBufferPointer { words in
-                    deflateSetDictionary(&stream, words.baseAddress, UInt32(words.count))
-                }
-                guard status == Z_OK else { return source }
-            }
-            let bound = Int(deflateBound(&stream, UInt(source.count))) + 1
+            guard !source.isEmpty else { return source }
+            let bound = ZSTD_compressBound(source.count) + 1
             if output.count < bound { output = [UInt8](repeating: 0, count: bound) }
-            let written: Int? = source.withUnsafeBufferPointer { input in
-                output.withUnsafeMutableBufferPointer { out in
-                    // zlib only reads the input; `next_in` is not const in every zlib build.
-                    stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-                    stream.avail_in = UInt32(input.count)
-                    out[0] = dictionary.isEmpty ? SourceCodec.plainMarker : SourceCodec.marker
-                    stream.next_out = out.baseAddress! + 1
-                    stream.avail_out = UInt32(out.count - 1)
-                    guard deflate(&stream, Z_FINISH) == Z_STREAM_END else { return nil }
-                    return out.count - Int(stream.avail_out)
+            let digested = dictionary?.compression
+            let written: Int? = source.withUnsafeBytes { input in
+                output.withUnsafeMutableBytes { out in
+                    out[0] = digested == nil ? SourceCodec.plainZstdMarker : SourceCodec.zstdMarker
+                    let frame = out.baseAddress! + 1
+                    let size =
+                        if let digested {
+                            ZSTD_compress_usingCDict(
+                                context,
+                                frame,
+                                out.count - 1,
+                                input.baseAddress,
+                                input.count,
+                                digested
+                            )
+                        } else {
+                            ZSTD_compressCCtx(context, frame, out.count - 1, input.baseAddress, input.count, level)
+                        }
+                    return ZSTD_isError(size) == 0 ? size + 1 : nil
                 }
             }
             guard let written, written < source.count else { return source }
@@ -91,8 +132,92 @@ package enum SourceCodec {
         }
     }
 
-    /// Inflates stored documents (raw deflate, with the dictionary set before the first byte).
-    final class Inflater {
+    /// Reads stored documents of every form; one per thread.
+    final class Decompressor {
+        private let context: OpaquePointer
+        /// For rows written before zstd, made on the first such row.
+        private var inflater: Inflater?
+
+        init() throws {
+            guard let context = ZSTD_createDCtx() else {
+                throw StoreError.internalFailure("zstd could not make a decompression context")
+            }
+            self.context = context
+        }
+
+        deinit { ZSTD_freeDCtx(context) }
+
+        /// ``SourceCodec/decode(_:dictionary:)`` with this decompressor.
+        func decode(_ stored: [UInt8], dictionary: SourceDictionary?) throws -> [UInt8] {
+            switch stored.first {
+            case SourceCodec.zstdMarker?:
+                guard let digested = dictionary?.decompression else {
+                    throw StoreError.internalFailure("a stored document needs the index's dictionary, which is missing")
+                }
+                return try decompress(stored.dropFirst(), dictionary: digested)
+            case SourceCodec.plainZstdMarker?:
+                return try decompress(stored.dropFirst(), dictionary: nil)
+            case SourceCodec.deflateMarker?:
+                guard let dictionary, !dictionary.bytes.isEmpty else {
+                    throw StoreError.internalFailure("a stored document needs the index's dictionary, which is missing")
+                }
+                return try deflated().inflate(stored.dropFirst(), dictionary: dictionary.bytes)
+            case SourceCodec.plainDeflateMarker?:
+                return try deflated().inflate(stored.dropFirst(), dictionary: [])
+            default:
+                return stored
+            }
+        }
+
+        private func deflated() throws -> Inflater {
+            if let inflater { return inflater }
+            let made = try Inflater()
+            inflater = made
+            return made
+        }
+
+        private func decompress(_ frame: ArraySlice<UInt8>, dictionary: OpaquePointer?) throws -> [UInt8] {
+            try frame.withUnsafeBytes { input in
+                let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
+                // zstd.h's ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest values; the
+                // compressor above always writes the size.
+                guard declared < UInt64.max - 1, declared <= UInt64(SourceCodec.largestSource) else {
+                    throw StoreError.internalFailure("a stored document's zstd frame has no valid size")
+                }
+                let expected = Int(declared)
+                var failure: Int?
+                let result = [UInt8](unsafeUninitializedCapacity: expected) { out, initialized in
+                    let size =
+                        if let dictionary {
+                            ZSTD_decompress_usingDDict(
+                                context,
+                                out.baseAddress,
+                                out.count,
+                                input.baseAddress,
+                                input.count,
+                                dictionary
+                            )
+                        } else {
+                            ZSTD_decompressDCtx(context, out.baseAddress, out.count, input.baseAddress, input.count)
+                        }
+                    guard ZSTD_isError(size) == 0, size == expected else {
+                        failure = size
+                        initialized = 0
+                        return
+                    }
+                    initialized = size
+                }
+                if let failure {
+                    let reason = ZSTD_isError(failure) != 0 ? String(cString: ZSTD_getErrorName(failure)) : "short"
+                    throw StoreError.internalFailure("a stored document does not decompress (zstd: \(reason))")
+                }
+                return result
+            }
+        }
+    }
+
+    /// Inflates rows written before zstd (raw deflate, with the dictionary set before the first byte).
+    private final class Inflater {
         private var stream = z_stream()
 
         init() throws {
@@ -101,19 +226,6 @@ package enum SourceCodec {
         }
 
         deinit { inflateEnd(&stream) }
-
-        /// ``SourceCodec/decode(_:dictionary:)`` with this inflater.
-        func decode(_ stored: [UInt8], dictionary: [UInt8]?) throws -> [UInt8] {
-            switch stored.first {
-            case SourceCodec.marker?:
-                guard let dictionary, !dictionary.isEmpty else {
-                    throw StoreError.internalFailure("a stored document needs the index's dictionary, which is missing")
-                }
-                return try inflate(stored.dropFirst(), dictionary: dictionary)
-            case SourceCodec.plainMarker?: return try inflate(stored.dropFirst(), dictionary: [])
-            default: return stored
-            }
-        }
 
         func inflate(_ compressed: ArraySlice<UInt8>, dictionary: [UInt8]) throws -> [UInt8] {
             guard inflateReset(&stream) == Z_OK else { throw StoreError.internalFailure("zlib inflateReset failed") }
@@ -150,5 +262,29 @@ package enum SourceCodec {
             }
             return result
         }
+    }
+}
+
+/// An index's `_source` dictionary (``SourceCodec``) and zstd's digested forms of it, made once for the index:
+/// digesting a dictionary costs as much as compressing several documents. zstd's digested dictionaries are read-only
+/// once made and documented as safe to share between threads, hence `@unchecked Sendable`.
+package final class SourceDictionary: @unchecked Sendable {
+    /// As kept in the documents file's `meta`: a zstd dictionary, or (from few documents, and in indices written
+    /// before zstd) plain text that both zstd and deflate take as a dictionary of content.
+    package let bytes: [UInt8]
+    /// `ZSTD_CDict`; nil only when zstd rejects the bytes, and then documents are compressed without it.
+    fileprivate let compression: OpaquePointer?
+    /// `ZSTD_DDict`.
+    fileprivate let decompression: OpaquePointer?
+
+    package init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        compression = bytes.withUnsafeBytes { ZSTD_createCDict($0.baseAddress, $0.count, SourceCodec.level) }
+        decompression = bytes.withUnsafeBytes { ZSTD_createDDict($0.baseAddress, $0.count) }
+    }
+
+    deinit {
+        ZSTD_freeCDict(compression)
+        ZSTD_freeDDict(decompression)
     }
 }

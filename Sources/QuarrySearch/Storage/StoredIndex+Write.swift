@@ -44,9 +44,9 @@ extension StoredIndex {
             // The first documents an index receives make its `_source` dictionary, unless another write made it
             // since this one was prepared.
             let newDictionary = sourceDictionary == nil ? prepared.newDictionary : nil
-            let dictionary = sourceDictionary ?? newDictionary ?? []
+            let dictionary = sourceDictionary ?? newDictionary
             let preindexed =
-                prepared.generation == metadataGeneration && prepared.dictionary == dictionary
+                prepared.generation == metadataGeneration && prepared.dictionary === dictionary
                 ? prepared.operations : [Prepared?](repeating: nil, count: operations.count)
             let compressor = try SourceCodec.Compressor(dictionary: dictionary)
 
@@ -252,7 +252,11 @@ extension StoredIndex {
                         }
                     }
                     if let newDictionary, nextDoc > self.nextDoc {
-                        try Self.setMeta(Self.sourceDictionaryKey, Data(newDictionary).base64EncodedString(), db)
+                        try Self.setMeta(
+                            Self.sourceDictionaryKey,
+                            Data(newDictionary.bytes).base64EncodedString(),
+                            db
+                        )
                     }
                     try Self.setMeta("next_doc", String(nextDoc), db)
                     try Self.setMeta("next_seq_no", String(nextSeqNo), db)
@@ -296,31 +300,29 @@ extension StoredIndex {
     /// What a write prepared before taking the index's lock, and from which mapping and dictionary.
     struct PreparedWrite {
         var generation: Int
-        var dictionary: [UInt8]
+        var dictionary: SourceDictionary?
         /// The dictionary this write makes, should the index have none yet.
-        var newDictionary: [UInt8]?
+        var newDictionary: SourceDictionary?
         var operations: [Prepared?]
     }
 
     /// Indexes and compresses a write's documents from a snapshot of the mapping, without holding the lock.
     func prepare(_ operations: [WriteOperation]) -> PreparedWrite {
-        let snapshot: (metadata: IndexMetadata, generation: Int, dictionary: [UInt8]?) = lock.withLock {
+        let snapshot: (metadata: IndexMetadata, generation: Int, dictionary: SourceDictionary?) = lock.withLock {
             (self.metadata, self.metadataGeneration, self.sourceDictionary)
         }
         let (metadata, generation, existing) = snapshot
-        var newDictionary: [UInt8]?
+        var newDictionary: SourceDictionary?
         if existing == nil {
             let made = SourceCodec.dictionary(
-                from: operations.lazy.compactMap { operation -> (source: [UInt8], document: JSON)? in
-                    guard case .index(let request) = operation,
-                        let document = request.document ?? (try? JSON.parse(request.source))
-                    else { return nil }
-                    return (request.source, document)
+                from: operations.lazy.compactMap { operation -> [UInt8]? in
+                    guard case .index(let request) = operation else { return nil }
+                    return request.source
                 }
             )
-            if !made.isEmpty { newDictionary = made }
+            if !made.isEmpty { newDictionary = SourceDictionary(made) }
         }
-        let dictionary = existing ?? newDictionary ?? []
+        let dictionary = existing ?? newDictionary
         return PreparedWrite(
             generation: generation,
             dictionary: dictionary,
@@ -352,7 +354,7 @@ extension StoredIndex {
         _ operations: [WriteOperation],
         mappings: Mappings,
         limits: MappingLimits,
-        dictionary: [UInt8]
+        dictionary: SourceDictionary?
     ) -> [Prepared?] {
         guard operations.count >= 256 else { return [Prepared?](repeating: nil, count: operations.count) }
         return parallelChunks(count: operations.count, initial: nil) { range, store in

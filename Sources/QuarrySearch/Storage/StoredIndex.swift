@@ -69,10 +69,10 @@ final class StoredIndex: @unchecked Sendable {
     /// Full in-memory segments waiting to be written, oldest first; searchable meanwhile.
     var frozen: [SegmentBuilder] = []
     var deleted: Set<Int64> = []
-    /// The dictionary `_source` rows are deflated with (``SourceCodec``), made from the index's first documents and
-    /// kept in the documents file's `meta`; nil until the first write (and for indices from before it existed,
+    /// The dictionary `_source` rows are compressed with (``SourceCodec``), made from the index's first documents
+    /// and kept in the documents file's `meta`; nil until the first write (and for indices from before it existed,
     /// whose rows are plain until then).
-    var sourceDictionary: [UInt8]?
+    var sourceDictionary: SourceDictionary?
     private var columnCache: [String: Column] = [:]
     private var columnCacheSize = 0
     var idSequence: UInt16 = 0
@@ -130,7 +130,7 @@ final class StoredIndex: @unchecked Sendable {
         // A merge reads each row once, in key order: a small page cache keeps its memory small.
         try mergeReader.inDatabase { db in try db.execute(sql: "PRAGMA cache_size = -2048") }
         var loaded: (IndexMetadata, Int64, Int64, Set<Int64>)?
-        var dictionary: [UInt8]?
+        var dictionary: SourceDictionary?
         try database.inDatabase { db in
             try Self.createSchema(db)
             let metadata = try Self.loadMetadata(db)
@@ -138,8 +138,8 @@ final class StoredIndex: @unchecked Sendable {
             let nextSeqNo = Int64(try Self.meta("next_seq_no", db) ?? "0") ?? 0
             let deleted = Set(try Int64.fetchAll(db, sql: "SELECT doc FROM deleted"))
             loaded = (metadata, nextDoc, nextSeqNo, deleted)
-            dictionary = try Self.meta(Self.sourceDictionaryKey, db).flatMap { Data(base64Encoded: $0) }.map {
-                Array($0)
+            dictionary = try Self.meta(Self.sourceDictionaryKey, db).flatMap { Data(base64Encoded: $0) }.flatMap {
+                $0.isEmpty ? nil : SourceDictionary(Array($0))
             }
         }
         var flushed: Int64 = 0
@@ -213,9 +213,10 @@ final class StoredIndex: @unchecked Sendable {
                 sql: "SELECT doc, id, source FROM docs WHERE doc >= ? ORDER BY doc",
                 arguments: [flushed]
             )
+            let decompressor = try SourceCodec.Decompressor()
             while let row = try rows.next() {
                 let stored: Data = row["source"]
-                guard let source = try? SourceCodec.decode(Array(stored), dictionary: sourceDictionary),
+                guard let source = try? decompressor.decode(Array(stored), dictionary: sourceDictionary),
                     let json = try? JSON.parse(source)
                 else { continue }
                 var indexer = DocumentIndexer(mappings: mappings, documentID: row["id"])
