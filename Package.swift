@@ -245,6 +245,7 @@ let package = Package(
             name: "QuarryCLI",
             dependencies: [
                 "QuarryCommands",
+                "QuarryCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -91,9 +91,7 @@ extension StoredIndex {
     /// Gives the memory a merge freed back to the system: its columns and posting lists were allocated on the merge
     /// thread, and glibc keeps freed memory in that thread's arena otherwise, which the next merge may not reuse.
     private func returnFreedMemory() {
-        #if os(Linux)
-        _ = glibcMallocTrim(0)
-        #endif
+        SystemAllocator.returnFreedMemory()
     }
 
     /// The flushed segments as the merge policy sees them (called with `lock` held).
@@ -553,9 +551,3 @@ extension StoredIndex {
         }
     }
 }
-
-#if os(Linux)
-/// glibc's `malloc_trim`, which Glibc's Swift module does not export.
-@_silgen_name("malloc_trim")
-private func glibcMallocTrim(_ pad: Int) -> Int32
-#endif
