@@ -109,6 +109,7 @@ struct SourceIndexingTests {
     static let keys = [
         "name", "title", "count", "small", "ratio", "f", "flag", "at", "addr", "status", "short", "loose", "hidden",
         "blob", "labels", "bin", "host", "host.name", "host.os.family", "host.os", "new", "", "a..b", "title.raw",
+        "naïve", "名前",
     ]
     static let hostKeys = ["name", "ip", "os", "os.family", "other"]
     static let strings = [
@@ -124,9 +125,15 @@ struct SourceIndexingTests {
         for _ in 0..<Int.random(in: 0...7, using: &random) {
             let key = keys.randomElement(using: &random)!
             let value = key.hasPrefix("host") && Bool.random(using: &random) ? hostObject(&random) : value(&random, 0)
-            members.append(JSON.string(key).serialized() + space(&random) + ":" + space(&random) + value)
+            members.append(Self.key(key, &random) + space(&random) + ":" + space(&random) + value)
         }
         return space(&random) + "{" + members.joined(separator: "," + space(&random)) + "}" + space(&random)
+    }
+
+    /// A key as JSON, sometimes spelled with escapes (the same key either way, so also a duplicate of itself).
+    static func key(_ key: String, _ random: inout SplitMix64) -> String {
+        guard Int.random(in: 0..<6, using: &random) == 0 else { return JSON.string(key).serialized() }
+        return "\"" + key.unicodeScalars.map { String(format: "\\u%04x", $0.value) }.joined() + "\""
     }
 
     static func hostObject(_ random: inout SplitMix64) -> String {

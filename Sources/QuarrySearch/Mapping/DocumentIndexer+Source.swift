@@ -46,27 +46,39 @@ extension DocumentIndexer {
             reader.parser.skipWhitespace()
             guard reader.next == UInt8(ascii: "\"") else { throw SourceReader.NeedsTree() }
             let keyStart = reader.parser.index
-            let key = try reader.parser.parseString()
-            // Read from the key as written: without a dot, or an escape that could spell one, it names one level.
-            let oneLevel = !UnsafeBufferPointer(rebasing: reader.parser.bytes[keyStart..<reader.parser.index])
-                .contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "\\") }
+            let key: SourceReader.Key
+            if let plain = reader.readPlainKey() {
+                key = .plain(plain)
+            } else {
+                key = .parsed(try reader.parser.parseString())
+            }
             // Duplicate keys are refused by the parser, empty ones by the indexer: both in the tree path's words.
-            guard !key.isEmpty, reader.keys.count - firstKey < SourceReader.maximumKeys,
-                !reader.keys[firstKey...].contains(key)
+            guard !reader.isEmpty(key), reader.keys.count - firstKey < SourceReader.maximumKeys,
+                !reader.keys[firstKey...].contains(where: { reader.same($0, key) })
             else { throw SourceReader.NeedsTree() }
             reader.keys.append(key)
             reader.parser.skipWhitespace()
             guard reader.next == UInt8(ascii: ":") else { throw SourceReader.NeedsTree() }
             reader.parser.index += 1
             reader.parser.skipWhitespace()
-            if oneLevel, let child = node?.children[key] {
-                switch child {
-                case .field(let field):
-                    try readField(&reader, field: field, depth: depth, into: &document)
-                case .object(let objectNode):
-                    try readObjectValue(&reader, node: objectNode, depth: depth, into: &document)
-                }
-            } else {
+            // Read from the key as written: without a dot, or an escape that could spell one, it names one level.
+            let child: MappingNode.Child?
+            switch key {
+            case .plain(let range):
+                let name = reader.bytes(of: range)
+                child = name.contains(UInt8(ascii: ".")) ? nil : node?.child(named: name)
+            case .parsed(let text):
+                let written = reader.bytes(of: keyStart..<reader.parser.index)
+                let oneLevel = !written.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "\\") }
+                child = oneLevel ? node?.children[text] : nil
+            }
+            switch child {
+            case .field(let field)?:
+                try readField(&reader, field: field, depth: depth, into: &document)
+            case .object(let objectNode)?:
+                try readObjectValue(&reader, node: objectNode, depth: depth, into: &document)
+            case nil:
+                let key = reader.text(of: key)
                 try Self.validateDottedName(key)
                 let path = prefix.isEmpty ? key : prefix + "." + key
                 try readUnknown(&reader, path: path, depth: depth, into: &document)
@@ -169,7 +181,56 @@ private struct SourceReader {
     static let maximumKeys = 64
 
     var parser: JSONParser
-    var keys: [String] = []
+    /// A key of an open object: where it is in the source when it is plain ASCII (compared byte for byte, as no
+    /// other spelling makes the same key), else its text.
+    enum Key {
+        case plain(Range<Int>)
+        case parsed(String)
+    }
+
+    var keys: [Key] = []
+
+    func text(of key: Key) -> String {
+        switch key {
+        case .plain(let range): String(decoding: bytes(of: range), as: UTF8.self)
+        case .parsed(let text): text
+        }
+    }
+
+    func isEmpty(_ key: Key) -> Bool {
+        switch key {
+        case .plain(let range): range.isEmpty
+        case .parsed(let text): text.isEmpty
+        }
+    }
+
+    func same(_ one: Key, _ other: Key) -> Bool {
+        if case .plain(let first) = one, case .plain(let second) = other {
+            return bytes(of: first).elementsEqual(bytes(of: second))
+        }
+        return text(of: one) == text(of: other)
+    }
+
+    /// The source's bytes at `range`.
+    func bytes(of range: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: parser.bytes[range]) }
+
+    /// Reads a key made of printable ASCII without escapes, returning where its text is; nil, having read nothing,
+    /// for any other key (the parser then reads it: escapes to undo, non-ASCII text to validate).
+    mutating func readPlainKey() -> Range<Int>? {
+        let start = parser.index + 1
+        var end = start
+        while end < parser.bytes.count {
+            let byte = parser.bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                guard end > start else { return nil }
+                parser.index = end + 1
+                return start..<end
+            }
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { return nil }
+            end += 1
+        }
+        return nil
+    }
 
     /// The byte at the reading position, if any.
     var next: UInt8? { parser.index < parser.bytes.count ? parser.bytes[parser.index] : nil }

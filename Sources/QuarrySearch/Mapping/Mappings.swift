@@ -405,9 +405,47 @@ final class MappingNode: Sendable {
 
     let path: String
     let children: [String: Child]
+    /// The children's keys as UTF-8, one after another, each ending at its `keyEnds` entry, beside the children in
+    /// the same order: the indexer finds a key it reads from a request's bytes without making a string of it or
+    /// hashing it (nodes with more children than ``scannedChildren`` are looked up by hash instead).
+    private let keyBytes: [UInt8]
+    private let keyEnds: [Int]
+    private let keyedChildren: [Child]
+    private static let scannedChildren = 48
 
     init(path: String, children: [String: Child]) {
         self.path = path
         self.children = children
+        var keyBytes: [UInt8] = []
+        var keyEnds: [Int] = []
+        var keyedChildren: [Child] = []
+        if children.count <= Self.scannedChildren {
+            for (key, child) in children {
+                keyBytes += key.utf8
+                keyEnds.append(keyBytes.count)
+                keyedChildren.append(child)
+            }
+        }
+        self.keyBytes = keyBytes
+        self.keyEnds = keyEnds
+        self.keyedChildren = keyedChildren
+    }
+
+    /// The child under the key whose UTF-8 is `name`.
+    func child(named name: UnsafeBufferPointer<UInt8>) -> Child? {
+        guard children.count <= Self.scannedChildren, !name.isEmpty else {
+            return children[String(decoding: name, as: UTF8.self)]
+        }
+        return keyBytes.withUnsafeBufferPointer { keys in
+            var start = 0
+            for (position, end) in keyEnds.enumerated() {
+                defer { start = end }
+                guard end - start == name.count, keys[start] == name[0] else { continue }
+                if memcmp(keys.baseAddress! + start, name.baseAddress!, name.count) == 0 {
+                    return keyedChildren[position]
+                }
+            }
+            return nil
+        }
     }
 }
