@@ -212,7 +212,9 @@ private struct SourceReader {
     }
 
     /// The source's bytes at `range`.
-    func bytes(of range: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: parser.bytes[range]) }
+    func bytes(of range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: parser.bytes[range])
+    }
 
     /// Reads a key made of printable ASCII without escapes, returning where its text is; nil, having read nothing,
     /// for any other key (the parser then reads it: escapes to undo, non-ASCII text to validate).
