@@ -25,6 +25,16 @@ struct SourceStorageTests {
         return (markers, stored)
     }
 
+    /// Generated Packetbeat documents as (id, JSON text), with ids `doc-0`, `doc-1`, ….
+    static func sample(_ count: Int, seed: UInt64) -> [(String, String)] {
+        var generator = DNSDocumentGenerator(configuration: .init(documents: count, end: 1_796_000_000_000, seed: seed))
+        var sample: [(String, String)] = []
+        while let document = generator.next() {
+            sample.append(("doc-\(sample.count)", String(decoding: document.serializedBytes(), as: UTF8.self)))
+        }
+        return sample
+    }
+
     /// The documents file of each index of a data directory.
     static func documentFiles(_ directory: URL) throws -> [URL] {
         let indices = directory.appendingPathComponent("indices")
@@ -55,11 +65,7 @@ struct SourceStorageTests {
     @Test func sourcesComeBackByteForByteAndAreStoredCompressed() async throws {
         try await withTemporaryDirectory { directory in
             let configuration = EmbeddedStore.Configuration(dataDirectory: directory, segmentDocuments: 64)
-            var generator = DNSDocumentGenerator(configuration: .init(documents: 500, end: 1_796_000_000_000, seed: 7))
-            var sample: [(String, String)] = []
-            while let document = generator.next() {
-                sample.append(("doc-\(sample.count)", String(decoding: document.serializedBytes(), as: UTF8.self)))
-            }
+            let sample = Self.sample(500, seed: 7)
             do {
                 let store = try EmbeddedStore(configuration: configuration)
                 try Self.write(store, "logs", Self.odd)
@@ -197,11 +203,7 @@ struct SourceStorageTests {
     @Test func aDamagedRowIsAnErrorNotACrash() async throws {
         try await withTemporaryDirectory { directory in
             let configuration = EmbeddedStore.Configuration(dataDirectory: directory)
-            var generator = DNSDocumentGenerator(configuration: .init(documents: 100, end: 1_796_000_000_000, seed: 3))
-            var sample: [(String, String)] = []
-            while let document = generator.next() {
-                sample.append(("doc-\(sample.count)", String(decoding: document.serializedBytes(), as: UTF8.self)))
-            }
+            let sample = Self.sample(100, seed: 3)
             do {
                 let store = try EmbeddedStore(configuration: configuration)
                 try Self.write(store, "packets", sample)
