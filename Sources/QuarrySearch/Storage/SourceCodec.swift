@@ -31,6 +31,9 @@ package enum SourceCodec {
     /// How many of the first documents train the dictionary: training takes about 75 ms on 1,000 and gains nothing
     /// on more.
     package static let trainingDocuments = 1_000
+    /// At most this many bytes of them: training time grows with the bytes, and a first request of large documents
+    /// (up to the 100 MB a request may hold) would otherwise stall its write for seconds.
+    static let trainingBytes = 4 << 20
     /// Fewer documents than this train dictionaries that compress worse than a few of the documents themselves
     /// (10 Packetbeat documents: 0.215 of the bytes, against 0.158).
     static let fewestTrainingDocuments = 32
@@ -38,11 +41,18 @@ package enum SourceCodec {
     static let largestSource = 1 << 31
 
     /// A dictionary from the first documents an index receives: trained by zstd on up to ``trainingDocuments`` of
-    /// them, or, from too few to train on, their text itself — one document of each shape (shapes told apart by their
-    /// top-level keys: a Packetbeat DNS event and a flow differ), the most common shape last, where the compressor
-    /// finds matches most cheaply. Empty when there is nothing to learn from.
+    /// them within ``trainingBytes``, or, from too few to train on, their text itself — one document of each shape
+    /// (shapes told apart by their top-level keys: a Packetbeat DNS event and a flow differ), the most common shape
+    /// last, where the compressor finds matches most cheaply. Empty when there is nothing to learn from (the next
+    /// write tries again).
     package static func dictionary(from sources: some Sequence<[UInt8]>) -> [UInt8] {
-        let samples = Array(sources.lazy.filter { !$0.isEmpty }.prefix(trainingDocuments))
+        var samples: [[UInt8]] = []
+        var sampledBytes = 0
+        for source in sources where !source.isEmpty {
+            guard samples.count < trainingDocuments, sampledBytes + source.count <= trainingBytes else { break }
+            samples.append(source)
+            sampledBytes += source.count
+        }
         if samples.count >= fewestTrainingDocuments, let trained = train(samples) { return trained }
         var shapes: [[String]: (count: Int, first: Int, source: [UInt8])] = [:]
         for (position, source) in samples.enumerated() {
