@@ -46,7 +46,7 @@ import Testing
 
     // MARK: The Tines corpus
 
-    @Test(.enabled(if: ProjectPaths.corpus != nil, "\(ProjectPaths.corpusMissing)"), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: ProjectPaths.corpus != nil, "\(ProjectPaths.corpusMissing)"), .timeLimit(.minutes(8)))
     func eachCorpusExportImportsAndLintsCleanOnceItsSecretsExist() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("data").path
@@ -164,7 +164,7 @@ import Testing
         #expect(story["aliases"] == ["Lookup": ["Lookup 1", "Lookup 2"]])
     }
 
-    @Test(.enabled(if: ProjectPaths.corpus != nil, "\(ProjectPaths.corpusMissing)"), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: ProjectPaths.corpus != nil, "\(ProjectPaths.corpusMissing)"), .timeLimit(.minutes(8)))
     func thePagingStoryRunsToCompletionAgainstAPaginatingServer() async throws {
         let requests = Requests()
         let router = Router()
@@ -703,7 +703,7 @@ import Testing
         return (record, events)
     }
 
-    @Test(.timeLimit(.minutes(3))) func huginnScenariosRun() async throws {
+    @Test(.timeLimit(.minutes(8))) func huginnScenariosRun() async throws {
         try await Self.withScenarioServer { port, requests in
             try await withEngine { engine, _ in
                 let (alert, alertEvents) = try await Self.run(
@@ -794,7 +794,7 @@ import Testing
 
     @Test(
         .enabled(if: LoopbackServers.smtpMissing == nil, "\(LoopbackServers.smtpMissing ?? "")"),
-        .timeLimit(.minutes(3))
+        .timeLimit(.minutes(8))
     )
     func theHuginnEmailScenarioSendsThroughTheSMTPResource() async throws {
         try await withTemporaryDirectory { directory in
@@ -821,7 +821,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func theHuginnDelayAndSchedulerScenariosKeepHuginnsTimes() async throws {
+    @Test(.timeLimit(.minutes(8))) func theHuginnDelayAndSchedulerScenariosKeepHuginnsTimes() async throws {
         try await withTestClockEngine { engine, clock in
             let delay = try Self.story(try #require(try Self.huginn("delay.json").first))
             try await engine.register(delay)

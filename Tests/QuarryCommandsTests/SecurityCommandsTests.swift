@@ -12,7 +12,7 @@ import Testing
         return try await RawHTTP.exchange(port: port, Array(head.utf8))
     }
 
-    @Test(.timeLimit(.minutes(3))) func usersAndKeysAreManagedBesideARunningServer() async throws {
+    @Test(.timeLimit(.minutes(8))) func usersAndKeysAreManagedBesideARunningServer() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("data").path
             // On a directory serve never opened, reset-password creates elastic and prints a generated password.
@@ -86,7 +86,7 @@ import Testing
 
     /// `quarry ingest --to` ships a capture to a cluster's `_bulk` (here `quarry serve`, authenticated by the
     /// environment's credentials), and a second run stores nothing new.
-    @Test(.timeLimit(.minutes(3))) func ingestToAClusterStoresEachEventOnce() async throws {
+    @Test(.timeLimit(.minutes(8))) func ingestToAClusterStoresEachEventOnce() async throws {
         try await withTemporaryDirectory { directory in
             let capture = directory.appendingPathComponent("sample.pcap").path
             #expect(
@@ -127,7 +127,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func theStoreCommandsGoThroughARunningServer() async throws {
+    @Test(.timeLimit(.minutes(8))) func theStoreCommandsGoThroughARunningServer() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("data").path
             let capture = directory.appendingPathComponent("net.pcap").path

@@ -95,7 +95,7 @@ struct ElasticClientClusterTests {
         )
     }
 
-    @Test(.timeLimit(.minutes(2))) func everyHitPastTenThousandOnceWithFailover() async throws {
+    @Test(.timeLimit(.minutes(8))) func everyHitPastTenThousandOnceWithFailover() async throws {
         try await withElasticsearchServer { server, store in
             try load(store, index: "events", count: 12_500)
             // The first node is a closed port: the client passes over it.
@@ -138,7 +138,7 @@ struct ElasticClientClusterTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2))) func bulkRetriesRejectionsAndNeverDuplicates() async throws {
+    @Test(.timeLimit(.minutes(8))) func bulkRetriesRejectionsAndNeverDuplicates() async throws {
         try await withElasticsearchServer { server, store in
             try await withRejectingProxy(upstream: server.port ?? 0, rejections: 2) { port, counter in
                 let cluster = client(["http://127.0.0.1:\(port)"])
@@ -158,7 +158,7 @@ struct ElasticClientClusterTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func refusalsKeepElasticsearchsErrorAndAreNotRetried() async throws {
+    @Test(.timeLimit(.minutes(8))) func refusalsKeepElasticsearchsErrorAndAreNotRetried() async throws {
         try await withElasticsearchServer { server, _ in
             try await withRejectingProxy(upstream: server.port ?? 0, rejections: 100) { port, counter in
                 let cluster = client(["http://127.0.0.1:\(port)"])
@@ -187,7 +187,7 @@ struct ElasticClientClusterTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func apiKeysCreatedUsedAndInvalidated() async throws {
+    @Test(.timeLimit(.minutes(8))) func apiKeysCreatedUsedAndInvalidated() async throws {
         try await withElasticsearchServer { server, store in
             try load(store, index: "packetbeat-1", count: 10)
             let url = "http://127.0.0.1:\(server.port ?? 0)"
@@ -209,7 +209,7 @@ struct ElasticClientClusterTests {
 
     /// `quarry serve` with a certificate made here: the client trusts it through the CA file or the CA's pinned
     /// fingerprint, refuses it through the system store or a wrong pin, and `insecure` skips the check.
-    @Test(.timeLimit(.minutes(2))) func tlsWithACAFileAPinnedFingerprintOrNone() async throws {
+    @Test(.timeLimit(.minutes(8))) func tlsWithACAFileAPinnedFingerprintOrNone() async throws {
         try await withTemporaryDirectory { directory in
             let certificates = try await TestCertificates(directory: directory)
             let (server, port) = try await QuarryServerProcess.start(

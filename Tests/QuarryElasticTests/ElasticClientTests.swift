@@ -11,7 +11,7 @@ import Testing
 
 /// The client against a real Elasticsearch API on loopback: Quarry's own, over a socket.
 struct ElasticClientTests {
-    @Test(.timeLimit(.minutes(3))) func searchesAClusterOverHTTP() async throws {
+    @Test(.timeLimit(.minutes(8))) func searchesAClusterOverHTTP() async throws {
         try await withElasticsearchServer { server, store in
             let documents: [JSON] = [["host": "web-1", "n": 1], ["host": "web-2", "n": 2], ["host": "db-1", "n": 3]]
             let items = documents.map { document in
@@ -38,7 +38,7 @@ struct ElasticClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func aRefusedRequestCarriesTheClustersReasonAndIsNotRetried() async throws {
+    @Test(.timeLimit(.minutes(8))) func aRefusedRequestCarriesTheClustersReasonAndIsNotRetried() async throws {
         try await withElasticsearchServer { server, _ in
             let cluster = ElasticClient(
                 url: "http://127.0.0.1:\(server.port ?? 0)",
@@ -57,7 +57,7 @@ struct ElasticClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func aClosedPortIsUnreachableAndMayBeRetried() async throws {
+    @Test(.timeLimit(.minutes(8))) func aClosedPortIsUnreachableAndMayBeRetried() async throws {
         // Port 1 (tcpmux): below the ephemeral range, so no server of another test running alongside can be
         // there, and nothing on a test machine listens on it.
         let port = 1
@@ -76,7 +76,7 @@ struct ElasticClientTests {
 
     /// A server that answers 200 with something other than JSON (a proxy's login page) gives an error, never an
     /// empty result that a hunt would read as "nothing found".
-    @Test(.timeLimit(.minutes(3))) func aSuccessThatIsNotJSONIsAnError() async throws {
+    @Test(.timeLimit(.minutes(8))) func aSuccessThatIsNotJSONIsAnError() async throws {
         let router = Router()
         router.post("/{index}/_search") { _, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "<html>Please sign in</html>")))

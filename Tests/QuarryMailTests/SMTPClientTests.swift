@@ -7,7 +7,7 @@ import Testing
 /// STARTTLS with AUTH, a refused password, a server that offers no STARTTLS.
 @Suite(.serialized, .enabled(if: LoopbackServers.smtpMissing == nil, "\(LoopbackServers.smtpMissing ?? "")"))
 struct SMTPClientTests {
-    @Test(.timeLimit(.minutes(3))) func aMessageArrivesOverSTARTTLSWithAuthentication() async throws {
+    @Test(.timeLimit(.minutes(8))) func aMessageArrivesOverSTARTTLSWithAuthentication() async throws {
         try await withTemporaryDirectory { directory in
             let certificate = try await LoopbackServers.certificate(in: directory)
             let sink = try await LoopbackServers.SMTPSink(
@@ -43,7 +43,7 @@ struct SMTPClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func refusalsNameTheStepAndTheReplyButNeverThePassword() async throws {
+    @Test(.timeLimit(.minutes(8))) func refusalsNameTheStepAndTheReplyButNeverThePassword() async throws {
         try await withTemporaryDirectory { directory in
             let certificate = try await LoopbackServers.certificate(in: directory)
             let sink = try await LoopbackServers.SMTPSink(

@@ -40,7 +40,7 @@ enum SigmaCLI {
 
 extension SigmaHuntTests {
 
-    @Test(.timeLimit(.minutes(3))) func everyRuleFindsWhatABruteForceReadingOfItFinds() async throws {
+    @Test(.timeLimit(.minutes(8))) func everyRuleFindsWhatABruteForceReadingOfItFinds() async throws {
         try await withTemporaryDirectory { directory in
             let events = directory.appendingPathComponent("events.ndjson").path
             let data = directory.appendingPathComponent("data")
@@ -110,7 +110,7 @@ extension SigmaHuntTests {
     }
 
     /// The rules on a decoded capture: the sample's reference domain sits under one of the known-bad suffixes.
-    @Test(.timeLimit(.minutes(3))) func aRuleRunsOnACaptureDecodedFirst() async throws {
+    @Test(.timeLimit(.minutes(8))) func aRuleRunsOnACaptureDecodedFirst() async throws {
         try await withTemporaryDirectory { directory in
             let capture = directory.appendingPathComponent("network.pcap").path
             let data = directory.appendingPathComponent("data").path

@@ -29,7 +29,7 @@ struct DurabilityTests {
         return body
     }
 
-    @Test(.timeLimit(.minutes(3))) func acknowledgedBulkWritesSurviveKill9() async throws {
+    @Test(.timeLimit(.minutes(8))) func acknowledgedBulkWritesSurviveKill9() async throws {
         try await withTemporaryDirectory { directory in
             let (process, port) = try await Self.startServer(data: directory)
             let batches = 8

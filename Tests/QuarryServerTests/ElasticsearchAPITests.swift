@@ -36,7 +36,7 @@ struct ElasticsearchAPITests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func rootAnnouncesElasticsearch() async throws {
+    @Test(.timeLimit(.minutes(8))) func rootAnnouncesElasticsearch() async throws {
         try await withElasticsearchServer { client, _ in
             let reply = try await call(client, .get, "/")
             #expect(reply.status == 200)
@@ -48,7 +48,7 @@ struct ElasticsearchAPITests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func malformedBodiesGetElasticsearchErrors() async throws {
+    @Test(.timeLimit(.minutes(8))) func malformedBodiesGetElasticsearchErrors() async throws {
         try await withElasticsearchServer { client, _ in
             let search = try await call(client, .post, "/_search", #"{"query": }"#)
             #expect(search.status == 400)
@@ -86,7 +86,7 @@ struct ElasticsearchAPITests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func bulkReportsItemsAndRejectsMalformedRequests() async throws {
+    @Test(.timeLimit(.minutes(8))) func bulkReportsItemsAndRejectsMalformedRequests() async throws {
         try await withElasticsearchServer { client, store in
             let body = """
                 {"index":{"_index":"b","_id":"1"}}
@@ -132,7 +132,7 @@ struct ElasticsearchAPITests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func multiGetAndMultiSearchAnswerEachPartOnItsOwn() async throws {
+    @Test(.timeLimit(.minutes(8))) func multiGetAndMultiSearchAnswerEachPartOnItsOwn() async throws {
         try await withElasticsearchServer { client, _ in
             _ = try await call(client, .put, "/m/_doc/1?refresh=true", #"{"a":"x","b":1}"#)
             let mget = try await call(
@@ -163,7 +163,7 @@ struct ElasticsearchAPITests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3))) func documentLifecycleAndCommonParameters() async throws {
+    @Test(.timeLimit(.minutes(8))) func documentLifecycleAndCommonParameters() async throws {
         try await withElasticsearchServer { client, _ in
             let created = try await call(
                 client,

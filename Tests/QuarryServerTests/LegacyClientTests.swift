@@ -34,7 +34,7 @@ struct LegacyClientTests {
         return (server, port, String(line.dropFirst("Authorization: ApiKey ".count)))
     }
 
-    @Test(.enabled(if: missing == nil, "\(missing ?? "")"), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: missing == nil, "\(missing ?? "")"), .timeLimit(.minutes(8)))
     func sevenXAndOpenSearchClientsWorkUnchanged() async throws {
         try await withTemporaryDirectory { directory in
             let (server, port, key) = try await serve(directory)
@@ -84,7 +84,7 @@ struct LegacyClientTests {
         return matches
     }
 
-    @Test(.enabled(if: missing == nil, "\(missing ?? "")"), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: missing == nil, "\(missing ?? "")"), .timeLimit(.minutes(8)))
     func elastAlertRulesMatchWhatTheDataHolds() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("data")

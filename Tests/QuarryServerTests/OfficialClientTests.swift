@@ -21,7 +21,7 @@ struct OfficialClientTests {
         return status == 0
     }
 
-    @Test(.timeLimit(.minutes(2)), arguments: [8, 9]) func pythonClientWorksUnchanged(major: Int) async throws {
+    @Test(.timeLimit(.minutes(8)), arguments: [8, 9]) func pythonClientWorksUnchanged(major: Int) async throws {
         try #require(
             Self.clientInstalled(major: major),
             "the official client \(major).x is missing (scripts/test installs it: \(Self.interpreter(major: major)))"

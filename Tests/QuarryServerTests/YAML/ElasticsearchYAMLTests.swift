@@ -29,7 +29,7 @@ struct ElasticsearchYAMLTests {
     @Test(
         "Elastic YAML REST test",
         .enabled(if: ProjectPaths.corpus != nil, Comment(rawValue: ProjectPaths.corpusMissing)),
-        .timeLimit(.minutes(2)),
+        .timeLimit(.minutes(8)),
         arguments: files
     )
     func yamlFile(_ file: String) async throws {
