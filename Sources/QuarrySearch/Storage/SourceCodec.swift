@@ -88,12 +88,6 @@ package enum SourceCodec {
         return Array(dictionary[..<size])
     }
 
-    /// The stored form's bytes as the document had them.
-    static func decode(_ stored: [UInt8], dictionary: SourceDictionary?) throws -> [UInt8] {
-        guard let marker = stored.first, marker >= deflateMarker, marker <= plainZstdMarker else { return stored }
-        return try Decompressor().decode(stored, dictionary: dictionary)
-    }
-
     /// Compresses documents one at a time with the index's dictionary; one per thread (a zstd context is not
     /// shared).
     package final class Compressor {
@@ -157,7 +151,7 @@ package enum SourceCodec {
 
         deinit { ZSTD_freeDCtx(context) }
 
-        /// ``SourceCodec/decode(_:dictionary:)`` with this decompressor.
+        /// The stored form's bytes as the document had them.
         func decode(_ stored: [UInt8], dictionary: SourceDictionary?) throws -> [UInt8] {
             switch stored.first {
             case SourceCodec.zstdMarker?:

@@ -40,7 +40,8 @@ extension StoredIndex {
             guard let sources else { return }
             do {
                 try merge(sources)
-                returnFreedMemory()
+                // The merge's columns and posting lists were allocated on this thread, whose arena would keep them.
+                SystemAllocator.returnFreedMemory()
             } catch {
                 // Interrupted, or failed (the disk full): the segments stay as they were, and the next flush tries
                 // again; `_forcemerge` reports its own failures.
@@ -86,12 +87,6 @@ extension StoredIndex {
                 try merge(sources)
             }
         }
-    }
-
-    /// Gives the memory a merge freed back to the system: its columns and posting lists were allocated on the merge
-    /// thread, and glibc keeps freed memory in that thread's arena otherwise, which the next merge may not reuse.
-    private func returnFreedMemory() {
-        SystemAllocator.returnFreedMemory()
     }
 
     /// The flushed segments as the merge policy sees them (called with `lock` held).

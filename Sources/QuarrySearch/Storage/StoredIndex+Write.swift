@@ -211,9 +211,7 @@ extension StoredIndex {
                                 try check(request.conditions, request.id, current)
                                 if let current {
                                     // Only an update reads the stored document: inflated here, not on every lookup.
-                                    let old = try JSON.parse(
-                                        SourceCodec.decode(Array(current.source), dictionary: dictionary)
-                                    )
+                                    let old = try JSON.parse(decodeSource(current.source, dictionary: dictionary))
                                     let merged = request.doc.map { old.merging($0) } ?? old
                                     if request.detectNoop, merged == old {
                                         result = WriteResult(

@@ -73,6 +73,9 @@ final class StoredIndex: @unchecked Sendable {
     /// and kept in the documents file's `meta`; nil until the first write (and for indices from before it existed,
     /// whose rows are plain until then).
     var sourceDictionary: SourceDictionary?
+    /// Reads stored rows for `get`, updates and the replay at open: one zstd context for the index, made on first
+    /// use (a context is 96 kB), used only with `lock` held or before the index is shared.
+    private var sourceDecompressor: SourceCodec.Decompressor?
     private var columnCache: [String: Column] = [:]
     private var columnCacheSize = 0
     var idSequence: UInt16 = 0
@@ -213,10 +216,9 @@ final class StoredIndex: @unchecked Sendable {
                 sql: "SELECT doc, id, source FROM docs WHERE doc >= ? ORDER BY doc",
                 arguments: [flushed]
             )
-            let decompressor = try SourceCodec.Decompressor()
             while let row = try rows.next() {
                 let stored: Data = row["source"]
-                guard let source = try? decompressor.decode(Array(stored), dictionary: sourceDictionary),
+                guard let source = try? decodeSource(stored, dictionary: sourceDictionary),
                     let json = try? JSON.parse(source)
                 else { continue }
                 var indexer = DocumentIndexer(mappings: mappings, documentID: row["id"])
@@ -337,6 +339,13 @@ final class StoredIndex: @unchecked Sendable {
 
     // MARK: Reads
 
+    /// A stored row's `_source` as it came (``SourceCodec``), with `lock` held or before the index is shared.
+    func decodeSource(_ stored: Data, dictionary: SourceDictionary?) throws -> [UInt8] {
+        let decompressor = try sourceDecompressor ?? SourceCodec.Decompressor()
+        sourceDecompressor = decompressor
+        return try decompressor.decode(Array(stored), dictionary: dictionary)
+    }
+
     /// The document with `id`, or `nil`.
     func get(_ id: String) throws -> StoredDocument? {
         try lock.withLock {
@@ -353,7 +362,7 @@ final class StoredIndex: @unchecked Sendable {
                     id: id,
                     version: row[0],
                     seqNo: row[1],
-                    source: try SourceCodec.decode(Array(source), dictionary: sourceDictionary)
+                    source: try decodeSource(source, dictionary: sourceDictionary)
                 )
             }
         }
