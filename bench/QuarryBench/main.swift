@@ -107,10 +107,20 @@ case "breakdown":
     // `_source` compressed as the store keeps it: one document at a time, with the index's dictionary.
     let dictionary = SourceDictionary(SourceCodec.dictionary(from: lines.prefix(SourceCodec.trainingDocuments)))
     let compressor = try SourceCodec.Compressor(dictionary: dictionary)
-    var storedBytes = 0
+    var stored: [[UInt8]] = []
+    stored.reserveCapacity(count)
     measure("compress (_source)", documents: count) {
-        for line in lines { storedBytes += compressor.stored(line).count }
+        for line in lines { stored.append(compressor.stored(line)) }
     }
+    let storedBytes = stored.reduce(0) { $0 + $1.count }
+    let decompressor = try SourceCodec.Decompressor()
+    var roundTrips = 0
+    measure("decompress (_source)", documents: count) {
+        for (row, line) in zip(stored, lines) where (try? decompressor.decode(row, dictionary: dictionary)) == line {
+            roundTrips += 1
+        }
+    }
+    print("read back byte for byte: \(roundTrips) of \(count)")
     let sourceBytes = lines.reduce(0) { $0 + $1.count }
     let ratio = String(format: "%.3f", Double(storedBytes) / Double(sourceBytes))
     print("stored _source: \(storedBytes) of \(sourceBytes) bytes (\(ratio))")
