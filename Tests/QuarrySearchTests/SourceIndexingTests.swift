@@ -79,6 +79,81 @@ struct SourceIndexingTests {
         #expect(counts.mapped > 100, "\(counts)")
     }
 
+    /// A segment joined from batches (the path of large requests) holds exactly what adding the same documents
+    /// one at a time makes: every term's documents, every token's postings and frequencies, every column, every
+    /// field's statistics. Random documents over every kind of field (a term twice in a document, text tokens
+    /// repeated), in batches of random sizes after documents added the other way.
+    @Test(arguments: [4, 5] as [UInt64])
+    func batchesJoinTheSegmentAsDocumentsAddedOneByOne(seed: UInt64) throws {
+        var mappings = try Mappings(json: Self.mapping)
+        var random = SplitMix64(seed: seed)
+        var sources: [[UInt8]] = []
+        while sources.count < 2_000 {
+            let bytes = Array(Self.document(&random).utf8)
+            var tree = DocumentIndexer(mappings: mappings, documentID: "d")
+            guard let parsed = try? JSON.parse(bytes), (try? tree.index(parsed)) != nil else { continue }
+            // Fields new to the mapping are mapped first, as the request before would have.
+            if tree.mappingChanged { mappings = tree.mappings }
+            sources.append(bytes)
+        }
+        let indexed = sources.map { source in
+            source.withUnsafeBufferPointer { DocumentIndexer(mappings: mappings, documentID: "d").index(source: $0) }
+        }
+        #expect(indexed.allSatisfy { $0 != nil })
+        var oneByOne = SegmentBuilder(base: 100)
+        for (number, document) in indexed.enumerated() {
+            if let document { oneByOne.add(document, number: 100 + Int64(number)) }
+        }
+        var joined = SegmentBuilder(base: 100)
+        let prefix = 37
+        for number in 0..<prefix {
+            if let document = indexed[number] { joined.add(document, number: 100 + Int64(number)) }
+        }
+        var start = prefix
+        var batches = 0
+        while start < sources.count {
+            let size = min(Int.random(in: 1...400, using: &random), sources.count - start)
+            var batch = DocumentBatch()
+            for offset in 0..<size {
+                batch.begin(document: offset)
+                let read = sources[start + offset].withUnsafeBufferPointer {
+                    DocumentIndexer(mappings: mappings, documentID: "d").index(source: $0, into: &batch)
+                }
+                #expect(read)
+            }
+            joined.append(batch, at: 100 + Int64(start))
+            start += size
+            batches += 1
+        }
+        #expect(batches > 5)
+        #expect(joined.count == oneByOne.count)
+        #expect(joined.info == oneByOne.info)
+        let expected = Self.describe(oneByOne)
+        #expect(expected.count > 500)
+        let difference = Self.describe(joined).difference(from: expected)
+        #expect(difference.isEmpty, "first differences: \(Array(difference.prefix(6)))")
+    }
+
+    /// Everything an in-memory segment holds, as sorted lines of text.
+    static func describe(_ segment: SegmentBuilder) -> [String] {
+        var lines: [String] = []
+        for (path, field) in segment.fields {
+            for term in field.terms.terms { lines.append("term \(path) \(term) \(field.documents(term) ?? [])") }
+            for token in field.tokens.terms {
+                let postings = field.postings(token)
+                lines.append("token \(path) \(token) \(postings?.documents ?? []) \(postings?.frequencies ?? [])")
+            }
+            for (name, column) in [("values", field.column), ("lengths", field.lengths)] {
+                guard let column else { continue }
+                for doc in 0..<segment.count where !column.values(doc).isEmpty {
+                    lines.append("\(name) \(path) \(doc) \(column.values(doc))")
+                }
+            }
+            lines.append("statistics \(path) \(field.statistics)")
+        }
+        return lines.sorted()
+    }
+
     static let mapping: JSONObject = [
         "properties": [
             "name": ["type": "keyword"],

@@ -9,29 +9,35 @@ extension DocumentIndexer {
     /// are so made in one place, in Elasticsearch's words, and whatever this returns is what ``index(_:)`` returns
     /// for the parsed document (`SourceIndexingTests` compares both on every document of the store's tests).
     package func index(source: UnsafeBufferPointer<UInt8>) -> IndexedDocument? {
-        var reader = SourceReader(parser: JSONParser(source))
         var document = IndexedDocument()
         document.terms.reserveCapacity(32)
         document.values.reserveCapacity(48)
+        return index(source: source, into: &document) ? document : nil
+    }
+
+    /// Indexes a document from its bytes into `sink`, as ``index(source:)`` does; returns false, having perhaps
+    /// put part of the document in `sink`, where that returns nil.
+    package func index<Sink: IndexingSink>(source: UnsafeBufferPointer<UInt8>, into document: inout Sink) -> Bool {
+        var reader = SourceReader(parser: JSONParser(source))
         do {
             reader.parser.skipWhitespace()
-            guard reader.next == UInt8(ascii: "{") else { return nil }
+            guard reader.next == UInt8(ascii: "{") else { return false }
             try readObject(&reader, node: mappings.root, prefix: "", depth: 1, into: &document)
             reader.parser.skipWhitespace()
-            guard reader.parser.index == source.count else { return nil }
+            guard reader.parser.index == source.count else { return false }
         } catch {
-            return nil
+            return false
         }
-        return document
+        return true
     }
 
     /// An object's members, as ``walk(_:node:prefix:into:)`` visits a parsed object's.
-    private func readObject(
+    private func readObject<Sink: IndexingSink>(
         _ reader: inout SourceReader,
         node: MappingNode?,
         prefix: String,
         depth: Int,
-        into document: inout IndexedDocument
+        into document: inout Sink
     ) throws {
         guard depth < SourceReader.maximumDepth else { throw SourceReader.NeedsTree() }
         reader.parser.index += 1
@@ -95,11 +101,11 @@ extension DocumentIndexer {
     }
 
     /// A mapped field's value, as `visitField` indexes it.
-    private func readField(
+    private func readField<Sink: IndexingSink>(
         _ reader: inout SourceReader,
         field: FieldDefinition,
         depth: Int,
-        into document: inout IndexedDocument
+        into document: inout Sink
     ) throws {
         switch reader.next {
         case UInt8(ascii: "["):
@@ -118,11 +124,11 @@ extension DocumentIndexer {
     }
 
     /// The value of a mapped object, as `visitObject` reads it.
-    private func readObjectValue(
+    private func readObjectValue<Sink: IndexingSink>(
         _ reader: inout SourceReader,
         node: MappingNode,
         depth: Int,
-        into document: inout IndexedDocument
+        into document: inout Sink
     ) throws {
         switch reader.next {
         case UInt8(ascii: "{"):
@@ -144,11 +150,11 @@ extension DocumentIndexer {
 
     /// A dotted key or one its object's node does not know, as `visitUnknown` resolves it; anything that would map
     /// a new field is left to the tree path.
-    private func readUnknown(
+    private func readUnknown<Sink: IndexingSink>(
         _ reader: inout SourceReader,
         path: String,
         depth: Int,
-        into document: inout IndexedDocument
+        into document: inout Sink
     ) throws {
         if let field = mappings.field(path) {
             try readField(&reader, field: field, depth: depth, into: &document)

@@ -27,12 +27,20 @@ package struct DocumentIndexer {
         return document
     }
 
+    /// Indexes `source`, which must be a JSON object, into `sink` (which may hold part of it when this throws).
+    package mutating func index<Sink: IndexingSink>(_ source: JSON, into sink: inout Sink) throws(StoreError) {
+        guard case .object(let object) = source else {
+            throw .documentParsing("failed to parse, document is empty")
+        }
+        try walk(object, node: mappings.root, prefix: "", into: &sink)
+    }
+
     /// Walks an object alongside its mapping node; keys the node knows need no path building.
-    private mutating func walk(
+    private mutating func walk<Sink: IndexingSink>(
         _ object: JSONObject,
         node: MappingNode?,
         prefix: String,
-        into document: inout IndexedDocument
+        into document: inout Sink
     ) throws(StoreError) {
         for (key, value) in object {
             guard !key.isEmpty else {
@@ -69,10 +77,10 @@ package struct DocumentIndexer {
         }
     }
 
-    private mutating func visitField(
+    private mutating func visitField<Sink: IndexingSink>(
         _ value: JSON,
         field: FieldDefinition,
-        into document: inout IndexedDocument
+        into document: inout Sink
     )
         throws(StoreError)
     {
@@ -93,11 +101,11 @@ package struct DocumentIndexer {
         }
     }
 
-    private mutating func visitObject(
+    private mutating func visitObject<Sink: IndexingSink>(
         _ value: JSON,
         node: MappingNode,
         key: String,
-        into document: inout IndexedDocument
+        into document: inout Sink
     )
         throws(StoreError)
     {
@@ -117,10 +125,10 @@ package struct DocumentIndexer {
     }
 
     /// A key the mapping node does not know (or a dotted key): resolve by path, mapping it dynamically if new.
-    private mutating func visitUnknown(
+    private mutating func visitUnknown<Sink: IndexingSink>(
         _ value: JSON,
         path: String,
-        into document: inout IndexedDocument
+        into document: inout Sink
     )
         throws(StoreError)
     {
@@ -213,10 +221,10 @@ package struct DocumentIndexer {
         )
     }
 
-    func indexLeaf(
+    func indexLeaf<Sink: IndexingSink>(
         _ value: JSON,
         field: FieldDefinition,
-        into document: inout IndexedDocument
+        into document: inout Sink
     )
         throws(StoreError)
     {
@@ -238,10 +246,10 @@ package struct DocumentIndexer {
 
     /// Indexes one leaf value of `field`: terms for what term queries find, doc values for sorting and aggregations,
     /// tokens for full text.
-    private func indexValue(
+    private func indexValue<Sink: IndexingSink>(
         _ value: JSON,
         field: FieldDefinition,
-        into document: inout IndexedDocument
+        into document: inout Sink
     )
         throws(StoreError)
     {
@@ -252,7 +260,7 @@ package struct DocumentIndexer {
             guard let text = Self.text(of: value) else {
                 throw .illegalArgument("Can't get text on a \(value.tokenName)")
             }
-            if field.indexed { document.texts.append((field, field.analyzer.tokens(text))) }
+            if field.indexed { document.add(tokens: field.analyzer.tokens(text), of: field) }
             return
         case .keyword, .integer, .floating, .boolean, .date, .ip:
             break
@@ -260,18 +268,18 @@ package struct DocumentIndexer {
         guard let key = try Self.leafValue(value, field: field) else { return }
         switch (field.type.family, key) {
         case (.keyword, .string(let text)):
-            if field.indexed { document.terms.append((field, text)) }
-            if field.docValues { document.values.append((field, key)) }
+            if field.indexed { document.add(term: text, of: field) }
+            if field.docValues { document.add(value: key, of: field) }
         case (.integer, _):
-            if field.indexed || field.docValues { document.values.append((field, key)) }
+            if field.indexed || field.docValues { document.add(value: key, of: field) }
         case (.boolean, .int(let flag)):
-            document.terms.append((field, flag != 0 ? "true" : "false"))
-            document.values.append((field, key))
+            document.add(term: flag != 0 ? "true" : "false", of: field)
+            document.add(value: key, of: field)
         case (.ip, .ip(let address)):
-            document.terms.append((field, address.description))
-            document.values.append((field, key))
+            document.add(term: address.description, of: field)
+            document.add(value: key, of: field)
         default:
-            document.values.append((field, key))
+            document.add(value: key, of: field)
         }
     }
 

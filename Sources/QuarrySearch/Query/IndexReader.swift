@@ -174,8 +174,8 @@ struct IndexReader {
         var terms = Set<String>()
         for buffer in memory {
             guard let builder = buffer.fields[field] else { continue }
-            for key in builder.terms.keys where key.hasPrefix(prefix) { terms.insert(key) }
-            for key in builder.text.keys where key.hasPrefix(prefix) { terms.insert(key) }
+            for key in builder.terms.terms where key.hasPrefix(prefix) { terms.insert(key) }
+            for key in builder.tokens.terms where key.hasPrefix(prefix) { terms.insert(key) }
         }
         let upper = prefix + "\u{10FFFF}"
         if index.storedSegments.contains(where: { $0.layout == 1 }) {

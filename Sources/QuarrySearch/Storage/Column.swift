@@ -74,6 +74,15 @@ struct Column: Sendable {
         ips.append(value)
     }
 
+    mutating func append(doc: Int, _ value: IndexedDocument.Value) {
+        switch value {
+        case .int(let v): append(doc: doc, int: v)
+        case .double(let v): append(doc: doc, double: v)
+        case .string(let v): append(doc: doc, string: v)
+        case .ip(let v): append(doc: doc, ip: v)
+        }
+    }
+
     /// Appends every document of `other` after padding to `start`: `other`'s document `d` becomes `start + d`
     /// (a request's documents, indexed on their own, joining the segment).
     mutating func append(contentsOf other: Column, at start: Int) {

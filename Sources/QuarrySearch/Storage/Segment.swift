@@ -15,6 +15,20 @@ package struct IndexedDocument: Sendable {
     var values: [(field: FieldDefinition, value: Value)] = []
 }
 
+/// Where ``DocumentIndexer`` puts what one document produces: an ``IndexedDocument`` kept to add later, or
+/// straight into a ``DocumentBatch``.
+package protocol IndexingSink {
+    mutating func add(term: String, of field: FieldDefinition)
+    mutating func add(tokens: [String], of field: FieldDefinition)
+    mutating func add(value: IndexedDocument.Value, of field: FieldDefinition)
+}
+
+extension IndexedDocument: IndexingSink {
+    package mutating func add(term: String, of field: FieldDefinition) { terms.append((field, term)) }
+    package mutating func add(tokens: [String], of field: FieldDefinition) { texts.append((field, tokens)) }
+    package mutating func add(value: Value, of field: FieldDefinition) { values.append((field, value)) }
+}
+
 /// Per-field statistics of a segment, for BM25: how many documents have the field and how many tokens they hold.
 struct FieldStatistics: Sendable, Hashable {
     var documentCount = 0
@@ -47,8 +61,12 @@ struct SegmentInfo: Sendable, Hashable {
 /// The postings and doc values of one field in the in-memory segment. A class so that the segment's field table
 /// is looked up once per value and the containers inside are mutated in place.
 final class FieldBuilder: @unchecked Sendable {
-    var terms: [String: [UInt32]] = [:]
-    var text: [String: TextPostings] = [:]
+    /// Exact terms (keywords, addresses, booleans), and the documents of each by term id.
+    private(set) var terms = TermTable()
+    private(set) var termDocuments: [[UInt32]] = []
+    /// Text tokens, and the postings of each by token id.
+    private(set) var tokens = TermTable()
+    private(set) var tokenPostings: [TextPostings] = []
     var column: Column?
     var lengths: Column?
     var statistics = FieldStatistics()
@@ -63,32 +81,49 @@ final class FieldBuilder: @unchecked Sendable {
     }
 
     func add(term: String, doc: Int) {
-        terms[term, default: []].appendUnique(UInt32(doc))
+        let id = terms.intern(term)
+        if id == termDocuments.count {
+            termDocuments.append([UInt32(doc)])
+        } else {
+            termDocuments[id].appendUnique(UInt32(doc))
+        }
         count(doc)
     }
 
-    func add(tokens: [String], doc: Int) {
-        var frequencies: [String: UInt16] = [:]
-        for token in tokens { frequencies[token, default: 0] &+= 1 }
-        for (token, frequency) in frequencies {
-            text[token, default: TextPostings()].add(UInt32(doc), frequency)
+    func add(tokens text: [String], doc: Int) {
+        for token in text {
+            let id = tokens.intern(token)
+            if id == tokenPostings.count { tokenPostings.append(TextPostings()) }
+            tokenPostings[id].add(UInt32(doc), 1)
         }
         if lengths == nil { lengths = Column(kind: .int) }
-        lengths!.append(doc: doc, int: Int64(tokens.count))
-        statistics.tokenCount += tokens.count
+        lengths!.append(doc: doc, int: Int64(text.count))
+        statistics.tokenCount += text.count
         count(doc)
     }
 
-    /// Appends `other`'s postings and values, its document `d` becoming `offset + d` (all after this one's).
-    func append(_ other: FieldBuilder, offset: Int) {
-        for (term, documents) in other.terms {
-            terms[term, default: []].append(contentsOf: documents.lazy.map { $0 + UInt32(offset) })
+    /// The documents holding exact term `term`.
+    func documents(_ term: String) -> [UInt32]? { terms.id(of: term).map { termDocuments[$0] } }
+
+    /// The postings of text token `token`.
+    func postings(_ token: String) -> TextPostings? { tokens.id(of: token).map { tokenPostings[$0] } }
+
+    /// Appends a batch's field, its document `d` becoming `offset + d` (all after this one's).
+    func append(_ other: DocumentBatch.Field, offset: Int) {
+        other.forEachTerm { term, documents in
+            let id = terms.intern(term)
+            let shifted = documents.lazy.map { $0 + UInt32(offset) }
+            if id == termDocuments.count {
+                termDocuments.append(Array(shifted))
+            } else {
+                termDocuments[id].append(contentsOf: shifted)
+            }
         }
-        for (token, postings) in other.text {
-            text[token, default: TextPostings()].documents.append(
-                contentsOf: postings.documents.lazy.map { $0 + UInt32(offset) }
-            )
-            text[token]!.frequencies.append(contentsOf: postings.frequencies)
+        other.forEachToken { token, postings in
+            let id = tokens.intern(token)
+            if id == tokenPostings.count { tokenPostings.append(TextPostings()) }
+            tokenPostings[id].documents.append(contentsOf: postings.documents.lazy.map { $0 + UInt32(offset) })
+            tokenPostings[id].frequencies.append(contentsOf: postings.frequencies)
         }
         if let values = other.column {
             if column == nil { column = Column(kind: values.kind) }
@@ -104,21 +139,21 @@ final class FieldBuilder: @unchecked Sendable {
     }
 
     func add(value: IndexedDocument.Value, doc: Int) {
-        switch value {
-        case .int(let v):
-            if column == nil { column = Column(kind: .int) }
-            column!.append(doc: doc, int: v)
-        case .double(let v):
-            if column == nil { column = Column(kind: .double) }
-            column!.append(doc: doc, double: v)
-        case .string(let v):
-            if column == nil { column = Column(kind: .string) }
-            column!.append(doc: doc, string: v)
-        case .ip(let v):
-            if column == nil { column = Column(kind: .ip) }
-            column!.append(doc: doc, ip: v)
-        }
+        if column == nil { column = Column(kind: value.columnKind) }
+        column!.append(doc: doc, value)
         count(doc)
+    }
+}
+
+extension IndexedDocument.Value {
+    /// The kind of column that holds values like this one.
+    var columnKind: Column.Kind {
+        switch self {
+        case .int: .int
+        case .double: .double
+        case .string: .string
+        case .ip: .ip
+        }
     }
 }
 
@@ -160,18 +195,18 @@ package struct SegmentBuilder: @unchecked Sendable {
         estimatedBytes += Self.estimatedBytes(document)
     }
 
-    /// Appends a segment built on its own from a request's documents (``StoredIndex`` builds one per core), its
-    /// document `d` becoming number `start + d`: one dictionary lookup per distinct term instead of one per posting,
-    /// and that work done beside the request's other indexing.
-    mutating func append(_ other: SegmentBuilder, at start: Int64) {
+    /// Appends a batch of a request's documents indexed on their own (``StoredIndex`` makes one per core), its
+    /// document `d` becoming number `start + d`: one table lookup per distinct term instead of one per posting,
+    /// and the indexing done beside the request's other work.
+    package mutating func append(_ batch: DocumentBatch, at start: Int64) {
         let offset = Int(start - base)
-        for (path, builder) in other.fields {
-            let target = fields[path] ?? FieldBuilder()
-            fields[path] = target
-            target.append(builder, offset: offset)
+        for case let other? in batch.fields {
+            let target = fields[other.path] ?? FieldBuilder()
+            fields[other.path] = target
+            target.append(other, offset: offset)
         }
-        count = max(count, offset + other.count)
-        estimatedBytes += other.estimatedBytes
+        count = max(count, offset + batch.count)
+        estimatedBytes += batch.estimatedBytes
     }
 
     private static func estimatedBytes(_ document: IndexedDocument) -> Int {
@@ -184,10 +219,10 @@ package struct SegmentBuilder: @unchecked Sendable {
     }
 
     /// Term postings of `field`.
-    func postings(_ field: String, _ term: String) -> [UInt32]? { fields[field]?.terms[term] }
+    func postings(_ field: String, _ term: String) -> [UInt32]? { fields[field]?.documents(term) }
 
     /// Text postings of `field`.
-    func textPostings(_ field: String, _ token: String) -> TextPostings? { fields[field]?.text[token] }
+    func textPostings(_ field: String, _ token: String) -> TextPostings? { fields[field]?.postings(token) }
 
     /// Doc values of `field`, or of its token counts for `lengthColumn(field)`.
     func column(_ name: String) -> Column? {

@@ -32,7 +32,10 @@ extension StoredIndex {
         let written = try lock.withLock {
             var mappings = metadata.mappings
             var mappingChanged = false
-            var pending: [(Int64, IndexedDocument)] = []
+            /// Each stored document's number and indexed form, nil for one a batch holds (``Prepared/chunk``); the
+            /// operation's position to index it from should the batches not join the segment.
+            var pending: [(number: Int64, document: IndexedDocument?, position: Int)] = []
+            var joinBatches = false
             var newlyDeleted: [Int64] = []
             var nextDoc = self.nextDoc
             var nextSeqNo = self.nextSeqNo
@@ -49,6 +52,11 @@ extension StoredIndex {
                 prepared.generation == metadataGeneration && prepared.dictionary === dictionary
                 ? prepared.operations : [Prepared?](repeating: nil, count: operations.count)
             let compressor = try SourceCodec.Compressor(dictionary: dictionary)
+            var batched = [Bool](repeating: false, count: operations.count)
+            for (position, prepared) in preindexed.enumerated() {
+                guard let chunk = prepared?.chunk else { continue }
+                for covered in position..<position + chunk.count { batched[covered] = true }
+            }
 
             try database.inDatabase { db in
                 try db.inTransaction {
@@ -103,13 +111,16 @@ extension StoredIndex {
                         source: [UInt8],
                         document: JSON?,
                         replacing current: ExistingDocument?,
+                        position: Int,
                         preindexed: IndexedDocument? = nil,
                         stored: [UInt8]? = nil,
                         externalVersion: Int64? = nil
                     ) throws -> WriteResult {
-                        let indexed: IndexedDocument
+                        let indexed: IndexedDocument?
                         if let preindexed {
                             indexed = preindexed
+                        } else if batched[position] {
+                            indexed = nil
                         } else {
                             var indexer = DocumentIndexer(mappings: mappings, documentID: id, limits: limits)
                             indexed = try indexer.index(document ?? JSON.parse(source))
@@ -127,7 +138,7 @@ extension StoredIndex {
                         try insert.execute(arguments: [
                             nextDoc, id, version, nextSeqNo, Data(stored ?? compressor.stored(source)),
                         ])
-                        pending.append((nextDoc, indexed))
+                        pending.append((nextDoc, indexed, position))
                         let result = WriteResult(
                             index: indexName,
                             id: id,
@@ -153,7 +164,7 @@ extension StoredIndex {
                                 // not JSON fails before anything else is checked, as in Elasticsearch.
                                 var indexed = preindexed[position]?.document
                                 var document = request.document
-                                if indexed == nil, document == nil {
+                                if indexed == nil, document == nil, !batched[position] {
                                     let indexer = DocumentIndexer(mappings: mappings, documentID: "", limits: limits)
                                     indexed = request.source.withUnsafeBufferPointer { indexer.index(source: $0) }
                                     if indexed == nil { document = try JSON.parse(request.source) }
@@ -176,6 +187,7 @@ extension StoredIndex {
                                     source: request.source,
                                     document: document,
                                     replacing: current,
+                                    position: position,
                                     preindexed: indexed,
                                     stored: preindexed[position]?.stored,
                                     externalVersion: request.conditions.externalVersion?.version
@@ -227,7 +239,8 @@ extension StoredIndex {
                                             id: request.id,
                                             source: merged.serializedBytes(),
                                             document: merged,
-                                            replacing: current
+                                            replacing: current,
+                                            position: position
                                         )
                                     }
                                 } else if let upsert = request.docAsUpsert ? request.doc : request.upsert {
@@ -235,7 +248,8 @@ extension StoredIndex {
                                         id: request.id,
                                         source: upsert.serializedBytes(),
                                         document: upsert,
-                                        replacing: nil
+                                        replacing: nil,
+                                        position: position
                                     )
                                 } else {
                                     throw StoreError.documentMissing(index: indexName, uuid: uuid, id: request.id)
@@ -247,6 +261,27 @@ extension StoredIndex {
                             results.append(.failure(index: indexName, id: itemID, error))
                         } catch let error as JSONParseError {
                             results.append(.failure(index: indexName, id: itemID, .sourceParsing(error)))
+                        }
+                    }
+                    // The batches join the segment whole when every operation stored a document, numbered in
+                    // order; else the documents they hold are indexed one at a time, with the mapping as it is now
+                    // (it only grew, so what a batch took still indexes the same).
+                    joinBatches =
+                        pending.count == operations.count && batched.allSatisfy { $0 }
+                        && pending.first.map { $0.number + Int64(operations.count) == nextDoc } == true
+                    if !joinBatches {
+                        for index in pending.indices where pending[index].document == nil {
+                            guard case .index(let request) = operations[pending[index].position] else { continue }
+                            var indexer = DocumentIndexer(
+                                mappings: mappings,
+                                documentID: request.id ?? "",
+                                limits: limits
+                            )
+                            pending[index].document = try indexer.index(request.document ?? JSON.parse(request.source))
+                            if indexer.mappingChanged {
+                                mappings = indexer.mappings
+                                mappingChanged = true
+                            }
                         }
                     }
                     if let newDictionary, nextDoc > self.nextDoc {
@@ -269,17 +304,14 @@ extension StoredIndex {
             // Committed: make the writes visible.
             if let newDictionary, nextDoc > self.nextDoc { sourceDictionary = newDictionary }
             if mappingChanged { metadata.mappings = mappings }
-            let chunks = preindexed.enumerated().compactMap { position, prepared in
-                prepared?.chunk.map { (position, $0) }
-            }
-            if let first = pending.first, pending.count == operations.count,
-                chunks.reduce(0, { $0 + $1.1.count }) == operations.count,
-                first.0 + Int64(operations.count) == nextDoc
-            {
-                // Every operation stored a document, numbered in order: the chunks join the segment whole.
-                for (position, chunk) in chunks { buffer.append(chunk, at: first.0 + Int64(position)) }
+            if joinBatches {
+                for (position, prepared) in preindexed.enumerated() {
+                    if let chunk = prepared?.chunk { buffer.append(chunk, at: pending[0].number + Int64(position)) }
+                }
             } else {
-                for (number, document) in pending { buffer.add(document, number: number) }
+                for (number, document, _) in pending {
+                    if let document { buffer.add(document, number: number) }
+                }
             }
             deleted.formUnion(newlyDeleted)
             self.nextDoc = nextDoc
@@ -339,15 +371,18 @@ extension StoredIndex {
         var document: IndexedDocument?
         /// The `_source` row as it is stored (``SourceCodec``).
         var stored: [UInt8]?
-        /// At a chunk's first position: the chunk's documents as a segment of their own, numbered from 0 in order,
-        /// when every operation of the chunk was indexed here (see ``SegmentBuilder/append(_:at:)``).
-        var chunk: SegmentBuilder?
+        /// At a chunk's first position: the chunk's documents indexed as one batch, numbered from 0 in order, when
+        /// every operation of the chunk indexed a document from the mapping as it was (see
+        /// ``SegmentBuilder/append(_:at:)``); the operations then have no `document` of their own.
+        var chunk: DocumentBatch?
     }
 
-    /// Indexes and compresses the documents of a large request on all cores before the (sequential) transaction. A
-    /// document that fails, or would change the mapping, is left without its indexed form and indexed again in
-    /// order, so errors and dynamic mapping behave exactly as in the sequential path; the mapping only ever grows,
-    /// so results from the snapshot stay valid after an earlier document of the request adds a field.
+    /// Indexes and compresses the documents of a large request on all cores before the (sequential) transaction.
+    /// Each core's chunk is indexed into one ``DocumentBatch``; should a document of it fail, or change the mapping,
+    /// the chunk is indexed again a document at a time, and the failing one left without its indexed form to be
+    /// indexed again in order, so errors and dynamic mapping behave exactly as in the sequential path; the mapping
+    /// only ever grows, so results from the snapshot stay valid after an earlier document of the request adds a
+    /// field.
     private static func preindex(
         _ operations: [WriteOperation],
         mappings: Mappings,
@@ -358,47 +393,62 @@ extension StoredIndex {
         return parallelChunks(count: operations.count, initial: nil) { range, store in
             let mappings = mappings.isolatedCopy()
             let compressor = try? SourceCodec.Compressor(dictionary: dictionary)
-            // A new field: the sequential path maps it once; mapping it here would repeat that work for every
-            // following document of the chunk, which is only compressed from there on.
-            var indexing = true
-            var chunk: SegmentBuilder? = SegmentBuilder(base: 0)
-            var first: Prepared?
-            for position in range {
-                guard case .index(let request) = operations[position] else {
-                    chunk = nil
-                    continue
-                }
-                var prepared = Prepared(stored: compressor?.stored(request.source))
-                if indexing {
-                    var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
-                    if request.document == nil {
-                        prepared.document = request.source.withUnsafeBufferPointer { indexer.index(source: $0) }
-                    }
-                    if prepared.document == nil,
-                        let document = request.document ?? (try? JSON.parse(request.source))
-                    {
-                        let indexed = try? indexer.index(document)
-                        if indexer.mappingChanged {
-                            indexing = false
-                        } else {
-                            prepared.document = indexed
-                        }
-                    }
-                }
-                if let document = prepared.document {
-                    chunk?.add(document, number: Int64(position - range.lowerBound))
-                } else {
-                    chunk = nil
-                }
-                if position == range.lowerBound {
-                    first = prepared
-                } else {
-                    store(position, prepared)
+            var prepared = range.map { position -> Prepared in
+                guard case .index(let request) = operations[position] else { return Prepared() }
+                return Prepared(stored: compressor?.stored(request.source))
+            }
+            if let batch = batch(operations[range], mappings: mappings, limits: limits) {
+                prepared[0].chunk = batch
+            } else {
+                indexOneByOne(operations[range], mappings: mappings, limits: limits, into: &prepared)
+            }
+            for (offset, item) in prepared.enumerated() { store(range.lowerBound + offset, item) }
+        }
+    }
+
+    /// `operations` indexed as one batch, or nil if one is not a document to index, fails, or would change the
+    /// mapping.
+    private static func batch(
+        _ operations: ArraySlice<WriteOperation>,
+        mappings: Mappings,
+        limits: MappingLimits
+    ) -> DocumentBatch? {
+        var batch = DocumentBatch()
+        for (offset, operation) in operations.enumerated() {
+            guard case .index(let request) = operation else { return nil }
+            batch.begin(document: offset)
+            var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
+            if let document = request.document {
+                guard (try? indexer.index(document, into: &batch)) != nil, !indexer.mappingChanged else { return nil }
+            } else {
+                guard request.source.withUnsafeBufferPointer({ indexer.index(source: $0, into: &batch) }) else {
+                    return nil
                 }
             }
-            if var first {
-                first.chunk = chunk
-                store(range.lowerBound, first)
+        }
+        return batch
+    }
+
+    /// Indexes `operations` a document at a time into `prepared` (what a chunk falls back to when one of its
+    /// documents cannot join a batch).
+    private static func indexOneByOne(
+        _ operations: ArraySlice<WriteOperation>,
+        mappings: Mappings,
+        limits: MappingLimits,
+        into prepared: inout [Prepared]
+    ) {
+        for (offset, operation) in operations.enumerated() {
+            guard case .index(let request) = operation else { continue }
+            var indexer = DocumentIndexer(mappings: mappings, documentID: request.id ?? "", limits: limits)
+            if request.document == nil {
+                prepared[offset].document = request.source.withUnsafeBufferPointer { indexer.index(source: $0) }
+            }
+            if prepared[offset].document == nil, let document = request.document ?? (try? JSON.parse(request.source)) {
+                let indexed = try? indexer.index(document)
+                // A new field: the sequential path maps it once; mapping it here would repeat that work for every
+                // following document of the chunk, which is only compressed from there on.
+                if indexer.mappingChanged { return }
+                prepared[offset].document = indexed
             }
         }
     }
@@ -510,17 +560,24 @@ extension StoredIndex {
         let writer = try SegmentRowWriter(segment: info.id, db)
         for (field, fieldID) in try fields.ids(for: Array(builder.fields.keys)) {
             let fieldBuilder = builder.fields[field]!
-            // A field has exact terms or text tokens; should it have both, a token's row is the one kept.
-            let keys =
-                fieldBuilder.text.isEmpty
-                ? Array(fieldBuilder.terms.keys)
-                : fieldBuilder.terms.isEmpty
-                    ? Array(fieldBuilder.text.keys) : Array(Set(fieldBuilder.terms.keys).union(fieldBuilder.text.keys))
-            for term in keys.sorted(by: bytewise) {
-                if let postings = fieldBuilder.text[term] {
-                    try writer.postings(field: fieldID, term: term, postings.documents, postings.frequencies)
-                } else if let documents = fieldBuilder.terms[term] {
-                    try writer.postings(field: fieldID, term: term, documents)
+            let (terms, tokens) = (fieldBuilder.terms, fieldBuilder.tokens)
+            if tokens.isEmpty {
+                for id in terms.idsInByteOrder() {
+                    try writer.postings(field: fieldID, term: terms.term(id), fieldBuilder.termDocuments[id])
+                }
+            } else if terms.isEmpty {
+                for id in tokens.idsInByteOrder() {
+                    let postings = fieldBuilder.tokenPostings[id]
+                    try writer.postings(field: fieldID, term: tokens.term(id), postings.documents, postings.frequencies)
+                }
+            } else {
+                // Exact terms and text tokens both: a token's row is the one kept.
+                for term in Set(terms.terms).union(tokens.terms).sorted(by: bytewise) {
+                    if let postings = fieldBuilder.postings(term) {
+                        try writer.postings(field: fieldID, term: term, postings.documents, postings.frequencies)
+                    } else if let documents = fieldBuilder.documents(term) {
+                        try writer.postings(field: fieldID, term: term, documents)
+                    }
                 }
             }
         }
