@@ -185,24 +185,14 @@ struct Column: Sendable {
         case .string:
             // Dictionary-encoded: the distinct values once, then a 4-byte ordinal per value. Keyword doc values
             // repeat heavily (`event.dataset`, `host.name`), so this is far smaller than the strings themselves.
-            var ordinals: [String: UInt32] = [:]
-            var dictionary: [String] = []
+            var table = TermTable()
             var codes: [UInt32] = []
             codes.reserveCapacity(strings.count)
-            for string in strings {
-                if let code = ordinals[string] {
-                    codes.append(code)
-                } else {
-                    let code = UInt32(dictionary.count)
-                    ordinals[string] = code
-                    dictionary.append(string)
-                    codes.append(code)
-                }
-            }
-            out.appendLE(UInt32(dictionary.count))
-            for string in dictionary {
-                out.appendLE(UInt32(string.utf8.count))
-                out.append(contentsOf: string.utf8)
+            for string in strings { codes.append(UInt32(table.intern(string))) }
+            out.appendLE(UInt32(table.count))
+            table.withTerms { _, bytes in
+                out.appendLE(UInt32(bytes.count))
+                out.append(contentsOf: bytes)
             }
             codes.withUnsafeBytes { out.append(contentsOf: $0) }
         }

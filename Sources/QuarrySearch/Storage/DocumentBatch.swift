@@ -34,8 +34,10 @@ package struct DocumentBatch: IndexingSink, Sendable {
     private(set) var count = 0
     /// The document being indexed.
     private var document = 0
-    /// The fields by ordinal (``FieldDefinition/ordinal``).
-    private(set) var fields: [Field?] = []
+    /// The fields, in the order their first values came.
+    private(set) var fields: [Field] = []
+    /// Each field's position in `fields` plus one, by ordinal (``FieldDefinition/ordinal``); 0 for none yet.
+    private var positions: [Int32] = []
     /// Rough memory held, for the segment's flush decision.
     private(set) var estimatedBytes = 0
 
@@ -48,43 +50,45 @@ package struct DocumentBatch: IndexingSink, Sendable {
     }
 
     package mutating func add(term: String, of field: FieldDefinition) {
-        let ordinal = slot(field)
-        let id = fields[ordinal]!.terms.intern(term)
-        fields[ordinal]!.termPostings.append(UInt64(id) << 32 | UInt64(document))
-        fields[ordinal]!.count(document)
+        let position = slot(field)
+        let id = fields[position].terms.intern(term)
+        fields[position].termPostings.append(UInt64(id) << 32 | UInt64(document))
+        fields[position].count(document)
         estimatedBytes += 8
     }
 
     package mutating func add(tokens: [String], of field: FieldDefinition) {
-        let ordinal = slot(field)
+        let position = slot(field)
         for token in tokens {
-            let id = fields[ordinal]!.tokens.intern(token)
-            fields[ordinal]!.tokenPostings.append(UInt64(id) << 32 | UInt64(document))
+            let id = fields[position].tokens.intern(token)
+            fields[position].tokenPostings.append(UInt64(id) << 32 | UInt64(document))
         }
-        if fields[ordinal]!.lengths == nil { fields[ordinal]!.lengths = Column(kind: .int) }
-        fields[ordinal]!.lengths!.append(doc: document, int: Int64(tokens.count))
-        fields[ordinal]!.statistics.tokenCount += tokens.count
-        fields[ordinal]!.count(document)
+        if fields[position].lengths == nil { fields[position].lengths = Column(kind: .int) }
+        fields[position].lengths!.append(doc: document, int: Int64(tokens.count))
+        fields[position].statistics.tokenCount += tokens.count
+        fields[position].count(document)
         estimatedBytes += 16 * tokens.count
     }
 
     package mutating func add(value: IndexedDocument.Value, of field: FieldDefinition) {
-        let ordinal = slot(field)
+        let position = slot(field)
         if case .string(let text) = value { estimatedBytes += text.utf8.count }
-        if fields[ordinal]!.column == nil { fields[ordinal]!.column = Column(kind: value.columnKind) }
-        fields[ordinal]!.column!.append(doc: document, value)
-        fields[ordinal]!.count(document)
+        if fields[position].column == nil { fields[position].column = Column(kind: value.columnKind) }
+        fields[position].column!.append(doc: document, value)
+        fields[position].count(document)
         estimatedBytes += 12
     }
 
     /// The position of `field` in `fields`, made on its first value.
     private mutating func slot(_ field: FieldDefinition) -> Int {
         let ordinal = field.ordinal
-        if ordinal >= fields.count {
-            fields.append(contentsOf: repeatElement(nil, count: ordinal - fields.count + 1))
+        if ordinal < positions.count, positions[ordinal] > 0 { return Int(positions[ordinal]) - 1 }
+        if ordinal >= positions.count {
+            positions.append(contentsOf: repeatElement(0, count: ordinal - positions.count + 1))
         }
-        if fields[ordinal] == nil { fields[ordinal] = Field(path: field.path) }
-        return ordinal
+        fields.append(Field(path: field.path))
+        positions[ordinal] = Int32(fields.count)
+        return fields.count - 1
     }
 }
 

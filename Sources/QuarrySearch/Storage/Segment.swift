@@ -200,7 +200,7 @@ package struct SegmentBuilder: @unchecked Sendable {
     /// and the indexing done beside the request's other work.
     package mutating func append(_ batch: DocumentBatch, at start: Int64) {
         let offset = Int(start - base)
-        for case let other? in batch.fields {
+        for other in batch.fields {
             let target = fields[other.path] ?? FieldBuilder()
             fields[other.path] = target
             target.append(other, offset: offset)

@@ -93,7 +93,7 @@ package enum SourceCodec {
     /// shared).
     package final class Compressor {
         private let context: OpaquePointer
-        private let dictionary: SourceDictionary?
+        let dictionary: SourceDictionary?
         private var output: [UInt8] = []
 
         package init(dictionary: SourceDictionary?) throws {
@@ -138,6 +138,28 @@ package enum SourceCodec {
     }
 
     /// Reads stored documents of every form; one per thread.
+    /// Compression contexts kept between requests. A context's first use sizes and clears about a megabyte of
+    /// tables, which for a request of 50 documents took as long as compressing them; an index keeps a few.
+    final class CompressorPool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var idle: [Compressor] = []
+        /// One for each core preparing a request, and one for the transaction.
+        private let capacity = ProcessInfo.processInfo.activeProcessorCount + 1
+
+        /// A context for `dictionary`: one kept, or a new one.
+        func take(for dictionary: SourceDictionary?) throws -> Compressor {
+            while let kept = lock.withLock({ idle.popLast() }) {
+                if kept.dictionary === dictionary { return kept }
+            }
+            return try Compressor(dictionary: dictionary)
+        }
+
+        /// Keeps `compressor` for a later request, unless enough are kept.
+        func giveBack(_ compressor: Compressor) {
+            lock.withLock { if idle.count < capacity { idle.append(compressor) } }
+        }
+    }
+
     package final class Decompressor {
         private let context: OpaquePointer
         /// For rows written before zstd, made on the first such row.

@@ -21,7 +21,7 @@ extension StoredIndex {
 
     /// Applies writes in one transaction; per-item failures are results, not thrown errors.
     ///
-    /// A large request is indexed and compressed before the index's lock is taken (``prepare(_:)``), so that one
+    /// A request is indexed and compressed before the index's lock is taken (``prepare(_:)``), so that one
     /// request's indexing runs beside another's transaction (`quarry bulk` keeps two requests in flight, and Beats
     /// and Logstash send on several connections); what the lock then finds out of date is indexed again in order.
     /// - Throws: only when the transaction itself fails (disk full, I/O error); then nothing was written.
@@ -51,7 +51,14 @@ extension StoredIndex {
             let preindexed =
                 prepared.generation == metadataGeneration && prepared.dictionary === dictionary
                 ? prepared.operations : [Prepared?](repeating: nil, count: operations.count)
-            let compressor = try SourceCodec.Compressor(dictionary: dictionary)
+            // Made only for what was not compressed before the lock (updates, documents prepared for an older
+            // dictionary): a context takes memory of its own on first use.
+            var compressor: SourceCodec.Compressor?
+            defer { compressor.map(compressors.giveBack) }
+            func compressed(_ source: [UInt8]) throws -> [UInt8] {
+                if compressor == nil { compressor = try compressors.take(for: dictionary) }
+                return compressor!.stored(source)
+            }
             var batched = [Bool](repeating: false, count: operations.count)
             for (position, prepared) in preindexed.enumerated() {
                 guard let chunk = prepared?.chunk else { continue }
@@ -136,7 +143,7 @@ extension StoredIndex {
                         }
                         let version = externalVersion ?? (current?.version ?? 0) + 1
                         try insert.execute(arguments: [
-                            nextDoc, id, version, nextSeqNo, Data(stored ?? compressor.stored(source)),
+                            nextDoc, id, version, nextSeqNo, Data(try stored ?? compressed(source)),
                         ])
                         pending.append((nextDoc, indexed, position))
                         let result = WriteResult(
@@ -361,12 +368,13 @@ extension StoredIndex {
                 operations,
                 mappings: metadata.mappings,
                 limits: MappingLimits(settings: metadata.settings),
-                dictionary: dictionary
+                dictionary: dictionary,
+                compressors: compressors
             )
         )
     }
 
-    /// What ``preindex(_:mappings:limits:dictionary:)`` prepared for one operation.
+    /// What ``preindex(_:mappings:limits:dictionary:compressors:)`` prepared for one operation.
     struct Prepared: Sendable {
         var document: IndexedDocument?
         /// The `_source` row as it is stored (``SourceCodec``).
@@ -377,22 +385,29 @@ extension StoredIndex {
         var chunk: DocumentBatch?
     }
 
-    /// Indexes and compresses the documents of a large request on all cores before the (sequential) transaction.
-    /// Each core's chunk is indexed into one ``DocumentBatch``; should a document of it fail, or change the mapping,
-    /// the chunk is indexed again a document at a time, and the failing one left without its indexed form to be
-    /// indexed again in order, so errors and dynamic mapping behave exactly as in the sequential path; the mapping
-    /// only ever grows, so results from the snapshot stay valid after an earlier document of the request adds a
-    /// field.
+    /// Requests of this many operations or more are prepared on all cores.
+    private static let parallelMinimum = 256
+
+    /// Indexes and compresses a request's documents before the (sequential) transaction, a large request on all
+    /// cores. Each core's chunk is indexed into one ``DocumentBatch``; should a document of it fail, or change the
+    /// mapping, the chunk is indexed again a document at a time, and the failing one left without its indexed form
+    /// to be indexed again in order, so errors and dynamic mapping behave exactly as in the sequential path; the
+    /// mapping only ever grows, so results from the snapshot stay valid after an earlier document of the request
+    /// adds a field.
     private static func preindex(
         _ operations: [WriteOperation],
         mappings: Mappings,
         limits: MappingLimits,
-        dictionary: SourceDictionary?
+        dictionary: SourceDictionary?,
+        compressors: SourceCodec.CompressorPool
     ) -> [Prepared?] {
-        guard operations.count >= 256 else { return [Prepared?](repeating: nil, count: operations.count) }
-        return parallelChunks(count: operations.count, initial: nil) { range, store in
-            let mappings = mappings.isolatedCopy()
-            let compressor = try? SourceCodec.Compressor(dictionary: dictionary)
+        // A request too small to share between cores is prepared on the caller's thread, beside other connections'
+        // requests, with the mapping as it is; worker threads get copies of their own.
+        let parallel = operations.count >= parallelMinimum
+        return parallelChunks(count: operations.count, initial: nil, minimumCount: parallelMinimum) { range, store in
+            let mappings = parallel ? mappings.isolatedCopy() : mappings
+            let compressor = try? compressors.take(for: dictionary)
+            defer { compressor.map(compressors.giveBack) }
             var prepared = range.map { position -> Prepared in
                 guard case .index(let request) = operations[position] else { return Prepared() }
                 return Prepared(stored: compressor?.stored(request.source))
@@ -460,8 +475,11 @@ extension StoredIndex {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         let millis = UInt64(time.tv_sec) * 1000 + UInt64(time.tv_nsec) / 1_000_000
-        var random = SystemRandomNumberGenerator()
-        let noise = random.next()
+        idNoise &+= 0x9E37_79B9_7F4A_7C15
+        var noise = idNoise
+        noise = (noise ^ (noise >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        noise = (noise ^ (noise >> 27)) &* 0x94D0_49BB_1331_11EB
+        noise ^= noise >> 31
         // 6 bytes of time, 2 of sequence, 7 random: 15 bytes, 20 URL-safe base64 characters.
         var bytes = [UInt8](repeating: 0, count: 15)
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> UInt64(40 - 8 * i)) }

@@ -76,9 +76,17 @@ final class StoredIndex: @unchecked Sendable {
     /// Reads stored rows for `get`, updates and the replay at open: one zstd context for the index, made on first
     /// use (a context is 96 kB), used only with `lock` held or before the index is shared.
     private var sourceDecompressor: SourceCodec.Decompressor?
+    /// Compresses `_source` rows, for requests on any thread.
+    let compressors = SourceCodec.CompressorPool()
     private var columnCache: [String: Column] = [:]
     private var columnCacheSize = 0
     var idSequence: UInt16 = 0
+    /// The random part of generated ids: a SplitMix64 sequence from a system-random start, since asking the kernel
+    /// for randomness per document was 1 % of a bulk load's time (ids need to be unique, not secret).
+    var idNoise: UInt64 = {
+        var random = SystemRandomNumberGenerator()
+        return random.next()
+    }()
 
     var name: String { metadata.name }
 

@@ -27,28 +27,19 @@ struct TermTable: Sendable {
 
     var isEmpty: Bool { ends.isEmpty }
 
-    /// Roughly the memory held.
-    var memoryBytes: Int { bytes.capacity + ends.capacity * 8 + slots.capacity * 4 }
-
     /// The id of `term`, numbering it if it is new.
     mutating func intern(_ term: String) -> Int {
-        var term = term
-        return term.withUTF8 { intern(UnsafeRawBufferPointer($0)) }
+        if let id = term.utf8.withContiguousStorageIfAvailable({ intern(UnsafeRawBufferPointer($0)) }) { return id }
+        var contiguous = term
+        return contiguous.withUTF8 { intern(UnsafeRawBufferPointer($0)) }
     }
 
     /// The id of the term whose bytes are `term`, numbering it if it is new.
     mutating func intern(_ term: UnsafeRawBufferPointer) -> Int {
         if slots.count < 2 * (count + 1) { grow() }
         let hash = Self.hash(term)
-        let mask = slots.count - 1
-        var slot = Int(hash) & mask
-        while true {
-            let entry = slots[slot]
-            if entry == 0 { break }
-            let id = Int(entry) - 1
-            if hashes[id] == hash, equals(id, term) { return id }
-            slot = (slot + 1) & mask
-        }
+        let (slot, found) = probe(term, hash)
+        if let found { return found }
         let id = count
         bytes.append(contentsOf: term)
         ends.append(UInt32(bytes.count))
@@ -59,20 +50,29 @@ struct TermTable: Sendable {
 
     /// The id of `term`, if it is in the table.
     func id(of term: String) -> Int? {
+        if let found = term.utf8.withContiguousStorageIfAvailable({ id(of: UnsafeRawBufferPointer($0)) }) {
+            return found
+        }
+        var contiguous = term
+        return contiguous.withUTF8 { id(of: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The id of the term whose bytes are `term`, if it is in the table.
+    func id(of term: UnsafeRawBufferPointer) -> Int? {
         guard !slots.isEmpty else { return nil }
-        var term = term
-        return term.withUTF8 { utf8 -> Int? in
-            let term = UnsafeRawBufferPointer(utf8)
-            let hash = Self.hash(term)
-            let mask = slots.count - 1
-            var slot = Int(hash) & mask
-            while true {
-                let entry = slots[slot]
-                if entry == 0 { return nil }
-                let id = Int(entry) - 1
-                if hashes[id] == hash, equals(id, term) { return id }
-                slot = (slot + 1) & mask
-            }
+        return probe(term, Self.hash(term)).id
+    }
+
+    /// Where `term` is in the slots, or the empty slot where it would go.
+    private func probe(_ term: UnsafeRawBufferPointer, _ hash: UInt32) -> (slot: Int, id: Int?) {
+        let mask = slots.count - 1
+        var slot = Int(hash) & mask
+        while true {
+            let entry = slots[slot]
+            if entry == 0 { return (slot, nil) }
+            let id = Int(entry) - 1
+            if hashes[id] == hash, equals(id, term) { return (slot, id) }
+            slot = (slot + 1) & mask
         }
     }
 
