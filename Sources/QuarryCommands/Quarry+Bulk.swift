@@ -262,7 +262,7 @@ struct BulkLoader {
             summary.bytes += chunk.count
             pending.append(contentsOf: chunk)
             var start = 0
-            while let newline = pending[start...].firstIndex(of: 0x0A) {
+            while let newline = pending.firstIndex(of: 0x0A, from: start) {
                 try await consume(pending[start..<newline])
                 start = newline + 1
             }

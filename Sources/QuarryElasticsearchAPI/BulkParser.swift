@@ -22,7 +22,7 @@ package struct BulkParser {
     package func parse() throws(StoreError) -> [Entry] {
         var lines: [ArraySlice<UInt8>] = []
         var start = 0
-        for (offset, byte) in body.enumerated() where byte == 0x0A {
+        while let offset = body.firstIndex(of: 0x0A, from: start) {
             lines.append(body[start..<offset])
             start = offset + 1
         }
