@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import QuarryCore
 
 #if canImport(Glibc)
@@ -81,6 +82,8 @@ final class StoredIndex: @unchecked Sendable {
     private var columnCache: [String: Column] = [:]
     private var columnCacheSize = 0
     var idSequence: UInt16 = 0
+    /// The ids of unflushed documents that could not be indexed again when the index was opened (damaged rows).
+    private(set) var unindexedAtOpen: [String] = []
     /// The random part of generated ids: a SplitMix64 sequence from a system-random start, since asking the kernel
     /// for randomness per document was 1 % of a bulk load's time (ids need to be unique, not secret).
     var idNoise: UInt64 = {
@@ -225,13 +228,20 @@ final class StoredIndex: @unchecked Sendable {
                 arguments: [flushed]
             )
             while let row = try rows.next() {
-                let stored: Data = row["source"]
-                guard let source = try? decodeSource(stored, dictionary: sourceDictionary),
-                    let json = try? JSON.parse(source)
-                else { continue }
-                var indexer = DocumentIndexer(mappings: mappings, documentID: row["id"])
-                if let document = try? indexer.index(json) {
-                    replayed.append((row["doc"], document))
+                let id: String = row["id"]
+                do {
+                    let json = try JSON.parse(decodeSource(row["source"], dictionary: sourceDictionary))
+                    var indexer = DocumentIndexer(mappings: mappings, documentID: id)
+                    replayed.append((row["doc"], try indexer.index(json)))
+                } catch {
+                    // Only a damaged row fails here (the same document was indexed when it was written): it stays
+                    // stored, and is said so rather than skipped in silence; the reason is not logged, as it may
+                    // quote the document.
+                    unindexedAtOpen.append(id)
+                    Logger(label: "quarry.store").error(
+                        "a document could not be indexed again after an interrupted write; it stays stored, but no query on its fields finds it",
+                        metadata: ["index": "\(metadata.name)", "id": "\(id)", "error": "\(type(of: error))"]
+                    )
                 }
             }
         }
