@@ -44,6 +44,21 @@ struct SourceStorageTests {
             .map { indices.appendingPathComponent($0) }
     }
 
+    /// `count` sample documents written into index `packets` of a new store, which is then closed, or dropped
+    /// without closing (its in-memory segment then stays only as rows, replayed at the next open).
+    static func storeSample(
+        _ count: Int,
+        seed: UInt64,
+        in configuration: EmbeddedStore.Configuration,
+        closing: Bool
+    ) throws -> [(String, String)] {
+        let sample = Self.sample(count, seed: seed)
+        let store = try EmbeddedStore(configuration: configuration)
+        try Self.write(store, "packets", sample)
+        if closing { try store.close() }
+        return sample
+    }
+
     static func write(_ store: EmbeddedStore, _ index: String, _ sources: [(String, String)]) throws {
         let items = try sources.map { id, text in
             EmbeddedStore.BulkItem(
@@ -204,12 +219,7 @@ struct SourceStorageTests {
     @Test func aDamagedRowIsAnErrorNotACrash() async throws {
         try await withTemporaryDirectory { directory in
             let configuration = EmbeddedStore.Configuration(dataDirectory: directory)
-            let sample = Self.sample(100, seed: 3)
-            do {
-                let store = try EmbeddedStore(configuration: configuration)
-                try Self.write(store, "packets", sample)
-                try store.close()
-            }
+            let sample = try Self.storeSample(100, seed: 3, in: configuration, closing: true)
             // A frame cut short, one whose header claims 2^40 bytes, and flipped bytes in a frame's body.
             let file = try #require(try Self.documentFiles(directory).first)
             let database = try DatabaseQueue(path: file.path)
@@ -249,12 +259,8 @@ struct SourceStorageTests {
     @Test func aDamagedRowReplayedAtOpenIsReportedNotSkipped() async throws {
         try await withTemporaryDirectory { directory in
             let configuration = EmbeddedStore.Configuration(dataDirectory: directory)
-            let sample = Self.sample(50, seed: 5)
-            do {
-                let store = try EmbeddedStore(configuration: configuration)
-                try Self.write(store, "packets", sample)
-                // Dropped without close(): nothing is flushed to the segments file.
-            }
+            // Dropped without close(): nothing is flushed to the segments file.
+            let sample = try Self.storeSample(50, seed: 5, in: configuration, closing: false)
             let file = try #require(try Self.documentFiles(directory).first)
             let database = try DatabaseQueue(path: file.path)
             try database.write { db in

@@ -10,8 +10,6 @@ extension DocumentIndexer {
     /// for the parsed document (`SourceIndexingTests` compares both on every document of the store's tests).
     package func index(source: UnsafeBufferPointer<UInt8>) -> IndexedDocument? {
         var document = IndexedDocument()
-        document.terms.reserveCapacity(32)
-        document.values.reserveCapacity(48)
         return index(source: source, into: &document) ? document : nil
     }
 

@@ -17,13 +17,8 @@ package struct DocumentIndexer {
 
     /// Indexes `source`, which must be a JSON object.
     package mutating func index(_ source: JSON) throws(StoreError) -> IndexedDocument {
-        guard case .object(let object) = source else {
-            throw .documentParsing("failed to parse, document is empty")
-        }
         var document = IndexedDocument()
-        document.terms.reserveCapacity(32)
-        document.values.reserveCapacity(48)
-        try walk(object, node: mappings.root, prefix: "", into: &document)
+        try index(source, into: &document)
         return document
     }
 

@@ -54,7 +54,7 @@ package struct DocumentBatch: IndexingSink, Sendable {
         let id = fields[position].terms.intern(term)
         fields[position].termPostings.append(UInt64(id) << 32 | UInt64(document))
         fields[position].count(document)
-        estimatedBytes += 8
+        estimatedBytes += SegmentBuilder.estimatedTermBytes
     }
 
     package mutating func add(tokens: [String], of field: FieldDefinition) {
@@ -67,16 +67,15 @@ package struct DocumentBatch: IndexingSink, Sendable {
         fields[position].lengths!.append(doc: document, int: Int64(tokens.count))
         fields[position].statistics.tokenCount += tokens.count
         fields[position].count(document)
-        estimatedBytes += 16 * tokens.count
+        estimatedBytes += SegmentBuilder.estimatedTokenBytes * tokens.count
     }
 
     package mutating func add(value: IndexedDocument.Value, of field: FieldDefinition) {
         let position = slot(field)
-        if case .string(let text) = value { estimatedBytes += text.utf8.count }
         if fields[position].column == nil { fields[position].column = Column(kind: value.columnKind) }
         fields[position].column!.append(doc: document, value)
         fields[position].count(document)
-        estimatedBytes += 12
+        estimatedBytes += SegmentBuilder.estimatedBytes(value)
     }
 
     /// The position of `field` in `fields`, made on its first value.

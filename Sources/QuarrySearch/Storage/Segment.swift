@@ -13,6 +13,12 @@ package struct IndexedDocument: Sendable {
     var terms: [(field: FieldDefinition, term: String)] = []
     var texts: [(field: FieldDefinition, tokens: [String])] = []
     var values: [(field: FieldDefinition, value: Value)] = []
+
+    /// Room for a Packetbeat document's terms and values, so that indexing one grows no array.
+    init() {
+        terms.reserveCapacity(32)
+        values.reserveCapacity(48)
+    }
 }
 
 /// Where ``DocumentIndexer`` puts what one document produces: an ``IndexedDocument`` kept to add later, or
@@ -210,12 +216,20 @@ package struct SegmentBuilder: @unchecked Sendable {
     }
 
     private static func estimatedBytes(_ document: IndexedDocument) -> Int {
-        var bytes = document.terms.count * 8 + document.values.count * 12
-        for (_, tokens) in document.texts { bytes += 16 * tokens.count }
-        for (_, value) in document.values {
-            if case .string(let text) = value { bytes += text.utf8.count }
-        }
+        var bytes = document.terms.count * estimatedTermBytes
+        for (_, tokens) in document.texts { bytes += estimatedTokenBytes * tokens.count }
+        for (_, value) in document.values { bytes += estimatedBytes(value) }
         return bytes
+    }
+
+    /// Rough memory a posting of an exact term, and of a text token, take in the segment (for the flush decision).
+    static let estimatedTermBytes = 8
+    static let estimatedTokenBytes = 16
+
+    /// Rough memory a doc value takes in the segment.
+    static func estimatedBytes(_ value: IndexedDocument.Value) -> Int {
+        if case .string(let text) = value { return 12 + text.utf8.count }
+        return 12
     }
 
     /// Term postings of `field`.

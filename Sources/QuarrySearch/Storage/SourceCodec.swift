@@ -137,7 +137,6 @@ package enum SourceCodec {
         }
     }
 
-    /// Reads stored documents of every form; one per thread.
     /// Compression contexts kept between requests. A context's first use sizes and clears about a megabyte of
     /// tables, which for a request of 50 documents took as long as compressing them; an index keeps a few.
     final class CompressorPool: @unchecked Sendable {
@@ -160,6 +159,7 @@ package enum SourceCodec {
         }
     }
 
+    /// Reads stored documents of every form; one per thread.
     package final class Decompressor {
         private let context: OpaquePointer
         /// For rows written before zstd, made on the first such row.

@@ -130,8 +130,8 @@ struct TermTable: Sendable {
         }
     }
 
-    /// Eight bytes at a time, each word multiplied into the state and folded (the last word padded with zeros),
-    /// then the length mixed in; the high half is kept, where the multiplications carried to.
+    /// The length mixed into the starting state, then eight bytes at a time, each word multiplied into the state
+    /// and folded (the last word padded with zeros); the high half is kept, where the multiplications carried to.
     static func hash(_ term: UnsafeRawBufferPointer) -> UInt32 {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(term.count)
         var offset = 0
