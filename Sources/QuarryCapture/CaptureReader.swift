@@ -126,7 +126,7 @@ public final class CaptureReader {
     private static let maximumRecord = 16 << 20
 
     public init(path: String) throws(CaptureError) {
-        descriptor = open(path, O_RDONLY)
+        descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw CaptureError(.unreadable, at: 0, "\(path): \(String(cString: strerror(errno)))")
         }

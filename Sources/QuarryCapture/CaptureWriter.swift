@@ -23,7 +23,7 @@ public final class CaptureWriter {
 
     /// Creates the file. pcap has one link type for the whole file; pcapng gets one interface per link type.
     public init(path: String, format: Format, linkTypes: [LinkType]) throws(CaptureError) {
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw CaptureError(.unwritable, at: 0, "\(path): \(String(cString: strerror(errno)))")
         }

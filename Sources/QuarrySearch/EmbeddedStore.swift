@@ -97,14 +97,24 @@ public final class EmbeddedStore: @unchecked Sendable {
             withIntermediateDirectories: true
         )
         let lockPath = directory.appendingPathComponent("quarry.lock").path
-        let descriptor = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        // O_CLOEXEC: a flock belongs to the open file, which a child process started meanwhile (by any thread)
+        // would otherwise inherit and keep locked after this store closes.
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw StoreError.internalFailure("cannot open \(lockPath): \(String(cString: strerror(errno)))")
         }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+        var waited = 0
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             var buffer = [UInt8](repeating: 0, count: 32)
-            let count = read(descriptor, &buffer, 31)
+            let count = pread(descriptor, &buffer, 31, 0)
             let owner = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingSpaces : "unknown"
+            // This process wrote the pid: a store it closed a moment ago, whose descriptor a child process that
+            // another thread was starting still holds until it execs (O_CLOEXEC closes it then). Wait a little.
+            if owner == "\(getpid())", waited < 200 {
+                waited += 1
+                usleep(10_000)
+                continue
+            }
             closeDescriptor(descriptor)
             throw StoreError(
                 type: "lock_obtain_failed_exception",

@@ -5,6 +5,7 @@ import QuarryTesting
 import Testing
 
 /// Document writes: versions, conflicts, updates, deletes, mapping errors, and what survives a reopen.
+@Suite(.mayBlock)
 struct DocumentTests {
     func write(_ store: EmbeddedStore, _ index: String, _ operation: WriteOperation) throws -> WriteResult {
         try store.write(index: index, operation)
@@ -215,6 +216,33 @@ struct DocumentTests {
                 guard let error = error as? StoreError else { return false }
                 return error.type == "lock_obtain_failed_exception" && error.reason.contains("pid \(getpid())")
             }
+        }
+    }
+
+    /// A child process started while a store was open holds a copy of its lock until it execs; a store opened again
+    /// at that moment waits for the copy to go instead of refusing. A second descriptor of the lock file, locked and
+    /// released a little later by another thread, stands in for the child's copy.
+    @Test func aLockHeldForAMomentByThisProcesssChildIsWaitedFor() async throws {
+        try await withTemporaryDirectory { url in
+            try EmbeddedStore(configuration: .init(dataDirectory: url)).close()
+            let copy = open(url.appendingPathComponent("quarry.lock").path, O_RDWR | O_CLOEXEC)
+            #expect(copy >= 0)
+            // Other tests start processes all the time, so a real child may hold the store's lock for a moment too.
+            var attempts = 0
+            while flock(copy, LOCK_EX | LOCK_NB) != 0, attempts < 500 {
+                attempts += 1
+                usleep(10_000)
+            }
+            #expect(attempts < 500)
+            let release = Thread {
+                usleep(300_000)
+                close(copy)
+            }
+            release.start()
+            let started = ContinuousClock.now
+            let store = try EmbeddedStore(configuration: .init(dataDirectory: url))
+            try store.close()
+            #expect(ContinuousClock.now - started >= .milliseconds(250), "it waited for the copy")
         }
     }
 }

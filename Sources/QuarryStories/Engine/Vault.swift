@@ -45,7 +45,7 @@ public final class Vault: Sendable {
             }
             let key = SymmetricKey(size: .bits256)
             let encoded = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
-            let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else {
                 throw VaultError("cannot create \(url.path): \(String(cString: strerror(errno)))")
             }
