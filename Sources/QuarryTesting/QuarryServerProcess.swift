@@ -1,5 +1,6 @@
 public import Foundation
 import QuarryCore
+import Synchronization
 
 /// A `quarry` server started as a child process for a test.
 public enum QuarryServerProcess {
@@ -33,15 +34,22 @@ public enum QuarryServerProcess {
         var environment = ProcessInfo.processInfo.environment
         environment["QUARRY_ELASTIC_PASSWORD"] = TestElasticUser.password
         process.environment = environment.merging(extra) { $1 }
-        let output = Pipe()
+        // Both streams are pipes of this process's, forwarded by threads of their own: a server that outlives its
+        // test (one that threw before stopping it) must not hold the test runner's own output open, or whatever
+        // reads that output (CI) waits for it.
+        let (output, errors) = (Pipe(), Pipe())
         process.standardOutput = output
+        process.standardError = errors
         try process.run()
+        children.register(process)
+        forward(errors.fileHandleForReading, to: .standardError)
         var text = ""
         while !(text.contains(announcement) && text.hasSuffix("\n")) {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
+        forward(output.fileHandleForReading, to: .standardOutput)
         guard
             let range = text.range(of: "\(announcement) http://127.0.0.1:")
                 ?? text.range(of: "\(announcement) https://127.0.0.1:"),
@@ -51,6 +59,42 @@ public enum QuarryServerProcess {
             throw Failure(description: "quarry \(arguments.first ?? "") printed no '\(announcement)' line: \(text)")
         }
         return (process, port)
+    }
+
+    /// Copies what `source` yields to `destination` until it ends.
+    private static func forward(_ source: FileHandle, to destination: FileHandle) {
+        Thread {
+            while true {
+                let chunk = source.availableData
+                if chunk.isEmpty { return }
+                destination.write(chunk)
+            }
+        }.start()
+    }
+
+    /// The servers started, killed when the test process exits so that a test that failed before stopping its
+    /// server leaves nothing running.
+    private static let children = Children()
+
+    private final class Children: Sendable {
+        private let running = Mutex<[Int32: Process]>([:])
+
+        init() {
+            atexit { QuarryServerProcess.children.killAll() }
+        }
+
+        func register(_ process: Process) {
+            running.withLock { $0[process.processIdentifier] = process }
+            process.terminationHandler = { [self] ended in
+                _ = running.withLock { $0.removeValue(forKey: ended.processIdentifier) }
+            }
+        }
+
+        func killAll() {
+            for process in running.withLock({ Array($0.values) }) where process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+            }
+        }
     }
 }
 

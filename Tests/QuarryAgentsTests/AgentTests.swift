@@ -11,7 +11,7 @@ import QuarryStories
 import QuarryTesting
 import Testing
 
-@Suite struct HTTPRequestAgentTests {
+@Suite(.mayBlock) struct HTTPRequestAgentTests {
     /// A real HTTP server on loopback with the endpoints the tests call.
     static func withServer<T: Sendable>(_ body: @Sendable (Int, Counter) async throws -> T) async throws -> T {
         let counter = Counter()
@@ -135,7 +135,7 @@ import Testing
     }
 }
 
-@Suite struct ElasticsearchAgentTests {
+@Suite(.mayBlock) struct ElasticsearchAgentTests {
     @Test func paginatesPastTenThousandHitsOnARemoteCluster() async throws {
         try await withElasticsearchServer { client, store in
             let items = (0..<12_500).map { n -> EmbeddedStore.BulkItem in
@@ -277,7 +277,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct DNSAndEmailAgentTests {
+@Suite(.serialized, .mayBlock) struct DNSAndEmailAgentTests {
     @Test(.enabled(if: LoopbackServers.missing == nil, "\(LoopbackServers.missing ?? "")"))
     func everyTransportGivesTheSameAnswers() async throws {
         try await withTemporaryDirectory { directory in
@@ -393,7 +393,7 @@ import Testing
     }
 }
 
-@Suite struct SendToStoryTests {
+@Suite(.mayBlock) struct SendToStoryTests {
     @Test func aSubStoryReturnsItsExitEvent() async throws {
         try await withEngine { engine, _ in
             try await engine.register(

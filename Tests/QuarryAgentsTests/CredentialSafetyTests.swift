@@ -15,7 +15,7 @@ import Testing
 /// Credentials reach only where the story author sent them: a story reads only the credentials it declares, a
 /// credential with allowed hosts goes nowhere else, the reference story takes only data from its input, and a
 /// credential's value is redacted in the forms templates and agents turn it into.
-@Suite struct CredentialSafetyTests {
+@Suite(.mayBlock) struct CredentialSafetyTests {
     /// A listener that records every request it gets (an attacker's, as far as the story is concerned).
     static func withListener<T: Sendable>(
         _ body: @Sendable (Int, HTTPRequestAgentTests.Counter) async throws -> T

@@ -6,6 +6,7 @@ import Testing
 
 /// The capture layer on its own: what the writer writes, the reader reads back and the decoder takes apart, in
 /// every container; a file cut short is an error with its byte offset, never a crash.
+@Suite(.mayBlock)
 struct CaptureRoundTripTests {
     static let client = IPAddress("10.0.0.7")!
     static let server = IPAddress("2001:db8::53")!

@@ -8,7 +8,7 @@ import Testing
 @testable import QuarryCommands
 
 /// The commands run in process, as the executable runs them: parsed from arguments, validated, run.
-@Suite(.serialized) struct CommandsInProcessTests {
+@Suite(.serialized, .mayBlock) struct CommandsInProcessTests {
     /// Parses `arguments` as `quarry` would and runs the command.
     func quarry(_ arguments: [String]) async throws {
         var command = try Quarry.parseAsRoot(arguments)

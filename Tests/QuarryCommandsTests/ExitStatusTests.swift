@@ -4,6 +4,7 @@ import Testing
 
 /// Exit statuses as the commands' help documents them: 64 with the usage for usage errors only, 1 with the error
 /// alone when the command ran and failed.
+@Suite(.mayBlock)
 struct ExitStatusTests {
     @Test func runtimeFailuresExitOneWithoutTheUsage() async throws {
         try await withTemporaryDirectory { directory in

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
 import QuarryCommands
+import QuarryTesting
 import Testing
 
 /// Every command's `--help` as a newcomer reads it: examples that are real command lines, the exit statuses, and a
 /// description for every positional argument.
+@Suite(.mayBlock)
 struct HelpTests {
     /// Every command under `quarry`, with its path of names (`["story", "lint"]`).
     static func commands(

@@ -4,7 +4,7 @@ import QuarryTesting
 import Testing
 
 /// `quarry users`, `quarry es` and `quarry ingest --to` as a user runs them, beside a running `quarry serve`.
-@Suite(.serialized) struct SecurityCommandsTests {
+@Suite(.serialized, .mayBlock) struct SecurityCommandsTests {
     /// `GET path` on the server as `authorization`, returning the status and body.
     func get(_ port: Int, _ path: String, authorization: String) async throws -> RawHTTP.Reply {
         let head =

@@ -5,7 +5,7 @@ import Testing
 
 /// The progress lines of `quarry ingest` and `quarry bulk` as a person sees them: the commands run in a real
 /// terminal (Debian's tmux), and the test reads the pane.
-@Suite(.serialized) struct TerminalProgressTests {
+@Suite(.serialized, .mayBlock) struct TerminalProgressTests {
     static let tmux = "/usr/bin/tmux"
 
     /// Runs `command` in a terminal (Tests/python/terminal_progress.py drives tmux) and returns every distinct

@@ -1,8 +1,9 @@
 import QuarryCore
 import QuarryDNS
+import QuarryTesting
 import Testing
 
-@Suite("DNS messages")
+@Suite("DNS messages", .mayBlock)
 struct DNSMessageTests {
     func name(_ text: String) -> DNSName { DNSName(text)! }
 

@@ -13,6 +13,7 @@ import Testing
 
 /// The client for real clusters against Quarry's own Elasticsearch API on loopback: failover, retries after 429,
 /// bulk without duplicates, every hit past 10,000, API keys, and TLS with a CA, a pinned fingerprint or none.
+@Suite(.mayBlock)
 struct ElasticClientClusterTests {
     /// Starts a second real server on loopback in front of `upstream`: it answers the first `rejections` requests
     /// with Elasticsearch's 429 (`es_rejected_execution_exception`, as a node under load does) and forwards the

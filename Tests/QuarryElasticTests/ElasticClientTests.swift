@@ -10,6 +10,7 @@ import QuarryTesting
 import Testing
 
 /// The client against a real Elasticsearch API on loopback: Quarry's own, over a socket.
+@Suite(.mayBlock)
 struct ElasticClientTests {
     @Test(.timeLimit(.minutes(8))) func searchesAClusterOverHTTP() async throws {
         try await withElasticsearchServer { server, store in

@@ -7,6 +7,7 @@ import Testing
 
 /// Elasticsearch's own aggregation examples, request and response, on the data sets its reference uses: `sales`
 /// (seven sales from January to March 2015, dates in `yyyy/MM/dd HH:mm:ss`) and `exams` (two grades).
+@Suite(.mayBlock)
 struct AggregationDocumentationTests {
     static let sales = [
         #"{"date": "2015/01/01 00:00:00", "price": 200, "promoted": true, "rating": 1, "type": "hat"}"#,

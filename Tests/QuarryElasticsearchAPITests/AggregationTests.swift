@@ -8,6 +8,7 @@ import Testing
 
 /// Aggregations against a brute-force reading of generated Packetbeat-like documents, in two indices: what each
 /// aggregation answers equals what counting the generated documents gives, in Elasticsearch's response shapes.
+@Suite(.mayBlock)
 struct AggregationTests {
     struct Document {
         var index: String

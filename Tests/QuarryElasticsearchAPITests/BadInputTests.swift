@@ -8,6 +8,7 @@ import Testing
 
 /// Mangled requests of every kind get an answer (an ES error or per-item errors), never a crash, and nothing
 /// that was acknowledged is lost.
+@Suite(.mayBlock)
 struct BadInputTests {
     @Test func mangledBulkAndSearchBodiesNeverCrashOrLoseAcknowledgedDocuments() async throws {
         try await withTemporaryDirectory { directory in
@@ -55,6 +56,7 @@ struct BadInputTests {
 
 /// Sources of `index` and `create` reach the store as bytes: every way one can be wrong still fails its own item in
 /// Elasticsearch's words, and the items around it are stored.
+@Suite(.mayBlock)
 struct BulkSourceErrorTests {
     @Test func eachBadSourceFailsItsItemAsElasticsearchWords() async throws {
         try await withTemporaryDirectory { directory in

@@ -7,6 +7,7 @@ import Testing
 
 /// `action.destructive_requires_name`, on by default as in Elasticsearch 8: indices are deleted by name only, until
 /// `PUT /_cluster/settings` turns it off; the setting survives a restart when persistent.
+@Suite(.mayBlock)
 struct DestructiveRequiresNameTests {
     /// Runs `body` with the API over a store on `directory`, closed afterwards.
     func withAPI(_ directory: URL, _ body: (ElasticsearchAPI) throws -> Void) throws {

@@ -7,6 +7,7 @@ import Testing
 
 /// `_field_caps` merged over indices as Elasticsearch merges it, and `_delete_by_query` / `_update_by_query`
 /// without scripts, in batches, with their counts and errors.
+@Suite(.mayBlock)
 struct FieldCapsAndByQueryTests {
     @Test func fieldCapabilitiesMergeTypesAndSayWhichIndicesDiffer() async throws {
         try await withTemporaryDirectory { directory in

@@ -6,6 +6,7 @@ import QuarryTesting
 import Testing
 
 /// `_flush`, `_forcemerge` and `_cat/segments` as Elasticsearch answers them, with its errors for bad parameters.
+@Suite(.mayBlock)
 struct ForceMergeTests {
     func segments(_ api: ElasticsearchAPI, _ index: String = "logs") throws -> [JSON] {
         api.handle(try request(.get, "/_cat/segments/\(index)?format=json")).json?.arrayValue ?? []

@@ -7,6 +7,7 @@ import Testing
 
 /// What a hit carries besides `_source`: `fields`, `docvalue_fields`, `stored_fields`, `explain`; the index-level
 /// limits Elasticsearch checks per shard; and the `track_total_hits` / `rest_total_hits_as_int` combinations.
+@Suite(.mayBlock)
 struct HitFieldsTests {
     /// An API over a fresh store in `directory`, with `body` as the mapping of index `docs` and `documents` in it.
     private func api(_ directory: URL, mapping: String, documents: [String]) throws -> (EmbeddedStore, ElasticsearchAPI)

@@ -8,6 +8,7 @@ import Testing
 /// Scroll as Elasticsearch answers it: every matching document once, in the search's order, across indices; what
 /// was written after the scroll opened unseen; Elasticsearch's validation errors and its 404 for a scroll that is
 /// gone.
+@Suite(.mayBlock)
 struct ScrollTests {
     /// Scrolls to the end; returns the hits' ids and sort values, and the scroll id.
     func drain(_ api: ElasticsearchAPI, _ first: ESResponse) throws -> (ids: [String], sorts: [JSON], id: String) {
@@ -126,6 +127,7 @@ struct ScrollTests {
 /// Point in time as Elasticsearch answers it (and OpenSearch's paths for it): `search_after` pages with the implicit
 /// `_shard_doc` tiebreaker see every document once across indices, nothing written after the point in time opened,
 /// and Elasticsearch's errors.
+@Suite(.mayBlock)
 struct PointInTimeTests {
     @Test func searchAfterPagesThroughAFrozenViewOfSeveralIndices() async throws {
         try await withTemporaryDirectory { directory in

@@ -7,6 +7,7 @@ import QuarryTesting
 import Testing
 
 /// Users, roles and API keys on the Elasticsearch API, in process: who may do what, with Elasticsearch's errors.
+@Suite(.mayBlock)
 struct SecurityTests {
     /// The API with security on over a store in a temporary directory; `elastic`'s password is
     /// ``TestElasticUser/password``.

@@ -7,7 +7,7 @@ import Testing
 /// Comparisons with the special literals `blank` and `empty`, for every kind of value, in every place a comparison
 /// is written, against python-liquid 2 rendering the same templates (Tests/python/liquid_render.py; scripts/test
 /// installs python-liquid).
-@Suite("blank and empty against python-liquid")
+@Suite("blank and empty against python-liquid", .mayBlock)
 struct BlankAndEmptyTests {
     /// The values: name → JSON, where a missing name is the undefined variable.
     static let values: [(name: String, value: JSON?)] = [

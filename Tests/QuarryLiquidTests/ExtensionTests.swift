@@ -4,6 +4,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import QuarryTesting
 #endif
 
 /// A story context for tests: agents' events, credentials and resources from dictionaries.
@@ -33,7 +34,7 @@ struct TestStory: LiquidStoryContext {
     }
 }
 
-@Suite("Tines and Huginn extensions")
+@Suite("Tines and Huginn extensions", .mayBlock)
 struct ExtensionTests {
     let environment = LiquidEnvironment()
 

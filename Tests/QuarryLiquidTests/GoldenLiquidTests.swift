@@ -71,7 +71,7 @@ enum GoldenSuite {
     ]
 }
 
-@Suite("Golden Liquid suite")
+@Suite("Golden Liquid suite", .mayBlock)
 struct GoldenLiquidTests {
     @Test(
         "case",

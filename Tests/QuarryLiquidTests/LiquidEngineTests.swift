@@ -1,10 +1,11 @@
 import Foundation
 import QuarryCore
 import QuarryLiquid
+import QuarryTesting
 import Testing
 
 /// Behaviour beyond the Golden suite: strict mode, error locations, limits, and sharing parsed templates.
-@Suite("Liquid engine")
+@Suite("Liquid engine", .mayBlock)
 struct LiquidEngineTests {
     let lax = LiquidEnvironment()
     let strict = LiquidEnvironment(mode: .strict)

@@ -1,8 +1,9 @@
 import QuarryCore
 import QuarryLiquid
+import QuarryTesting
 import Testing
 
-@Suite("Option trees")
+@Suite("Option trees", .mayBlock)
 struct OptionTreeTests {
     let environment = LiquidEnvironment()
 

@@ -3,7 +3,7 @@ import QuarryTesting
 import Testing
 
 /// `quarry template render`, run as a story author would.
-@Suite("quarry template render")
+@Suite("quarry template render", .mayBlock)
 struct TemplateCommandTests {
     func quarry(
         _ arguments: [String],

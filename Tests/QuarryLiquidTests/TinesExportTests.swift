@@ -6,7 +6,7 @@ import Testing
 
 /// Real Tines exports (`../shared/corpus/tines`): every Liquid string in every agent's options parses, and the option
 /// trees render with a story context that supplies the agents, credentials and resources they reference.
-@Suite("Tines story exports")
+@Suite("Tines story exports", .mayBlock)
 struct TinesExportTests {
     static let directory = ProjectPaths.corpus?.appendingPathComponent("tines")
 

@@ -5,7 +5,7 @@ import Testing
 
 /// The SMTP client against aiosmtpd on loopback (Debian's python3-aiosmtpd, `Tests/python/smtp_sink.py`):
 /// STARTTLS with AUTH, a refused password, a server that offers no STARTTLS.
-@Suite(.serialized, .enabled(if: LoopbackServers.smtpMissing == nil, "\(LoopbackServers.smtpMissing ?? "")"))
+@Suite(.serialized, .enabled(if: LoopbackServers.smtpMissing == nil, "\(LoopbackServers.smtpMissing ?? "")"), .mayBlock)
 struct SMTPClientTests {
     @Test(.timeLimit(.minutes(8))) func aMessageArrivesOverSTARTTLSWithAuthentication() async throws {
         try await withTemporaryDirectory { directory in

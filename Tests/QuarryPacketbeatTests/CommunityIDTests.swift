@@ -7,7 +7,7 @@ import Testing
 
 /// `network.community_id` of every packet of the Community ID specification's captures equals the specification's
 /// baseline (`baseline/baseline_deflt.json`, seed 0).
-@Suite("Community ID")
+@Suite("Community ID", .mayBlock)
 struct CommunityIDTests {
     static let directory = ProjectPaths.corpus?.appendingPathComponent("pcaps/community-id-spec")
 

@@ -7,7 +7,7 @@ import QuarryTesting
 import Testing
 
 /// Truncated and corrupt captures are decoded as far as they go, with what went wrong counted, and never crash.
-@Suite("Damaged captures")
+@Suite("Damaged captures", .mayBlock)
 struct DamagedCaptureTests {
     @Test(
         "the corpus's truncated captures",

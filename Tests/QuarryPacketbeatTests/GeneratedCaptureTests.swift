@@ -8,7 +8,7 @@ import Testing
 
 /// Captures written by Quarry's own generator, in every format and link type the reader supports: the documents
 /// are the same whatever the container, and they account for every lookup the generator made.
-@Suite("Generated captures")
+@Suite("Generated captures", .mayBlock)
 struct GeneratedCaptureTests {
     static let start: Int64 = 1_795_939_050 * 1_000_000_000
 

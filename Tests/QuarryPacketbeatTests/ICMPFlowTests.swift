@@ -11,7 +11,7 @@ import Testing
 /// the reply counted on the destination side; other ICMP messages are keyed by the addresses alone. The captures are
 /// written with Quarry's capture writer, over an 802.1Q VLAN and IPv6, and the exchanges tshark sees in them are the
 /// oracle for how many flows there are and how many packets each side sent.
-@Suite("ICMP flows")
+@Suite("ICMP flows", .mayBlock)
 struct ICMPFlowTests {
     struct Ping {
         var from: IPAddress

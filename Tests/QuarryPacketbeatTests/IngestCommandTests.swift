@@ -5,7 +5,7 @@ import Testing
 
 /// The reference hunt on a capture, as a newcomer runs it: `quarry sample capture`, `quarry ingest` into the
 /// embedded store, then the hunt's two searches with `quarry search`.
-@Suite("quarry ingest")
+@Suite("quarry ingest", .mayBlock)
 struct IngestCommandTests {
     func quarry(_ arguments: [String]) async throws -> QuarryCommand.Result {
         try await QuarryCommand.run(arguments)

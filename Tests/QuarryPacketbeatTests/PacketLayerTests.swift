@@ -9,7 +9,7 @@ import Testing
 
 /// The layers between the capture file and DNS, one by one: pcapng with several interfaces and unknown blocks,
 /// IPv4 options, IPv6 extension headers, fragments of both, and DNS over TCP split and joined every way.
-@Suite("Packet layers")
+@Suite("Packet layers", .mayBlock)
 struct PacketLayerTests {
     let client = IPAddress("2001:db8::10")!
     let server = IPAddress("2001:db8::53")!

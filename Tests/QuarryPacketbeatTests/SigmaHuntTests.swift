@@ -8,7 +8,7 @@ import Testing
 /// `quarry hunt sigma` with the ten DNS rules of `sigma/dns`, converted by sigma-cli and pySigma's Elasticsearch
 /// backend (from PyPI, in `.build/python-sigma`), against a brute-force reading of each rule over generated events
 /// (`Tests/python/sigma_oracle.py`).
-@Suite(.enabled(if: SigmaCLI.missing == nil, "\(SigmaCLI.missing ?? "")"))
+@Suite(.enabled(if: SigmaCLI.missing == nil, "\(SigmaCLI.missing ?? "")"), .mayBlock)
 struct SigmaHuntTests {
 }
 

@@ -15,7 +15,11 @@ import Testing
 ///   the snap length) is decoded by tshark as far as it goes; Packetbeat and Quarry reject the whole message, and
 ///   the test checks that Quarry reports it as an error instead of producing a message.
 /// - Record data of types Quarry keeps in RFC 3597 form (SSHFP, URI, …) is compared by header only.
-@Suite("Captures against tshark", .enabled(if: tsharkPath != nil, "tshark is not installed (.ci/run installs it)"))
+@Suite(
+    "Captures against tshark",
+    .enabled(if: tsharkPath != nil, "tshark is not installed (.ci/run installs it)"),
+    .mayBlock
+)
 struct TsharkComparisonTests {
     @Test(
         "every DNS message equals tshark's decode",

@@ -12,7 +12,7 @@ import Testing
 /// Zeek writes answers in its own words, translated here: names in lower case, `RRSIG <type covered> <signer>`,
 /// `DS <algorithm> <digest type>`, `TXT <length> <string>` per string (Packetbeat joins the strings with a space),
 /// and `BIND9 signing signal` for the private type 65534 (Packetbeat: `TYPE65534` with RFC 3597 data).
-@Suite("Zeek baselines")
+@Suite("Zeek baselines", .mayBlock)
 struct ZeekBaselineTests {
     static let traces: [(baseline: String, trace: String)] = [
         ("scripts.base.protocols.dns.binds", "dns/dns-binds.pcap"),

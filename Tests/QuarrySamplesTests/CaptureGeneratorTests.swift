@@ -6,6 +6,7 @@ import Testing
 
 /// The generated sample data is reproducible — the same configuration and seed write the same bytes — and says
 /// what it planted, so that tests and the demo can check a hunt's answer against it.
+@Suite(.mayBlock)
 struct CaptureGeneratorTests {
     func write(_ directory: URL, _ name: String, seed: UInt64) throws -> (Data, CaptureGenerator.Summary) {
         var configuration = CaptureGenerator.Configuration(hosts: 4, minutes: 3, start: 1_764_400_000_000_000_000)

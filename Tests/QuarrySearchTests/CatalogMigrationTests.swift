@@ -7,6 +7,7 @@ import Testing
 
 /// A store whose catalog was written before the catalog had migrations is adopted with its templates, its cluster
 /// id and every document; one written by a newer Quarry is refused.
+@Suite(.mayBlock)
 struct CatalogMigrationTests {
     /// The catalog as every release before migrations wrote it, kept verbatim.
     static let catalogBeforeMigrations = """

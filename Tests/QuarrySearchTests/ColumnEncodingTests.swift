@@ -1,10 +1,12 @@
 import QuarryCore
+import QuarryTesting
 import Testing
 
 @testable import QuarrySearch
 
 /// Doc-value columns as the segments file keeps them: counts per document instead of offsets (a bitmap for
 /// single-valued fields), every kind round-tripping, and columns written before that still decoding.
+@Suite(.mayBlock)
 struct ColumnEncodingTests {
     @Test func randomColumnsOfEveryKindRoundTrip() throws {
         var random = SystemRandomNumberGenerator()

@@ -9,6 +9,7 @@ import Testing
 /// A write indexes its documents before it takes the index's lock (`StoredIndex.prepare`), so another write may
 /// change the mapping or make the `_source` dictionary in between; what was prepared from the old ones must then be
 /// done again, and writers running side by side must store exactly what they were sent.
+@Suite(.mayBlock)
 struct ConcurrentWriteTests {
     /// Index requests of `count` documents made by `document`, as `_bulk` passes them (bytes only, no tree).
     static func operations(_ count: Int, _ document: (Int) -> JSON) -> [WriteOperation] {

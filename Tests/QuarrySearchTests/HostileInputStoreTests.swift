@@ -6,6 +6,7 @@ import Testing
 
 /// Regressions of what an outside probe found in the store: names whose files collided, versions ignored, values
 /// that trapped a conversion, and input that drove recursion without a bound.
+@Suite(.mayBlock)
 struct HostileInputStoreTests {
     func document(_ json: JSON, id: String, conditions: WriteConditions = .init()) -> WriteOperation {
         .index(IndexRequest(id: id, source: json.serializedBytes(), document: json, conditions: conditions))

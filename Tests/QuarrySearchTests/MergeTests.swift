@@ -8,6 +8,7 @@ import Testing
 
 /// Segment merging against a brute-force oracle: random interleavings of index, update, delete, flush, merge and
 /// reopen, then every query type compared with a scan of what the documents should be.
+@Suite(.mayBlock)
 struct MergeTests {
     static let hosts = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
     static let words = ["dns", "query", "answer", "beacon", "exfil", "tunnel", "mail", "web", "login", "update"]

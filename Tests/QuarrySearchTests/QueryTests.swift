@@ -1,10 +1,12 @@
 import Foundation
 import QuarryCore
+import QuarryTesting
 import Testing
 
 @testable import QuarrySearch
 
 /// Query DSL semantics against the embedded store, case by case as Elasticsearch answers them.
+@Suite(.mayBlock)
 struct QueryTests {
     static let documents: [JSON] = [
         [
@@ -369,6 +371,7 @@ struct QueryTests {
 }
 
 /// The hashes terms partitions use, against published MurmurHash3 vectors.
+@Suite(.mayBlock)
 struct PartitionHashTests {
     @Test func murmur3MatchesItsReferenceVectors() {
         #expect(Murmur3.hash32([], seed: 0) == 0)

@@ -3,10 +3,12 @@ import QuarryCore
 import QuarryPacketbeat
 import QuarrySamples
 import QuarrySearch
+import QuarryTesting
 import Testing
 
 /// The reference hunt's two searches over generated Packetbeat data, checked against a brute-force scan of the
 /// same documents: the store must find exactly the hosts that queried the domain and that contacted its addresses.
+@Suite(.mayBlock)
 struct ReferenceHuntTests {
     @Test func huntFindsExactlyTheHostsTheDataContains() async throws {
         let end = Int64(Date().timeIntervalSince1970 * 1000)
@@ -76,6 +78,7 @@ struct ReferenceHuntTests {
     }
 }
 
+@Suite(.mayBlock)
 struct SampleDataTests {
     @Test func clientAddressesStayValidAtTenMillionDocuments() throws {
         let generator = DNSDocumentGenerator(configuration: .init(documents: 10_000_000, end: 0))

@@ -2,9 +2,11 @@ import Foundation
 import QuarryCore
 import QuarryElasticsearchAPI
 import QuarrySearch
+import QuarryTesting
 import Testing
 
 /// Search request features: paging, sorting, `search_after`, `_source` filtering, totals and limits.
+@Suite(.mayBlock)
 struct SearchTests {
     /// 25 documents over several segments (segments of 7 documents), so every feature crosses segment borders.
     func withNumbers(_ body: (EmbeddedStore) throws -> Void) async throws {

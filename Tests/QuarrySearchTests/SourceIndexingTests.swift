@@ -2,6 +2,7 @@ import Foundation
 import QuarryCore
 import QuarryPacketbeat
 import QuarrySamples
+import QuarryTesting
 import Testing
 
 @testable import QuarrySearch
@@ -9,7 +10,7 @@ import Testing
 /// Indexing straight from a document's bytes (``DocumentIndexer/index(source:)``) against the tree path it stands in
 /// for: whatever it indexes, the tree path indexes the same way, and what it leaves to the tree path is exactly what
 /// the tree path refuses or maps anew.
-@Suite("Indexing from the source's bytes")
+@Suite("Indexing from the source's bytes", .mayBlock)
 struct SourceIndexingTests {
     /// Every document of the reference hunt's sample data, once the index's mapping holds its fields.
     @Test func packetbeatDocumentsAreReadOnce() throws {

@@ -9,6 +9,7 @@ import Testing
 
 /// `_source` is stored compressed with a dictionary of the index's first documents, and comes back byte for byte;
 /// rows written before (plain JSON, and deflated as Quarry wrote them before zstd) read the same.
+@Suite(.mayBlock)
 struct SourceStorageTests {
     /// The first byte of every stored row, and their total size below 10,000 bytes.
     static func storedRows(_ directory: URL) throws -> (markers: Set<UInt8>, bytes: Int) {

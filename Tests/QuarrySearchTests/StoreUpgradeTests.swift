@@ -9,6 +9,7 @@ import Testing
 /// A data directory written before segments merged (`Tests/fixtures/store-before-merging`, written by Quarry at
 /// 5a82bad from the three bulk files beside it: 150 documents in three segments, 20 of them replaced and 15
 /// deleted) opens and reads the same, merges into the new layout, and reads the same again.
+@Suite(.mayBlock)
 struct StoreUpgradeTests {
     static let fixture = ProjectPaths.root.appendingPathComponent("Tests/fixtures/store-before-merging")
     static let index = "old-packets"

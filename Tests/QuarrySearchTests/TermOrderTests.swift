@@ -1,10 +1,12 @@
 import GRDB
+import QuarryTesting
 import Testing
 
 @testable import QuarrySearch
 
 /// Segments are written with their terms in SQLite's `TEXT` order, the order of their UTF-8 bytes; merges and
 /// readers rely on it. `bytewise` must sort exactly as SQLite does, whatever the characters.
+@Suite(.mayBlock)
 struct TermOrderTests {
     @Test func bytewiseSortsAsSQLiteOrdersText() throws {
         var random = SystemRandomNumberGenerator()

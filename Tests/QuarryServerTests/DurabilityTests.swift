@@ -11,12 +11,27 @@ import Testing
 
 /// A write that was acknowledged survives `kill -9` of the server: the test runs `quarry serve` as a child
 /// process, bulk-loads through its HTTP API, kills it in the middle of a bulk request, and reopens the store.
+@Suite(.mayBlock)
 struct DurabilityTests {
     /// Starts `quarry serve` on an ephemeral port and returns the process and its port.
     static func startServer(data: URL) async throws -> (Process, Int) {
         try await QuarryServerProcess.start(
             ["serve", "--data", data.path, "--es-port", "0", "--port", "0", "--log-level", "error"],
             announcement: "Elasticsearch API listening on"
+        )
+    }
+
+    /// A client of the server on `port` that waits up to two minutes for an answer (HummingbirdTesting's default is
+    /// 15 s): the child process shares two cores with the rest of the suite, and the wait only guards against a hang.
+    static func withClient<Value: Sendable>(
+        port: Int,
+        _ body: @escaping @Sendable (TestClient) async throws -> Value
+    ) async throws -> Value {
+        try await TestClient.withClient(
+            host: "127.0.0.1",
+            port: port,
+            configuration: .init(timeout: .seconds(120)),
+            operation: body
         )
     }
 
@@ -34,7 +49,7 @@ struct DurabilityTests {
             let (process, port) = try await Self.startServer(data: directory)
             let batches = 8
             let size = 2_000
-            let acknowledged = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            let acknowledged = try await DurabilityTests.withClient(port: port) { client in
                 var acknowledged: [Int] = []
                 for batch in 0..<batches {
                     let response = try await client.post(
@@ -50,7 +65,7 @@ struct DurabilityTests {
             #expect(acknowledged.count == batches)
             // One more, much larger bulk request, killed while the server works on it.
             let inFlight = Task {
-                try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                try await DurabilityTests.withClient(port: port) { client in
                     _ = try await client.post(
                         "/_bulk",
                         headers: [.contentType: "application/x-ndjson", .authorization: TestElasticUser.authorization],
@@ -84,6 +99,7 @@ struct DurabilityTests {
 
 /// `kill -9` at random moments while bulk requests, flushes and merges run, many times over one data directory:
 /// every acknowledged document is there exactly once, and a killed request is there whole or not at all.
+@Suite(.mayBlock)
 struct KillDuringMergeTests {
     static let size = 200
 
@@ -165,7 +181,7 @@ struct KillDuringMergeTests {
                 let (process, port) = try await DurabilityTests.startServer(data: directory)
                 let first = sent
                 let inFlight = sent + 2
-                let acked = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                let acked = try await DurabilityTests.withClient(port: port) { client in
                     // Two batches acknowledged, each flushed into a segment of its own so that merges start.
                     var acked: [Int] = []
                     for batch in first..<first + 2 {
@@ -178,13 +194,13 @@ struct KillDuringMergeTests {
                 sent += 3
                 // In flight when the process dies: a bulk request and, every other time, a forced merge.
                 let bulk = Task {
-                    try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                    try await DurabilityTests.withClient(port: port) { client in
                         try await Self.post(client, "/_bulk", Self.bulkBody(batch: inFlight))
                     }
                 }
                 let merge = Task {
                     guard iteration % 2 == 0 else { return false }
-                    return try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                    return try await DurabilityTests.withClient(port: port) { client in
                         try await Self.post(client, "/merged/_forcemerge?max_num_segments=1", "")
                     }
                 }

@@ -9,6 +9,7 @@ import Testing
 
 /// The Elasticsearch REST API over a real socket: headers, error shapes and statuses, and request forms that
 /// clients use.
+@Suite(.mayBlock)
 struct ElasticsearchAPITests {
     struct Reply {
         var status: Int

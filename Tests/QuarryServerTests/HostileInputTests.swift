@@ -8,7 +8,7 @@ import Testing
 /// malformed request gets a 4xx in Elasticsearch's error shape, the server stays up, and every document it
 /// acknowledged is still there. The server runs as a child process (`quarry serve`), so a crash shows as its death
 /// rather than the test runner's.
-@Suite(.serialized) struct HostileInputTests {
+@Suite(.serialized, .mayBlock) struct HostileInputTests {
     struct Request: CustomStringConvertible {
         var method: String
         var target: String

@@ -7,6 +7,7 @@ import Testing
 /// scripts/test makes in `.build/python-legacy`: the 7.x official client (`elasticsearch7`), `opensearch-py` (its point
 /// in time is OpenSearch's `_search/point_in_time`) and ElastAlert 2, whose `frequency` and `any` rules must report the
 /// hits and matches a brute-force reading of the generated data gives.
+@Suite(.mayBlock)
 struct LegacyClientTests {
     static let environment = ProjectPaths.root.appendingPathComponent(".build/python-legacy/bin")
 

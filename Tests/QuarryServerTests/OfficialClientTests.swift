@@ -7,6 +7,7 @@ import Testing
 /// filtering, CIDR terms, `search_after` paging, get/update/create, and the client's error classes, authenticated
 /// with an API key minted by `quarry es api-key create`; then keys that may only read `packetbeat-*`, invalidated or
 /// expired keys, refused as Elasticsearch refuses them.
+@Suite(.mayBlock)
 struct OfficialClientTests {
     /// The interpreter that has the client of `major` version.
     static func interpreter(major: Int) -> String {

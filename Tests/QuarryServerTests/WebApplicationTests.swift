@@ -187,7 +187,7 @@ let hostileStory = """
 let hostileKey = Story.snakeCase("<script>alert('story')</script> hunt")
 let credentialValue = "sup3r-s3cret-credential-value"
 
-@Suite(.serialized) struct WebApplicationTests {
+@Suite(.serialized, .mayBlock) struct WebApplicationTests {
     @Test func pagesRedirectToSignInAndTheAPIAnswers401WithoutCredentials() async throws {
         try await withWebApplication { web in
             try await web.engine.register(try Story(text: hostileStory))

@@ -9,7 +9,7 @@ import Testing
 /// The web application in a real browser: Debian's headless Chromium, driven by Selenium through chromium-driver,
 /// against `quarry serve` with the reference story and a generated capture ingested. Screenshots of the sign-in
 /// page, the form, the run page and the diagram are kept in `.build/test-artefacts/web/`.
-@Suite struct WebBrowserTests {
+@Suite(.mayBlock) struct WebBrowserTests {
     static var missing: String? {
         for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"]
         where !FileManager.default.isExecutableFile(atPath: path) {

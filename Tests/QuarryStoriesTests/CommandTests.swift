@@ -5,7 +5,7 @@ import QuarryTesting
 import Testing
 
 /// The story commands as a user runs them: `quarry story lint`, `quarry hunt dns`, `quarry credentials`.
-@Suite struct CommandTests {
+@Suite(.mayBlock) struct CommandTests {
     /// Runs `quarry ARGUMENTS` with `input` on standard input; returns the exit status, standard output and error.
     static func quarry(_ arguments: [String], input: String = "") async throws -> (Int32, String, String) {
         let result = try await QuarryCommand.run(arguments, input: input)

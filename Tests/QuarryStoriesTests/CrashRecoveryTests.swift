@@ -11,7 +11,7 @@ import Testing
 
 /// `kill -9` of `quarry serve` in the middle of a run loses nothing: the next process resumes the pending
 /// deliveries and the run completes with every event emitted once.
-@Suite(.serialized) struct CrashRecoveryTests {
+@Suite(.serialized, .mayBlock) struct CrashRecoveryTests {
     static let story = """
         name: crash test
         agents:

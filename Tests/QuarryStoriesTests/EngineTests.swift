@@ -9,7 +9,7 @@ import QuarryStoriesSQLite
 import QuarryTesting
 import Testing
 
-@Suite struct EngineTests {
+@Suite(.mayBlock) struct EngineTests {
     /// A body that ends before the engine's task has started still stops it (the stop is not undone by the start),
     /// and the same engine runs again afterwards.
     /// The limit catches a stop that is lost (the dispatcher would then sleep its 60 s); it is three minutes, as the
@@ -259,8 +259,10 @@ import Testing
             _ = try await engine.waitForRun(guid)
             #expect(try await engine.events(run: guid, agent: "Split").count == 4)
             #expect(try await engine.events(run: guid, agent: "Fresh").count == 3)
-            let words = try await engine.events(run: guid, agent: "Words").map { $0.payload["words"] }
-            #expect(words == [["web"], ["db"], ["mail"]])
+            // The engine's workers take the exploded items concurrently, so their events come in any order.
+            let words = try await engine.events(run: guid, agent: "Words").compactMap { $0.payload["words"]?[0] }
+            #expect(words.count == 3)
+            #expect(Set(words) == ["web", "db", "mail"])
             let joined = try #require(try await engine.events(run: guid, agent: "Join").first?.payload)
             #expect(joined["complete"] == false)
             #expect(Set(joined["items"]?.arrayValue ?? []) == ["web", "db", "mail"])

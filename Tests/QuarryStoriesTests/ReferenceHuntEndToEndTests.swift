@@ -14,7 +14,7 @@ import Testing
 
 /// The reference story from webhook to email: a generated capture in the embedded store, live resolution from
 /// unbound over DNS-over-HTTPS, the report delivered to aiosmtpd over STARTTLS with AUTH.
-@Suite(.serialized) struct ReferenceHuntEndToEndTests {
+@Suite(.serialized, .mayBlock) struct ReferenceHuntEndToEndTests {
     @Test(.enabled(if: LoopbackServers.missing == nil, "\(LoopbackServers.missing ?? "")"))
     func theEmailListsExactlyTheHostsTheCaptureContains() async throws {
         try await withTemporaryDirectory { directory in

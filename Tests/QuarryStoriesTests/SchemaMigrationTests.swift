@@ -10,6 +10,7 @@ import Testing
 
 /// Data directories written before the engine's database had migrations are adopted without losing a story, a
 /// run, an event, a credential or a resource; one written by a newer Quarry is refused before anything reads it.
+@Suite(.mayBlock)
 struct SchemaMigrationTests {
     /// The schema of `stories.sqlite` as every release before migrations wrote it (the `hosts` column was added
     /// by hand at open), kept here verbatim so that the test builds such a directory itself.

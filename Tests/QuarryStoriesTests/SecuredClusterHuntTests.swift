@@ -7,6 +7,7 @@ import Testing
 /// The reference hunt against Quarry's Elasticsearch API with security on, as the Tines story it replaces runs
 /// against a secured cluster: an API key minted with `quarry es api-key create`, kept as a credential, sent as
 /// `Authorization: ApiKey …`. Its report must be the one the same hunt gives in process on the same capture.
+@Suite(.mayBlock)
 struct SecuredClusterHuntTests {
     @Test(.timeLimit(.minutes(4))) func theHuntAuthenticatesWithAnAPIKeyMintedByTheCLI() async throws {
         try await withTemporaryDirectory { directory in

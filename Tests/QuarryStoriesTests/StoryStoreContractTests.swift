@@ -8,7 +8,7 @@ import Testing
 
 /// The same calls give the same answers from every ``StoryStore``: the memory store that tests run the engine
 /// over behaves as the SQLite store a server keeps.
-@Suite struct StoryStoreContractTests {
+@Suite(.mayBlock) struct StoryStoreContractTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
         case memory, sqlite
         var testDescription: String { rawValue }

@@ -8,7 +8,7 @@ import Testing
 
 /// The engine over a ``MemoryStoryStore`` with a `TestClock`: delays, retries and schedules that take an hour of
 /// the story's time finish as soon as the test moves the clock, and not before.
-@Suite struct TestClockEngineTests {
+@Suite(.mayBlock) struct TestClockEngineTests {
     @Test func aDelayOfAnHourEndsWhenTheClockHasMovedAnHour() async throws {
         try await withTestClockEngine { engine, clock in
             try await engine.register(

@@ -4,7 +4,7 @@ import Testing
 
 /// Runs Elastic's own YAML REST tests (the clients' shared suite, in `../shared/corpus/es-yaml`) against Quarry's
 /// Elasticsearch API over HTTP, one fresh server per file.
-@Suite(.serialized)
+@Suite(.serialized, .mayBlock)
 struct ElasticsearchYAMLTests {
     /// The files whose APIs the embedded store covers, run authenticated as `elastic` (all of the corpus's but the
     /// serverless-only one).
