@@ -859,7 +859,9 @@ import Testing
             let parts = calendar.dateComponents([.hour, .minute, .weekday], from: due)
             #expect(parts.hour == 9 && parts.minute == 0)
             #expect((2...6).contains(parts.weekday ?? 0))
-            await clock.advance(by: .seconds(due.timeIntervalSince1970 - engine.now()))
+            // A second past the due time: the scheduler may publish `due` and reach its sleep only after this
+            // advance, and a test clock's sleep until exactly its current time waits for the next advance.
+            await clock.advance(by: .seconds(due.timeIntervalSince1970 - engine.now() + 1))
             try await eventually { try await engine.runs(story: scheduler.name).count == 1 }
             let run = try #require(try await engine.runs(story: scheduler.name).first)
             _ = try await engine.waitForRun(run.guid)

@@ -87,14 +87,16 @@ import Testing
             )
             #expect(try await engine.runs(story: "every hour").isEmpty)
             for hour in 1...3 {
-                // Once the scheduler knows when the next run is due, move the clock to it.
+                // Once the scheduler knows when the next run is due, move the clock a second past it: the
+                // scheduler may reach its sleep only after the advance, and a test clock's sleep until exactly its
+                // current time waits for the next advance.
                 var next: Date?
                 try await eventually {
                     next = engine.nextScheduledRun(story: "every hour")
                     return next != nil
                 }
                 let due = try #require(next)
-                await clock.advance(by: .seconds(due.timeIntervalSince1970 - engine.now()))
+                await clock.advance(by: .seconds(due.timeIntervalSince1970 - engine.now() + 1))
                 try await eventually { try await engine.runs(story: "every hour").count == hour }
                 try await eventually { engine.nextScheduledRun(story: "every hour") != due }
             }

@@ -83,8 +83,10 @@ extension StoryEngine {
                     }
                 }
             }
-            state.withLockedValue { [nextFire] in $0.nextFire = nextFire }
+            // The wake-up time is fixed before the next due times are published: whoever reads them and moves a
+            // test clock past them before this loop reaches its sleep then finds that sleep already due.
             let wakeAt = max(earliest.timeIntervalSince1970, self.now() + 0.05)
+            state.withLockedValue { [nextFire] in $0.nextFire = nextFire }
             await scheduleWake.wait(until: time.instant(at: wakeAt), on: clock)
         }
     }

@@ -31,7 +31,9 @@ final class WakeSignal: Sendable {
             defer { state.pending = false }
             return state.pending
         }
-        if signalled { return }
+        // A deadline already reached returns at once: a test clock moved to exactly `deadline` before this wait
+        // began would otherwise keep the sleep until it moves again.
+        if signalled || clock.now >= deadline { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.nextSignal() }
             group.addTask { try? await clock.sleep(until: deadline, tolerance: nil) }
