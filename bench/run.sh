@@ -5,7 +5,8 @@
 #                                 a plain SQLite insert
 #   bench/run.sh query [DOCS]     load DOCS documents with quarry bulk, then the hunt's search latencies (in
 #                                 process, after the merge policy's merges, and over HTTP) and the server's peak RSS
-#   bench/run.sh small [DOCS]     POST /_bulk in requests of 50 and of 5,000, then the hunt's searches on each
+#   bench/run.sh small [DOCS]     POST /_bulk in requests of 5,000, and of 50 on one connection and on two, then the
+#                                 hunt's searches on each
 #   bench/run.sh security [DOCS]  the hunt's search with an API key on every request against security off
 #   bench/run.sh iterate [DOCS]   every hit over HTTP: QuarryElastic's iterator against the Python client's loop
 #   bench/run.sh aggs [DOCS]     issue 15's aggregations and a point-in-time read of a million hits, in process, beside
@@ -82,10 +83,12 @@ ingest)
 small)
     # The same documents as requests of 50 (as Beats send them: 20,000 requests for a million) and of 5,000, each
     # into a fresh server; then the reference query over HTTP on each, with the merges the server did meanwhile.
-    for items in 5000 50; do
-        echo "== POST /_bulk in requests of $items documents"
+    # Requests of 50 go on one connection (Beats' default `worker: 1`), then on two (`worker: 2`).
+    for run in "5000 1" "50 1" "50 2"; do
+        read -r items connections <<< "$run"
+        echo "== POST /_bulk in requests of $items documents on $connections connection(s)"
         start_server
-        python3 bench/http_bulk.py "$url" "$out/dns.ndjson" "$items"
+        python3 bench/http_bulk.py "$url" "$out/dns.ndjson" "$items" "$connections"
         echo "segments: $(curl -s -H "Authorization: $ES_AUTHORIZATION" "$url/_cat/segments" | wc -l)"
         python3 bench/http_query.py "$url" 100
         echo "segments after the queries: $(curl -s -H "Authorization: $ES_AUTHORIZATION" "$url/_cat/segments" | wc -l)"
