@@ -15,7 +15,24 @@ url = urlparse(sys.argv[1])
 auth = {"Authorization": os.environ["ES_AUTHORIZATION"]} if os.environ.get("ES_AUTHORIZATION") else {}
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-window = {"range": {"@timestamp": {"gte": "now-4h"}}}
+
+
+def newest_timestamp():
+    """The newest document's @timestamp: the window ends there, so that data generated hours ago still has hits."""
+    connection.request("POST", "/packetbeat-*/_search",
+                       body=json.dumps({"size": 0, "aggs": {"newest": {"max": {"field": "@timestamp"}}}}),
+                       headers={"Content-Type": "application/json", **auth})
+    response = connection.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise SystemExit(f"newest @timestamp: {response.status} {data[:300]}")
+    return json.loads(data)["aggregations"]["newest"].get("value_as_string")
+
+
+# The hunt asks for the last four hours (`now-4h`); here the four hours before the newest document.
+newest = newest_timestamp()
+window = {"range": {"@timestamp": {"gte": f"{newest}||-4h" if newest else "now-4h"}}}
+print(f"window: the four hours before {newest or 'now'}")
 def sample_address(domain):
     """The address QuarrySamples' generator gives a popular domain (FNV-1a of the name)."""
     value = 1469598103934665603
