@@ -33,6 +33,8 @@ def newest_timestamp():
 newest = newest_timestamp()
 window = {"range": {"@timestamp": {"gte": f"{newest}||-4h" if newest else "now-4h"}}}
 print(f"window: the four hours before {newest or 'now'}")
+
+
 def sample_address(domain):
     """The address QuarrySamples' generator gives a popular domain (FNV-1a of the name)."""
     value = 1469598103934665603

@@ -31,7 +31,7 @@ extension Trait where Self == MayBlockTrait {
 /// have a fixed width (a blocked job holds a thread another job waits for), and no listed package has an executor
 /// that grows.
 public final class ElasticThreadPool: TaskExecutor, @unchecked Sendable {
-    // @unchecked: `jobs`, `idle` and `wakeups` are read and written only with `condition` locked.
+    // @unchecked: `jobs`, `nextJob`, `idle` and `wakeups` are read and written only with `condition` locked.
 
     /// The pool the ``MayBlockTrait`` runs tests on.
     public static let shared = ElasticThreadPool()

@@ -91,9 +91,7 @@ public enum QuarryServerProcess {
         }
 
         func killAll() {
-            for process in running.withLock({ Array($0.values) }) where process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-            }
+            for process in running.withLock({ Array($0.values) }) { LoopbackServers.stop(process) }
         }
     }
 }

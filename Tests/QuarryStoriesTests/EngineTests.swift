@@ -260,9 +260,9 @@ import Testing
             #expect(try await engine.events(run: guid, agent: "Split").count == 4)
             #expect(try await engine.events(run: guid, agent: "Fresh").count == 3)
             // The engine's workers take the exploded items concurrently, so their events come in any order.
-            let words = try await engine.events(run: guid, agent: "Words").compactMap { $0.payload["words"]?[0] }
+            let words = try await engine.events(run: guid, agent: "Words").map { $0.payload["words"] }
             #expect(words.count == 3)
-            #expect(Set(words) == ["web", "db", "mail"])
+            #expect(Set(words) == [["web"], ["db"], ["mail"]])
             let joined = try #require(try await engine.events(run: guid, agent: "Join").first?.payload)
             #expect(joined["complete"] == false)
             #expect(Set(joined["items"]?.arrayValue ?? []) == ["web", "db", "mail"])
