@@ -65,7 +65,11 @@ public enum LoopbackServers {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/unbound")
             process.arguments = ["-d", "-c", configuration.path]
             process.standardOutput = FileHandle.nullDevice
+            let errors = Pipe()
+            process.standardError = errors
             try process.run()
+            ChildProcesses.register(process)
+            ChildProcesses.forward(errors.fileHandleForReading, to: .standardError)
             try await waitForPort(httpsPort)
         }
 
@@ -88,23 +92,16 @@ public enum LoopbackServers {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let reading = output.fileHandleForReading
-            let line = try await onThreadOfItsOwn {
-                var line = Data()
-                while !line.contains(UInt8(ascii: "\n")) {
-                    let chunk = reading.availableData
-                    if chunk.isEmpty { throw ServerError("the SMTP sink exited before listening") }
-                    line += chunk
-                }
-                return line
+            ChildProcesses.register(process)
+            let (line, complete) = try await onThreadOfItsOwn {
+                ChildProcesses.read(output.fileHandleForReading, until: { $0.contains("\n") }, timeLimit: .seconds(120))
             }
-            guard
-                let port = Int(
-                    String(decoding: line, as: UTF8.self).split(separator: " ").last?.trimmingCharacters(
-                        in: .whitespacesAndNewlines
-                    ) ?? ""
-                )
-            else { throw ServerError("the SMTP sink printed no port") }
+            guard complete,
+                let port = Int(line.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            else {
+                ChildProcesses.kill(process)
+                throw ServerError("the SMTP sink printed no port: \(line)")
+            }
             self.port = port
         }
 
@@ -141,9 +138,9 @@ public enum LoopbackServers {
 
     /// SIGKILL: a child of the test runner may inherit a signal mask that blocks SIGTERM.
     public static func stop(_ process: Process) {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if ChildProcesses.exitStatus(of: process) == nil {
+            ChildProcesses.kill(process)
+            _ = ChildProcesses.waitForExit(process)
         }
     }
 

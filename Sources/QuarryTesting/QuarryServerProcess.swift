@@ -41,58 +41,24 @@ public enum QuarryServerProcess {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        children.register(process)
-        forward(errors.fileHandleForReading, to: .standardError)
-        var text = ""
-        while !(text.contains(announcement) && text.hasSuffix("\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        forward(output.fileHandleForReading, to: .standardOutput)
+        ChildProcesses.register(process)
+        ChildProcesses.forward(errors.fileHandleForReading, to: .standardError)
+        let (text, announced) = ChildProcesses.read(
+            output.fileHandleForReading,
+            until: { $0.contains(announcement) && $0.hasSuffix("\n") },
+            timeLimit: .seconds(300)
+        )
+        ChildProcesses.forward(output.fileHandleForReading, to: .standardOutput)
         guard
+            announced,
             let range = text.range(of: "\(announcement) http://127.0.0.1:")
                 ?? text.range(of: "\(announcement) https://127.0.0.1:"),
             let port = Int(text[range.upperBound...].prefix { $0.isNumber })
         else {
-            process.terminate()
+            ChildProcesses.kill(process)
             throw Failure(description: "quarry \(arguments.first ?? "") printed no '\(announcement)' line: \(text)")
         }
         return (process, port)
-    }
-
-    /// Copies what `source` yields to `destination` until it ends.
-    private static func forward(_ source: FileHandle, to destination: FileHandle) {
-        Thread {
-            while true {
-                let chunk = source.availableData
-                if chunk.isEmpty { return }
-                destination.write(chunk)
-            }
-        }.start()
-    }
-
-    /// The servers started, killed when the test process exits so that a test that failed before stopping its
-    /// server leaves nothing running.
-    private static let children = Children()
-
-    private final class Children: Sendable {
-        private let running = Mutex<[Int32: Process]>([:])
-
-        init() {
-            atexit { QuarryServerProcess.children.killAll() }
-        }
-
-        func register(_ process: Process) {
-            running.withLock { $0[process.processIdentifier] = process }
-            process.terminationHandler = { [self] ended in
-                _ = running.withLock { $0.removeValue(forKey: ended.processIdentifier) }
-            }
-        }
-
-        func killAll() {
-            for process in running.withLock({ Array($0.values) }) { LoopbackServers.stop(process) }
-        }
     }
 }
 
@@ -137,36 +103,16 @@ public enum QuarryCommand {
         process.standardError = error
         process.standardInput = standardInput
         try process.run()
-        // Standard error is read on its own thread: a child that fills one pipe while the other is read would stall.
-        let errorData = ErrorCollector()
-        let reader = Thread { errorData.set(error.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
         if let input { standardInput.fileHandleForWriting.write(Data(input.utf8)) }
         try standardInput.fileHandleForWriting.close()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            output: outputData,
-            error: String(decoding: errorData.wait(), as: UTF8.self)
+        let (data, status, killed) = ChildProcesses.collect(
+            [output.fileHandleForReading, error.fileHandleForReading],
+            of: process,
+            timeLimit: ChildProcesses.timeLimit
         )
-    }
-
-    /// The bytes the reader thread collected, handed over once it is done.
-    private final class ErrorCollector: @unchecked Sendable {
-        // @unchecked: `data` is written once by the reader thread before `done` is signalled, read after.
-        private var data = Data()
-        private let done = DispatchSemaphore(value: 0)
-
-        func set(_ data: Data) {
-            self.data = data
-            done.signal()
-        }
-
-        func wait() -> Data {
-            done.wait()
-            return data
-        }
+        var errors = String(decoding: data[1], as: UTF8.self)
+        if killed { errors += "\n[killed by the test: still running after \(ChildProcesses.timeLimit)]" }
+        return Result(status: status, output: data[0], error: errors)
     }
 }
 
@@ -194,7 +140,10 @@ public func runToolBlocking(
     process.standardOutput = output
     process.standardError = mergingErrors ? output : FileHandle.nullDevice
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, data)
+    let (data, status, _) = ChildProcesses.collect(
+        [output.fileHandleForReading],
+        of: process,
+        timeLimit: ChildProcesses.timeLimit
+    )
+    return (status, data[0])
 }
