@@ -60,6 +60,14 @@ public enum QuarryServerProcess {
         }
         return (process, port)
     }
+
+    /// Asks a `quarry` process to stop with `signal` (SIGTERM: a clean shutdown) and waits for it to end, killing it and its
+    /// process group when it has not ended within a minute.
+    public static func stop(_ process: Process, signal: Int32 = SIGTERM) {
+        guard ChildProcesses.exitStatus(of: process) == nil else { return }
+        kill(process.processIdentifier, signal)
+        _ = ChildProcesses.waitForExit(process, timeLimit: .seconds(60))
+    }
 }
 
 /// Runs the built `quarry` executable to its end, for the tests that must observe a process: exit statuses,

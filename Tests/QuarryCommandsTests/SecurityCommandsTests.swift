@@ -28,8 +28,7 @@ import Testing
                 announcement: "Elasticsearch API listening on"
             )
             defer {
-                server.terminate()
-                server.waitUntilExit()
+                QuarryServerProcess.stop(server)
             }
             let elastic = TestElasticUser.basic("elastic", generated)
             await #expect(try get(port, "/_security/_authenticate", authorization: elastic).status == 200)
@@ -103,8 +102,7 @@ import Testing
                 announcement: "Elasticsearch API listening on"
             )
             defer {
-                server.terminate()
-                server.waitUntilExit()
+                QuarryServerProcess.stop(server)
             }
             let environment = ["QUARRY_ES_USERNAME": "elastic", "QUARRY_ES_PASSWORD": TestElasticUser.password]
             let url = "http://127.0.0.1:\(port)"
@@ -195,8 +193,7 @@ import Testing
 
             // A clean stop takes the file and the key away; the commands then open the store themselves, with the
             // same output.
-            server.interrupt()
-            server.waitUntilExit()
+            QuarryServerProcess.stop(server, signal: SIGINT)
             #expect(!FileManager.default.fileExists(atPath: file))
             let local = try await QuarryCommand.run(["index", "list", "--data", data])
             // Names and counts alike (the size moves: the store settles its files when it closes).
@@ -224,8 +221,7 @@ import Testing
                 announcement: "Elasticsearch API listening on"
             )
             defer {
-                again.terminate()
-                again.waitUntilExit()
+                QuarryServerProcess.stop(again)
             }
             await #expect(try get(againPort, "/_security/_authenticate", authorization: "ApiKey \(key)").status == 401)
         }

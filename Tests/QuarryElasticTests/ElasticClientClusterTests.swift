@@ -222,8 +222,7 @@ struct ElasticClientClusterTests {
                 announcement: "Elasticsearch API listening on"
             )
             defer {
-                server.terminate()
-                server.waitUntilExit()
+                QuarryServerProcess.stop(server)
             }
             let url = "https://127.0.0.1:\(port)"
             let trusted = client([url], tls: .certificateAuthority(file: certificates.authorityCertificate))

@@ -184,8 +184,7 @@ struct IngestCommandTests {
                 try await Task.sleep(for: .milliseconds(10))
             }
             try await Task.sleep(for: .milliseconds(300))
-            process.interrupt()
-            process.waitUntilExit()
+            QuarryServerProcess.stop(process, signal: SIGINT)
             let before = try await storedCount(interrupted) ?? 0
             let resumed = try await quarry(["ingest", capture, "--data", interrupted])
             #expect(resumed.status == 0, "\(resumed.error)")

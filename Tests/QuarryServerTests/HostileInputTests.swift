@@ -62,8 +62,7 @@ import Testing
                 announcement: "Elasticsearch API listening on"
             )
             defer {
-                process.terminate()
-                process.waitUntilExit()
+                QuarryServerProcess.stop(process)
             }
             #expect(try await RawHTTP.exchange(port: port, Request("PUT", "/cat", Self.mapping).bytes).status == 200)
             var acknowledged = Set<String>()

@@ -40,8 +40,7 @@ struct LegacyClientTests {
         try await withTemporaryDirectory { directory in
             let (server, port, key) = try await serve(directory)
             defer {
-                server.terminate()
-                server.waitUntilExit()
+                QuarryServerProcess.stop(server)
             }
             let script = ProjectPaths.root.appendingPathComponent("Tests/python/legacy_clients.py")
             let (status, output) = try await runTool(
@@ -91,8 +90,7 @@ struct LegacyClientTests {
             let data = directory.appendingPathComponent("data")
             let (server, port, key) = try await serve(data)
             defer {
-                server.terminate()
-                server.waitUntilExit()
+                QuarryServerProcess.stop(server)
             }
             // Bursts of questions for evil.example from eight clients, between 20 and 1 hours ago, and background
             // traffic; a seeded generator, so that a failure can be replayed.

@@ -30,8 +30,7 @@ struct OfficialClientTests {
         try await withTemporaryDirectory { directory in
             let (server, port) = try await DurabilityTests.startServer(data: directory)
             defer {
-                server.terminate()
-                server.waitUntilExit()
+                QuarryServerProcess.stop(server)
             }
             let minted = try await QuarryCommand.run([
                 "es", "api-key", "create", "--data", directory.path, "--name", "python", "--expiration", "1d",

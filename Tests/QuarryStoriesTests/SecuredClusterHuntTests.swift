@@ -35,8 +35,7 @@ struct SecuredClusterHuntTests {
                 announcement: "Elasticsearch API listening on"
             )
             defer {
-                server.terminate()
-                server.waitUntilExit()
+                QuarryServerProcess.stop(server)
             }
             let minted = try await QuarryCommand.run([
                 "es", "api-key", "create", "--name", "dns-hunt", "--expiration", "1d", "--index", "packetbeat-*",
