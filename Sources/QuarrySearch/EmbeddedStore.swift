@@ -769,7 +769,12 @@ public final class EmbeddedStore: @unchecked Sendable {
         let hits = outcome.hits.map { hit in
             var parsed: JSON?
             if let stored = hit.stored, wantsSource || fetchers[hit.index]?.isEmpty == false {
-                parsed = (try? JSON.parse(stored.source)) ?? .object([:])
+                if let sourceFilter, fetchers[hit.index]?.isEmpty ?? true {
+                    // Only the source's filtered members are wanted: the rest is skipped, not built.
+                    parsed = (try? JSON.parse(stored.source, choosing: sourceFilter.choice)) ?? .object([:])
+                } else {
+                    parsed = (try? JSON.parse(stored.source)) ?? .object([:])
+                }
             }
             var fields = hit.docValueFields ?? [:]
             if let fetcher = fetchers[hit.index], let parsed {

@@ -402,6 +402,14 @@ public struct CompiledSourceFilter: Sendable {
 
     private var hasExcludes: Bool { !excludeExact.isEmpty || !excludeWildcards.isEmpty }
 
+    /// What of the member at `path` this filter could return, for parsing a stored source pruned
+    /// (``JSON/parse(_:choosing:)``): the filter applied to the pruned tree answers as on the whole one.
+    public func choice(_ path: String) -> JSONMemberChoice {
+        if hasExcludes, excluded(path) { return .drop }
+        if included(path) { return .keep }
+        return couldMatchBelow(path) ? .descend : .drop
+    }
+
     /// The filtered source.
     public func apply(_ source: JSON) -> JSON {
         filter(source, prefix: "", includeAll: false) ?? .object([:])
