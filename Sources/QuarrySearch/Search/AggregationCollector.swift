@@ -658,8 +658,7 @@ final class AggregationCollector {
                     "_index": .string(hit.index), "_id": .string(hit.stored?.id ?? ""), "_score": .null,
                 ]
                 if source.enabled, let bytes = hit.stored?.source {
-                    let parsed = (try? JSON.parse(bytes)) ?? .object([:])
-                    object["_source"] = filter?.apply(parsed) ?? parsed
+                    object["_source"] = filter?.apply(stored: bytes) ?? (try? JSON.parse(bytes)) ?? .object([:])
                 }
                 if !sort.isEmpty {
                     object["sort"] = .array(

@@ -415,6 +415,11 @@ public struct CompiledSourceFilter: Sendable {
         filter(source, prefix: "", includeAll: false) ?? .object([:])
     }
 
+    /// The filtered source of a stored source's bytes, parsed pruned (an unreadable source reads as `{}`).
+    public func apply(stored bytes: some Collection<UInt8>) -> JSON {
+        apply((try? JSON.parse(bytes, choosing: choice)) ?? .object([:]))
+    }
+
     private func filter(_ value: JSON, prefix: String, includeAll: Bool) -> JSON? {
         switch value {
         case .object(let object):
