@@ -92,6 +92,14 @@ public enum ChildProcesses {
         }
     }
 
+    /// Stops `process` with `signal` and waits for it to end; past `timeLimit` it is killed with its process group.
+    /// SIGKILL goes to the group at once.
+    public static func stop(_ process: Process, signal: Int32, timeLimit: Duration = .seconds(60)) {
+        guard exitStatus(of: process) == nil else { return }
+        if signal == SIGKILL { kill(process) } else { _ = Glibc.kill(process.processIdentifier, signal) }
+        _ = waitForExit(process, timeLimit: timeLimit)
+    }
+
     /// Waits until `process` has ended (killing it and its group past `timeLimit`) and returns its status as
     /// `Process.terminationStatus` would: the exit code, or the signal that ended it.
     public static func waitForExit(_ process: Process, timeLimit: Duration = timeLimit) -> Int32 {

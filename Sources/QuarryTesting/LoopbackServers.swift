@@ -138,10 +138,7 @@ public enum LoopbackServers {
 
     /// SIGKILL: a child of the test runner may inherit a signal mask that blocks SIGTERM.
     public static func stop(_ process: Process) {
-        if ChildProcesses.exitStatus(of: process) == nil {
-            ChildProcesses.kill(process)
-            _ = ChildProcesses.waitForExit(process)
-        }
+        ChildProcesses.stop(process, signal: SIGKILL)
     }
 
     public static func run(_ executable: String, _ arguments: [String]) async throws {

@@ -61,12 +61,10 @@ public enum QuarryServerProcess {
         return (process, port)
     }
 
-    /// Asks a `quarry` process to stop with `signal` (SIGTERM: a clean shutdown) and waits for it to end, killing it and its
-    /// process group when it has not ended within a minute.
+    /// Asks a `quarry` process to stop with `signal` (SIGTERM: a clean shutdown) and waits for it to end, killing it
+    /// and its process group when it has not ended within a minute.
     public static func stop(_ process: Process, signal: Int32 = SIGTERM) {
-        guard ChildProcesses.exitStatus(of: process) == nil else { return }
-        kill(process.processIdentifier, signal)
-        _ = ChildProcesses.waitForExit(process, timeLimit: .seconds(60))
+        ChildProcesses.stop(process, signal: signal)
     }
 }
 

@@ -69,22 +69,19 @@ extension JSONParser {
                 let key = try parseString()
                 try expectColon()
                 let path = prefix.isEmpty ? key : prefix + "." + key
+                let value: JSON?
                 switch choose(path) {
-                case .keep:
-                    let value = try parseValue(depth: depth + 1)
+                case .keep: value = try parseValue(depth: depth + 1)
+                case .descend: value = try parsePruned(depth: depth + 1, prefix: path, choose: choose)
+                case .drop:
+                    try skipValue(depth: depth + 1)
+                    value = nil
+                }
+                if let value {
                     if members.contains(where: { $0.key == key }) {
                         throw error("Duplicate field '\(key)'", at: keyStart)
                     }
                     members.append((key, value))
-                case .descend:
-                    if let value = try parsePruned(depth: depth + 1, prefix: path, choose: choose) {
-                        if members.contains(where: { $0.key == key }) {
-                            throw error("Duplicate field '\(key)'", at: keyStart)
-                        }
-                        members.append((key, value))
-                    }
-                case .drop:
-                    try skipValue(depth: depth + 1)
                 }
                 if try endOfContainer(UInt8(ascii: "}")) { return .object(JSONObject(uniqueMembers: members)) }
             }
